@@ -1,0 +1,48 @@
+# The two commands a new user needs: `make report` and `make test`.
+# Both build .venv from requirements.lock first if it is missing or stale.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+PARAMS ?= params/cdnow.yaml
+STAMP  := $(VENV)/.installed
+
+export JUPYTER_PREFER_ENV_PATH := 1
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: help setup report test test-fast lint lock strip clean-data
+
+help:
+	@echo "make report [PARAMS=params/<dataset>.yaml]  run the stages on a data set (default CDNOW)"
+	@echo "make test                                   run the whole test suite"
+	@echo "make test-fast                              unit tests only (no notebook runs)"
+	@echo "make lock                                   re-pin requirements.lock from pyproject.toml"
+	@echo "make strip                                  strip outputs from notebooks/"
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (customer-identification)" >/dev/null
+	touch $(STAMP)
+
+report: $(STAMP)
+	$(BIN)/python -m helpers.run -f $(PARAMS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not notebooks"
+
+lock:
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+strip: $(STAMP)
+	$(BIN)/nbstripout --keep-id notebooks/*.ipynb
+
+clean-data:
+	rm -rf data/processed/* reports/*

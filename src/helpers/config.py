@@ -1,0 +1,187 @@
+"""Parameter files: one YAML file per data set in ``params/``.
+
+A parameter file says where the data comes from (``source``), how its columns
+map onto the canonical transaction contract (``columns``), the observation end
+(``as_of``, always explicit) and how to clean (``cleaning``). Analysts change a
+file or pass overrides; nobody edits code to add a data set.
+
+Overrides use dotted names (``cleaning.cancellations``) and YAML values, so
+``-p as_of 1998-03-31`` is a date and ``-p cleaning.exact_duplicates false`` a
+boolean. Unknown names and wrong types are errors, raised before anything runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from helpers import paths
+from helpers.errors import ConfigError
+
+#: Stock codes that are not products in retail logs like Online Retail II.
+DEFAULT_NON_PRODUCT_CODES = [
+    "POST", "DOT", "M", "MANUAL", "ADJUST", "ADJUST2", "D", "C2", "CRUK",
+    "BANK CHARGES", "AMAZONFEE", "PADS", "B", "S", "TEST001", "TEST002",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceParams(_Strict):
+    """Where the raw transaction log is and how to read it."""
+
+    kind: Literal["csv", "text", "excel", "parquet", "duckdb", "sqlite"]
+    path: str = Field(description="file path (relative to the project root) or 'lifetimes:<file>'")
+    sep: str = Field(",", description="field separator for csv/text; 'whitespace' for runs of spaces")
+    encoding: str = "utf-8"
+    header: bool = True
+    names: list[str] | None = Field(None, description="column names when the file has no header")
+    sheets: Literal["all"] | list[str] = "all"
+    table: str | None = None
+    query: str | None = None
+
+    @model_validator(mode="after")
+    def _sql_needs_table_or_query(self) -> SourceParams:
+        if self.kind in ("duckdb", "sqlite") and not (self.table or self.query):
+            raise ValueError("a SQL source needs 'table' or 'query'")
+        if self.table and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", self.table):
+            raise ValueError(f"table name {self.table!r} is not a plain identifier; use 'query' instead")
+        if not self.header and not self.names:
+            raise ValueError("header: false needs 'names' (the column names)")
+        return self
+
+
+class ColumnMap(_Strict):
+    """Which source column becomes which canonical column (``null``: not present)."""
+
+    customer_id: str
+    order_ts: str
+    order_id: str | None = Field(None, description="null: one order per customer per day")
+    amount: str | None = Field(None, description="null: amount = quantity x unit_price")
+    quantity: str | None = None
+    unit_price: str | None = None
+    country: str | None = None
+    channel: str | None = None
+    product_code: str | None = None
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _amount_is_mapped(self) -> ColumnMap:
+        if self.amount is None and (self.quantity is None or self.unit_price is None):
+            raise ValueError("map 'amount', or both 'quantity' and 'unit_price' (amount = quantity x unit_price)")
+        return self
+
+
+class CleaningParams(_Strict):
+    """Which cleaning rules run (each is logged in the quality log)."""
+
+    normalise_ids: bool = True
+    missing_customer_id: bool = True
+    future_timestamps: bool = True
+    exact_duplicates: bool = True
+    non_product_lines: bool = True
+    non_product_codes: list[str] = Field(default_factory=lambda: list(DEFAULT_NON_PRODUCT_CODES))
+    cancellations: Literal["drop", "net", "keep"] = "drop"
+    cancellation_prefix: str | None = "C"
+    non_positive_price: bool = True
+
+
+class Params(_Strict):
+    """One run's parameters."""
+
+    dataset: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    title: str = ""
+    as_of: dt.date
+    source: SourceParams
+    columns: ColumnMap
+    date_format: str | None = Field(None, description="strptime format, e.g. '%m/%d/%Y %H:%M'; null: ISO or typed")
+    cleaning: CleaningParams = Field(default_factory=CleaningParams)
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _no_default_as_of(cls, v: Any) -> Any:
+        if v is None or v == "":
+            raise ValueError("as_of must be given explicitly (YYYY-MM-DD)")
+        return v
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str) -> None:
+    keys = dotted.split(".")
+    node: Any = data
+    model: type[BaseModel] | None = Params
+    for depth, key in enumerate(keys):
+        fields = model.model_fields if model is not None else {}
+        if key not in fields:
+            where = ".".join(keys[:depth]) or "top level"
+            raise ConfigError(
+                f"{source}: unknown parameter {dotted!r} ({key!r} is not a name at {where}); "
+                f"known names there: {', '.join(sorted(fields))}"
+            )
+        annotation = fields[key].annotation
+        if depth == len(keys) - 1:
+            node[key] = value
+            return
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        if model is None:
+            raise ConfigError(f"{source}: parameter {'.'.join(keys[:depth + 1])!r} has no sub-names")
+        node = node.setdefault(key, {})
+
+
+def parse_value(text: str) -> Any:
+    """Parse an override value from the command line as YAML.
+
+    >>> parse_value("1998-03-31")
+    datetime.date(1998, 3, 31)
+    >>> parse_value("false"), parse_value("12"), parse_value("net")
+    (False, 12, 'net')
+    """
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def load_params(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Params:
+    """Read a parameter file, apply dotted overrides, and validate everything.
+
+    ``path`` may be a file name in ``params/`` (``"cdnow.yaml"``) or a path.
+    Raises :class:`ConfigError` naming the file and the parameter at fault.
+    """
+    file = Path(path)
+    if not file.is_absolute() and not file.exists():
+        candidates = [paths.resolve(file), paths.PARAMS_DIR / file]
+        file = next((c for c in candidates if c.exists()), candidates[-1])
+    if not file.exists():
+        found = ", ".join(sorted(p.name for p in paths.PARAMS_DIR.glob("*.yaml")))
+        raise ConfigError(f"parameter file not found: {file} (files in {paths.PARAMS_DIR}: {found})")
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: expected a mapping of parameters, found {type(data).__name__}")
+    for name, value in (overrides or {}).items():
+        _set_dotted(data, name, parse_value(value) if isinstance(value, str) else value, "override")
+    try:
+        return Params.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'top level'}: {err['msg']}"
+            + (f" (got {err['input']!r})" if err["type"] not in ("missing",) and not isinstance(err["input"], dict) else "")
+            for err in exc.errors()
+        )
+        given = f" with overrides {', '.join(overrides)}" if overrides else ""
+        raise ConfigError(f"{file}{given}: {problems}") from None
+
+
+def dump_params(params: Params) -> str:
+    """The parameters as YAML, as a run records them."""
+    return yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

@@ -1,0 +1,161 @@
+"""The runner: every stage notebook, in order, under one parameter set.
+
+    python -m helpers.run -f params/cdnow.yaml
+    python -m helpers.run -f params/cdnow.yaml -p as_of 1998-03-31 -p cleaning.cancellations net
+
+Parameters are checked (names and types) before anything runs. The resolved
+parameters are written to the run folder and handed to every notebook, so all
+stages see the same values. Each notebook is executed with papermill (kernel
+``python3``) into a temporary folder that is moved to
+``reports/<dataset>/<as_of>[-<experiment>]/`` only when every stage succeeded.
+A failed run exits non-zero, keeps its executed notebooks under
+``reports/<dataset>/failed/`` and never replaces the last good report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from helpers import paths, store
+from helpers.config import Params, dump_params, load_params
+from helpers.errors import ConfigError
+
+#: The stage notebooks, in order. Stages whose notebook does not exist yet are skipped.
+STAGES = [
+    "01-define-customer-data",
+    "02-collect-sources",
+    "03-clean-integrate",
+    "04-rfm-value-tiers",
+    "05-clv-lifetimes",
+    "06-cluster-segments",
+    "07-classify-prospects",
+    "08-segment-report",
+]
+
+
+class StageFailed(RuntimeError):
+    """A stage notebook raised; the message names the stage and the cell."""
+
+
+def available_stages(only: Sequence[str] | None = None) -> list[str]:
+    """The stage notebooks that exist, optionally filtered by name prefix (``"01"``, ``"02-collect"``)."""
+    stages = [s for s in STAGES if (paths.NOTEBOOKS_DIR / f"{s}.ipynb").exists()]
+    if only:
+        unknown = [o for o in only if not any(s.startswith(o) for s in stages)]
+        if unknown:
+            raise ConfigError(f"unknown stage(s) {unknown}; stages: {stages}")
+        stages = [s for s in stages if any(s.startswith(o) for o in only)]
+    return stages
+
+
+def run_folder(params: Params, experiment: str | None = None) -> Path:
+    """Where a run's report goes: ``reports/<dataset>/<as_of>[-<experiment>]``."""
+    name = params.as_of.isoformat() + (f"-{experiment}" if experiment else "")
+    return paths.reports_dir() / params.dataset / name
+
+
+def _failing_cell(notebook: Path) -> str:
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                return f"cell {i} ({out.get('ename')}: {out.get('evalue')})"
+    return "an unknown cell"
+
+
+def execute_stage(stage: str, params_file: Path, out_dir: Path) -> Path:
+    """Execute one stage notebook with papermill; raise :class:`StageFailed` naming the cell."""
+    import papermill as pm
+
+    out = out_dir / f"{stage}.ipynb"
+    try:
+        pm.execute_notebook(
+            str(paths.NOTEBOOKS_DIR / f"{stage}.ipynb"), str(out),
+            parameters={"params_file": str(params_file), "overrides": {}},
+            kernel_name="python3", cwd=str(paths.NOTEBOOKS_DIR), progress_bar=False,
+        )
+    except pm.PapermillExecutionError as exc:
+        raise StageFailed(f"stage {stage} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}") from None
+    except Exception as exc:
+        where = _failing_cell(out) if out.exists() else "before the first cell"
+        raise StageFailed(f"stage {stage} failed at {where}: {type(exc).__name__}: {exc}") from None
+    return out
+
+
+def publish(staging: Path, target: Path) -> None:
+    """Move a finished run into place, replacing the previous one only at the last moment."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    old = target.with_name(f".{target.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(staging, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def run(params_file: str | Path, overrides: dict[str, str] | None = None, *, experiment: str | None = None,
+        stages: Sequence[str] | None = None, log=print) -> Path:
+    """Run the stages and publish the report folder; return its path."""
+    params = load_params(params_file, overrides)
+    todo = available_stages(stages)
+    target = run_folder(params, experiment)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.running-", dir=target.parent))
+    resolved = store.write_text(dump_params(params), staging / "params.yaml")
+    log(f"run {params.dataset} as_of {params.as_of} ({len(todo)} stages) -> {target}")
+    started = time.perf_counter()
+    for stage in todo:
+        t0 = time.perf_counter()
+        try:
+            execute_stage(stage, resolved, staging)
+        except StageFailed:
+            stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+            failed = paths.reports_dir() / params.dataset / "failed" / f"{target.name}-{stamp}"
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging, failed)
+            log(f"  {stage:<28} FAILED after {time.perf_counter() - t0:5.1f}s; executed notebooks kept in {failed}")
+            raise
+        log(f"  {stage:<28} {time.perf_counter() - t0:5.1f}s")
+    publish(staging, target)
+    log(f"done in {time.perf_counter() - started:.1f}s: {target}")
+    return target
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m helpers.run", description=__doc__.split("\n\n")[0])
+    p.add_argument("-f", "--file", required=True, help="parameter file, e.g. params/cdnow.yaml")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="override a parameter (dotted names, YAML values), e.g. -p as_of 1998-03-31")
+    p.add_argument("--experiment", help="name of an analyst's variant: reports/<dataset>/<as_of>-<experiment>")
+    p.add_argument("--stages", nargs="+", help="run only these stages (name prefixes, e.g. 01 02)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    os.environ.setdefault("JUPYTER_PREFER_ENV_PATH", "1")
+    overrides = dict(args.parameter)
+    try:
+        run(args.file, overrides, experiment=args.experiment, stages=args.stages)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except StageFailed as exc:
+        print(f"error: {exc}\nThe last good report, if any, is unchanged.", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""The customer information model, as pandera schemas.
+
+CRM courses describe the information a firm keeps about a customer in three
+layers:
+
+- **identity** - who the customer is (a pseudonymous key, country, when and
+  through which channel they were acquired);
+- **behaviour** - what they did (purchases: when, how often, how much);
+- **value** - what we derive (RFM scores and segments, ABC class, value tier,
+  lifetime value, probability of being alive, lifecycle stage, cluster).
+
+The transaction schema is the contract every source is mapped onto; the
+customer schema is the table that stages 04-07 fill in. The data dictionary
+shown in notebook 01 is rendered from these schemas (:func:`data_dictionary`),
+so there is no second copy to drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+from helpers.errors import DataError, show_rows
+
+IDENTITY, BEHAVIOUR, VALUE, LINEAGE = "identity", "behaviour", "value", "lineage"
+
+
+@dataclass(frozen=True)
+class Field:
+    """One column of the information model."""
+
+    name: str
+    dtype: Any
+    group: str
+    description: str
+    required: bool = True
+    nullable: bool = False
+    checks: list[pa.Check] = field(default_factory=list)
+
+
+# A customer key after normalisation: no surrounding spaces, no Excel '.0'.
+_CLEAN_ID = pa.Check.str_matches(r"^\S(.*\S)?$", error="customer_id has surrounding spaces")
+_NO_FLOAT_ID = pa.Check(lambda s: ~s.str.fullmatch(r"\d+\.0+"), error="customer_id looks like an Excel float (12417.0)")
+
+TRANSACTION_FIELDS: list[Field] = [
+    Field("customer_id", str, IDENTITY, "Customer key, as a string (Excel's 12417.0 becomes 12417 in cleaning)."),
+    Field("order_id", str, BEHAVIOUR, "Order (invoice) number; where the source has none, customer and day (one order per customer per day)."),
+    Field("order_ts", "datetime64[ns]", BEHAVIOUR, "When the order was placed."),
+    Field("amount", float, BEHAVIOUR, "Money of the line: signed before cleaning (returns are negative), never negative after."),
+    Field("quantity", float, BEHAVIOUR, "Units on the line (negative for returns before cleaning).", required=False, nullable=True),
+    Field("unit_price", float, BEHAVIOUR, "Price per unit, where the source has it.", required=False, nullable=True),
+    Field("product_code", str, BEHAVIOUR, "Product (stock) code; also marks non-product lines such as postage.", required=False, nullable=True),
+    Field("description", str, BEHAVIOUR, "Product description.", required=False, nullable=True),
+    Field("country", str, IDENTITY, "Customer's country.", required=False, nullable=True),
+    Field("channel", str, IDENTITY, "Sales channel.", required=False, nullable=True),
+    Field("source_row", str, LINEAGE, "Where the line came from in the raw snapshot (line number, or sheet!row)."),
+]
+
+CUSTOMER_FIELDS: list[Field] = [
+    Field("customer_id", str, IDENTITY, "Customer key (pseudonymous in reports and exports)."),
+    Field("country", str, IDENTITY, "Country of the customer's first order.", required=False, nullable=True),
+    Field("first_purchase", "datetime64[ns]", IDENTITY, "Date of the first purchase (acquisition)."),
+    Field("last_purchase", "datetime64[ns]", BEHAVIOUR, "Date of the latest purchase up to as_of."),
+    Field("recency_days", int, BEHAVIOUR, "RFM recency: days from the last purchase to as_of (0 = bought on as_of).",
+          checks=[pa.Check.ge(0)]),
+    Field("frequency", int, BEHAVIOUR, "Number of purchases (distinct purchase days) up to as_of.", checks=[pa.Check.ge(1)]),
+    Field("monetary_total", float, BEHAVIOUR, "Total spend up to as_of (current value).", checks=[pa.Check.ge(0)]),
+    Field("monetary_avg", float, BEHAVIOUR, "Average spend per purchase.", checks=[pa.Check.ge(0)]),
+    Field("tenure_days", int, BEHAVIOUR, "Days from the first purchase to as_of (customer age).", checks=[pa.Check.ge(0)]),
+    Field("r_score", int, VALUE, "Recency quintile score (5 = most recent).", required=False, checks=[pa.Check.isin([1, 2, 3, 4, 5])]),
+    Field("f_score", int, VALUE, "Frequency quintile score (5 = most frequent).", required=False, checks=[pa.Check.isin([1, 2, 3, 4, 5])]),
+    Field("m_score", int, VALUE, "Monetary quintile score (5 = highest spend).", required=False, checks=[pa.Check.isin([1, 2, 3, 4, 5])]),
+    Field("rfm_segment", str, VALUE, "Named segment from the recency x frequency map (champions, at risk, ...).", required=False),
+    Field("abc_class", str, VALUE, "ABC (80/20) class by revenue share: A top 5%, B next 15%, C the rest.", required=False,
+          checks=[pa.Check.isin(["A", "B", "C"])]),
+    Field("p_alive", float, VALUE, "Probability the customer is still active (BTYD model).", required=False,
+          checks=[pa.Check.in_range(0, 1)]),
+    Field("expected_purchases", float, VALUE, "Expected purchases over the CLV horizon.", required=False, checks=[pa.Check.ge(0)]),
+    Field("clv", float, VALUE, "Predicted lifetime value over the horizon (discounted, after margin): growth potential.",
+          required=False, checks=[pa.Check.ge(0)]),
+    Field("value_tier", str, VALUE, "Value pyramid: platinum, gold, iron or lead (current value x potential).", required=False,
+          checks=[pa.Check.isin(["platinum", "gold", "iron", "lead"])]),
+    Field("lifecycle_stage", str, VALUE, "Acquisition, growth, maturity, decline or termination.", required=False,
+          checks=[pa.Check.isin(["acquisition", "growth", "maturity", "decline", "termination"])]),
+    Field("cluster", str, VALUE, "Discovered segment (clustering), named from its profile.", required=False),
+]
+
+
+def _column(f: Field) -> pa.Column:
+    return pa.Column(f.dtype, checks=list(f.checks), nullable=f.nullable, required=f.required,
+                     description=f.description, metadata={"group": f.group})
+
+
+def _transaction_schema(name: str, *, clean: bool) -> pa.DataFrameSchema:
+    fields = {f.name: f for f in TRANSACTION_FIELDS}
+    if clean:
+        fields["customer_id"] = replace(fields["customer_id"], checks=[_CLEAN_ID, _NO_FLOAT_ID])
+        fields["amount"] = replace(fields["amount"], checks=[pa.Check.ge(0)])
+        fields["quantity"] = replace(fields["quantity"], checks=[pa.Check.ge(0)])
+    else:
+        # Before cleaning a customer may be missing; removing those is a cleaning rule's job.
+        fields["customer_id"] = replace(fields["customer_id"], nullable=True)
+    return pa.DataFrameSchema({n: _column(f) for n, f in fields.items()}, name=name, strict=False)
+
+
+#: Transactions as collected (mapped onto the contract, not yet cleaned).
+collected_schema = _transaction_schema("collected transactions", clean=False)
+#: Transactions after cleaning: what stages 04+ may rely on.
+transaction_schema = _transaction_schema("clean transactions", clean=True)
+#: One row per customer, filled in by stages 04-07.
+customer_schema = pa.DataFrameSchema(
+    {f.name: _column(f) for f in CUSTOMER_FIELDS}, name="customers", unique=["customer_id"], strict=False
+)
+
+
+def data_dictionary(schema: pa.DataFrameSchema) -> pd.DataFrame:
+    """The data dictionary of a schema: one row per column, from the schema itself.
+
+    >>> d = data_dictionary(transaction_schema)
+    >>> list(d.columns)
+    ['group', 'column', 'type', 'required', 'nullable', 'rules', 'description']
+    >>> d.loc[d.column == "amount", "rules"].item()
+    'greater_than_or_equal_to(0)'
+    """
+    rows = []
+    for name, col in schema.columns.items():
+        rows.append({
+            "group": (col.metadata or {}).get("group", ""),
+            "column": name,
+            "type": str(col.dtype),
+            "required": col.required,
+            "nullable": col.nullable,
+            "rules": ", ".join(str(c.error or c).strip("<>").replace("Check ", "") for c in col.checks) or "",
+            "description": col.description or "",
+        })
+    return pd.DataFrame(rows)
+
+
+def validate(frame: pd.DataFrame, schema: pa.DataFrameSchema, where: str) -> pd.DataFrame:
+    """Validate ``frame`` and turn pandera's report into a :class:`DataError`.
+
+    The message names the table (``where``), each failing column and check,
+    and the first failing rows.
+    """
+    try:
+        return schema.validate(frame, lazy=True)
+    except SchemaErrors as exc:
+        cases = exc.failure_cases
+        lines = []
+        for (column, check), grp in cases.groupby(["column", "check"], dropna=False, sort=True):
+            idx = grp["index"].dropna().tolist()
+            rows = f"; rows {show_rows(idx)}" if idx else ""
+            values = f"; values {show_rows(grp['failure_case'].astype(str).unique())}"
+            lines.append(f"  - column {column!r}: {check}{rows}{values}")
+        raise DataError(f"{where} does not match the {schema.name} schema:\n" + "\n".join(lines)) from None
+
+
+def save_data_dictionary(dataset: str) -> Path:
+    """Write stage 01's artifact: the data dictionary of both schemas as one CSV."""
+    from helpers import paths, store
+
+    frames = [data_dictionary(s).assign(table=t) for t, s in (("transactions", transaction_schema),
+                                                                ("customers", customer_schema))]
+    table = pd.concat(frames, ignore_index=True)
+    return store.write_text(table.to_csv(index=False), paths.processed_dir(dataset) / "data_dictionary.csv")

@@ -1,0 +1,84 @@
+"""The runner executes the stage notebooks with papermill and publishes a report folder atomically."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from helpers import paths, store
+from helpers.errors import ConfigError
+from helpers.run import StageFailed, available_stages, main, run
+
+pytestmark = pytest.mark.notebooks
+DATA_STAGES = ["01-define-customer-data", "02-collect-sources", "03-clean-integrate"]
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def _errors(notebook: Path) -> list[str]:
+    nb = nbformat.read(notebook, as_version=4)
+    return [o["ename"] for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+
+
+def test_every_notebook_has_a_parameters_cell_with_plain_values_and_no_outputs() -> None:
+    for stage in available_stages():
+        nb = nbformat.read(paths.NOTEBOOKS_DIR / f"{stage}.ipynb", as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert "parameters" in code[0].metadata.get("tags", []), stage
+        for stmt in ast.parse(code[0].source).body:  # plain values only: papermill does not recompute derived ones
+            assert isinstance(stmt, ast.Assign), f"{stage}: {ast.unparse(stmt)} in the parameters cell"
+            ast.literal_eval(stmt.value)
+        assert all(not c.get("outputs") for c in code), f"{stage} is committed with outputs"
+        assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_cdnow_runs_end_to_end(isolated: Path) -> None:
+    lines: list[str] = []
+    folder = run("cdnow.yaml", log=lines.append)
+    assert folder == paths.reports_dir() / "cdnow" / "1998-06-30"
+    for stage in DATA_STAGES:
+        assert _errors(folder / f"{stage}.ipynb") == []
+    assert any(line.lstrip().startswith("02-collect-sources") for line in lines)
+    quality = store.query("cdnow", "select * from quality_log order by step")
+    assert quality["rows_before"].iloc[0] == 69_659 and quality["rows_removed"].sum() == 0
+    assert store.query("cdnow", "select count(distinct customer_id) as n from transactions")["n"].item() == 23_570
+    dictionary = pd.read_csv(paths.processed_dir("cdnow") / "data_dictionary.csv")
+    assert set(dictionary["table"]) == {"transactions", "customers"}
+
+
+def test_online_retail_runs_and_experiments_are_kept_apart(isolated: Path, online_retail_xlsx: Path) -> None:
+    scheduled = run("online_retail_sample.yaml", log=lambda _: None)
+    variant = run("online_retail_sample.yaml", {"cleaning.cancellations": "net"}, experiment="net", log=lambda _: None)
+    assert scheduled.name == "2011-12-09" and variant.name == "2011-12-09-net"
+    assert "cancellations: net" in (variant / "params.yaml").read_text()
+    assert "cancellations: drop" in (scheduled / "params.yaml").read_text()
+    quality = pd.read_csv(paths.processed_dir("online_retail_sample") / "quality_log.csv")  # the last run: netted
+    assert quality["rows_before"].iloc[0] - quality["rows_removed"].sum() == quality["rows_after"].iloc[-1]
+    assert quality.set_index("rule").loc["cancellations", "rows_modified"] > 0
+
+
+def test_a_failing_stage_keeps_the_last_good_report(isolated: Path) -> None:
+    good = run("cdnow_sample.yaml", log=lambda _: None)
+    before = _digest(good)
+    with pytest.raises(StageFailed, match=r"stage 02-collect-sources failed.*DataError.*'customer' \(mapped to customer_id\) not found"):
+        run("cdnow_sample.yaml", {"columns.customer_id": "customer"}, log=lambda _: None)
+    assert _digest(good) == before
+    failed = list((paths.reports_dir() / "cdnow_sample" / "failed").iterdir())
+    assert len(failed) == 1 and "DataError" in _errors(failed[0] / "02-collect-sources.ipynb")
+    assert not [p for p in good.parent.iterdir() if p.name.startswith(".")]  # no staging folder left
+
+
+def test_parameter_errors_stop_before_anything_runs(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-f", "params/cdnow.yaml", "-p", "clv.horizon", "12"]) == 2
+    assert "unknown parameter 'clv.horizon'" in capsys.readouterr().err
+    assert main(["-f", "params/cdnow.yaml", "-p", "as_of", "soon"]) == 2
+    assert not paths.reports_dir().exists()
+    with pytest.raises(ConfigError, match="unknown stage"):
+        available_stages(["09"])

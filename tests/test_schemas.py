@@ -1,0 +1,68 @@
+"""The information model: schemas, the data dictionary rendered from them, readable validation errors."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from helpers.errors import DataError
+from helpers.schemas import (
+    CUSTOMER_FIELDS, TRANSACTION_FIELDS, collected_schema, customer_schema, data_dictionary,
+    transaction_schema, validate,
+)
+from tests_support import clean_frame
+
+
+def test_dictionary_is_rendered_from_the_schema_and_covers_every_column() -> None:
+    for schema, fields in ((transaction_schema, TRANSACTION_FIELDS), (customer_schema, CUSTOMER_FIELDS)):
+        d = data_dictionary(schema)
+        assert d["column"].tolist() == [f.name for f in fields]
+        assert (d["description"].str.len() > 10).all()
+        assert set(d["group"]) <= {"identity", "behaviour", "value", "lineage"}
+
+
+def test_customer_model_has_the_three_crm_layers() -> None:
+    groups = data_dictionary(customer_schema).groupby("group")["column"].apply(set)
+    assert {"customer_id", "first_purchase"} <= groups["identity"]
+    assert {"recency_days", "frequency", "monetary_total"} <= groups["behaviour"]
+    assert {"clv", "p_alive", "value_tier", "abc_class", "lifecycle_stage"} <= groups["value"]
+
+
+def test_clean_schema_accepts_clean_rows() -> None:
+    validate(clean_frame(), transaction_schema, "fixture")
+
+
+@pytest.mark.parametrize(("column", "value", "message"), [
+    ("customer_id", "12417.0", "Excel float"),
+    ("customer_id", " 7", "surrounding spaces"),
+    ("amount", -1.0, "greater_than_or_equal_to"),
+])
+def test_clean_schema_errors_name_the_column_and_row(column: str, value: object, message: str) -> None:
+    frame = clean_frame()
+    frame.loc[1, column] = value
+    with pytest.raises(DataError, match=rf"(?s)fixture .*column '{column}'.*{message}.*rows 1"):
+        validate(frame, transaction_schema, "fixture")
+
+
+def test_collected_schema_allows_missing_customers_and_returns() -> None:
+    frame = clean_frame()
+    frame.loc[0, "customer_id"] = None
+    frame.loc[1, "amount"] = -5.0
+    validate(frame, collected_schema, "fixture")
+    with pytest.raises(DataError):
+        validate(frame, transaction_schema, "fixture")
+
+
+def test_missing_required_column_is_named() -> None:
+    with pytest.raises(DataError, match="order_ts"):
+        validate(clean_frame().drop(columns="order_ts"), transaction_schema, "fixture")
+
+
+def test_customer_schema_rejects_duplicate_keys_and_bad_scores() -> None:
+    customers = pd.DataFrame({
+        "customer_id": ["1", "1"], "first_purchase": pd.to_datetime(["2020-01-01"] * 2),
+        "last_purchase": pd.to_datetime(["2020-01-02"] * 2), "recency_days": [3, 3], "frequency": [2, 2],
+        "monetary_total": [10.0, 10.0], "monetary_avg": [5.0, 5.0], "tenure_days": [4, 4], "r_score": [6, 1],
+    })
+    with pytest.raises(DataError, match=r"customer_id.*unique|r_score"):
+        validate(customers, customer_schema, "customers")

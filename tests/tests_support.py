@@ -1,0 +1,27 @@
+"""Small frames for tests (importable because pyproject puts tests/ on the path)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def clean_frame() -> pd.DataFrame:
+    """Three clean transaction lines."""
+    return pd.DataFrame({
+        "customer_id": ["1", "1", "2"],
+        "order_id": ["a", "b", "c"],
+        "order_ts": pd.to_datetime(["2020-01-01", "2020-02-01", "2020-01-15"]),
+        "amount": [10.0, 5.0, 7.5],
+        "source_row": ["2", "3", "4"],
+    })
+
+
+def make_lines(rows: list[tuple]) -> pd.DataFrame:
+    """Collected transactions from (customer, order, timestamp, amount[, quantity, price, code]) tuples."""
+    cols = ["customer_id", "order_id", "order_ts", "amount", "quantity", "unit_price", "product_code"]
+    frame = pd.DataFrame([r + (None,) * (len(cols) - len(r)) for r in rows], columns=cols)
+    frame["order_ts"] = pd.to_datetime(frame["order_ts"])
+    for c in ("amount", "quantity", "unit_price"):
+        frame[c] = frame[c].astype(float)
+    frame["source_row"] = [str(i + 2) for i in range(len(frame))]
+    return frame
