@@ -33,8 +33,8 @@ def test_clean_schema_accepts_clean_rows() -> None:
 
 
 @pytest.mark.parametrize(("column", "value", "message"), [
-    ("customer_id", "12417.0", "Excel float"),
-    ("customer_id", " 7", "surrounding spaces"),
+    ("customer_id", "12417.0", "not an Excel float"),
+    ("customer_id", " 7", "no surrounding spaces"),
     ("amount", -1.0, "greater_than_or_equal_to"),
 ])
 def test_clean_schema_errors_name_the_column_and_row(column: str, value: object, message: str) -> None:

@@ -202,3 +202,13 @@ def test_collected_lines_are_queryable_in_duckdb(isolated: Path) -> None:
     assert counts.iloc[0].tolist() == [6_919, 2_357]
     assert len(store.query(params.dataset, "select * from snapshots")) == 2
     assert (paths.processed_dir(params.dataset) / "collected.parquet").exists()
+
+
+def test_a_failed_collection_leaves_no_partial_files(isolated: Path, us_csv: Path) -> None:
+    p = params_for({"kind": "csv", "path": str(us_csv), "encoding": "latin-1"}, RETAIL_COLUMNS | {"order_ts": "Date"})
+    with pytest.raises(DataError):
+        collect(p)
+    raw = paths.raw_dir("t")
+    assert [q.name for q in raw.iterdir()] == [next(raw.iterdir()).name]  # one complete snapshot, no staging
+    assert (next(raw.iterdir()) / "manifest.json").exists()
+    assert not paths.processed_dir("t").exists()

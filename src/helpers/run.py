@@ -83,6 +83,7 @@ def execute_stage(stage: str, params_file: Path, out_dir: Path) -> Path:
             str(paths.NOTEBOOKS_DIR / f"{stage}.ipynb"), str(out),
             parameters={"params_file": str(params_file), "overrides": {}},
             kernel_name="python3", cwd=str(paths.NOTEBOOKS_DIR), progress_bar=False,
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],  # quiet the kernel's transport warning
         )
     except pm.PapermillExecutionError as exc:
         raise StageFailed(f"stage {stage} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}") from None

@@ -44,8 +44,8 @@ class Field:
 
 
 # A customer key after normalisation: no surrounding spaces, no Excel '.0'.
-_CLEAN_ID = pa.Check.str_matches(r"^\S(.*\S)?$", error="customer_id has surrounding spaces")
-_NO_FLOAT_ID = pa.Check(lambda s: ~s.str.fullmatch(r"\d+\.0+"), error="customer_id looks like an Excel float (12417.0)")
+_CLEAN_ID = pa.Check.str_matches(r"^\S(.*\S)?$", error="no surrounding spaces")
+_NO_FLOAT_ID = pa.Check(lambda s: ~s.str.fullmatch(r"\d+\.0+"), error="not an Excel float such as 12417.0")
 
 TRANSACTION_FIELDS: list[Field] = [
     Field("customer_id", str, IDENTITY, "Customer key, as a string (Excel's 12417.0 becomes 12417 in cleaning)."),
@@ -118,6 +118,26 @@ customer_schema = pa.DataFrameSchema(
 )
 
 
+def describe_check(check: pa.Check) -> str:
+    """A check in words, for the data dictionary and error messages.
+
+    >>> describe_check(pa.Check.ge(0)), describe_check(pa.Check.in_range(0, 1))
+    ('>= 0', 'between 0 and 1')
+    >>> describe_check(pa.Check.isin(["A", "B"]))
+    "one of ['A', 'B']"
+    """
+    stats = check.statistics or {}
+    words = {
+        "greater_than_or_equal_to": lambda: f">= {stats.get('min_value')}",
+        "greater_than": lambda: f"> {stats.get('min_value')}",
+        "in_range": lambda: f"between {stats.get('min_value')} and {stats.get('max_value')}",
+        "isin": lambda: f"one of {sorted(stats.get('allowed_values', []))}",
+    }
+    if check.name in words:
+        return words[check.name]()
+    return str(check.error or check.name)
+
+
 def data_dictionary(schema: pa.DataFrameSchema) -> pd.DataFrame:
     """The data dictionary of a schema: one row per column, from the schema itself.
 
@@ -125,9 +145,10 @@ def data_dictionary(schema: pa.DataFrameSchema) -> pd.DataFrame:
     >>> list(d.columns)
     ['group', 'column', 'type', 'required', 'nullable', 'rules', 'description']
     >>> d.loc[d.column == "amount", "rules"].item()
-    'greater_than_or_equal_to(0)'
+    '>= 0'
     """
     rows = []
+    unique = set(schema.unique or [])
     for name, col in schema.columns.items():
         rows.append({
             "group": (col.metadata or {}).get("group", ""),
@@ -135,7 +156,7 @@ def data_dictionary(schema: pa.DataFrameSchema) -> pd.DataFrame:
             "type": str(col.dtype),
             "required": col.required,
             "nullable": col.nullable,
-            "rules": ", ".join(str(c.error or c).strip("<>").replace("Check ", "") for c in col.checks) or "",
+            "rules": "; ".join((["unique key"] if name in unique else []) + [describe_check(c) for c in col.checks]),
             "description": col.description or "",
         })
     return pd.DataFrame(rows)
@@ -156,7 +177,7 @@ def validate(frame: pd.DataFrame, schema: pa.DataFrameSchema, where: str) -> pd.
             idx = grp["index"].dropna().tolist()
             rows = f"; rows {show_rows(idx)}" if idx else ""
             values = f"; values {show_rows(grp['failure_case'].astype(str).unique())}"
-            lines.append(f"  - column {column!r}: {check}{rows}{values}")
+            lines.append(f"  - column {column!r} fails {check!r}{rows}{values}")
         raise DataError(f"{where} does not match the {schema.name} schema:\n" + "\n".join(lines)) from None
 
 
