@@ -94,6 +94,56 @@ class CleaningParams(_Strict):
     non_positive_price: bool = True
 
 
+class RFMParams(_Strict):
+    """Stage 04: RFM scores, the segment map, the ABC cuts."""
+
+    bins: int = Field(5, ge=2, le=10, description="score levels (quintiles: 5)")
+    segment_map: str = Field("segment_maps/default.yaml", description="R x F map file, relative to params/")
+    abc_cuts: tuple[float, float] = Field((0.05, 0.20), description="cumulative customer shares ending A and B")
+
+    @field_validator("abc_cuts")
+    @classmethod
+    def _ordered_cuts(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < v[0] < v[1] < 1:
+            raise ValueError("abc_cuts must be two shares with 0 < A < B < 1, e.g. [0.05, 0.20]")
+        return v
+
+
+class CLVParams(_Strict):
+    """Stage 05: the BTYD models, their validation, and lifetime value."""
+
+    time_unit: Literal["D", "W"] = Field("W", description="model time unit: days or weeks")
+    holdout_days: int = Field(273, ge=7, description="length of the holdout period before as_of")
+    models: list[Literal["bgnbd", "pareto", "mbgnbd"]] = Field(default_factory=lambda: ["bgnbd", "pareto", "mbgnbd"])
+    penalizers: list[float] = Field(default_factory=lambda: [0.0, 0.001, 0.01])
+    selection_metric: Literal["rmse", "mae"] = "rmse"
+    horizon_months: int = Field(12, ge=1, le=120)
+    discount_rate_annual: float = Field(0.10, ge=0, lt=1)
+    margin: float = Field(1.0, gt=0, le=1, description="share of revenue that is profit")
+    example_customer: str | None = Field(None, description="customer whose P(alive) history is plotted")
+
+
+class TierParams(_Strict):
+    """The value pyramid: what counts as high current value and high potential."""
+
+    current_high_share: float = Field(0.2, gt=0, lt=1, description="top share of customers by spend = high current value")
+    potential_high_share: float = Field(0.2, gt=0, lt=1, description="top share by predicted CLV = high potential")
+
+
+class LifecycleParams(_Strict):
+    """The lifecycle rule (see helpers.clv.lifecycle_stage)."""
+
+    acquisition_days: int = Field(90, ge=0, description="first purchase within this many days of as_of")
+    decline_p_alive: float = Field(0.5, gt=0, lt=1)
+    termination_p_alive: float = Field(0.2, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LifecycleParams:
+        if self.termination_p_alive >= self.decline_p_alive:
+            raise ValueError("termination_p_alive must be below decline_p_alive")
+        return self
+
+
 class Params(_Strict):
     """One run's parameters."""
 
@@ -104,6 +154,10 @@ class Params(_Strict):
     columns: ColumnMap
     date_format: str | None = Field(None, description="strptime format, e.g. '%m/%d/%Y %H:%M'; null: ISO or typed")
     cleaning: CleaningParams = Field(default_factory=CleaningParams)
+    rfm: RFMParams = Field(default_factory=RFMParams)
+    clv: CLVParams = Field(default_factory=CLVParams)
+    tiers: TierParams = Field(default_factory=TierParams)
+    lifecycle: LifecycleParams = Field(default_factory=LifecycleParams)
 
     @field_validator("as_of", mode="before")
     @classmethod

@@ -1,0 +1,355 @@
+"""Customer value over the lifetime: BTYD models, their validation, Gamma-Gamma spend, CLV, lifecycle.
+
+Stage 05. The "buy till you die" (BTYD) models of the ``lifetimes`` package
+describe each customer by three numbers, computed here at ``as_of`` from the
+clean transactions (a purchase is a purchase day, as in stage 04):
+
+- ``frequency`` - repeat purchases (purchase days after the first);
+- ``recency``   - time from the first to the last purchase (**not** RFM recency);
+- ``T``         - the customer's age: time from the first purchase to ``as_of``.
+
+Time is measured in a chosen unit (days or weeks) as a real number of days
+divided by the unit, which is how Fader, Hardie and Lee (2005) measured CDNOW
+(and what the published-results tests check). Models are fitted on a
+calibration period and compared on the holdout period that follows it; the
+chosen one is refitted on everything up to ``as_of``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
+from lifetimes.utils import ConvergenceError
+from scipy.stats import spearmanr
+
+from helpers.errors import DataError
+from helpers.rfm import purchase_days
+
+UNIT_DAYS = {"D": 1.0, "W": 7.0}
+DAYS_PER_MONTH = 365.25 / 12
+MODEL_CLASSES = {"bgnbd": BetaGeoFitter, "pareto": ParetoNBDFitter, "mbgnbd": ModifiedBetaGeoFitter}
+MODEL_LABELS = {"bgnbd": "BG/NBD", "pareto": "Pareto/NBD", "mbgnbd": "MBG/NBD"}
+
+
+# ---------------------------------------------------------------------------
+# summaries
+
+
+def btyd_summary(transactions: pd.DataFrame, as_of: dt.date, unit: str = "W") -> pd.DataFrame:
+    """Frequency, recency, T and mean repeat spend per customer at ``as_of``.
+
+    ``monetary_value`` is the mean amount of the repeat purchase days (0 for
+    one-time buyers), the input Gamma-Gamma expects.
+
+    >>> tx = pd.DataFrame({"customer_id": ["a", "a", "a", "b"], "amount": [5.0, 1.0, 3.0, 2.0],
+    ...     "order_ts": pd.to_datetime(["2020-01-01", "2020-01-01", "2020-01-15", "2020-01-29"])})
+    >>> btyd_summary(tx, dt.date(2020, 1, 29), "W").values.tolist()
+    [[1.0, 2.0, 4.0, 3.0], [0.0, 0.0, 0.0, 0.0]]
+    """
+    days = purchase_days(transactions, as_of)
+    g = days.groupby("customer_id", sort=True)
+    first, last, n = g["day"].min(), g["day"].max(), g.size()
+    unit_days = UNIT_DAYS[unit]
+    repeat_total = g["amount"].sum() - g["amount"].first()
+    frequency = (n - 1).astype(float)
+    return pd.DataFrame({
+        "frequency": frequency,
+        "recency": (last - first).dt.days / unit_days,
+        "T": (pd.Timestamp(as_of) - first).dt.days / unit_days,
+        "monetary_value": np.where(frequency > 0, repeat_total / frequency.where(frequency > 0, 1), 0.0),
+    })
+
+
+def calibration_holdout(transactions: pd.DataFrame, calibration_end: dt.date, as_of: dt.date,
+                        unit: str = "W") -> pd.DataFrame:
+    """The calibration summary plus purchases in the holdout period (``calibration_end``, ``as_of``].
+
+    Customers first seen in the holdout are not part of the calibration cohort and are left out.
+    """
+    if calibration_end >= as_of:
+        raise DataError(f"calibration end {calibration_end} must be before as_of {as_of}")
+    cal = btyd_summary(transactions, calibration_end, unit)
+    days = purchase_days(transactions, as_of)
+    later = days[days["day"] > pd.Timestamp(calibration_end)]
+    cal["frequency_holdout"] = later.groupby("customer_id").size().reindex(cal.index, fill_value=0).astype(float)
+    cal["duration_holdout"] = (as_of - calibration_end).days / UNIT_DAYS[unit]
+    return cal
+
+
+# ---------------------------------------------------------------------------
+# fitting
+
+
+@dataclass
+class Fit:
+    """A fitted (or failed) BTYD model, with what it took to get there."""
+
+    name: str
+    penalizer: float
+    model: Any = None
+    message: str = ""
+    attempts: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.model is not None
+
+    @property
+    def label(self) -> str:
+        return f"{MODEL_LABELS[self.name]} (penalizer {self.penalizer:g})"
+
+
+def _check_fittable(summary: pd.DataFrame, what: str) -> None:
+    if summary.empty:
+        raise DataError(f"{what}: no customers to fit")
+    if (summary["frequency"] == 0).all():
+        raise DataError(
+            f"{what}: none of the {len(summary)} customers made a repeat purchase, so the BTYD models have "
+            "nothing to learn the purchase rate from. Use a longer period (an earlier first date or a later "
+            "as_of), or a shorter holdout."
+        )
+
+
+def fit_btyd(name: str, summary: pd.DataFrame, penalizer: float = 0.0) -> Fit:
+    """Fit one BTYD model; on failure try the remedies and say what happened.
+
+    The remedies, in order: a looser tolerance, then a larger penalizer. A fit
+    counts as failed when lifetimes raises (``ConvergenceError``, linear algebra
+    errors) or the parameters are not finite and positive.
+    """
+    _check_fittable(summary, MODEL_LABELS[name])
+    cls = MODEL_CLASSES[name]
+    f, r, t = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    tries = [(penalizer, 1e-7, "as asked"), (penalizer, 1e-5, "looser tolerance 1e-5"),
+             (max(10 * penalizer, 0.01), 1e-7, f"penalizer raised to {max(10 * penalizer, 0.01):g}")]
+    result = Fit(name, penalizer)
+    for pen, tol, how in tries:
+        kwargs: dict[str, Any] = {"tol": tol}
+        if name == "pareto":
+            kwargs["maxiter"] = 20_000
+        try:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                model = cls(penalizer_coef=pen).fit(f, r, t, **kwargs)
+        except (ConvergenceError, ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
+            result.attempts.append(f"{how}: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:160]}")
+            continue
+        params = model.params_.to_numpy(dtype=float)
+        if not np.all(np.isfinite(params)) or np.any(params <= 0) or np.any(params > 1e8):
+            result.attempts.append(f"{how}: degenerate parameters {np.round(params, 4).tolist()}")
+            continue
+        result.model, result.penalizer = model, pen
+        result.message = "converged" if how == "as asked" else f"converged after remedy ({how})"
+        result.attempts.append(f"{how}: converged")
+        return result
+    result.message = "did not converge: " + "; ".join(result.attempts)
+    return result
+
+
+def log_likelihood(fit: Fit, summary: pd.DataFrame) -> float:
+    """The model's total log-likelihood on ``summary`` (no penalty), as reported in the papers."""
+    f, r, t = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    params = fit.model.params_.to_numpy(dtype=float)
+    if fit.name == "pareto":
+        return float(np.sum(ParetoNBDFitter._conditional_log_likelihood(params, f, r, t)))
+    cls = MODEL_CLASSES[fit.name]
+    return float(-cls._negative_log_likelihood(np.log(params), f, r, t, np.ones_like(f), 0.0) * len(f))
+
+
+def expected_purchases(fit: Fit, summary: pd.DataFrame, t: float | pd.Series) -> pd.Series:
+    """Expected purchases in the next ``t`` time units for each customer of ``summary``."""
+    with np.errstate(all="ignore"):
+        values = fit.model.conditional_expected_number_of_purchases_up_to_time(
+            t, summary["frequency"], summary["recency"], summary["T"])
+    return pd.Series(np.asarray(values, dtype=float), index=summary.index)
+
+
+def p_alive(fit: Fit, summary: pd.DataFrame) -> pd.Series:
+    """Probability that each customer is still active at the end of ``summary``'s period."""
+    with np.errstate(all="ignore"):
+        values = fit.model.conditional_probability_alive(summary["frequency"], summary["recency"], summary["T"])
+    return pd.Series(np.clip(np.asarray(values, dtype=float), 0, 1), index=summary.index)
+
+
+# ---------------------------------------------------------------------------
+# validation on the holdout
+
+
+def holdout_metrics(predicted: pd.Series, actual: pd.Series) -> dict[str, float]:
+    """Per-customer errors and totals of predicted vs actual holdout purchases.
+
+    >>> m = holdout_metrics(pd.Series([1.0, 2.0, 0.0]), pd.Series([1.0, 0.0, 0.0]))
+    >>> m["mae"], m["predicted_total"], m["actual_total"]
+    (0.6667, 3.0, 1.0)
+    """
+    err = predicted - actual
+    rho = spearmanr(predicted, actual).statistic if predicted.nunique() > 1 and actual.nunique() > 1 else np.nan
+    total_actual = float(actual.sum())
+    return {
+        "mae": round(float(err.abs().mean()), 4),
+        "rmse": round(float(np.sqrt((err ** 2).mean())), 4),
+        "spearman": round(float(rho), 4),
+        "predicted_total": round(float(predicted.sum()), 1),
+        "actual_total": round(total_actual, 1),
+        "total_error_pct": round(100 * (float(predicted.sum()) - total_actual) / total_actual, 2) if total_actual else np.nan,
+    }
+
+
+def decile_table(predicted: pd.Series, actual: pd.Series) -> pd.DataFrame:
+    """Customers in ten equal groups by predicted holdout purchases (10 = highest), predicted vs actual means."""
+    rank = predicted.rank(method="first")
+    decile = np.ceil(rank * 10 / len(rank)).astype(int)
+    table = pd.DataFrame({"decile": decile, "predicted": predicted, "actual": actual}).groupby("decile")
+    out = table.agg(customers=("actual", "size"), predicted=("predicted", "mean"), actual=("actual", "mean"))
+    return out.round(3)
+
+
+def compare_models(calhold: pd.DataFrame, models: list[str], penalizers: list[float],
+                   metric: str = "rmse") -> tuple[pd.DataFrame, dict[tuple[str, float], Fit]]:
+    """Fit every model x penalizer on the calibration period and score it on the holdout.
+
+    Returns the comparison table (one row per fit, best first by ``metric``,
+    failed fits last with their message) and the fits.
+    """
+    rows, fits = [], {}
+    actual = calhold["frequency_holdout"]
+    for name in models:
+        for pen in penalizers:
+            fit = fit_btyd(name, calhold, pen)
+            fits[(name, pen)] = fit
+            row: dict[str, Any] = {"model": MODEL_LABELS[name], "key": name, "penalizer": pen, "status": fit.message}
+            if fit.ok:
+                predicted = expected_purchases(fit, calhold, calhold["duration_holdout"].iloc[0])
+                bad = int((~np.isfinite(predicted)).sum())
+                if bad:  # lifetimes' hypergeometric terms can overflow for extreme parameters
+                    row["status"] = f"unusable: {bad} customers get a non-finite prediction"
+                    fits[(name, pen)] = Fit(name, pen, None, row["status"], fit.attempts)
+                    rows.append(row)
+                    continue
+                row |= holdout_metrics(predicted, actual)
+                row["log_likelihood"] = round(log_likelihood(fit, calhold), 1)
+                row["params"] = {k: round(float(v), 4) for k, v in fit.model.params_.items()}
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    if metric not in table or table[metric].isna().all():
+        raise DataError("no BTYD model could be fitted on the calibration period:\n" +
+                        "\n".join(f"  - {MODEL_LABELS[k[0]]}, penalizer {k[1]:g}: {f.message}" for k, f in fits.items()))
+    order = table.sort_values([metric, "penalizer"], na_position="last", kind="stable").index
+    return table.loc[order].reset_index(drop=True), fits
+
+
+# ---------------------------------------------------------------------------
+# spend and lifetime value
+
+
+@dataclass
+class SpendFit:
+    """Gamma-Gamma spend model and the checks made before fitting it."""
+
+    model: GammaGammaFitter
+    correlation: float
+    used: int
+    excluded_non_positive: int
+    one_time_buyers: int
+
+
+def fit_spend(summary: pd.DataFrame, penalizer: float = 0.0) -> SpendFit:
+    """Fit Gamma-Gamma on repeat buyers with positive mean spend.
+
+    Reports the frequency-spend correlation (the model assumes independence)
+    and how many customers were left out, and why.
+    """
+    repeat = summary[summary["frequency"] > 0]
+    positive = repeat[repeat["monetary_value"] > 0]
+    if len(positive) < 10:
+        raise DataError(f"Gamma-Gamma needs repeat buyers with positive spend; only {len(positive)} of "
+                        f"{len(summary)} customers qualify ({len(repeat)} repeat buyers)")
+    corr = float(positive[["frequency", "monetary_value"]].corr().iloc[0, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = GammaGammaFitter(penalizer_coef=penalizer).fit(positive["frequency"], positive["monetary_value"])
+    return SpendFit(model, corr, len(positive), len(repeat) - len(positive), int((summary["frequency"] == 0).sum()))
+
+
+def expected_spend(spend: SpendFit, summary: pd.DataFrame) -> pd.Series:
+    """Expected mean spend per future purchase (one-time buyers get the population mean)."""
+    values = spend.model.conditional_expected_average_profit(summary["frequency"], summary["monetary_value"].clip(lower=0))
+    return pd.Series(np.asarray(values, dtype=float), index=summary.index)
+
+
+def lifetime_value(fit: Fit, spend_per_purchase: pd.Series, summary: pd.DataFrame, *, months: int, unit: str,
+                   discount_rate_annual: float = 0.10, margin: float = 1.0,
+                   days_per_month: float = DAYS_PER_MONTH) -> pd.DataFrame:
+    """Discounted margin over the next ``months``: expected purchases per month x spend x margin.
+
+    A month is ``days_per_month`` days (365.25/12) converted into the model's
+    time unit, so the horizon is right whether the model counts days or weeks.
+    The annual discount rate is applied monthly. Returns ``expected_purchases``
+    (over the whole horizon) and ``clv``.
+    """
+    month = days_per_month / UNIT_DAYS[unit]
+    monthly = (1 + discount_rate_annual) ** (1 / 12) - 1
+    previous = pd.Series(0.0, index=summary.index)
+    value = pd.Series(0.0, index=summary.index)
+    for i in range(1, months + 1):
+        cumulative = expected_purchases(fit, summary, i * month)
+        value += (cumulative - previous) * spend_per_purchase * margin / (1 + monthly) ** i
+        previous = cumulative
+    return pd.DataFrame({"expected_purchases": previous, "clv": value.clip(lower=0)})
+
+
+# ---------------------------------------------------------------------------
+# lifecycle
+
+
+def purchase_trend(transactions: pd.DataFrame, as_of: dt.date) -> pd.Series:
+    """Purchase days in the second half of each customer's tenure minus those in the first half.
+
+    The first purchase falls in the first half, so a one-time buyer has trend -1.
+
+    >>> tx = pd.DataFrame({"customer_id": ["a"] * 3, "amount": [1.0] * 3,
+    ...     "order_ts": pd.to_datetime(["2020-01-01", "2020-03-01", "2020-03-20"])})
+    >>> purchase_trend(tx, dt.date(2020, 3, 31)).tolist()
+    [1]
+    """
+    days = purchase_days(transactions, as_of)
+    first = days.groupby("customer_id")["day"].transform("min")
+    midpoint = first + (pd.Timestamp(as_of) - first) / 2
+    second = (days["day"] >= midpoint) & (days["day"] > first)
+    counts = pd.DataFrame({"id": days["customer_id"], "second": second})
+    g = counts.groupby("id", sort=True)["second"]
+    return (g.sum() - (g.size() - g.sum())).astype("int64").rename_axis("customer_id")
+
+
+LIFECYCLE_RULE = """\
+1. acquisition  first purchase less than {acquisition_days} days before as_of;
+2. termination  otherwise, P(alive) below {termination_p_alive};
+3. decline      otherwise, P(alive) below {decline_p_alive}, or fewer purchases in the second half of the
+                customer's tenure than in the first;
+4. growth       otherwise, more purchases in the second half than in the first;
+5. maturity     the rest: alive and buying at a steady rate."""
+
+
+def lifecycle_stage(tenure_days: pd.Series, alive: pd.Series, trend: pd.Series, *, acquisition_days: int,
+                    decline_p_alive: float, termination_p_alive: float) -> pd.Series:
+    """The lifecycle stage of each customer, by the rule in :data:`LIFECYCLE_RULE` (first match wins).
+
+    >>> lifecycle_stage(pd.Series([10, 400, 400, 400, 400]), pd.Series([0.9, 0.1, 0.4, 0.9, 0.9]),
+    ...                 pd.Series([0, 0, 0, 2, 0]), acquisition_days=90, decline_p_alive=0.5,
+    ...                 termination_p_alive=0.2).tolist()
+    ['acquisition', 'termination', 'decline', 'growth', 'maturity']
+    """
+    conditions = [
+        tenure_days < acquisition_days,
+        alive < termination_p_alive,
+        (alive < decline_p_alive) | (trend < 0),
+        trend > 0,
+    ]
+    stages = np.select(conditions, ["acquisition", "termination", "decline", "growth"], default="maturity")
+    return pd.Series(stages, index=tenure_days.index, dtype=object)
