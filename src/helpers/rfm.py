@@ -31,7 +31,7 @@ def purchase_days(transactions: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     """One row per customer and purchase day up to ``as_of``, with the day's total amount.
 
     >>> tx = pd.DataFrame({"customer_id": ["a", "a", "a"], "amount": [1.0, 2.0, 4.0],
-    ...     "order_ts": pd.to_datetime(["2020-01-01 09:00", "2020-01-01 17:00", "2020-01-05"])})
+    ...     "order_ts": pd.to_datetime(["2020-01-01 09:00", "2020-01-01 17:00", "2020-01-05 08:00"])})
     >>> days = purchase_days(tx, dt.date(2020, 1, 31))
     >>> days["day"].dt.strftime("%m-%d").tolist(), days["amount"].tolist()
     (['01-01', '01-05'], [3.0, 4.0])
