@@ -17,7 +17,9 @@ chosen one is refitted on everything up to ``as_of``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,8 +136,8 @@ def fit_btyd(name: str, summary: pd.DataFrame, penalizer: float = 0.0) -> Fit:
         if name == "pareto":
             kwargs["maxiter"] = 20_000
         try:
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
-                warnings.simplefilter("ignore")
+            with warnings.catch_warnings(), np.errstate(all="ignore"), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")  # lifetimes prints the optimizer's report and warns; we report ourselves
                 model = cls(penalizer_coef=pen).fit(f, r, t, **kwargs)
         except (ConvergenceError, ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
             result.attempts.append(f"{how}: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:160]}")
@@ -308,48 +310,125 @@ def lifetime_value(fit: Fit, spend_per_purchase: pd.Series, summary: pd.DataFram
 # lifecycle
 
 
-def purchase_trend(transactions: pd.DataFrame, as_of: dt.date) -> pd.Series:
-    """Purchase days in the second half of each customer's tenure minus those in the first half.
+def purchase_halves(transactions: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    """Repeat purchase days in the first and the second half of each customer's tenure.
 
-    The first purchase falls in the first half, so a one-time buyer has trend -1.
+    The first purchase (acquisition) is not counted; the halves split the time
+    from the first purchase to ``as_of``.
 
-    >>> tx = pd.DataFrame({"customer_id": ["a"] * 3, "amount": [1.0] * 3,
-    ...     "order_ts": pd.to_datetime(["2020-01-01", "2020-03-01", "2020-03-20"])})
-    >>> purchase_trend(tx, dt.date(2020, 3, 31)).tolist()
-    [1]
+    >>> tx = pd.DataFrame({"customer_id": ["a"] * 4, "amount": [1.0] * 4,
+    ...     "order_ts": pd.to_datetime(["2020-01-01", "2020-01-20", "2020-03-01", "2020-03-20"])})
+    >>> purchase_halves(tx, dt.date(2020, 3, 31)).values.tolist()
+    [[1, 2]]
     """
     days = purchase_days(transactions, as_of)
     first = days.groupby("customer_id")["day"].transform("min")
     midpoint = first + (pd.Timestamp(as_of) - first) / 2
-    second = (days["day"] >= midpoint) & (days["day"] > first)
-    counts = pd.DataFrame({"id": days["customer_id"], "second": second})
-    g = counts.groupby("id", sort=True)["second"]
-    return (g.sum() - (g.size() - g.sum())).astype("int64").rename_axis("customer_id")
+    repeat = days["day"] > first
+    halves = pd.DataFrame({"customer_id": days["customer_id"],
+                           "repeat_first_half": repeat & (days["day"] < midpoint),
+                           "repeat_second_half": repeat & (days["day"] >= midpoint)})
+    return halves.groupby("customer_id", sort=True).sum().astype("int64")
 
 
 LIFECYCLE_RULE = """\
 1. acquisition  first purchase less than {acquisition_days} days before as_of;
 2. termination  otherwise, P(alive) below {termination_p_alive};
-3. decline      otherwise, P(alive) below {decline_p_alive}, or fewer purchases in the second half of the
-                customer's tenure than in the first;
-4. growth       otherwise, more purchases in the second half than in the first;
+3. decline      otherwise, P(alive) below {decline_p_alive}; or no repeat purchase since acquisition; or
+                repeat purchases in the second half of the customer's tenure at least {trend_change:.0%}
+                fewer than in the first half;
+4. growth       otherwise, at least 2 repeat purchases in the second half and {trend_change:.0%} more than
+                in the first half;
 5. maturity     the rest: alive and buying at a steady rate."""
 
 
-def lifecycle_stage(tenure_days: pd.Series, alive: pd.Series, trend: pd.Series, *, acquisition_days: int,
-                    decline_p_alive: float, termination_p_alive: float) -> pd.Series:
+def lifecycle_stage(tenure_days: pd.Series, alive: pd.Series, halves: pd.DataFrame, *, acquisition_days: int,
+                    decline_p_alive: float, termination_p_alive: float, trend_change: float = 0.5) -> pd.Series:
     """The lifecycle stage of each customer, by the rule in :data:`LIFECYCLE_RULE` (first match wins).
 
-    >>> lifecycle_stage(pd.Series([10, 400, 400, 400, 400]), pd.Series([0.9, 0.1, 0.4, 0.9, 0.9]),
-    ...                 pd.Series([0, 0, 0, 2, 0]), acquisition_days=90, decline_p_alive=0.5,
-    ...                 termination_p_alive=0.2).tolist()
-    ['acquisition', 'termination', 'decline', 'growth', 'maturity']
+    >>> halves = pd.DataFrame({"repeat_first_half": [0, 3, 3, 0, 4, 1, 2],
+    ...                        "repeat_second_half": [0, 3, 3, 0, 1, 3, 2]})
+    >>> lifecycle_stage(pd.Series([10, 400, 400, 400, 400, 400, 400]), pd.Series([.9, .1, .4, .9, .9, .9, .9]),
+    ...                 halves, acquisition_days=90, decline_p_alive=0.5, termination_p_alive=0.2).tolist()
+    ['acquisition', 'termination', 'decline', 'decline', 'decline', 'growth', 'maturity']
     """
+    a, b = halves["repeat_first_half"].to_numpy(), halves["repeat_second_half"].to_numpy()
     conditions = [
-        tenure_days < acquisition_days,
-        alive < termination_p_alive,
-        (alive < decline_p_alive) | (trend < 0),
-        trend > 0,
+        tenure_days.to_numpy() < acquisition_days,
+        alive.to_numpy() < termination_p_alive,
+        (alive.to_numpy() < decline_p_alive) | (a + b == 0) | (b <= (1 - trend_change) * a),
+        (b >= 2) & (b >= (1 + trend_change) * a),
     ]
     stages = np.select(conditions, ["acquisition", "termination", "decline", "growth"], default="maturity")
     return pd.Series(stages, index=tenure_days.index, dtype=object)
+
+
+# ---------------------------------------------------------------------------
+# choosing, assembling, saving
+
+
+def choose_model(comparison: pd.DataFrame, metric: str) -> tuple[str, float, str]:
+    """The best fit of :func:`compare_models` and a sentence saying why it was chosen."""
+    ok = comparison.dropna(subset=[metric])
+    best = ok.iloc[0]
+    runner = ok[ok["key"] != best["key"]].head(1)
+    why = (f"{best['model']} with penalizer {best['penalizer']:g} has the lowest holdout {metric.upper()} "
+           f"({best[metric]:.4f} purchases per customer; MAE {best['mae']:.4f}, rank correlation "
+           f"{best['spearman']:.3f}) and predicts {best['predicted_total']:,.0f} holdout purchases against "
+           f"{best['actual_total']:,.0f} actual ({best['total_error_pct']:+.1f}%).")
+    if not runner.empty:
+        r = runner.iloc[0]
+        gap = 100 * (r[metric] - best[metric]) / best[metric]
+        why += f" The best other model, {r['model']}, is {gap:.1f}% worse on {metric.upper()}."
+        if gap < 1:
+            why += " The difference is small: the models agree, and the choice matters little."
+    failed = comparison[comparison[metric].isna()]
+    if not failed.empty:
+        why += f" {len(failed)} fit(s) failed and were not considered (see status)."
+    return str(best["key"]), float(best["penalizer"]), why
+
+
+def alive_path(fit: Fit, days: pd.Series, as_of: dt.date, unit: str) -> pd.DataFrame:
+    """P(alive) of one customer on every day from the first purchase to ``as_of``.
+
+    ``days`` are the customer's purchase days. On each day the customer's
+    frequency, recency and age are those known on that day.
+    """
+    days = pd.Series(sorted(pd.to_datetime(days).dt.normalize().unique()))
+    grid = pd.date_range(days.iloc[0], pd.Timestamp(as_of), freq="D")
+    bought = np.searchsorted(days.to_numpy(), grid.to_numpy(), side="right")
+    last = days.to_numpy()[bought - 1]
+    summary = pd.DataFrame({
+        "frequency": (bought - 1).astype(float),
+        "recency": (last - days.iloc[0].to_datetime64()) / np.timedelta64(1, "D") / UNIT_DAYS[unit],
+        "T": (grid - days.iloc[0]).days / UNIT_DAYS[unit],
+    }, index=grid)
+    return pd.DataFrame({"p_alive": p_alive(fit, summary), "purchase": grid.isin(days)}, index=grid)
+
+
+def customer_value(customers: pd.DataFrame, transactions: pd.DataFrame, summary: pd.DataFrame, fit: Fit,
+                   spend: SpendFit, as_of: dt.date, params: Any) -> pd.DataFrame:
+    """Add the BTYD summary, P(alive), expected purchases, CLV, value tier and lifecycle stage.
+
+    ``params`` is the run's :class:`helpers.config.Params` (``clv``, ``tiers`` and ``lifecycle`` sections).
+    """
+    from helpers.tiers import value_tiers
+
+    c = params.clv
+    out = customers.set_index("customer_id")
+    btyd = summary.rename(columns={"frequency": "btyd_frequency", "recency": "btyd_recency", "T": "btyd_T",
+                                   "monetary_value": "btyd_monetary"})
+    out = out.join(btyd, how="left")
+    out["p_alive"] = p_alive(fit, summary)
+    out["expected_spend"] = expected_spend(spend, summary)
+    value = lifetime_value(fit, out["expected_spend"], summary, months=c.horizon_months, unit=c.time_unit,
+                           discount_rate_annual=c.discount_rate_annual, margin=c.margin)
+    out = out.join(value)
+    out["value_tier"] = value_tiers(out["monetary_total"], out["clv"], params.tiers.current_high_share,
+                                    params.tiers.potential_high_share)
+    out = out.join(purchase_halves(transactions, as_of))
+    lc = params.lifecycle
+    out["lifecycle_stage"] = lifecycle_stage(out["tenure_days"], out["p_alive"], out, acquisition_days=lc.acquisition_days,
+                                             decline_p_alive=lc.decline_p_alive,
+                                             termination_p_alive=lc.termination_p_alive, trend_change=lc.trend_change)
+    return out.reset_index()

@@ -136,6 +136,7 @@ class LifecycleParams(_Strict):
     acquisition_days: int = Field(90, ge=0, description="first purchase within this many days of as_of")
     decline_p_alive: float = Field(0.5, gt=0, lt=1)
     termination_p_alive: float = Field(0.2, gt=0, lt=1)
+    trend_change: float = Field(0.5, gt=0, lt=1, description="relative change in repeat purchases that counts as growth or decline")
 
     @model_validator(mode="after")
     def _ordered(self) -> LifecycleParams:

@@ -15,8 +15,10 @@ A failed run exits non-zero, keeps its executed notebooks under
 from __future__ import annotations
 
 import argparse
+import functools
 import datetime as dt
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -56,9 +58,15 @@ def available_stages(only: Sequence[str] | None = None) -> list[str]:
     return stages
 
 
-def run_folder(params: Params, experiment: str | None = None) -> Path:
-    """Where a run's report goes: ``reports/<dataset>/<as_of>[-<experiment>]``."""
-    name = params.as_of.isoformat() + (f"-{experiment}" if experiment else "")
+def run_folder(params: Params, experiment: str | None = None, partial: bool = False) -> Path:
+    """Where a run's report goes: ``reports/<dataset>/<as_of>[-<experiment>][-partial]``.
+
+    A run of only some stages (``--stages``) is published as ``-partial`` so it never
+    replaces a complete report.
+    """
+    if experiment is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", experiment):
+        raise ConfigError(f"experiment name {experiment!r}: use letters, digits, '-', '_' or '.' (it names a folder)")
+    name = params.as_of.isoformat() + (f"-{experiment}" if experiment else "") + ("-partial" if partial else "")
     return paths.reports_dir() / params.dataset / name
 
 
@@ -106,11 +114,11 @@ def publish(staging: Path, target: Path) -> None:
 
 
 def run(params_file: str | Path, overrides: dict[str, str] | None = None, *, experiment: str | None = None,
-        stages: Sequence[str] | None = None, log=print) -> Path:
+        stages: Sequence[str] | None = None, log=functools.partial(print, flush=True)) -> Path:
     """Run the stages and publish the report folder; return its path."""
     params = load_params(params_file, overrides)
     todo = available_stages(stages)
-    target = run_folder(params, experiment)
+    target = run_folder(params, experiment, partial=bool(stages) and todo != available_stages())
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.running-", dir=target.parent))
     resolved = store.write_text(dump_params(params), staging / "params.yaml")
