@@ -15,7 +15,8 @@ from helpers.errors import ConfigError
 from helpers.run import StageFailed, available_stages, main, run
 
 pytestmark = pytest.mark.notebooks
-DATA_STAGES = ["01-define-customer-data", "02-collect-sources", "03-clean-integrate"]
+DATA_STAGES = ["01-define-customer-data", "02-collect-sources", "03-clean-integrate", "04-rfm-value-tiers",
+               "05-clv-lifetimes"]
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -51,6 +52,11 @@ def test_cdnow_runs_end_to_end(isolated: Path) -> None:
     assert store.query("cdnow", "select count(distinct customer_id) as n from transactions")["n"].item() == 23_570
     dictionary = pd.read_csv(paths.processed_dir("cdnow") / "data_dictionary.csv")
     assert set(dictionary["table"]) == {"transactions", "customers"}
+    customers = store.query("cdnow", "select * from customers")
+    assert len(customers) == 23_570 and customers["clv"].notna().all()
+    assert set(customers["value_tier"]) == {"platinum", "gold", "iron", "lead"}
+    validation = store.json_load(paths.processed_dir("cdnow") / "clv_validation.json")
+    assert validation["calibration_end"] == "1997-09-30" and validation["holdout"]["actual_total"] > 0
 
 
 def test_online_retail_runs_and_experiments_are_kept_apart(isolated: Path, online_retail_xlsx: Path) -> None:
@@ -62,6 +68,9 @@ def test_online_retail_runs_and_experiments_are_kept_apart(isolated: Path, onlin
     quality = pd.read_csv(paths.processed_dir("online_retail_sample") / "quality_log.csv")  # the last run: netted
     assert quality["rows_before"].iloc[0] - quality["rows_removed"].sum() == quality["rows_after"].iloc[-1]
     assert quality.set_index("rule").loc["cancellations", "rows_modified"] > 0
+    for stage in DATA_STAGES:
+        assert _errors(variant / f"{stage}.ipynb") == [] and _errors(scheduled / f"{stage}.ipynb") == []
+    assert len(store.query("online_retail_sample", "select * from customers")) > 250
 
 
 def test_a_failing_stage_keeps_the_last_good_report(isolated: Path) -> None:
@@ -82,3 +91,12 @@ def test_parameter_errors_stop_before_anything_runs(isolated: Path, capsys: pyte
     assert not paths.reports_dir().exists()
     with pytest.raises(ConfigError, match="unknown stage"):
         available_stages(["09"])
+    assert main(["-f", "params/cdnow.yaml", "--experiment", "../x"]) == 2
+
+
+def test_a_partial_run_never_replaces_the_full_report(isolated: Path) -> None:
+    full = run("cdnow_sample.yaml", log=lambda _: None)
+    before = _digest(full)
+    partial = run("cdnow_sample.yaml", stages=["04"], log=lambda _: None)
+    assert partial.name == "1998-06-30-partial" and _digest(full) == before
+    assert [p.name for p in partial.glob("*.ipynb")] == ["04-rfm-value-tiers.ipynb"]
