@@ -145,3 +145,14 @@ def test_cdnow_master_rfm(cdnow_customers: pd.DataFrame) -> None:
 def test_every_tier_has_an_action() -> None:
     sm = load_segment_map("segment_maps/default.yaml")
     assert list(sm.tiers) == TIERS and all(sm.tiers[t]["action"] for t in TIERS)
+
+
+def test_tier_table_shares_add_up_and_carry_the_actions() -> None:
+    from helpers.tiers import tier_table
+
+    customers = pd.DataFrame({"value_tier": ["platinum", "gold", "lead", "lead"], "monetary_total": [50.0, 30.0, 10.0, 10.0],
+                              "clv": [40.0, 5.0, 5.0, 0.0], "p_alive": [0.9, 0.5, 0.4, 0.1]})
+    table = tier_table(customers, load_segment_map("segment_maps/default.yaml").tiers)
+    assert table.index.tolist() == TIERS and table["customers"].tolist() == [1, 1, 0, 2]
+    assert table["revenue_share"].sum() == pytest.approx(1.0) and table["clv_share"].sum() == pytest.approx(1.0)
+    assert table.loc["iron", "action"].startswith("develop")
