@@ -16,7 +16,7 @@ from helpers.run import StageFailed, available_stages, main, run
 
 pytestmark = pytest.mark.notebooks
 DATA_STAGES = ["01-define-customer-data", "02-collect-sources", "03-clean-integrate", "04-rfm-value-tiers",
-               "05-clv-lifetimes"]
+               "05-clv-lifetimes", "06-cluster-segments", "07-classify-prospects"]
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -57,6 +57,10 @@ def test_cdnow_runs_end_to_end(isolated: Path) -> None:
     assert set(customers["value_tier"]) == {"platinum", "gold", "iron", "lead"}
     validation = store.json_load(paths.processed_dir("cdnow") / "clv_validation.json")
     assert validation["calibration_end"] == "1997-09-30" and validation["holdout"]["actual_total"] > 0
+    clusters = store.query("cdnow", "select cluster, count(*) as n from clusters group by 1")
+    assert clusters["n"].sum() == 23_570 and clusters["cluster"].str.len().gt(0).all()
+    predictions = store.query("cdnow", "select * from predictions")
+    assert len(predictions) == 23_570 and predictions["p_high_value"].between(0, 1).all()
 
 
 def test_online_retail_runs_and_experiments_are_kept_apart(isolated: Path, online_retail_xlsx: Path) -> None:

@@ -145,6 +145,39 @@ class LifecycleParams(_Strict):
         return self
 
 
+class ClusterParams(_Strict):
+    """Stage 06: which customer features to cluster on, and how."""
+
+    features: list[str] = Field(default_factory=lambda: ["recency_days", "frequency", "monetary_total", "clv",
+                                                         "p_alive", "tenure_days"])
+    log_features: list[str] = Field(default_factory=lambda: ["recency_days", "frequency", "monetary_total", "clv",
+                                                             "tenure_days"], description="log(1 + x) before scaling")
+    scaler: Literal["robust", "standard"] = "robust"
+    k_min: int = Field(2, ge=2)
+    k_max: int = Field(8, ge=2, le=30)
+    k: int | None = Field(None, ge=1, description="null: chosen by silhouette")
+    bootstrap: int = Field(20, ge=0, le=500, description="refits on bootstrap samples for the stability check")
+    sample_size: int = Field(5000, ge=100, description="customers used for silhouette scores and bootstrap fits")
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _range(self) -> ClusterParams:
+        if self.k_min > self.k_max:
+            raise ValueError("k_min must not exceed k_max")
+        return self
+
+
+class ClassifyParams(_Strict):
+    """Stage 07: predicting segments of new customers and future high-value customers."""
+
+    early_days: int = Field(90, ge=1, description="days of behaviour after the first purchase known for a new customer")
+    label_days: int = Field(180, ge=7, description="length of the future period whose value is predicted")
+    target_share: float = Field(0.2, gt=0, lt=1, description="top share of customers by future spend = high value")
+    test_share: float = Field(0.3, gt=0, lt=1, description="latest-acquired share of customers held out (question 1)")
+    cv_folds: int = Field(5, ge=2, le=20)
+    seed: int = 42
+
+
 class Params(_Strict):
     """One run's parameters."""
 
@@ -159,6 +192,8 @@ class Params(_Strict):
     clv: CLVParams = Field(default_factory=CLVParams)
     tiers: TierParams = Field(default_factory=TierParams)
     lifecycle: LifecycleParams = Field(default_factory=LifecycleParams)
+    clusters: ClusterParams = Field(default_factory=ClusterParams)
+    classify: ClassifyParams = Field(default_factory=ClassifyParams)
 
     @field_validator("as_of", mode="before")
     @classmethod
