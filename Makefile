@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 export JUPYTER_PREFER_ENV_PATH := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help setup report test test-fast lint lock strip clean-data
+.PHONY: help setup system-deps report test test-fast lint lock strip clean-data
 
 help:
 	@echo "make report [PARAMS=params/<dataset>.yaml]  run the stages on a data set (default CDNOW)"
@@ -28,10 +28,19 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (customer-identification)" >/dev/null
 	touch $(STAMP)
 
+# Debian packages the report needs: Chromium (the browser test) and a CJK font (language: zh).
+# Installed when missing and this user may run apt-get; otherwise a note says what to install.
+system-deps:
+	@if command -v chromium >/dev/null && fc-list 2>/dev/null | grep -qi "wenquanyi"; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-microhei >/dev/null \
+	  || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-microhei >/dev/null; }; \
+	else echo "note: install chromium and fonts-wqy-microhei (Debian) for the browser test and Chinese reports"; fi
+
 report: $(STAMP)
 	$(BIN)/python -m helpers.run -f $(PARAMS)
 
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)

@@ -16,7 +16,7 @@ from helpers.run import StageFailed, available_stages, main, run
 
 pytestmark = pytest.mark.notebooks
 DATA_STAGES = ["01-define-customer-data", "02-collect-sources", "03-clean-integrate", "04-rfm-value-tiers",
-               "05-clv-lifetimes", "06-cluster-segments", "07-classify-prospects"]
+               "05-clv-lifetimes", "06-cluster-segments", "07-classify-prospects", "08-segment-report"]
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -44,6 +44,7 @@ def test_cdnow_runs_end_to_end(isolated: Path) -> None:
     lines: list[str] = []
     folder = run("cdnow.yaml", log=lines.append)
     assert folder == paths.reports_dir() / "cdnow" / "1998-06-30"
+    assert lines[-1] == f"report: {folder / 'report.html'}" and (folder / "report.html").exists()
     for stage in DATA_STAGES:
         assert _errors(folder / f"{stage}.ipynb") == []
     assert any(line.lstrip().startswith("02-collect-sources") for line in lines)

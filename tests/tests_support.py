@@ -25,3 +25,10 @@ def make_lines(rows: list[tuple]) -> pd.DataFrame:
         frame[c] = frame[c].astype(float)
     frame["source_row"] = [str(i + 2) for i in range(len(frame))]
     return frame
+
+
+def small_report():  # noqa: ANN201 - test helper
+    """Run every stage on the CDNOW sample (into the caller's data and reports folders); return the report."""
+    from helpers.run import run
+
+    return run("cdnow_sample.yaml", log=lambda _: None) / "report.html"

@@ -33,8 +33,14 @@ from sklearn.inspection import permutation_importance
 from sklearn.metrics import confusion_matrix, roc_auc_score
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
 
+from threadpoolctl import threadpool_limits
+
 from helpers.errors import DataError
 from helpers.rfm import customer_table, rfm_scores
+
+# Gradient boosting's OpenMP threads spin while they wait; on a 2-core machine shared with another
+# busy process that made stage 07 fifty times slower. One thread is plenty for these table sizes.
+threadpool_limits(limits=1, user_api="openmp")
 
 EARLY_FEATURES = ["first_order_value", "early_purchases", "early_spend", "early_mean_spend"]
 RFM_FEATURES = ["recency_days", "frequency", "monetary_total", "monetary_avg", "tenure_days",

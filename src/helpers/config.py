@@ -183,6 +183,9 @@ class Params(_Strict):
 
     dataset: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     title: str = ""
+    language: Literal["en", "zh"] = Field("en", description="report language: English or Simplified Chinese")
+    experiment: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+                                   description="an analyst's variant: its report goes to <as_of>-<experiment>")
     as_of: dt.date
     source: SourceParams
     columns: ColumnMap

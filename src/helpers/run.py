@@ -58,7 +58,7 @@ def available_stages(only: Sequence[str] | None = None) -> list[str]:
     return stages
 
 
-def run_folder(params: Params, experiment: str | None = None, partial: bool = False) -> Path:
+def run_folder(params: Params, experiment: str | None = None, partial: bool = False) -> Path:  # noqa: D417
     """Where a run's report goes: ``reports/<dataset>/<as_of>[-<experiment>][-partial]``.
 
     A run of only some stages (``--stages``) is published as ``-partial`` so it never
@@ -116,9 +116,13 @@ def publish(staging: Path, target: Path) -> None:
 def run(params_file: str | Path, overrides: dict[str, str] | None = None, *, experiment: str | None = None,
         stages: Sequence[str] | None = None, log=functools.partial(print, flush=True)) -> Path:
     """Run the stages and publish the report folder; return its path."""
+    overrides = dict(overrides or {})
+    if experiment is not None:
+        overrides["experiment"] = experiment
     params = load_params(params_file, overrides)
     todo = available_stages(stages)
-    target = run_folder(params, experiment, partial=bool(stages) and todo != available_stages())
+    partial = bool(stages) and todo != available_stages()
+    target = run_folder(params, params.experiment, partial=partial)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.running-", dir=target.parent))
     resolved = store.write_text(dump_params(params), staging / "params.yaml")
@@ -136,9 +140,36 @@ def run(params_file: str | Path, overrides: dict[str, str] | None = None, *, exp
             log(f"  {stage:<28} FAILED after {time.perf_counter() - t0:5.1f}s; executed notebooks kept in {failed}")
             raise
         log(f"  {stage:<28} {time.perf_counter() - t0:5.1f}s")
+    report_file = finish_report(params, staging) if "08-segment-report" in todo else None
     publish(staging, target)
+    if report_file is not None and not partial:
+        record_run(params, target)
     log(f"done in {time.perf_counter() - started:.1f}s: {target}")
+    if report_file is not None:
+        log(f"report: {target / report_file.name}")
     return target
+
+
+def finish_report(params: Params, staging: Path) -> Path:
+    """Put the report, the export, the metrics and the run manifest into the (unpublished) run folder."""
+    from helpers import report
+
+    processed = paths.processed_dir(params.dataset)
+    for name in ("customer_segments.parquet", "customer_segments.csv", "metrics.json"):
+        shutil.copyfile(processed / name, staging / name)
+    html = report.render_html(staging / "08-segment-report.ipynb", staging / "report.html")
+    store.write_json(report.run_manifest(dump_params(params), params.dataset, params.experiment), staging / "manifest.json")
+    return html
+
+
+def record_run(params: Params, folder: Path) -> None:
+    """Append the published run to the data set's runs log (for ``python -m helpers.compare``)."""
+    from helpers import report
+
+    report.append_runs_log(params.dataset, {
+        "folder": folder.name, "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "params": params.model_dump(mode="json"), "metrics": store.json_load(folder / "metrics.json"),
+    })
 
 
 def _parser() -> argparse.ArgumentParser:

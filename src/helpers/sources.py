@@ -341,6 +341,7 @@ def save_collected(dataset: str, snap: Snapshot, collected: pd.DataFrame) -> Pat
     per collection, so the database records where every run's data came from.
     """
     target = store.write_parquet(collected, paths.processed_dir(dataset) / "collected.parquet")
+    store.write_json(snap.manifest, paths.processed_dir(dataset) / "snapshot.json")
     store.write_tables(dataset, {"collected": collected})
     m = snap.manifest
     store.append_table(dataset, "snapshots", pd.DataFrame([{

@@ -1,0 +1,65 @@
+"""Plots shared by several notebooks (the stage notebooks and the report)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.patches import Polygon
+
+from helpers.rfm import pareto_curve
+
+TIER_COLORS = {"platinum": "#8e44ad", "gold": "#d4a017", "iron": "#2e86c1", "lead": "#7f8c8d"}
+LIFECYCLE = ["acquisition", "growth", "maturity", "decline", "termination"]
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def pareto(ax: Axes, monetary: pd.Series, cuts: tuple[float, float], title: str,
+           t: Callable[[str], str] = _same) -> float:
+    """The Pareto (cumulative revenue) curve with the A and B cuts; returns the revenue share of the top 20%."""
+    curve = pareto_curve(monetary)
+
+    def share_at(x: float) -> float:
+        return float(curve.loc[(curve["customer_share"] - x).abs().idxmin(), "revenue_share"])
+
+    ax.plot(curve["customer_share"], curve["revenue_share"], color="tab:blue", label="cumulative revenue")
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":", label="every customer equal")
+    for cut, name in zip(cuts, ["A", "B"], strict=True):
+        y = share_at(cut)
+        ax.axvline(cut, color="tab:red", ls="--", lw=1)
+        ax.annotate(f"{name}: top {cut:.0%} -> {y:.0%}", (cut, y), xytext=(8, -14), textcoords="offset points", fontsize=9)
+    top20 = share_at(0.2)
+    ax.set(title=title, xlabel=t("share of customers"), ylabel=t("share of revenue"))
+    ax.xaxis.set_major_formatter("{x:.0%}")
+    ax.yaxis.set_major_formatter("{x:.0%}")
+    ax.legend(loc="lower right")
+    return top20
+
+
+def pyramid(ax: Axes, tiers: pd.DataFrame, t: Callable[[str], str] = _same) -> None:
+    """The value pyramid as four fixed bands (platinum on top), labelled with customers and value shares.
+
+    ``tiers`` is :func:`helpers.tiers.tier_table`'s output.
+    """
+    for i, tier in enumerate(tiers.index):
+        top, bottom = 4 - i, 3 - i
+        ax.add_patch(Polygon([(-i / 4, top), (i / 4, top), ((i + 1) / 4, bottom), (-(i + 1) / 4, bottom)],
+                             color=TIER_COLORS[tier], ec="white"))
+        row = tiers.loc[tier]
+        ax.text(1.1, bottom + 0.5, f"{t(tier)}: {row['customers']:,} {t('customers')}\n"
+                f"{row['revenue_share']:.0%} {t('share of revenue')}, {row['clv_share']:.0%} CLV",
+                va="center", fontsize=10)
+    ax.set(xlim=(-1.05, 2.9), ylim=(0, 4))
+    ax.set_axis_off()
+
+
+def lifecycle(ax: Axes, stages: pd.Series, title: str, t: Callable[[str], str] = _same) -> None:
+    """Customers per lifecycle stage, in lifecycle order (``stages``: one stage per customer)."""
+    counts = stages.value_counts().reindex(LIFECYCLE).fillna(0)
+    ax.bar([t(s) for s in LIFECYCLE], counts.to_numpy(), color=plt.get_cmap("RdYlGn_r")([0.1, 0.3, 0.5, 0.7, 0.9]))
+    ax.set(title=title, ylabel=t("customers"))
