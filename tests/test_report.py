@@ -108,13 +108,28 @@ def test_experiments_at_one_as_of_are_kept_apart_and_compared(two_reports: tuple
     assert "1998-06-30-k3" in capsys.readouterr().out
 
 
+def _close(a: object, b: object) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, float) and isinstance(b, float):
+        return a == pytest.approx(b, rel=1e-5, abs=1e-9)
+    return a == b
+
+
 def test_a_rerun_with_the_same_parameters_gives_the_same_numbers(two_reports: tuple[Path, Path]) -> None:
+    """Discrete results are identical; continuous ones agree to floating-point noise.
+
+    Model fits amplify differences in the last bits of numpy's sums (which depend on memory
+    alignment), so fitted parameters can differ around the seventh digit between processes.
+    """
     _, later = two_reports
     before_export = pd.read_parquet(later / "customer_segments.parquet")
     before_metrics = json.loads((later / "metrics.json").read_text())
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CIN_PSEUDONYM_KEY", "test-key")
-        again = run("cdnow_sample.yaml", log=lambda _: None)
+    again = run("cdnow_sample.yaml", log=lambda _: None)
     assert again == later
-    pd.testing.assert_frame_equal(pd.read_parquet(again / "customer_segments.parquet"), before_export)
-    assert json.loads((again / "metrics.json").read_text()) == before_metrics
+    after_export = pd.read_parquet(again / "customer_segments.parquet")
+    discrete = ["customer_key", "r_score", "f_score", "m_score", "rfm_segment", "abc_class", "value_tier",
+                "lifecycle_stage", "cluster", "predicted_tier", "prospect"]
+    pd.testing.assert_frame_equal(after_export[discrete], before_export[discrete])
+    pd.testing.assert_frame_equal(after_export, before_export, check_exact=False, rtol=1e-5)
+    assert _close(json.loads((again / "metrics.json").read_text()), before_metrics)
