@@ -24,7 +24,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from helpers import paths, store
@@ -224,12 +223,6 @@ def compare_runs(dataset: str) -> pd.DataFrame:
     return table.join(seg)
 
 
-def lifecycle_order(counts: pd.Series) -> pd.Series:
-    """Lifecycle counts in the order of the lifecycle."""
-    order = ["acquisition", "growth", "maturity", "decline", "termination"]
-    return counts.reindex(order).fillna(0).astype(int)
-
-
 def segment_table(export: pd.DataFrame, actions: pd.DataFrame) -> pd.DataFrame:
     """Per RFM segment: customers, revenue share, mean CLV, mean P(alive), and the recommended action."""
     g = export.groupby("rfm_segment")
@@ -259,7 +252,3 @@ def save_export(dataset: str, export: pd.DataFrame, metrics: dict[str, Any]) -> 
         "metrics": store.write_json(metrics, folder / "metrics.json"),
     }
 
-
-def nan_to_none(value: Any) -> Any:
-    """JSON-friendly: NaN becomes None."""
-    return None if isinstance(value, float) and np.isnan(value) else value

@@ -58,7 +58,7 @@ def available_stages(only: Sequence[str] | None = None) -> list[str]:
     return stages
 
 
-def run_folder(params: Params, experiment: str | None = None, partial: bool = False) -> Path:  # noqa: D417
+def run_folder(params: Params, experiment: str | None = None, partial: bool = False) -> Path:
     """Where a run's report goes: ``reports/<dataset>/<as_of>[-<experiment>][-partial]``.
 
     A run of only some stages (``--stages``) is published as ``-partial`` so it never

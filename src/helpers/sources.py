@@ -21,6 +21,7 @@ Collecting does three things:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import difflib
 import hashlib
@@ -152,17 +153,10 @@ def extract_sql(spec: SourceParams, database: Path) -> pd.DataFrame:
             finally:
                 con.close()
         uri = f"file:{database}?mode=ro"
-        with contextlib_closing(sqlite3.connect(uri, uri=True)) as con:
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as con:  # sqlite3's own `with` does not close
             return pd.read_sql_query(sql, con)
     except (duckdb.Error, sqlite3.Error, pd.errors.DatabaseError) as exc:
         raise DataError(f"{database}: the {spec.kind} query failed: {sql!r}: {exc}") from None
-
-
-def contextlib_closing(con: sqlite3.Connection) -> Any:
-    """``sqlite3`` connections commit on ``with`` but do not close; close them."""
-    import contextlib
-
-    return contextlib.closing(con)
 
 
 # ---------------------------------------------------------------------------
