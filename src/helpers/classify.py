@@ -36,7 +36,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
 from threadpoolctl import threadpool_limits
 
 from helpers.errors import DataError
-from helpers.rfm import customer_table, rfm_scores
+from helpers.rfm import customer_table, purchase_days, rfm_scores
 
 # Gradient boosting's OpenMP threads spin while they wait; on a 2-core machine shared with another
 # busy process that made stage 07 fifty times slower. One thread is plenty for these table sizes.
@@ -47,11 +47,6 @@ RFM_FEATURES = ["recency_days", "frequency", "monetary_total", "monetary_avg", "
                 "purchases_last_90d", "spend_last_90d"]
 
 
-def _daily(transactions: pd.DataFrame) -> pd.DataFrame:
-    days = transactions.assign(day=transactions["order_ts"].dt.normalize())
-    return days.groupby(["customer_id", "day"], sort=True, as_index=False)["amount"].sum()
-
-
 def early_features(transactions: pd.DataFrame, early_days: int, countries: list[str] | None = None) -> pd.DataFrame:
     """What is known about each customer ``early_days`` after their first purchase.
 
@@ -60,7 +55,7 @@ def early_features(transactions: pd.DataFrame, early_days: int, countries: list[
     >>> early_features(tx, 30).loc["a", EARLY_FEATURES].astype(float).tolist()
     [10.0, 2.0, 15.0, 7.5]
     """
-    days = _daily(transactions)
+    days = purchase_days(transactions, transactions["order_ts"].max().date())
     first = days.groupby("customer_id")["day"].transform("min")
     early = days[days["day"] < first + pd.Timedelta(days=early_days)]
     g = early.groupby("customer_id", sort=True)
@@ -85,7 +80,7 @@ def rfm_features(transactions: pd.DataFrame, cutoff: dt.date) -> pd.DataFrame:
     if known.empty:
         raise DataError(f"no purchases before the cut-off {cutoff}")
     table = rfm_scores(customer_table(known, cutoff)).set_index("customer_id")
-    recent = _daily(known)
+    recent = purchase_days(known, cutoff)
     recent = recent[recent["day"] >= pd.Timestamp(cutoff) - pd.Timedelta(days=89)]
     g = recent.groupby("customer_id")
     table["purchases_last_90d"] = g.size().reindex(table.index, fill_value=0).astype(float)

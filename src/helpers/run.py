@@ -18,7 +18,6 @@ import argparse
 import functools
 import datetime as dt
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -64,8 +63,6 @@ def run_folder(params: Params, experiment: str | None = None, partial: bool = Fa
     A run of only some stages (``--stages``) is published as ``-partial`` so it never
     replaces a complete report.
     """
-    if experiment is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", experiment):
-        raise ConfigError(f"experiment name {experiment!r}: use letters, digits, '-', '_' or '.' (it names a folder)")
     name = params.as_of.isoformat() + (f"-{experiment}" if experiment else "") + ("-partial" if partial else "")
     return paths.reports_dir() / params.dataset / name
 
