@@ -14,7 +14,7 @@ from helpers.cleaning import RULES, check_quality_log, clean_transactions, net_c
 from helpers.config import CleaningParams, load_params
 from helpers.errors import CleaningError
 from helpers.sources import collect
-from tests_support import make_lines
+from tests_support import collected, make_lines
 
 AS_OF = dt.date(2011, 12, 9)
 ALL_ON = CleaningParams()
@@ -136,10 +136,7 @@ def _assert_accounts(collected: pd.DataFrame, clean: pd.DataFrame, log: pd.DataF
 
 @pytest.fixture(scope="module")
 def online_retail(online_retail_xlsx: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
-    import os
-
-    os.environ["CIN_DATA_DIR"] = str(tmp_path_factory.mktemp("or") / "data")
-    return collect(load_params("online_retail_sample.yaml"))[1]
+    return collected("online_retail_sample.yaml", tmp_path_factory.mktemp("or") / "data")
 
 
 def test_online_retail_dirt_is_removed_rule_by_rule(online_retail: pd.DataFrame) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import numpy as np
 import pandas as pd
@@ -13,10 +12,10 @@ from lifetimes.datasets import load_cdnow_summary, load_cdnow_summary_data_with_
 from lifetimes.utils import ConvergenceError, summary_data_from_transaction_data
 
 from helpers import clv
-from helpers.cleaning import clean_transactions
 from helpers.config import load_params
 from helpers.errors import DataError
-from helpers.sources import collect
+from tests_support import collected
+from tests_support import purchases as tx
 
 CAL_END, AS_OF = dt.date(1997, 9, 30), dt.date(1998, 6, 30)
 #: The papers print three decimals: agreement means rounding to the printed value (half a unit of the
@@ -27,21 +26,12 @@ PRINTED = 5e-4
 @pytest.fixture(scope="module")
 def sample_tx(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     """The raw CDNOW 1/10 sample, collected and cleaned by the project's own stages."""
-    os.environ["CIN_DATA_DIR"] = str(tmp_path_factory.mktemp("clv") / "data")
-    params = load_params("cdnow_sample.yaml")
-    clean, _ = clean_transactions(collect(params)[1], params.cleaning, params.as_of)
-    return clean
+    return collected("cdnow_sample.yaml", tmp_path_factory.mktemp("clv") / "data", clean=True)
 
 
 @pytest.fixture(scope="module")
 def calibration(sample_tx: pd.DataFrame) -> pd.DataFrame:
     return clv.calibration_holdout(sample_tx, CAL_END, AS_OF, "W")
-
-
-def tx(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["customer_id", "order_ts", "amount"])
-    frame["order_ts"] = pd.to_datetime(frame["order_ts"], format="ISO8601")
-    return frame
 
 
 # --- published results: Fader, Hardie and Lee (2005) on the CDNOW sample -------------------------

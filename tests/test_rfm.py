@@ -14,14 +14,10 @@ from helpers.errors import ConfigError
 from helpers.rfm import (abc_classes, class_summary, customer_table, load_segment_map, pareto_curve,
                          quantile_scores, rfm_scores, rfm_table)
 from helpers.tiers import TIERS, is_high, value_tiers
+from tests_support import collected
+from tests_support import purchases as tx
 
 AS_OF = dt.date(2020, 12, 31)
-
-
-def tx(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["customer_id", "order_ts", "amount"])
-    frame["order_ts"] = pd.to_datetime(frame["order_ts"], format="ISO8601")
-    return frame
 
 
 def test_same_day_orders_are_one_purchase_and_their_amounts_add_up() -> None:
@@ -120,14 +116,8 @@ def test_value_tiers_on_ties_and_zeros() -> None:
 
 @pytest.fixture(scope="module")
 def cdnow_customers(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
-    import os
-
-    from helpers.cleaning import clean_transactions
-    from helpers.sources import collect
-
-    os.environ["CIN_DATA_DIR"] = str(tmp_path_factory.mktemp("rfm") / "data")
     params = load_params("cdnow.yaml")
-    clean, _ = clean_transactions(collect(params)[1], params.cleaning, params.as_of)
+    clean = collected("cdnow.yaml", tmp_path_factory.mktemp("rfm") / "data", clean=True)
     return rfm_table(clean, params.as_of, 5, load_segment_map(params.rfm.segment_map), params.rfm.abc_cuts)
 
 

@@ -32,3 +32,25 @@ def small_report():  # noqa: ANN201 - test helper
     from helpers.run import run
 
     return run("cdnow_sample.yaml", log=lambda _: None) / "report.html"
+
+
+def purchases(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
+    """Transactions from (customer, ISO timestamp, amount) tuples."""
+    frame = pd.DataFrame(rows, columns=["customer_id", "order_ts", "amount"])
+    frame["order_ts"] = pd.to_datetime(frame["order_ts"], format="ISO8601")
+    return frame
+
+
+def collected(params_file: str, data_dir, *, clean: bool = False) -> pd.DataFrame:  # noqa: ANN001
+    """Collect (and, with ``clean``, clean) a data set, its files under ``data_dir``; the environment is restored."""
+    import pytest
+
+    from helpers.cleaning import clean_transactions
+    from helpers.config import load_params
+    from helpers.sources import collect
+
+    params = load_params(params_file)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CIN_DATA_DIR", str(data_dir))
+        lines = collect(params)[1]
+    return clean_transactions(lines, params.cleaning, params.as_of)[0] if clean else lines

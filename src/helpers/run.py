@@ -57,13 +57,13 @@ def available_stages(only: Sequence[str] | None = None) -> list[str]:
     return stages
 
 
-def run_folder(params: Params, experiment: str | None = None, partial: bool = False) -> Path:
+def run_folder(params: Params, partial: bool = False) -> Path:
     """Where a run's report goes: ``reports/<dataset>/<as_of>[-<experiment>][-partial]``.
 
     A run of only some stages (``--stages``) is published as ``-partial`` so it never
     replaces a complete report.
     """
-    name = params.as_of.isoformat() + (f"-{experiment}" if experiment else "") + ("-partial" if partial else "")
+    name = params.as_of.isoformat() + (f"-{params.experiment}" if params.experiment else "") + ("-partial" if partial else "")
     return paths.reports_dir() / params.dataset / name
 
 
@@ -119,7 +119,7 @@ def run(params_file: str | Path, overrides: dict[str, str] | None = None, *, exp
     params = load_params(params_file, overrides)
     todo = available_stages(stages)
     partial = bool(stages) and todo != available_stages()
-    target = run_folder(params, params.experiment, partial=partial)
+    target = run_folder(params, partial=partial)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.running-", dir=target.parent))
     resolved = store.write_text(dump_params(params), staging / "params.yaml")
