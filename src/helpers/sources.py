@@ -261,9 +261,51 @@ def parse_timestamps(raw: pd.Series, date_format: str | None, frame: pd.DataFram
     bad = parsed.isna()
     if bad.any():
         how = f"with date_format {date_format!r}" if date_format else "as ISO dates (set date_format in the parameter file)"
+        hint = "" if date_format else day_month_hint(raw[bad], frame.loc[bad, "source_row"])
         raise DataError(f"{where}: column {column!r} has {int(bad.sum())} timestamps that cannot be read {how}: "
-                        f"{_examples(raw, bad, frame)}")
+                        f"{_examples(raw, bad, frame)}{hint}")
     return parsed.astype("datetime64[ns]")
+
+
+_NUMERIC_DATE = r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{2}|\d{4})\b"
+
+
+def day_month_hint(values: pd.Series, rows: pd.Series) -> str:
+    """Say which order (day/month or month/day) non-ISO numeric dates can be read in; never guess.
+
+    A value like ``03/04/2010`` reads both ways; ``13/04/2010`` only day first;
+    ``04/13/2010`` only month first. If both unambiguous kinds occur, the
+    column mixes formats. Returns a sentence to append to an error message
+    ("" when the values are not numeric dates).
+
+    >>> day_month_hint(pd.Series(["03/04/2010", "05/06/2010"]), pd.Series(["2", "3"]))[:62]
+    '. Every one of these reads both as day/month and as month/day:'
+    >>> "day first" in day_month_hint(pd.Series(["13/04/2010", "03/04/2010"]), pd.Series(["2", "3"]))
+    True
+    >>> "mixes" in day_month_hint(pd.Series(["13/04/2010", "04/13/2010"]), pd.Series(["2", "3"]))
+    True
+    """
+    parts = values.astype(str).str.extract(_NUMERIC_DATE)
+    if parts[0].isna().all():
+        return ""
+    first, second = pd.to_numeric(parts[0]), pd.to_numeric(parts[1])
+    day_first = (first > 12) & (second <= 12)
+    month_first = (second > 12) & (first <= 12)
+    row_of = dict(zip(values.index, rows.astype(str), strict=True))
+
+    def example(mask: pd.Series) -> str:
+        i = mask[mask].index[0]
+        return f"row {row_of[i]}: {values[i]!r}"
+
+    if day_first.any() and month_first.any():
+        return (f". The column mixes formats: {example(day_first)} is day/month, {example(month_first)} is "
+                "month/day; fix the source so one format is used")
+    if day_first.any():
+        return f". They read day first ({example(day_first)}): set date_format, e.g. '%d/%m/%Y'"
+    if month_first.any():
+        return f". They read month first ({example(month_first)}): set date_format, e.g. '%m/%d/%Y'"
+    return (". Every one of these reads both as day/month and as month/day: the order cannot be guessed. "
+            "Set date_format ('%d/%m/%Y' or '%m/%d/%Y')")
 
 
 def parse_numbers(raw: pd.Series, frame: pd.DataFrame, where: str, column: str, *, allow_missing: bool) -> pd.Series:
