@@ -76,9 +76,22 @@ def calibration_holdout(transactions: pd.DataFrame, calibration_end: dt.date, as
     """
     if calibration_end >= as_of:
         raise DataError(f"calibration end {calibration_end} must be before as_of {as_of}")
-    cal = btyd_summary(transactions, calibration_end, unit)
     days = purchase_days(transactions, as_of)
+    first_day = days["day"].min().date()
+    if first_day > calibration_end:
+        raise DataError(
+            f"no purchases in the calibration period: the first purchase is on {first_day}, after the calibration "
+            f"end {calibration_end} ({(as_of - calibration_end).days} holdout days before as_of {as_of}). "
+            "Shorten clv.holdout_days so the calibration period holds purchases."
+        )
+    cal = btyd_summary(transactions, calibration_end, unit)
     later = days[days["day"] > pd.Timestamp(calibration_end)]
+    if not later["customer_id"].isin(cal.index).any():
+        raise DataError(
+            f"no purchases in the holdout period {calibration_end} to {as_of} by the {len(cal)} customers of the "
+            "calibration period, so the models cannot be compared on it. Check as_of (is the data complete up to "
+            "it?) or change clv.holdout_days."
+        )
     cal["frequency_holdout"] = later.groupby("customer_id").size().reindex(cal.index, fill_value=0).astype(float)
     cal["duration_holdout"] = (as_of - calibration_end).days / UNIT_DAYS[unit]
     return cal
@@ -107,6 +120,11 @@ class Fit:
         return f"{MODEL_LABELS[self.name]} (penalizer {self.penalizer:g})"
 
 
+#: BTYD models describe how purchase rates and dropout vary across a population; below this many
+#: customers their four parameters are not identified (one customer gives r in the hundreds of thousands).
+MIN_CUSTOMERS = 10
+
+
 def _check_fittable(summary: pd.DataFrame, what: str) -> None:
     if summary.empty:
         raise DataError(f"{what}: no customers to fit")
@@ -115,6 +133,11 @@ def _check_fittable(summary: pd.DataFrame, what: str) -> None:
             f"{what}: none of the {len(summary)} customers made a repeat purchase, so the BTYD models have "
             "nothing to learn the purchase rate from. Use a longer period (an earlier first date or a later "
             "as_of), or a shorter holdout."
+        )
+    if len(summary) < MIN_CUSTOMERS:
+        raise DataError(
+            f"{what}: only {len(summary)} customer(s); the BTYD models describe how customers differ and need at "
+            f"least {MIN_CUSTOMERS}. Collect more customers (a longer period or the whole customer base)."
         )
 
 
