@@ -18,6 +18,7 @@ import argparse
 import functools
 import datetime as dt
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -98,6 +99,42 @@ def execute_stage(stage: str, params_file: Path, out_dir: Path) -> Path:
     return out
 
 
+_STAGING = re.compile(r"^\.(?P<name>.+)\.running-(?P<pid>\d+)-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def recover_interrupted(dataset_dir: Path) -> list[Path]:
+    """Move the staging folders of runs that were killed (their process is gone) to ``failed/``.
+
+    A run killed mid-stage (power cut, ``kill -9``, a scheduler's timeout) cannot
+    clean up after itself; its executed notebooks are kept for a look, under
+    ``failed/<run>-<time>-interrupted``, when the next run of the data set starts.
+    Returns the folders moved.
+    """
+    moved = []
+    if not dataset_dir.is_dir():
+        return moved
+    for folder in sorted(dataset_dir.iterdir()):
+        match = _STAGING.match(folder.name)
+        if not folder.is_dir() or not match or _alive(int(match["pid"])):
+            continue
+        stamp = dt.datetime.fromtimestamp(folder.stat().st_mtime).strftime("%Y%m%dT%H%M%S")
+        target = dataset_dir / "failed" / f"{match['name']}-{stamp}-interrupted"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(folder, target)
+        moved.append(target)
+    return moved
+
+
 def publish(staging: Path, target: Path) -> None:
     """Move a finished run into place, replacing the previous one only at the last moment."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -121,7 +158,9 @@ def run(params_file: str | Path, overrides: dict[str, str] | None = None, *, exp
     partial = bool(stages) and todo != available_stages()
     target = run_folder(params, partial=partial)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.running-", dir=target.parent))
+    for folder in recover_interrupted(target.parent):
+        log(f"an earlier run was interrupted; its executed notebooks were moved to {folder}")
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.running-{os.getpid()}-", dir=target.parent))
     resolved = store.write_text(dump_params(params), staging / "params.yaml")
     log(f"run {params.dataset} as_of {params.as_of} ({len(todo)} stages) -> {target}")
     started = time.perf_counter()
