@@ -3,21 +3,39 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from helpers import paths
+from tests_support import assert_raw_intact, raw_fingerprint
 
 SHARED_XLSX = paths.PROJECT_ROOT.parent / "shared" / "data" / "online_retail_II_sample.xlsx"
 
 
 @pytest.fixture
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Give the test its own data/ and reports/ folders."""
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Give the test its own data/ and reports/ folders; afterwards check that no raw data was modified.
+
+    Every run and every collection in the tests goes through here (or through
+    :func:`raw_layer_of_the_session`): sources and raw snapshots are hashed
+    before, and compared (and snapshots checked against their manifests) after.
+    """
     monkeypatch.setenv("CIN_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("CIN_REPORTS_DIR", str(tmp_path / "reports"))
-    return tmp_path
+    before = raw_fingerprint(tmp_path / "data")
+    yield tmp_path
+    assert_raw_intact(before, tmp_path / "data")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def raw_layer_of_the_session() -> Iterator[None]:
+    """The same check for the session's data folder (notebooks run by nbval, module fixtures)."""
+    data_dir = paths.data_dir()
+    before = raw_fingerprint(data_dir)
+    yield
+    assert_raw_intact(before, data_dir)
 
 
 @pytest.fixture(scope="session")

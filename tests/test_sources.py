@@ -183,7 +183,8 @@ def test_snapshot_is_immutable_reused_and_the_source_untouched(isolated: Path) -
     assert [p.name for p in paths.raw_dir("cdnow_sample").iterdir()] == [first.directory.name]  # no temp left
 
 
-def test_a_modified_snapshot_is_detected(isolated: Path) -> None:
+def test_a_modified_snapshot_is_detected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CIN_DATA_DIR", str(tmp_path / "data"))  # not `isolated`: this test tampers with the raw layer
     params = load_params("cdnow_sample.yaml")
     snap, _ = collect(params)
     os.chmod(snap.file, 0o644)

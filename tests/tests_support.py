@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import stat
+from pathlib import Path
+
 import pandas as pd
 
 
@@ -54,3 +59,35 @@ def collected(params_file: str, data_dir, *, clean: bool = False) -> pd.DataFram
         mp.setenv("CIN_DATA_DIR", str(data_dir))
         lines = collect(params)[1]
     return clean_transactions(lines, params.cleaning, params.as_of)[0] if clean else lines
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def source_files() -> list[Path]:
+    """The raw inputs the tests read in place: the shared data folder and the data sets shipped with lifetimes."""
+    import lifetimes.datasets
+
+    from helpers import paths
+
+    folders = [paths.PROJECT_ROOT.parent / "shared" / "data", Path(lifetimes.datasets.__file__).parent]
+    return sorted(f for d in folders if d.is_dir() for f in d.iterdir() if f.is_file() and f.suffix in {".txt", ".csv", ".xlsx"})
+
+
+def raw_fingerprint(data_dir: Path) -> dict[str, str]:
+    """sha256 of every source file and of every file in the raw layer (``<data_dir>/raw``)."""
+    files = source_files() + sorted(p for p in (Path(data_dir) / "raw").rglob("*") if p.is_file())
+    return {str(f): _sha256(f) for f in files}
+
+
+def assert_raw_intact(before: dict[str, str], data_dir: Path) -> None:
+    """Raw data was never modified: files seen before are unchanged, every snapshot matches its manifest and is read-only."""
+    after = raw_fingerprint(data_dir)
+    changed = [f for f, digest in before.items() if after.get(f) != digest]
+    assert not changed, f"raw files modified or removed: {changed}"
+    for manifest in (Path(data_dir) / "raw").glob("*/*/manifest.json"):
+        meta = json.loads(manifest.read_text())
+        file = manifest.parent / meta["file"]
+        assert _sha256(file) == meta["sha256"], f"{file} does not match its manifest"
+        assert not file.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH), f"{file} is writable"
