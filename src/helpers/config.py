@@ -100,6 +100,7 @@ class RFMParams(_Strict):
     bins: int = Field(5, ge=2, le=10, description="score levels (quintiles: 5)")
     segment_map: str = Field("segment_maps/default.yaml", description="R x F map file, relative to params/")
     abc_cuts: tuple[float, float] = Field((0.05, 0.20), description="cumulative customer shares ending A and B")
+    outlier_factor: float = Field(100.0, gt=1, description="spend above this many times the median customer's is flagged")
 
     @field_validator("abc_cuts")
     @classmethod

@@ -67,6 +67,7 @@ def headline_metrics(dataset: str, export: pd.DataFrame) -> dict[str, Any]:
         "lines_in": int(quality["rows_before"].iloc[0]),
         "lines_kept": int(quality["rows_after"].iloc[-1]),
         "revenue": round(float(export["monetary_total"].sum()), 2),
+        "spend_outliers": int(len(spend_outliers(export.assign(customer_id=export["customer_key"]), outlier_factor))),
         "model": clv.get("chosen_model"),
         "model_params": clv.get("params_full_history"),
         "holdout": clv.get("holdout"),

@@ -153,6 +153,25 @@ def abc_classes(monetary: pd.Series, ids: pd.Series, cuts: tuple[float, float] =
     return pd.Series(np.where(share <= cuts[0], "A", np.where(share <= cuts[1], "B", "C")), index=monetary.index)
 
 
+def spend_outliers(customers: pd.DataFrame, factor: float = 100.0) -> pd.DataFrame:
+    """Customers whose spend is more than ``factor`` times the median customer's, largest first.
+
+    They are kept (a wholesaler is a real customer) but flagged: one of them can
+    hold most of the revenue, and the notebooks and the report say so. Returns
+    the customers' rows with ``times_median``.
+
+    >>> c = pd.DataFrame({"customer_id": list("abcd"), "monetary_total": [10.0, 12.0, 9.0, 11000.0]})
+    >>> spend_outliers(c)[["customer_id", "times_median"]].values.tolist()
+    [['d', 1000.0]]
+    """
+    spend = customers["monetary_total"].astype(float)
+    median = float(spend[spend > 0].median()) if (spend > 0).any() else 0.0
+    if median <= 0:
+        return customers.iloc[:0].assign(times_median=pd.Series(dtype=float))
+    out = customers[spend > factor * median].assign(times_median=(spend / median).round(1))
+    return out.sort_values(["times_median", "customer_id"], ascending=[False, True])
+
+
 def pareto_curve(monetary: pd.Series) -> pd.DataFrame:
     """Cumulative share of revenue against cumulative share of customers, best customers first.
 
