@@ -179,6 +179,13 @@ class ClassifyParams(_Strict):
     seed: int = 42
 
 
+class PrivacyParams(_Strict):
+    """What may leave the raw layer (see README, Privacy)."""
+
+    raw_ids: bool = Field(False, description="true: exports and notebook tables also show raw customer ids "
+                                             "(personal data); false: pseudonymous customer_key only")
+
+
 class Params(_Strict):
     """One run's parameters."""
 
@@ -198,6 +205,7 @@ class Params(_Strict):
     lifecycle: LifecycleParams = Field(default_factory=LifecycleParams)
     clusters: ClusterParams = Field(default_factory=ClusterParams)
     classify: ClassifyParams = Field(default_factory=ClassifyParams)
+    privacy: PrivacyParams = Field(default_factory=PrivacyParams)
 
     @field_validator("as_of", mode="before")
     @classmethod

@@ -7,6 +7,15 @@ be recovered from the key without the secret. The secret comes from the
 environment variable ``CIN_PSEUDONYM_KEY`` or, failing that, from a file
 outside the repository (``~/.config/customer-identification/pseudonym.key``,
 created with a random secret on first use).
+
+Personal data stays in the raw layer (``data/raw``, the snapshot of the
+source): collecting keeps only the columns mapped onto the transaction
+contract, so names, e-mails, phone numbers and addresses in other columns of a
+source never reach ``data/processed``. The customer id itself is needed there
+(to join and to follow customers), but everything a run publishes - exports,
+executed notebooks, ``report.html`` - shows ``customer_key`` instead, through
+:func:`shown_ids` and :func:`shown_id`, unless the parameter
+``privacy.raw_ids: true`` explicitly allows raw ids.
 """
 
 from __future__ import annotations
@@ -18,6 +27,8 @@ import secrets
 from pathlib import Path
 
 import pandas as pd
+
+from helpers.errors import ConfigError
 
 KEY_FILE = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "customer-identification" / "pseudonym.key"
 
@@ -42,3 +53,61 @@ def pseudonymize(ids: pd.Series, key: bytes | None = None) -> pd.Series:
     """
     key = key if key is not None else secret_key()
     return ids.astype(str).map(lambda i: hmac.new(key, i.encode(), hashlib.sha256).hexdigest()[:16])
+
+
+def shown_id(customer_id: object, raw_ids: bool = False, key: bytes | None = None) -> str:
+    """One customer as a notebook or report may show them: the pseudonymous key unless ``raw_ids``.
+
+    >>> shown_id("ann@example.com", key=b"k") == pseudonymize(pd.Series(["ann@example.com"]), b"k").item()
+    True
+    >>> shown_id("ann@example.com", raw_ids=True)
+    'ann@example.com'
+    """
+    return str(customer_id) if raw_ids else pseudonymize(pd.Series([str(customer_id)]), key).item()
+
+
+def shown_ids(frame: pd.DataFrame, raw_ids: bool = False, key: bytes | None = None) -> pd.DataFrame:
+    """A table as a notebook or report may show it: ``customer_id`` replaced by ``customer_key``.
+
+    The id is replaced in the column or index ``customer_id``, and inside order
+    ids derived from it (``<customer>@<day>`` when the source has no order
+    column). With ``raw_ids`` the table is returned unchanged.
+
+    >>> f = pd.DataFrame({"customer_id": ["ann@x.org"], "order_id": ["ann@x.org@20200101"], "amount": [5.0]})
+    >>> out = shown_ids(f, key=b"k")
+    >>> out.columns.tolist(), "ann" in out.to_string()
+    (['customer_key', 'order_id', 'amount'], False)
+    """
+    if raw_ids:
+        return frame
+    out = frame.copy()
+    if out.index.name == "customer_id":
+        out.index = pseudonymize(out.index.to_series(), key).rename("customer_key").values
+        out.index.name = "customer_key"
+    if "customer_id" not in out.columns:
+        return out
+    ids = out["customer_id"]
+    keys = pseudonymize(ids.fillna(""), key).where(ids.notna(), None)
+    if "order_id" in out.columns:
+        out["order_id"] = [o.replace(i, k) if isinstance(o, str) and isinstance(i, str) and i and i in o else o
+                           for o, i, k in zip(out["order_id"], ids, keys, strict=True)]
+    out["customer_id"] = keys
+    return out.rename(columns={"customer_id": "customer_key"})
+
+
+def find_customer(ids: pd.Series | pd.Index, wanted: str, key: bytes | None = None) -> str:
+    """The raw id of the customer named by ``wanted``: a raw id or a pseudonymous ``customer_key``.
+
+    Lets a parameter (``clv.example_customer``) name a customer by the key the
+    report shows, so no raw id has to be written into a parameter file.
+
+    >>> find_customer(pd.Series(["a", "b"]), pseudonymize(pd.Series(["b"]), b"k").item(), b"k")
+    'b'
+    """
+    ids = pd.Series(pd.unique(pd.Series(ids).astype(str)))
+    if (ids == wanted).any():
+        return wanted
+    hit = ids[pseudonymize(ids, key) == wanted]
+    if hit.empty:
+        raise ConfigError(f"customer {wanted!r} not found (neither a customer id nor a customer_key of this data set)")
+    return str(hit.iloc[0])

@@ -37,8 +37,12 @@ EXPORT_COLUMNS = [
 PACKAGES = ["pandas", "numpy", "scipy", "lifetimes", "scikit-learn", "duckdb", "pandera", "papermill"]
 
 
-def export_table(dataset: str) -> pd.DataFrame:
-    """The customer export: stage 05's table joined with clusters and predictions, keyed pseudonymously."""
+def export_table(dataset: str, raw_ids: bool = False) -> pd.DataFrame:
+    """The customer export: stage 05's table joined with clusters and predictions, keyed pseudonymously.
+
+    Raw customer ids are added (as ``customer_id``, after the key) only when ``raw_ids`` is true
+    (the parameter ``privacy.raw_ids``).
+    """
     folder = paths.processed_dir(dataset)
     customers = pd.read_parquet(folder / "customers.parquet")
     for name in ("clusters", "predictions"):
@@ -48,15 +52,21 @@ def export_table(dataset: str) -> pd.DataFrame:
             customers = customers.merge(extra[[c for c in extra.columns if c in EXPORT_COLUMNS or c == "customer_id"]],
                                         on="customer_id", how="left")
     customers.insert(0, "customer_key", pseudonymize(customers["customer_id"]))
-    return customers[[c for c in EXPORT_COLUMNS if c in customers.columns]].sort_values("customer_key").reset_index(drop=True)
+    columns = EXPORT_COLUMNS[:1] + (["customer_id"] if raw_ids else []) + EXPORT_COLUMNS[1:]
+    return customers[[c for c in columns if c in customers.columns]].sort_values("customer_key").reset_index(drop=True)
 
 
 def _json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def headline_metrics(dataset: str, export: pd.DataFrame) -> dict[str, Any]:
-    """The numbers a run is compared by: size, data kept, model and its holdout error, segments, clusters, AUC."""
+def headline_metrics(dataset: str, export: pd.DataFrame, outlier_factor: float = 100.0) -> dict[str, Any]:
+    """The numbers a run is compared by: size, data kept, model and its holdout error, segments, clusters, AUC.
+
+    ``spend_outliers`` counts customers spending more than ``outlier_factor`` times the median customer.
+    """
+    from helpers.rfm import spend_outliers
+
     folder = paths.processed_dir(dataset)
     quality = pd.read_csv(folder / "quality_log.csv")
     clv = _json(folder / "clv_validation.json")
