@@ -282,13 +282,16 @@ class SpendFit:
     used: int
     excluded_non_positive: int
     one_time_buyers: int
+    message: str = "converged"
 
 
 def fit_spend(summary: pd.DataFrame, penalizer: float = 0.0) -> SpendFit:
     """Fit Gamma-Gamma on repeat buyers with positive mean spend.
 
     Reports the frequency-spend correlation (the model assumes independence)
-    and how many customers were left out, and why.
+    and how many customers were left out, and why. A fit that does not
+    converge (very uneven spend, e.g. one customer spending a thousand times the
+    median) is retried with larger penalizers; if none converges the error says so.
     """
     repeat = summary[summary["frequency"] > 0]
     positive = repeat[repeat["monetary_value"] > 0]
@@ -296,10 +299,25 @@ def fit_spend(summary: pd.DataFrame, penalizer: float = 0.0) -> SpendFit:
         raise DataError(f"Gamma-Gamma needs repeat buyers with positive spend; only {len(positive)} of "
                         f"{len(summary)} customers qualify ({len(repeat)} repeat buyers)")
     corr = float(positive[["frequency", "monetary_value"]].corr().iloc[0, 1])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = GammaGammaFitter(penalizer_coef=penalizer).fit(positive["frequency"], positive["monetary_value"])
-    return SpendFit(model, corr, len(positive), len(repeat) - len(positive), int((summary["frequency"] == 0).sum()))
+    attempts = []
+    for pen in dict.fromkeys([penalizer, max(penalizer, 0.001), max(penalizer, 0.01), max(penalizer, 0.1)]):
+        try:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                model = GammaGammaFitter(penalizer_coef=pen).fit(positive["frequency"], positive["monetary_value"])
+        except (ConvergenceError, ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
+            attempts.append(f"penalizer {pen:g}: {type(exc).__name__}")
+            continue
+        params = model.params_.to_numpy(dtype=float)
+        if not np.all(np.isfinite(params)) or np.any(params <= 0):
+            attempts.append(f"penalizer {pen:g}: degenerate parameters {np.round(params, 4).tolist()}")
+            continue
+        message = "converged" if pen == penalizer else f"converged with penalizer {pen:g} ({'; '.join(attempts)})"
+        return SpendFit(model, corr, len(positive), len(repeat) - len(positive), int((summary["frequency"] == 0).sum()),
+                        message)
+    top = positive["monetary_value"].max() / positive["monetary_value"].median()
+    raise DataError(f"Gamma-Gamma did not converge on {len(positive)} repeat buyers ({'; '.join(attempts)}); the highest "
+                    f"mean spend is {top:,.0f} times the median: check the spend outliers of notebook 04")
 
 
 def expected_spend(spend: SpendFit, summary: pd.DataFrame) -> pd.Series:
