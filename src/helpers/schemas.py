@@ -176,6 +176,8 @@ def validate(frame: pd.DataFrame, schema: pa.DataFrameSchema, where: str) -> pd.
         for (column, check), grp in cases.groupby(["column", "check"], dropna=False, sort=True):
             idx = grp["index"].dropna().tolist()
             rows = f"; rows {show_rows(idx)}" if idx else ""
+            if idx and "source_row" in frame.columns and frame.index.is_unique:
+                rows = f"; source rows {show_rows(frame['source_row'].reindex(idx).tolist())}"
             values = f"; values {show_rows(grp['failure_case'].astype(str).unique())}"
             lines.append(f"  - column {column!r} fails {check!r}{rows}{values}")
         raise DataError(f"{where} does not match the {schema.name} schema:\n" + "\n".join(lines)) from None
