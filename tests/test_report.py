@@ -14,6 +14,7 @@ from helpers.compare import main as compare_main
 from helpers.i18n import translate, translate_frame
 from helpers.privacy import pseudonymize
 from helpers.run import run
+from tests_support import assert_raw_intact, raw_fingerprint
 
 pytestmark = pytest.mark.notebooks
 
@@ -57,9 +58,11 @@ def two_reports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path
         mp.setenv("CIN_DATA_DIR", str(root / "data"))
         mp.setenv("CIN_REPORTS_DIR", str(root / "reports"))
         mp.setenv("CIN_PSEUDONYM_KEY", "test-key")
+        raw = raw_fingerprint(root / "data")
         earlier = run("cdnow_sample.yaml", {"as_of": "1998-03-31"}, log=lambda _: None)
         later = run("cdnow_sample.yaml", log=lambda _: None)
         yield earlier, later
+        assert_raw_intact(raw, root / "data")  # after these runs and the reruns of the tests below
 
 
 def test_a_run_publishes_report_export_metrics_and_manifest(two_reports: tuple[Path, Path]) -> None:
