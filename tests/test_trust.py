@@ -1,7 +1,8 @@
 """Trust: bad input gets a clear message or a logged cleaning action, properties of the summaries hold,
 personal data stays in the raw layer (reports, exports and executed notebooks carry pseudonymous keys).
 
-The bad-input cases already covered elsewhere are listed in README (Trust); the tests here add the rest.
+README (Trust: bad input, faults, privacy) lists every case and the test that covers it; the tests here add
+the cases not covered by the stage tests.
 The runs killed in the middle and the planted personal data are in ``test_trust_runs.py``.
 """
 

@@ -9,7 +9,9 @@ stages see the same values. Each notebook is executed with papermill (kernel
 ``python3``) into a temporary folder that is moved to
 ``reports/<dataset>/<as_of>[-<experiment>]/`` only when every stage succeeded.
 A failed run exits non-zero, keeps its executed notebooks under
-``reports/<dataset>/failed/`` and never replaces the last good report.
+``reports/<dataset>/failed/`` and never replaces the last good report. A run
+that is killed cannot clean up; the next run of the data set moves its staging
+folder to ``failed/`` as ``<run>-<time>-interrupted``.
 """
 
 from __future__ import annotations
