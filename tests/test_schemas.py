@@ -40,8 +40,10 @@ def test_clean_schema_accepts_clean_rows() -> None:
 def test_clean_schema_errors_name_the_column_and_row(column: str, value: object, message: str) -> None:
     frame = clean_frame()
     frame.loc[1, column] = value
-    with pytest.raises(DataError, match=rf"(?s)fixture .*column '{column}'.*{message}.*rows 1"):
-        validate(frame, transaction_schema, "fixture")
+    with pytest.raises(DataError, match=rf"(?s)fixture .*column '{column}'.*{message}.*source rows 3"):
+        validate(frame, transaction_schema, "fixture")  # the line of the source file, not the index label
+    with pytest.raises(DataError, match=rf"(?s)fixture .*column '{column}'.*{message}.*; rows 1"):
+        validate(frame.drop(columns="source_row"), transaction_schema, "fixture")
 
 
 def test_collected_schema_allows_missing_customers_and_returns() -> None:
