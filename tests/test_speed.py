@@ -208,3 +208,38 @@ def test_bench_report_times_every_stage(tmp_path: Path) -> None:
                       "columns: {customer_id: a, order_ts: b, amount: c}\n")
     result = bench.run_report(params, tmp_path)
     assert "error" in result and result["peak_mb"] >= 0
+
+
+# --- stages 02 and 03 on the DuckDB engine ---------------------------------------------------------
+
+def run_stages_02_03(params, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[pd.DataFrame, pd.DataFrame, str]:  # noqa: ANN001
+    from helpers import paths
+
+    monkeypatch.setenv("CIN_DATA_DIR", str(data_dir))
+    _, engine = sources.collect_and_save(params)
+    quality, numbers, files, engine_03 = cleaning.clean_and_save(params)
+    assert engine_03 == engine and numbers["lines"] == quality["rows_after"].iloc[-1]
+    lines = cleaning.load_transactions(params.dataset)
+    lines = lines.assign(_row=lines["source_row"].astype(int)).sort_values(["customer_id", "order_ts", "_row"])
+    assert paths.database_path(params.dataset).exists()
+    return lines.drop(columns="_row").reset_index(drop=True), quality, engine
+
+
+def test_duckdb_engine_writes_the_transactions_the_pandas_engine_writes(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    log = synth.transaction_log(synth.Design(400, seed=21))
+    params, _ = bench_params(tmp_path, log)
+    pandas_lines, pandas_quality, e1 = run_stages_02_03(params, tmp_path / "a", monkeypatch)
+    duck_lines, duck_quality, e2 = run_stages_02_03(params.model_copy(update={"engine": "duckdb"}), tmp_path / "b",
+                                                    monkeypatch)
+    assert (e1, e2) == ("pandas", "duckdb")  # auto: a small file stays in pandas
+    pd.testing.assert_frame_equal(duck_lines, pandas_lines[duck_lines.columns], check_exact=False, rtol=1e-12)
+    assert list(duck_lines.columns) == list(pandas_lines.columns)
+    cols = ["rule", "rows_before", "rows_removed", "rows_after", "rows_modified"]
+    pd.testing.assert_frame_equal(duck_quality[cols], pandas_quality[cols])
+
+
+def test_duckdb_engine_needs_a_parquet_source(tmp_path: Path) -> None:
+    params = load_params("online_retail_sample.yaml", {"engine": "duckdb"})
+    with pytest.raises(ConfigError, match="Parquet"):
+        sqlclean.engine(params, tmp_path)

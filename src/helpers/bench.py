@@ -89,7 +89,7 @@ def tree_rss(pid: int) -> int:
 class PeakMemory:
     """Samples :func:`tree_rss` of ``pid`` every ``interval`` seconds in a thread; ``take()`` returns and resets the peak."""
 
-    def __init__(self, pid: int, interval: float = 0.05) -> None:
+    def __init__(self, pid: int, interval: float = 0.25) -> None:
         self.pid, self.interval, self.peak, self._stop = pid, interval, 0, threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()

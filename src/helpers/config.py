@@ -190,6 +190,9 @@ class Params(_Strict):
     source: SourceParams
     columns: ColumnMap
     date_format: str | None = Field(None, description="strptime format, e.g. '%m/%d/%Y %H:%M'; null: ISO or typed")
+    engine: Literal["auto", "pandas", "duckdb"] = Field(
+        "auto", description="stages 02-03 in pandas (names bad rows) or DuckDB (out of core, for large Parquet "
+                            "sources); auto: DuckDB for Parquet sources of 64 MB and more")
     cleaning: CleaningParams = Field(default_factory=CleaningParams)
     rfm: RFMParams = Field(default_factory=RFMParams)
     clv: CLVParams = Field(default_factory=CLVParams)

@@ -12,9 +12,15 @@ the quality log and one row per customer come back to Python.
   day and per customer, with the same numbers as :func:`helpers.clv.btyd_summary`
   and :func:`helpers.rfm.customer_table`.
 
+Stages 02 and 03 use it when ``engine`` says so (``auto``: Parquet sources
+of 64 MB and more): :func:`collect` writes ``collected.parquet`` straight
+from the raw snapshot and :func:`clean` writes ``transactions.parquet`` and
+the quality log, all through DuckDB.
+
 Not supported here (a :class:`~helpers.errors.ConfigError` says so):
 ``cleaning.cancellations: net`` (netting matches returns to earlier purchases
-line by line, done in pandas) and Excel or SQL sources.
+line by line, done in pandas) and sources other than Parquet. Bad values are
+reported by DuckDB's message; the pandas engine names the rows at fault.
 """
 
 from __future__ import annotations
@@ -28,7 +34,12 @@ import pandas as pd
 from helpers.config import CleaningParams, Params
 from helpers.errors import ConfigError, DataError
 
-READERS = {"parquet": "read_parquet({path})", "csv": "read_csv({path}, all_varchar = true, header = true)"}
+CANONICAL_ORDER = ["customer_id", "order_id", "order_ts", "amount", "quantity", "unit_price",
+                   "product_code", "description", "country", "channel", "source_row"]
+
+
+#: Above this size a Parquet source goes through DuckDB when ``engine`` is ``auto``.
+DUCKDB_MIN_BYTES = 64 * 2**20
 
 
 def _quote(name: str) -> str:
@@ -51,15 +62,27 @@ def connect(memory_limit: str = "6GB", temp_directory: Path | None = None, threa
     return con
 
 
+def engine(params: Params, file: Path) -> str:
+    """``pandas`` or ``duckdb``: the engine stages 02 and 03 use for ``file`` (the raw snapshot)."""
+    if params.engine == "pandas":
+        return "pandas"
+    possible = params.source.kind == "parquet" and params.cleaning.cancellations != "net"
+    if params.engine == "duckdb":
+        if not possible:
+            raise ConfigError("engine: duckdb needs a Parquet source and cleaning.cancellations drop or keep "
+                              f"(source.kind is {params.source.kind!r}, cancellations {params.cleaning.cancellations!r})")
+        return "duckdb"
+    return "duckdb" if possible and Path(file).stat().st_size >= DUCKDB_MIN_BYTES else "pandas"
+
+
 def canonical_select(params: Params, source: Path) -> str:
-    """SQL selecting the canonical columns (as in :func:`helpers.sources.map_columns`) from ``source``.
+    """SQL selecting the canonical columns (as :func:`helpers.sources.map_columns`) from a raw Parquet ``source``.
 
     ``customer_raw`` keeps the id as read (text) to count the ids the
-    ``normalise_ids`` rule rewrites.
+    ``normalise_ids`` rule rewrites; ``source_row`` is the line number in the file.
     """
-    kind = "csv" if params.source.kind in ("csv", "text") else params.source.kind
-    if kind not in READERS:
-        raise ConfigError(f"the DuckDB path reads Parquet or CSV sources, not {params.source.kind!r}")
+    if params.source.kind != "parquet":
+        raise ConfigError(f"the DuckDB path reads Parquet sources, not {params.source.kind!r}")
     cols = {role: col for role, col in params.columns.model_dump().items() if col is not None}
     text = {role: f"CAST({_quote(col)} AS VARCHAR)" for role, col in cols.items()}
     ts = _quote(cols["order_ts"])
@@ -73,9 +96,16 @@ def canonical_select(params: Params, source: Path) -> str:
         "amount": number.get("amount", f"{number.get('quantity')} * {number.get('unit_price')}"),
         **{role: number[role] for role in ("quantity", "unit_price") if role in number},
         **{role: text[role] for role in ("product_code", "description", "country", "channel") if role in text},
+        "source_row": "file_row_number + 1",
     }
     body = ",\n  ".join(f"{expr} AS {name}" for name, expr in select.items())
-    return f"SELECT\n  {body}\nFROM {READERS[kind].format(path=_literal(str(source)))}"
+    return f"SELECT\n  {body}\nFROM read_parquet({_literal(str(source))}, file_row_number = true)"
+
+
+def collected_select(collected: Path) -> str:
+    """SQL reading a ``collected.parquet`` (canonical columns) as :func:`clean_lines` expects it."""
+    return (f"SELECT * EXCLUDE (customer_id, source_row), customer_id AS customer_raw, "
+            f"CAST(source_row AS BIGINT) AS source_row FROM read_parquet({_literal(str(collected))})")
 
 
 def _normalised_id(column: str = "customer_raw") -> str:
@@ -106,8 +136,11 @@ def _rule_flags(cfg: CleaningParams, columns: list[str]) -> list[tuple[str, str 
             ("non_positive_price", price if cfg.non_positive_price else None)]
 
 
-def clean_lines(con: duckdb.DuckDBPyConnection, params: Params, source: Path) -> pd.DataFrame:
+def clean_lines(con: duckdb.DuckDBPyConnection, params: Params, source: Path, *, collected: bool = False) -> pd.DataFrame:
     """Create the table ``clean`` in ``con`` from the raw ``source`` and return the quality log.
+
+    With ``collected``, ``source`` is a ``collected.parquet`` of stage 02
+    (canonical columns) rather than the raw file.
 
     One scan counts what the row-wise rules 1-3 do; de-duplication groups the
     surviving lines (``copies`` per distinct line); one more scan over the
@@ -122,7 +155,7 @@ def clean_lines(con: duckdb.DuckDBPyConnection, params: Params, source: Path) ->
     try:
         con.execute(f"CREATE OR REPLACE TEMP VIEW lines AS SELECT * EXCLUDE (customer_raw), customer_raw, "
                     f"{_normalised_id() if cfg.normalise_ids else 'customer_raw'} AS customer_id "
-                    f"FROM ({canonical_select(params, source)})")
+                    f"FROM ({collected_select(source) if collected else canonical_select(params, source)})")
         columns = [r[0] for r in con.execute("DESCRIBE lines").fetchall()]
         first = con.execute(f"""
             SELECT count(*), coalesce(sum(amount), 0),
@@ -140,11 +173,12 @@ def clean_lines(con: duckdb.DuckDBPyConnection, params: Params, source: Path) ->
                         "(the pandas path, helpers.sources.collect, names the rows)")
     keep_missing = "customer_id IS NOT NULL" if cfg.missing_customer_id else "TRUE"
     keep_future = f"order_ts < TIMESTAMP {end}" if cfg.future_timestamps else "TRUE"
-    data_cols = [c for c in columns if c != "customer_raw"]
+    data_cols = [c for c in columns if c not in ("customer_raw", "source_row")]
     col_list = ", ".join(_quote(c) for c in data_cols)
-    copies = "count(*)" if cfg.exact_duplicates else "1"
+    # a duplicate keeps the first line's source_row, as pandas' drop of later duplicates does
+    copies = "count(*) AS copies, min(source_row)" if cfg.exact_duplicates else "1 AS copies, source_row"
     group = f"GROUP BY {col_list}" if cfg.exact_duplicates else ""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE distinct_lines AS SELECT {col_list}, {copies} AS copies "
+    con.execute(f"CREATE OR REPLACE TEMP TABLE distinct_lines AS SELECT {col_list}, {copies} AS source_row "
                 f"FROM lines WHERE {keep_missing} AND {keep_future} {group}")
     flags = _rule_flags(cfg, data_cols)
     fate = "CASE " + " ".join(f"WHEN {cond} THEN {i}" for i, (_, cond) in enumerate(flags) if cond) + " ELSE -1 END"
@@ -152,7 +186,9 @@ def clean_lines(con: duckdb.DuckDBPyConnection, params: Params, source: Path) ->
     by_fate = dict((f, (n, d, m, dm)) for f, n, d, m, dm in con.execute(f"""
         SELECT {fate} AS fate, count(*), sum(copies), sum(amount), sum(amount * copies)
         FROM distinct_lines GROUP BY fate""").fetchall())
-    con.execute(f"CREATE OR REPLACE TEMP TABLE clean AS SELECT {col_list} FROM distinct_lines WHERE {fate} = -1")
+    ordered = ", ".join(_quote(c) for c in CANONICAL_ORDER if c in data_cols)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE clean AS SELECT {ordered}, CAST(source_row AS VARCHAR) AS source_row "
+                f"FROM distinct_lines WHERE {fate} = -1")
 
     def counted(removed_rows: int, removed_money: float) -> tuple[int, float]:
         return int(removed_rows), float(removed_money or 0.0)
@@ -224,3 +260,69 @@ def customer_table(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> pd.DataFra
                datediff('day', min(day), DATE {day}) AS tenure_days
         FROM ({_purchase_days(as_of)}) GROUP BY customer_id ORDER BY customer_id""").df()
     return frame.astype({"recency_days": "int64", "frequency": "int64", "tenure_days": "int64"})
+
+
+# ---------------------------------------------------------------------------
+# stages 02 and 03 with the DuckDB engine
+
+def _copy(con: duckdb.DuckDBPyConnection, select: str, target: Path) -> Path:
+    """``COPY (select) TO target`` as Parquet, atomically (the target appears only when complete)."""
+    from helpers import store
+
+    with store.atomic_path(target) as tmp:
+        con.execute(f"COPY ({select}) TO {_literal(str(tmp))} (FORMAT parquet, COMPRESSION zstd)")
+    return target
+
+
+def collect(params: Params, snapshot_file: Path) -> Path:
+    """Stage 02 with DuckDB: ``collected.parquet`` (canonical columns) from the raw Parquet snapshot."""
+    from helpers import paths
+
+    target = paths.processed_dir(params.dataset) / "collected.parquet"
+    con = connect(temp_directory=target.parent)
+    try:
+        view = canonical_select(params, snapshot_file)
+        names = [r[0] for r in con.execute(f"DESCRIBE ({view})").fetchall()]
+        order = [c for c in CANONICAL_ORDER if c in names or (c == "customer_id" and "customer_raw" in names)]
+        select = ", ".join({"customer_id": "customer_raw AS customer_id",
+                            "source_row": "CAST(source_row AS VARCHAR) AS source_row"}.get(c, _quote(c)) for c in order)
+        bad = con.execute(f"SELECT count(*) FILTER (order_ts IS NULL), count(*) FILTER (amount IS NULL), "
+                          f"count(*) FILTER (order_id IS NULL) FROM ({view})").fetchone()
+        if any(bad):
+            raise DataError(f"{snapshot_file}: {bad[0]} lines without a timestamp, {bad[1]} without an amount, "
+                            f"{bad[2]} without an order id (run with engine: pandas to see the rows)")
+        return _copy(con, f"SELECT {select} FROM ({view})", target)
+    except duckdb.Error as exc:
+        raise DataError(f"{snapshot_file}: DuckDB could not read or map the source: {str(exc).splitlines()[0]}") from None
+    finally:
+        con.close()
+
+
+def overview(con: duckdb.DuckDBPyConnection, table: str = "clean") -> pd.Series:
+    """Headline numbers of a transaction table, as :func:`helpers.cleaning.summarise`."""
+    row = con.execute(f"SELECT count(DISTINCT customer_id), count(DISTINCT order_id), count(*), sum(amount), "
+                      f"min(order_ts), max(order_ts) FROM {table}").fetchone()
+    return pd.Series({"customers": row[0], "orders": row[1], "lines": row[2], "revenue": round(float(row[3]), 2),
+                      "first order": row[4].date().isoformat(), "last order": row[5].date().isoformat()})
+
+
+def clean(params: Params) -> tuple[pd.DataFrame, pd.Series, dict[str, Path]]:
+    """Stage 03 with DuckDB: clean ``collected.parquet``; write ``transactions.parquet``, the quality log and tables.
+
+    Returns the quality log, the headline numbers and the files written.
+    """
+    from helpers import paths, store
+
+    out = paths.processed_dir(params.dataset)
+    con = connect(temp_directory=out)
+    try:
+        quality = clean_lines(con, params, out / "collected.parquet", collected=True)
+        quality["note"] = "DuckDB engine"
+        files = {"transactions": _copy(con, "SELECT * FROM clean ORDER BY customer_id, order_ts, order_id",
+                                       out / "transactions.parquet"),
+                 "quality_log": store.write_text(quality.to_csv(index=False), out / "quality_log.csv")}
+        numbers = overview(con)
+    finally:
+        con.close()
+    store.write_tables(params.dataset, {"quality_log": quality}, parquet={"transactions": files["transactions"]})
+    return quality, numbers, files

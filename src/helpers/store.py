@@ -78,10 +78,12 @@ def connect(dataset: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(db), read_only=read_only)
 
 
-def write_tables(dataset: str, tables: dict[str, pd.DataFrame]) -> None:
+def write_tables(dataset: str, tables: dict[str, pd.DataFrame], parquet: dict[str, Path] | None = None) -> None:
     """Replace tables in the data set's database, all in one transaction.
 
-    Either every table is replaced or, on error, none is.
+    ``tables`` come from DataFrames, ``parquet`` from Parquet files (read by
+    DuckDB directly, for tables too large for pandas). Either every table is
+    replaced or, on error, none is.
     """
     con = connect(dataset)
     try:
@@ -90,6 +92,8 @@ def write_tables(dataset: str, tables: dict[str, pd.DataFrame]) -> None:
             con.register("_incoming", frame)
             con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _incoming')
             con.unregister("_incoming")
+        for name, file in (parquet or {}).items():
+            con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM read_parquet(?)', [str(file)])
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
