@@ -164,13 +164,28 @@ def make_model(seed: int = 42) -> HistGradientBoostingClassifier:
                                           l2_regularization=1.0, random_state=seed)
 
 
+#: Cross-validation and permutation importance use at most this many customers (a seeded sample).
+CV_SAMPLE, IMPORTANCE_SAMPLE = 100_000, 20_000
+
+
+def _sample_rows(x: pd.DataFrame, y: pd.Series, size: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
+    """At most ``size`` rows of ``x`` and ``y``, drawn at random (seeded), in their original order."""
+    if len(x) <= size:
+        return x, y
+    keep = np.sort(np.random.default_rng(seed).choice(len(x), size, replace=False))
+    return x.iloc[keep], y.iloc[keep]
+
+
 def cross_validate(model: HistGradientBoostingClassifier, split: Split, folds: int, seed: int) -> tuple[np.ndarray, str]:
     """Cross-validated scores on the training period (ROC-AUC; macro one-vs-rest when there are several classes).
 
     Folds are stratified; when a class has fewer members than folds, the
     number of folds is reduced, and with a class of one member plain k-fold is
-    used (the note says which).
+    used (the note says which). Above :data:`CV_SAMPLE` training customers the
+    folds are cut from a seeded sample of that size.
     """
+    x_train, y_train = _sample_rows(split.x_train, split.y_train, CV_SAMPLE, seed)
+    split = Split(x_train, y_train, split.x_test, split.y_test, split.description)
     counts = split.y_train.value_counts()
     n = int(min(folds, counts.min()))
     multi = split.y_train.nunique() > 2
@@ -182,6 +197,8 @@ def cross_validate(model: HistGradientBoostingClassifier, split: Split, folds: i
         cv = KFold(n_splits=min(folds, len(split.y_train)), shuffle=True, random_state=seed)
         note = f"plain {cv.n_splits}-fold cross-validation: class {counts.idxmin()!r} has a single member"
         scoring = "accuracy"
+    if len(split.x_train) == CV_SAMPLE:
+        note += f" on a seeded sample of {CV_SAMPLE:,} training customers"
     return cross_val_score(model, split.x_train, split.y_train, cv=cv, scoring=scoring, error_score=np.nan), note
 
 
@@ -242,8 +259,12 @@ def rfm_baseline_score(x: pd.DataFrame) -> np.ndarray:
 
 
 def importance(model: HistGradientBoostingClassifier, split: Split, seed: int = 42, scoring: str = "roc_auc") -> pd.DataFrame:
-    """Permutation importance on the test period: how much the score drops when a feature is shuffled."""
-    result = permutation_importance(model, split.x_test, split.y_test, n_repeats=5, random_state=seed, scoring=scoring)
+    """Permutation importance on the test period: how much the score drops when a feature is shuffled.
+
+    Computed on at most :data:`IMPORTANCE_SAMPLE` test customers (a seeded sample).
+    """
+    x_test, y_test = _sample_rows(split.x_test, split.y_test, IMPORTANCE_SAMPLE, seed)
+    result = permutation_importance(model, x_test, y_test, n_repeats=5, random_state=seed, scoring=scoring)
     return (pd.DataFrame({"feature": split.x_test.columns, "importance": result.importances_mean,
                           "std": result.importances_std})
             .sort_values("importance", ascending=False).reset_index(drop=True))

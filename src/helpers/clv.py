@@ -123,6 +123,11 @@ def _check_fittable(summary: pd.DataFrame, what: str) -> None:
         )
 
 
+def _generator(cls: type) -> tuple[Any, tuple[str, ...]]:
+    """lifetimes' simulator for a fitter class (or a subclass of one)."""
+    return next(GENERATORS[base] for base in cls.__mro__ if base in GENERATORS)
+
+
 def distinct_rows(summary: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """The distinct (frequency, recency, T) rows of ``summary`` with their counts, and each customer's row.
 
@@ -172,7 +177,7 @@ def _fit_lifetimes(cls: type, penalizer: float, summary: pd.DataFrame, tol: floa
     model.penalizer_coef = penalizer
     model.data = pd.DataFrame({"frequency": f.astype(int), "recency": r, "T": t, "weights": np.ones(len(f), int)},
                               index=summary.index)
-    generate, names = GENERATORS[cls]
+    generate, names = _generator(cls)
     model.generate_new_data = lambda size=1: generate(t, *model._unload_params(*names), size=size)
     return model
 
@@ -292,7 +297,7 @@ def period_transactions(fit: Fit, summary: pd.DataFrame, max_frequency: int = 7,
     last row counts ``max_frequency`` or more.
     """
     part = summary.sample(min(sample, len(summary)), random_state=seed)
-    generate, names = GENERATORS[type(fit.model)]
+    generate, names = _generator(type(fit.model))
     state = np.random.get_state()
     try:
         np.random.seed(seed)  # lifetimes' simulators draw from numpy's global generator
@@ -341,19 +346,24 @@ def decile_table(predicted: pd.Series, actual: pd.Series) -> pd.DataFrame:
 
 
 def compare_models(calhold: pd.DataFrame, models: list[str], penalizers: list[float],
-                   metric: str = "rmse") -> tuple[pd.DataFrame, dict[tuple[str, float], Fit]]:
+                   metric: str = "rmse", sample: int | None = None) -> tuple[pd.DataFrame, dict[tuple[str, float], Fit]]:
     """Fit every model x penalizer on the calibration period and score it on the holdout.
 
     Returns the comparison table (one row per fit, best first by ``metric``,
-    failed fits last with their message) and the fits.
+    failed fits last with their message; ``customers`` says how many were
+    used) and the fits. With ``sample``, a larger cohort is compared on a
+    seeded sample of that many customers.
     """
+    if sample is not None and len(calhold) > sample:
+        calhold = calhold.sample(sample, random_state=0).sort_index()
     rows, fits = [], {}
     actual = calhold["frequency_holdout"]
     for name in models:
         for pen in penalizers:
             fit = fit_btyd(name, calhold, pen)
             fits[(name, pen)] = fit
-            row: dict[str, Any] = {"model": MODEL_LABELS[name], "key": name, "penalizer": pen, "status": fit.message}
+            row: dict[str, Any] = {"model": MODEL_LABELS[name], "key": name, "penalizer": pen, "status": fit.message,
+                                   "customers": len(calhold)}
             if fit.ok:
                 predicted = expected_purchases(fit, calhold, calhold["duration_holdout"].iloc[0])
                 bad = int((~np.isfinite(predicted)).sum())

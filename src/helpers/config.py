@@ -116,6 +116,8 @@ class CLVParams(_Strict):
     holdout_days: int = Field(273, ge=7, description="length of the holdout period before as_of")
     models: list[Literal["bgnbd", "pareto", "mbgnbd"]] = Field(default_factory=lambda: ["bgnbd", "pareto", "mbgnbd"])
     penalizers: list[float] = Field(default_factory=lambda: [0.0, 0.001, 0.01])
+    selection_sample: int = Field(100_000, ge=1000, description="customers (a seeded sample) on which the models "
+                                  "are compared; the chosen model is then fitted on everyone")
     selection_metric: Literal["rmse", "mae"] = "rmse"
     horizon_months: int = Field(12, ge=1, le=120)
     discount_rate_annual: float = Field(0.10, ge=0, lt=1)
