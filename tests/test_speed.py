@@ -233,6 +233,13 @@ def test_duckdb_engine_writes_the_transactions_the_pandas_engine_writes(tmp_path
     duck_lines, duck_quality, e2 = run_stages_02_03(params.model_copy(update={"engine": "duckdb"}), tmp_path / "b",
                                                     monkeypatch)
     assert (e1, e2) == ("pandas", "duckdb")  # auto: a small file stays in pandas
+    from helpers import store
+
+    kinds = store.query(params.dataset, "select table_name, table_type from information_schema.tables")
+    assert set(kinds.loc[kinds["table_type"] == "VIEW", "table_name"]) == {"collected", "transactions"}
+    assert store.query(params.dataset, "select count(*) as n from transactions")["n"].item() == len(duck_lines)
+    again, _, _ = run_stages_02_03(params, tmp_path / "b", monkeypatch)  # back to pandas: views become tables
+    pd.testing.assert_frame_equal(again, pandas_lines)
     pd.testing.assert_frame_equal(duck_lines, pandas_lines[duck_lines.columns], check_exact=False, rtol=1e-12)
     assert list(duck_lines.columns) == list(pandas_lines.columns)
     cols = ["rule", "rows_before", "rows_removed", "rows_after", "rows_modified"]

@@ -318,7 +318,7 @@ def clean(params: Params) -> tuple[pd.DataFrame, pd.Series, dict[str, Path]]:
     try:
         quality = clean_lines(con, params, out / "collected.parquet", collected=True)
         quality["note"] = "DuckDB engine"
-        files = {"transactions": _copy(con, "SELECT * FROM clean ORDER BY customer_id, order_ts, order_id",
+        files = {"transactions": _copy(con, "SELECT * FROM clean ORDER BY customer_id, order_ts, order_id, CAST(source_row AS BIGINT)",
                                        out / "transactions.parquet"),
                  "quality_log": store.write_text(quality.to_csv(index=False), out / "quality_log.csv")}
         numbers = overview(con)
