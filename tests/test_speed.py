@@ -250,3 +250,15 @@ def test_duckdb_engine_needs_a_parquet_source(tmp_path: Path) -> None:
     params = load_params("online_retail_sample.yaml", {"engine": "duckdb"})
     with pytest.raises(ConfigError, match="Parquet"):
         sqlclean.engine(params, tmp_path)
+
+
+def test_large_populations_train_on_a_seeded_sample_and_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from helpers import classify
+
+    monkeypatch.setattr(classify, "TRAIN_SAMPLE", 100)
+    x = pd.DataFrame({"a": np.arange(1000.0)}, index=[f"c{i}" for i in range(1000)])
+    y = pd.Series(np.arange(1000) % 2, index=x.index)
+    xs, ys = classify._sample_rows(x, y, classify.TRAIN_SAMPLE, 0)
+    assert len(xs) == 100 and xs.index.equals(ys.index) and set(xs.index) <= set(x.index)
+    assert xs.equals(classify._sample_rows(x, y, 100, 0)[0])  # seeded: the same sample every run
+    assert "seeded sample of 100" in classify._sampled(1000) and classify._sampled(50) == ""

@@ -27,7 +27,12 @@ from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, silhou
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import RobustScaler, StandardScaler
 
+from threadpoolctl import threadpool_limits
+
 from helpers.errors import DataError
+
+# k-means' OpenMP threads slow down many times over when another process holds a core (as in helpers.classify)
+threadpool_limits(limits=1, user_api="openmp")
 
 
 def feature_matrix(customers: pd.DataFrame, features: list[str], log_features: list[str],
