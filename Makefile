@@ -9,12 +9,14 @@ STAMP  := $(VENV)/.installed
 export JUPYTER_PREFER_ENV_PATH := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help setup system-deps report test test-fast lint lock strip clean-data
+.PHONY: help setup system-deps report test test-fast bench bench-1m lint lock strip clean-data
 
 help:
 	@echo "make report [PARAMS=params/<dataset>.yaml]  run the stages on a data set (default CDNOW)"
 	@echo "make test                                   run the whole test suite"
 	@echo "make test-fast                              unit tests only (no notebook runs)"
+	@echo "make bench [SIZES='10k 100k']               benchmarks -> benchmarks/results.json (a few minutes)"
+	@echo "make bench-1m                               1M customers, make-report timing, 100M-line out-of-core run (about an hour)"
 	@echo "make lock                                   re-pin requirements.lock from pyproject.toml"
 	@echo "make strip                                  strip outputs from notebooks/"
 
@@ -45,6 +47,13 @@ test: $(STAMP) system-deps
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not notebooks"
+
+SIZES ?= 10k 100k
+bench: $(STAMP)
+	$(BIN)/python -m helpers.bench --sizes $(SIZES)
+
+bench-1m: $(STAMP)
+	$(BIN)/python -m helpers.bench --sizes 1m --report --out-of-core 100 --out benchmarks/results-1m.json
 
 lock:
 	$(BIN)/python -m pip install --quiet uv

@@ -132,10 +132,11 @@ def tier_split(transactions: pd.DataFrame, customers: pd.DataFrame, as_of: dt.da
     if train.empty or test.empty:
         raise DataError(f"all eligible customers were acquired on one side of {cut.date()}; no time split possible")
     cols = [c for c in eligible.columns if c not in ("first_purchase", "value_tier")]
-    desc = (f"train: {len(train):,} customers acquired before {cut.date()}; test: {len(test):,} acquired from "
-            f"{cut.date()} on. Features: the first {early_days} days after each customer's first purchase; "
-            f"label: value tier at {as_of}.")
-    return Split(train[cols], train["value_tier"], test[cols], test["value_tier"], desc)
+    x_train, y_train = _sample_rows(train[cols], train["value_tier"], TRAIN_SAMPLE, 0)
+    desc = (f"train: {len(train):,} customers acquired before {cut.date()}{_sampled(len(train))}; test: {len(test):,} "
+            f"acquired from {cut.date()} on. Features: the first {early_days} days after each customer's first "
+            f"purchase; label: value tier at {as_of}.")
+    return Split(x_train, y_train, test[cols], test["value_tier"], desc)
 
 
 def high_value_split(transactions: pd.DataFrame, as_of: dt.date, label_days: int, share: float) -> tuple[Split, pd.DataFrame]:
@@ -152,7 +153,9 @@ def high_value_split(transactions: pd.DataFrame, as_of: dt.date, label_days: int
     y_train = future_high_value(transactions, x_train.index, train_cut, label_days, share)
     y_test = future_high_value(transactions, x_test.index, test_cut, label_days, share)
     now = rfm_features(transactions, as_of)
-    desc = (f"train: features at {train_cut}, labels = top {share:.0%} spend from {train_cut} to {test_cut}; "
+    n_train = len(x_train)
+    x_train, y_train = _sample_rows(x_train, y_train, TRAIN_SAMPLE, 0)
+    desc = (f"train{_sampled(n_train)}: features at {train_cut}, labels = top {share:.0%} spend from {train_cut} to {test_cut}; "
             f"test: features at {test_cut}, labels from {test_cut} to {as_of}. Every feature is computed from "
             "purchases on or before its cut-off, and the training labels end where the test features begin.")
     return Split(x_train[RFM_FEATURES], y_train, x_test[RFM_FEATURES], y_test, desc), now
@@ -164,13 +167,33 @@ def make_model(seed: int = 42) -> HistGradientBoostingClassifier:
                                           l2_regularization=1.0, random_state=seed)
 
 
+#: Models are trained, cross-validated and explained on at most this many customers (seeded samples);
+#: beyond a few hundred thousand, more rows change gradient-boosted trees very little and cost minutes.
+TRAIN_SAMPLE, CV_SAMPLE, IMPORTANCE_SAMPLE = 200_000, 100_000, 20_000
+
+
+def _sample_rows(x: pd.DataFrame, y: pd.Series, size: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
+    """At most ``size`` rows of ``x`` and ``y``, drawn at random (seeded), in their original order."""
+    if len(x) <= size:
+        return x, y
+    keep = np.sort(np.random.default_rng(seed).choice(len(x), size, replace=False))
+    return x.iloc[keep], y.iloc[keep]
+
+
+def _sampled(n: int) -> str:
+    return f" (trained on a seeded sample of {TRAIN_SAMPLE:,})" if n > TRAIN_SAMPLE else ""
+
+
 def cross_validate(model: HistGradientBoostingClassifier, split: Split, folds: int, seed: int) -> tuple[np.ndarray, str]:
     """Cross-validated scores on the training period (ROC-AUC; macro one-vs-rest when there are several classes).
 
     Folds are stratified; when a class has fewer members than folds, the
     number of folds is reduced, and with a class of one member plain k-fold is
-    used (the note says which).
+    used (the note says which). Above :data:`CV_SAMPLE` training customers the
+    folds are cut from a seeded sample of that size.
     """
+    x_train, y_train = _sample_rows(split.x_train, split.y_train, CV_SAMPLE, seed)
+    split = Split(x_train, y_train, split.x_test, split.y_test, split.description)
     counts = split.y_train.value_counts()
     n = int(min(folds, counts.min()))
     multi = split.y_train.nunique() > 2
@@ -182,6 +205,8 @@ def cross_validate(model: HistGradientBoostingClassifier, split: Split, folds: i
         cv = KFold(n_splits=min(folds, len(split.y_train)), shuffle=True, random_state=seed)
         note = f"plain {cv.n_splits}-fold cross-validation: class {counts.idxmin()!r} has a single member"
         scoring = "accuracy"
+    if len(split.x_train) == CV_SAMPLE:
+        note += f" on a seeded sample of {CV_SAMPLE:,} training customers"
     return cross_val_score(model, split.x_train, split.y_train, cv=cv, scoring=scoring, error_score=np.nan), note
 
 
@@ -242,8 +267,12 @@ def rfm_baseline_score(x: pd.DataFrame) -> np.ndarray:
 
 
 def importance(model: HistGradientBoostingClassifier, split: Split, seed: int = 42, scoring: str = "roc_auc") -> pd.DataFrame:
-    """Permutation importance on the test period: how much the score drops when a feature is shuffled."""
-    result = permutation_importance(model, split.x_test, split.y_test, n_repeats=5, random_state=seed, scoring=scoring)
+    """Permutation importance on the test period: how much the score drops when a feature is shuffled.
+
+    Computed on at most :data:`IMPORTANCE_SAMPLE` test customers (a seeded sample).
+    """
+    x_test, y_test = _sample_rows(split.x_test, split.y_test, IMPORTANCE_SAMPLE, seed)
+    result = permutation_importance(model, x_test, y_test, n_repeats=5, random_state=seed, scoring=scoring)
     return (pd.DataFrame({"feature": split.x_test.columns, "importance": result.importances_mean,
                           "std": result.importances_std})
             .sort_values("importance", ascending=False).reset_index(drop=True))
@@ -264,15 +293,15 @@ def score_customers(transactions: pd.DataFrame, customers: pd.DataFrame, as_of: 
     is False for customers acquired less than ``early_days`` before ``as_of``
     (their early behaviour is still incomplete).
     """
-    tier_model = make_model(seed).fit(pd.concat([tier_split_.x_train, tier_split_.x_test]),
-                                      pd.concat([tier_split_.y_train, tier_split_.y_test]))
+    tier_model = make_model(seed).fit(*_sample_rows(pd.concat([tier_split_.x_train, tier_split_.x_test]),
+                                                    pd.concat([tier_split_.y_train, tier_split_.y_test]), TRAIN_SAMPLE, seed))
     countries = [c[len("country_"):] for c in tier_split_.x_train.columns if c.startswith("country_")] or None
     early = early_features(transactions, early_days, countries)
     out = pd.DataFrame(index=customers["customer_id"].rename("customer_id"))
     out["predicted_tier"] = pd.Series(tier_model.predict(early[tier_split_.x_train.columns]), index=early.index)
     out["early_window_complete"] = (early["first_purchase"] + pd.Timedelta(days=early_days) <= pd.Timestamp(as_of)
                                     ).reindex(out.index)
-    value_model = make_model(seed).fit(value_split.x_test, value_split.y_test)
+    value_model = make_model(seed).fit(*_sample_rows(value_split.x_test, value_split.y_test, TRAIN_SAMPLE, seed))
     out["p_high_value"] = pd.Series(value_model.predict_proba(now[RFM_FEATURES])[:, 1], index=now.index).reindex(out.index)
     rank = out["p_high_value"].rank(method="first", ascending=False)
     out["prospect"] = rank <= np.ceil(0.1 * len(out))

@@ -253,12 +253,25 @@ def load_collected(dataset: str) -> pd.DataFrame:
     return pd.read_parquet(file)
 
 
-def load_transactions(dataset: str) -> pd.DataFrame:
-    """Read the clean transactions written by stage 03 (what stages 04+ start from)."""
+def load_transactions(dataset: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read the clean transactions written by stage 03 (what stages 04+ start from).
+
+    ``columns`` reads only those of them the table has (a large table in
+    pandas costs memory per column). Timestamps come back as nanoseconds
+    whichever engine wrote them.
+    """
+    import pyarrow.parquet as pq
+
     file = paths.processed_dir(dataset) / "transactions.parquet"
     if not file.exists():
         raise FileNotFoundError(f"{file} not found: run notebook 03-clean-integrate for data set {dataset!r} first")
-    return pd.read_parquet(file)
+    if columns is not None:
+        present = set(pq.ParquetFile(file).schema_arrow.names)
+        columns = [c for c in columns if c in present]
+    frame = pd.read_parquet(file, columns=columns)
+    if "order_ts" in frame.columns:
+        frame["order_ts"] = frame["order_ts"].astype("datetime64[ns]")
+    return frame
 
 
 def save_clean(dataset: str, clean: pd.DataFrame, quality: pd.DataFrame) -> dict[str, Path]:
@@ -270,6 +283,25 @@ def save_clean(dataset: str, clean: pd.DataFrame, quality: pd.DataFrame) -> dict
     }
     store.write_tables(dataset, {"transactions": clean, "quality_log": quality})
     return files
+
+
+def clean_and_save(params) -> tuple[pd.DataFrame, pd.Series, dict[str, Path], str]:  # noqa: ANN001 - Params
+    """Stage 03 in one call, on the engine stage 02 used for this data set's snapshot.
+
+    Returns the quality log, the headline numbers of the clean table, the
+    files written and the engine (``pandas`` or ``duckdb``).
+    """
+    from helpers import sqlclean
+
+    manifest = store.json_load(paths.processed_dir(params.dataset) / "snapshot.json")
+    snapshot_file = paths.raw_dir(params.dataset) / manifest["snapshot_id"] / manifest["file"]
+    if sqlclean.engine(params, snapshot_file) == "duckdb":
+        quality, numbers, files = sqlclean.clean(params)
+        return quality, numbers, files, "duckdb"
+    collected = load_collected(params.dataset)
+    clean, quality = clean_transactions(collected, params.cleaning, params.as_of,
+                                        where=f"{params.dataset} collected lines")
+    return quality, summarise(clean), save_clean(params.dataset, clean, quality), "pandas"
 
 
 def summarise(clean: pd.DataFrame) -> pd.Series:

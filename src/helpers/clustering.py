@@ -22,12 +22,17 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
+from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import RobustScaler, StandardScaler
 
+from threadpoolctl import threadpool_limits
+
 from helpers.errors import DataError
+
+# k-means' OpenMP threads slow down many times over when another process holds a core (as in helpers.classify)
+threadpool_limits(limits=1, user_api="openmp")
 
 
 def feature_matrix(customers: pd.DataFrame, features: list[str], log_features: list[str],
@@ -91,12 +96,17 @@ def best_k(scan: pd.DataFrame) -> int:
     return int(scan.sort_values(["silhouette", "k"], ascending=[False, True]).iloc[0]["k"])
 
 
+#: Above this many customers, k-means runs mini-batch and the Gaussian mixture is fitted on a sample.
+LARGE = 200_000
+
+
 def _renumber(labels: np.ndarray, value: pd.Series) -> np.ndarray:
     """Renumber clusters 0, 1, ... by decreasing mean ``value`` (then size), so labels do not depend on the solver."""
     frame = pd.DataFrame({"label": labels, "value": value.to_numpy()})
     stats = frame.groupby("label")["value"].agg(["mean", "size"]).sort_values(["mean", "size"], ascending=False)
-    mapping = {old: new for new, old in enumerate(stats.index)}
-    return np.array([mapping[label] for label in labels])
+    mapping = np.zeros(int(np.max(labels)) + 1, dtype=int)
+    mapping[stats.index.to_numpy()] = np.arange(len(stats))
+    return mapping[labels]
 
 
 def check_k(k: int, n: int) -> None:
@@ -112,17 +122,27 @@ def fit_kmeans(x: pd.DataFrame, k: int, value: pd.Series, seed: int = 42) -> np.
     check_k(k, len(x))
     if k == 1:
         return np.zeros(len(x), dtype=int)
-    km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(x.to_numpy())
+    data = x.to_numpy()
+    if len(x) > LARGE:  # mini-batch k-means: memory and time grow with the batch, not the customer base
+        km = MiniBatchKMeans(n_clusters=k, n_init=3, batch_size=8192, random_state=seed).fit(data)
+        return _renumber(km.predict(data), value)
+    km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(data)
     return _renumber(km.labels_, value)
 
 
 def fit_gmm(x: pd.DataFrame, k: int, value: pd.Series, seed: int = 42) -> np.ndarray:
-    """Gaussian mixture labels (full covariances), numbered like :func:`fit_kmeans`."""
+    """Gaussian mixture labels (full covariances), numbered like :func:`fit_kmeans`.
+
+    Above :data:`LARGE` customers the mixture is fitted on a seeded sample of
+    that size and then labels everyone.
+    """
     check_k(k, len(x))
     if k == 1:
         return np.zeros(len(x), dtype=int)
+    data = x.to_numpy()
     gmm = GaussianMixture(n_components=k, covariance_type="full", random_state=seed, reg_covar=1e-4, n_init=2)
-    return _renumber(gmm.fit(x.to_numpy()).predict(x.to_numpy()), value)
+    gmm.fit(data[_sample(len(data), LARGE, seed)])
+    return _renumber(gmm.predict(data), value)
 
 
 def bootstrap_stability(x: pd.DataFrame, k: int, reference: np.ndarray, n: int = 20, seed: int = 42,

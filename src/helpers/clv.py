@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
+from lifetimes.generate_data import beta_geometric_nbd_model, modified_beta_geometric_nbd_model, pareto_nbd_model
 from lifetimes.utils import ConvergenceError
 from scipy.stats import spearmanr
 
@@ -37,6 +38,10 @@ UNIT_DAYS = {"D": 1.0, "W": 7.0}
 DAYS_PER_MONTH = 365.25 / 12
 MODEL_CLASSES = {"bgnbd": BetaGeoFitter, "pareto": ParetoNBDFitter, "mbgnbd": ModifiedBetaGeoFitter}
 MODEL_LABELS = {"bgnbd": "BG/NBD", "pareto": "Pareto/NBD", "mbgnbd": "MBG/NBD"}
+#: lifetimes' simulator of each model and the parameter names it takes.
+GENERATORS = {BetaGeoFitter: (beta_geometric_nbd_model, ("r", "alpha", "a", "b")),
+              ParetoNBDFitter: (pareto_nbd_model, ("r", "alpha", "s", "beta")),
+              ModifiedBetaGeoFitter: (modified_beta_geometric_nbd_model, ("r", "alpha", "a", "b"))}
 
 
 # ---------------------------------------------------------------------------
@@ -141,27 +146,124 @@ def _check_fittable(summary: pd.DataFrame, what: str) -> None:
         )
 
 
-def fit_btyd(name: str, summary: pd.DataFrame, penalizer: float = 0.0) -> Fit:
+def _generator(cls: type) -> tuple[Any, tuple[str, ...]]:
+    """lifetimes' simulator for a fitter class (or a subclass of one)."""
+    return next(GENERATORS[base] for base in cls.__mro__ if base in GENERATORS)
+
+
+def distinct_rows(summary: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """The distinct (frequency, recency, T) rows of ``summary`` with their counts, and each customer's row.
+
+    The BTYD likelihoods and predictions depend on a customer only through
+    these three numbers, so customers who share them can be fitted as one
+    row with a weight and predicted once. ``rows.iloc[inverse]`` gives back
+    the customers' rows in the order of ``summary``.
+
+    >>> s = pd.DataFrame({"frequency": [1.0, 0.0, 1.0], "recency": [2.0, 0.0, 2.0], "T": [5.0, 3.0, 5.0]})
+    >>> rows, inverse = distinct_rows(s)
+    >>> rows["weight"].tolist(), inverse.tolist()
+    ([1, 2], [1, 0, 1])
+    """
+    cols = ["frequency", "recency", "T"]
+    codes = summary.groupby(cols, sort=True, observed=True).ngroup().to_numpy()
+    counts = np.bincount(codes)
+    first = np.zeros(len(counts), dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes))[::-1]  # first customer of each distinct row
+    rows = summary.iloc[first][cols].reset_index(drop=True).astype(float)
+    rows["weight"] = counts
+    return rows, codes
+
+
+def _fit_lifetimes(cls: type, penalizer: float, summary: pd.DataFrame, tol: float, *, weighted: bool,
+                   initial: np.ndarray | None = None) -> Any:
+    """One ``lifetimes`` fit, on distinct rows with weights (``weighted``) or on every customer.
+
+    Both give the same parameters: BG/NBD and MBG/NBD average the weighted
+    log-likelihood; Pareto/NBD sums it and divides by the mean weight, so its
+    penalizer is scaled by rows / customers to keep the same optimum. After a
+    weighted fit ``model.data`` holds the customers (weight 1), so lifetimes'
+    plots see the population, not the distinct rows.
+    """
+    kwargs: dict[str, Any] = {"tol": tol}
+    if cls is ParetoNBDFitter:
+        kwargs["maxiter"] = 20_000
+    f, r, t = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    if initial is not None:
+        kwargs["initial_params"] = initial
+    if not weighted:
+        return cls(penalizer_coef=penalizer).fit(f, r, t, **kwargs)
+    rows, _ = distinct_rows(summary)
+    w = rows["weight"].to_numpy()
+    pen = penalizer * len(rows) / len(summary) if cls is ParetoNBDFitter else penalizer
+    model = cls(penalizer_coef=pen).fit(rows["frequency"].to_numpy(), rows["recency"].to_numpy(),
+                                        rows["T"].to_numpy(), weights=w, **kwargs)
+    model.penalizer_coef = penalizer
+    model.data = pd.DataFrame({"frequency": f.astype(int), "recency": r, "T": t, "weights": np.ones(len(f), int)},
+                              index=summary.index)
+    generate, names = _generator(cls)
+    model.generate_new_data = lambda size=1: generate(t, *model._unload_params(*names), size=size)
+    return model
+
+
+def starting_values(cls: type, summary: pd.DataFrame, penalizer: float, sample: int = 20_000,
+                    seed: int = 0) -> np.ndarray | None:
+    """Starting values for a large fit: the parameters fitted on a seeded sample of customers.
+
+    Returned in the form ``lifetimes`` expects as ``initial_params`` for the
+    full data (log parameters for BG/NBD and MBG/NBD, natural ones for
+    Pareto/NBD, with time scaled so the oldest customer's age is 1). Returns
+    None for populations of at most ``sample`` customers, or if the sample
+    fit fails (lifetimes' own start is used then).
+    """
+    if len(summary) <= sample:
+        return None
+    part = summary.sample(sample, random_state=seed)
+    try:
+        model = _fit_lifetimes(cls, penalizer, part, 1e-5, weighted=True)
+    except (ConvergenceError, ValueError, FloatingPointError, np.linalg.LinAlgError):
+        return None
+    params = model.params_.copy()
+    scale = 1.0 / summary["T"].max()  # lifetimes' own time scaling of the full data
+    for name in ("alpha", "beta"):
+        if name in params:
+            params[name] *= scale
+    values = params.to_numpy(dtype=float)
+    if not np.all(np.isfinite(values)) or np.any(values <= 0):
+        return None
+    return values if cls is ParetoNBDFitter else np.log(values)
+
+
+def fit_btyd(name: str, summary: pd.DataFrame, penalizer: float = 0.0, *, weighted: bool = True) -> Fit:
     """Fit one BTYD model; on failure try the remedies and say what happened.
 
-    The remedies, in order: a looser tolerance, then a larger penalizer. A fit
-    counts as failed when lifetimes raises (``ConvergenceError``, linear algebra
-    errors) or the parameters are not finite and positive.
+    The fit runs on the distinct (frequency, recency, T) rows with weights
+    (``weighted``; same optimum as one row per customer, see
+    :func:`_fit_lifetimes`), from :func:`starting_values` fitted on a sample
+    when the population is large. lifetimes scales time so the oldest
+    customer's age is 1, so days and weeks give the same fit.
+
+    The remedies, in order: lifetimes' own starting values, a looser
+    tolerance, then a larger penalizer. A fit counts as failed when lifetimes
+    raises (``ConvergenceError``, linear algebra errors) or the parameters are
+    not finite and positive.
     """
     _check_fittable(summary, MODEL_LABELS[name])
     cls = MODEL_CLASSES[name]
-    f, r, t = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
-    tries = [(penalizer, 1e-7, "as asked"), (penalizer, 1e-5, "looser tolerance 1e-5"),
-             (max(10 * penalizer, 0.01), 1e-7, f"penalizer raised to {max(10 * penalizer, 0.01):g}")]
+    quiet = contextlib.redirect_stdout(io.StringIO())
+    with warnings.catch_warnings(), np.errstate(all="ignore"), quiet:
+        warnings.simplefilter("ignore")
+        start = starting_values(cls, summary, penalizer) if weighted else None
+    raised = max(10 * penalizer, 0.01)
+    tries = [(penalizer, 1e-7, start, "as asked"), (penalizer, 1e-7, None, "lifetimes' starting values"),
+             (penalizer, 1e-5, None, "looser tolerance 1e-5"), (raised, 1e-7, None, f"penalizer raised to {raised:g}")]
+    if start is None:
+        tries.pop(1)
     result = Fit(name, penalizer)
-    for pen, tol, how in tries:
-        kwargs: dict[str, Any] = {"tol": tol}
-        if name == "pareto":
-            kwargs["maxiter"] = 20_000
+    for pen, tol, initial, how in tries:
         try:
             with warnings.catch_warnings(), np.errstate(all="ignore"), contextlib.redirect_stdout(io.StringIO()):
                 warnings.simplefilter("ignore")  # lifetimes prints the optimizer's report and warns; we report ourselves
-                model = cls(penalizer_coef=pen).fit(f, r, t, **kwargs)
+                model = _fit_lifetimes(cls, pen, summary, tol, weighted=weighted, initial=initial)
         except (ConvergenceError, ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
             result.attempts.append(f"{how}: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:160]}")
             continue
@@ -187,19 +289,50 @@ def log_likelihood(fit: Fit, summary: pd.DataFrame) -> float:
     return float(-cls._negative_log_likelihood(np.log(params), f, r, t, np.ones_like(f), 0.0) * len(f))
 
 
-def expected_purchases(fit: Fit, summary: pd.DataFrame, t: float | pd.Series) -> pd.Series:
-    """Expected purchases in the next ``t`` time units for each customer of ``summary``."""
+def _on_distinct_rows(summary: pd.DataFrame, compute: Any) -> pd.Series:
+    """Evaluate ``compute(frequency, recency, T)`` once per distinct row and spread it over the customers."""
+    rows, inverse = distinct_rows(summary)
     with np.errstate(all="ignore"):
-        values = fit.model.conditional_expected_number_of_purchases_up_to_time(
-            t, summary["frequency"], summary["recency"], summary["T"])
-    return pd.Series(np.asarray(values, dtype=float), index=summary.index)
+        values = np.asarray(compute(rows["frequency"].to_numpy(), rows["recency"].to_numpy(), rows["T"].to_numpy()),
+                            dtype=float)
+    return pd.Series(values[inverse], index=summary.index)
+
+
+def expected_purchases(fit: Fit, summary: pd.DataFrame, t: float) -> pd.Series:
+    """Expected purchases in the next ``t`` time units for each customer of ``summary``."""
+    model = fit.model
+    return _on_distinct_rows(summary, lambda f, r, T: model.conditional_expected_number_of_purchases_up_to_time(t, f, r, T))
 
 
 def p_alive(fit: Fit, summary: pd.DataFrame) -> pd.Series:
     """Probability that each customer is still active at the end of ``summary``'s period."""
-    with np.errstate(all="ignore"):
-        values = fit.model.conditional_probability_alive(summary["frequency"], summary["recency"], summary["T"])
-    return pd.Series(np.clip(np.asarray(values, dtype=float), 0, 1), index=summary.index)
+    model = fit.model
+    return _on_distinct_rows(summary, model.conditional_probability_alive).clip(0, 1)
+
+
+def period_transactions(fit: Fit, summary: pd.DataFrame, max_frequency: int = 7, sample: int = 20_000,
+                        seed: int = 0) -> pd.DataFrame:
+    """Share of customers with 0, 1, ... repeat purchases: actual against simulated from the fitted model.
+
+    The check of lifetimes' ``plot_period_transactions``, on a seeded sample
+    of at most ``sample`` customers (lifetimes' simulator is a Python loop per
+    customer) and as shares, so that populations of any size compare. The
+    last row counts ``max_frequency`` or more.
+    """
+    part = summary.sample(min(sample, len(summary)), random_state=seed)
+    generate, names = _generator(type(fit.model))
+    state = np.random.get_state()
+    try:
+        np.random.seed(seed)  # lifetimes' simulators draw from numpy's global generator
+        simulated = generate(part["T"].to_numpy(), *fit.model._unload_params(*names), size=len(part))
+    finally:
+        np.random.set_state(state)
+
+    def shares(freq: pd.Series) -> pd.Series:
+        counts = freq.clip(upper=max_frequency).astype(int).value_counts()
+        return (counts.reindex(range(max_frequency + 1), fill_value=0) / len(freq)).rename_axis("repeat_purchases")
+
+    return pd.DataFrame({"actual": shares(part["frequency"]), "model": shares(simulated["frequency"])})
 
 
 # ---------------------------------------------------------------------------
@@ -236,19 +369,24 @@ def decile_table(predicted: pd.Series, actual: pd.Series) -> pd.DataFrame:
 
 
 def compare_models(calhold: pd.DataFrame, models: list[str], penalizers: list[float],
-                   metric: str = "rmse") -> tuple[pd.DataFrame, dict[tuple[str, float], Fit]]:
+                   metric: str = "rmse", sample: int | None = None) -> tuple[pd.DataFrame, dict[tuple[str, float], Fit]]:
     """Fit every model x penalizer on the calibration period and score it on the holdout.
 
     Returns the comparison table (one row per fit, best first by ``metric``,
-    failed fits last with their message) and the fits.
+    failed fits last with their message; ``customers`` says how many were
+    used) and the fits. With ``sample``, a larger cohort is compared on a
+    seeded sample of that many customers.
     """
+    if sample is not None and len(calhold) > sample:
+        calhold = calhold.sample(sample, random_state=0).sort_index()
     rows, fits = [], {}
     actual = calhold["frequency_holdout"]
     for name in models:
         for pen in penalizers:
             fit = fit_btyd(name, calhold, pen)
             fits[(name, pen)] = fit
-            row: dict[str, Any] = {"model": MODEL_LABELS[name], "key": name, "penalizer": pen, "status": fit.message}
+            row: dict[str, Any] = {"model": MODEL_LABELS[name], "key": name, "penalizer": pen, "status": fit.message,
+                                   "customers": len(calhold)}
             if fit.ok:
                 predicted = expected_purchases(fit, calhold, calhold["duration_holdout"].iloc[0])
                 bad = int((~np.isfinite(predicted)).sum())
@@ -338,13 +476,23 @@ def lifetime_value(fit: Fit, spend_per_purchase: pd.Series, summary: pd.DataFram
     """
     month = days_per_month / UNIT_DAYS[unit]
     monthly = (1 + discount_rate_annual) ** (1 / 12) - 1
-    previous = pd.Series(0.0, index=summary.index)
-    value = pd.Series(0.0, index=summary.index)
-    for i in range(1, months + 1):
-        cumulative = expected_purchases(fit, summary, i * month)
-        value += (cumulative - previous) * spend_per_purchase * margin / (1 + monthly) ** i
-        previous = cumulative
-    return pd.DataFrame({"expected_purchases": previous, "clv": value.clip(lower=0)})
+    model = fit.model
+
+    def per_row(f: np.ndarray, r: np.ndarray, T: np.ndarray) -> np.ndarray:
+        # discounted expected purchases over the horizon, and the undiscounted total, per distinct row
+        previous, discounted = np.zeros(len(f)), np.zeros(len(f))
+        for i in range(1, months + 1):
+            cumulative = np.asarray(model.conditional_expected_number_of_purchases_up_to_time(i * month, f, r, T),
+                                    dtype=float)
+            discounted += (cumulative - previous) / (1 + monthly) ** i
+            previous = cumulative
+        return np.stack([discounted, previous], axis=1)
+
+    rows, inverse = distinct_rows(summary)
+    with np.errstate(all="ignore"):
+        both = per_row(rows["frequency"].to_numpy(), rows["recency"].to_numpy(), rows["T"].to_numpy())[inverse]
+    value = pd.Series(both[:, 0], index=summary.index) * spend_per_purchase * margin
+    return pd.DataFrame({"expected_purchases": both[:, 1], "clv": value.clip(lower=0)}, index=summary.index)
 
 
 # ---------------------------------------------------------------------------

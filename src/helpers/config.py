@@ -117,6 +117,8 @@ class CLVParams(_Strict):
     holdout_days: int = Field(273, ge=7, description="length of the holdout period before as_of")
     models: list[Literal["bgnbd", "pareto", "mbgnbd"]] = Field(default_factory=lambda: ["bgnbd", "pareto", "mbgnbd"])
     penalizers: list[float] = Field(default_factory=lambda: [0.0, 0.001, 0.01])
+    selection_sample: int = Field(100_000, ge=1000, description="customers (a seeded sample) on which the models "
+                                  "are compared; the chosen model is then fitted on everyone")
     selection_metric: Literal["rmse", "mae"] = "rmse"
     horizon_months: int = Field(12, ge=1, le=120)
     discount_rate_annual: float = Field(0.10, ge=0, lt=1)
@@ -198,6 +200,9 @@ class Params(_Strict):
     source: SourceParams
     columns: ColumnMap
     date_format: str | None = Field(None, description="strptime format, e.g. '%m/%d/%Y %H:%M'; null: ISO or typed")
+    engine: Literal["auto", "pandas", "duckdb"] = Field(
+        "auto", description="stages 02-03 in pandas (names bad rows) or DuckDB (out of core, for large Parquet "
+                            "sources); auto: DuckDB for Parquet sources of 64 MB and more")
     cleaning: CleaningParams = Field(default_factory=CleaningParams)
     rfm: RFMParams = Field(default_factory=RFMParams)
     clv: CLVParams = Field(default_factory=CLVParams)

@@ -63,3 +63,12 @@ def lifecycle(ax: Axes, stages: pd.Series, title: str, t: Callable[[str], str] =
     counts = stages.value_counts().reindex(LIFECYCLE).fillna(0)
     ax.bar([t(s) for s in LIFECYCLE], counts.to_numpy(), color=plt.get_cmap("RdYlGn_r")([0.1, 0.3, 0.5, 0.7, 0.9]))
     ax.set(title=title, ylabel=t("customers"))
+
+
+def sample(frame: pd.DataFrame, size: int = 20_000, seed: int = 0) -> pd.DataFrame:
+    """At most ``size`` rows of ``frame`` (seeded) for a scatter plot; all of them when there are fewer.
+
+    >>> len(sample(pd.DataFrame({"a": range(50)}), 10)), len(sample(pd.DataFrame({"a": range(5)}), 10))
+    (10, 5)
+    """
+    return frame if len(frame) <= size else frame.sample(size, random_state=seed)

@@ -36,6 +36,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow.parquet as pq
 
 from helpers import paths, store
 from helpers.config import ColumnMap, Params, SourceParams
@@ -192,7 +193,7 @@ def snapshot_source(params: Params) -> Snapshot:
             if sha256_file(target / existing["file"]) != existing["sha256"]:
                 raise DataError(f"raw snapshot {target} no longer matches its manifest checksum; it was modified")
             return Snapshot(target, target / existing["file"], existing)
-        frame, sheets = read_snapshot(spec, staging / name)
+        rows, columns, sheets = _shape(spec, staging / name)
         manifest = {
             "dataset": params.dataset,
             "snapshot_id": digest[:16],
@@ -201,8 +202,8 @@ def snapshot_source(params: Params) -> Snapshot:
             "file": name,
             "sha256": digest,
             "bytes": (staging / name).stat().st_size,
-            "rows": len(frame),
-            "columns": [c for c in frame.columns if c != "source_row"],
+            "rows": rows,
+            "columns": columns,
             "sheets": sheets,
             "collected_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
@@ -219,6 +220,18 @@ def snapshot_source(params: Params) -> Snapshot:
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _shape(spec: SourceParams, file: Path) -> tuple[int, list[str], dict[str, int] | None]:
+    """Rows, columns and (workbooks) rows per sheet of a snapshot file; Parquet from its metadata alone."""
+    if spec.kind in ("parquet", "duckdb", "sqlite"):
+        try:
+            meta = pq.ParquetFile(file)
+        except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
+            raise DataError(f"{file}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
+        return meta.metadata.num_rows, meta.schema_arrow.names, None
+    frame, sheets = read_snapshot(spec, file)
+    return len(frame), [c for c in frame.columns if c != "source_row"], sheets
 
 
 def _ensure(directory: Path) -> Path:
@@ -370,15 +383,22 @@ def map_columns(raw: pd.DataFrame, columns: ColumnMap, date_format: str | None, 
     return validate(out, collected_schema, where)
 
 
-def save_collected(dataset: str, snap: Snapshot, collected: pd.DataFrame) -> Path:
+def save_collected(dataset: str, snap: Snapshot, collected: pd.DataFrame | None) -> Path:
     """Write stage 02's artifacts: ``collected.parquet`` and the DuckDB tables.
 
     The table ``collected`` holds this collection; ``snapshots`` keeps one row
     per collection, so the database records where every run's data came from.
+    With ``collected`` None, ``collected.parquet`` was written already (the
+    DuckDB engine) and the table is loaded from it.
     """
-    target = store.write_parquet(collected, paths.processed_dir(dataset) / "collected.parquet")
+    target = paths.processed_dir(dataset) / "collected.parquet"
+    if collected is not None:
+        store.write_parquet(collected, target)
     store.write_json(snap.manifest, paths.processed_dir(dataset) / "snapshot.json")
-    store.write_tables(dataset, {"collected": collected})
+    if collected is not None:
+        store.write_tables(dataset, {"collected": collected})
+    else:
+        store.write_tables(dataset, {}, parquet={"collected": target})
     m = snap.manifest
     store.append_table(dataset, "snapshots", pd.DataFrame([{
         "snapshot_id": m["snapshot_id"], "file": m["file"], "sha256": m["sha256"], "rows": m["rows"],
@@ -394,3 +414,24 @@ def collect(params: Params) -> tuple[Snapshot, pd.DataFrame]:
     raw, _ = read_snapshot(params.source, snap.file)
     where = f"{params.source.path} (snapshot {snap.file})"
     return snap, map_columns(raw, params.columns, params.date_format, where)
+
+
+def collect_and_save(params: Params) -> tuple[Snapshot, str]:
+    """Stage 02 in one call, on the engine the parameters choose; returns the snapshot and the engine.
+
+    pandas: :func:`collect` then :func:`save_collected`. DuckDB (large Parquet
+    sources, see :func:`helpers.sqlclean.engine`): the snapshot is mapped onto
+    the contract by :func:`helpers.sqlclean.collect` without loading it into pandas.
+    """
+    from helpers import sqlclean
+
+    snap = snapshot_source(params)
+    engine = sqlclean.engine(params, snap.file)
+    if engine == "duckdb":
+        sqlclean.collect(params, snap.file)
+        save_collected(params.dataset, snap, None)
+    else:
+        raw, _ = read_snapshot(params.source, snap.file)
+        where = f"{params.source.path} (snapshot {snap.file})"
+        save_collected(params.dataset, snap, map_columns(raw, params.columns, params.date_format, where))
+    return snap, engine

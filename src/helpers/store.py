@@ -78,18 +78,33 @@ def connect(dataset: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(db), read_only=read_only)
 
 
-def write_tables(dataset: str, tables: dict[str, pd.DataFrame]) -> None:
+def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop the table or view ``name`` if there is one (the engines store lines as one or the other)."""
+    kind = con.execute("select table_type from information_schema.tables where table_name = ?", [name]).fetchone()
+    if kind:
+        con.execute(f'DROP {"VIEW" if kind[0] == "VIEW" else "TABLE"} "{name}"')
+
+
+def write_tables(dataset: str, tables: dict[str, pd.DataFrame], parquet: dict[str, Path] | None = None) -> None:
     """Replace tables in the data set's database, all in one transaction.
 
-    Either every table is replaced or, on error, none is.
+    ``tables`` come from DataFrames. ``parquet`` names Parquet files too
+    large to copy (the DuckDB engine's lines): they become views reading the
+    file where it is, so the database stays small and the lines are written
+    once. Either everything is replaced or, on error, nothing is.
     """
     con = connect(dataset)
     try:
         con.execute("BEGIN TRANSACTION")
         for name, frame in tables.items():
+            _drop(con, name)
             con.register("_incoming", frame)
-            con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _incoming')
+            con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _incoming')
             con.unregister("_incoming")
+        for name, file in (parquet or {}).items():
+            _drop(con, name)
+            path = str(Path(file).resolve()).replace("'", "''")
+            con.execute(f"CREATE VIEW \"{name}\" AS SELECT * FROM read_parquet('{path}')")
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

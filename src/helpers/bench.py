@@ -1,0 +1,468 @@
+"""Benchmarks: how fast the pipeline is, and how much faster than the plain way, measured in one run.
+
+``make bench`` (``python -m helpers.bench``) generates synthetic logs with
+:mod:`helpers.synth` (10 thousand and 100 thousand customers by default;
+``--sizes 1m`` for a million, about 11 million lines) and times each step in
+a fresh process while sampling the memory of that process and its children:
+
+==================  =========================================  ==========================================
+step                plain way                                  this project
+==================  =========================================  ==========================================
+clean + summary     pandas: read, map, 7 rules                 DuckDB (:mod:`helpers.sqlclean`), one
+                    (:mod:`helpers.cleaning`), lifetimes'      scan plus one group-by, out of core
+                    ``summary_data_from_transaction_data``
+BG/NBD, Pareto/NBD  lifetimes fit, one row per customer        weighted fit on distinct (f, r, T) rows
+                                                               from starting values fitted on a sample
+CLV + P(alive)      lifetimes' ``customer_lifetime_value``     :func:`helpers.clv.lifetime_value` and
+                    and ``conditional_probability_alive``      :func:`helpers.clv.p_alive`, once per
+                                                               distinct row
+clustering          -                                          :mod:`helpers.clustering` (mini-batch
+                                                               above 200k customers)
+report              -                                          ``python -m helpers.run`` (``--report``)
+==================  =========================================  ==========================================
+
+Each ratio is plain time / fast time from the same run on the same machine,
+and each comes with the check that the answers agree (largest relative
+difference). Results go to ``benchmarks/results.json`` and a table is printed.
+``--out-of-core N`` replicates the 1M log to N million lines and runs the
+DuckDB clean + summary on it under a 6 GB memory limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import multiprocessing as mp
+import os
+import platform
+import re
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from helpers import paths
+
+SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
+BENCH_DIR = paths.PROJECT_ROOT / "benchmarks"
+BENCH_PARAMS = """\
+dataset: synthetic_{size}
+title: Synthetic BG/NBD log ({customers:,} customers, CDNOW-like parameters)
+as_of: {as_of}
+source: {{kind: parquet, path: {path}}}
+columns: {{customer_id: Customer ID, order_id: Invoice, order_ts: InvoiceDate, amount: null, quantity: Quantity,
+  unit_price: Price, country: Country, product_code: StockCode, description: Description}}
+cleaning: {{exact_duplicates: true, non_product_lines: true, cancellations: drop, cancellation_prefix: C,
+  non_positive_price: true}}
+"""
+
+
+# ---------------------------------------------------------------------------
+# measuring
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory of a process and all its descendants, in bytes (0 once it is gone)."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+class PeakMemory:
+    """Samples :func:`tree_rss` of ``pid`` every ``interval`` seconds in a thread; ``take()`` returns and resets the peak."""
+
+    def __init__(self, pid: int, interval: float = 0.25) -> None:
+        self.pid, self.interval, self.peak, self._stop = pid, interval, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss(self.pid))
+            time.sleep(self.interval)
+
+    def take(self) -> int:
+        peak, self.peak = self.peak, tree_rss(self.pid)
+        return peak
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def _child(fn: Callable[..., dict[str, Any]], kwargs: dict[str, Any], queue: Any) -> None:
+    warnings.simplefilter("ignore")
+    try:
+        queue.put(("ok", fn(**kwargs)))
+    except Exception as exc:  # reported by the parent with the step's name
+        queue.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def measure(fn: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+    """Run ``fn(**kwargs)`` in a fresh process; its result plus ``peak_mb`` (process tree) and ``wall_s``.
+
+    ``fn`` times its own work (``seconds``), so interpreter start and imports
+    are not counted; ``peak_mb`` includes them (about 200 MB).
+    """
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(fn, kwargs, queue))
+    started = time.perf_counter()
+    proc.start()
+    memory = PeakMemory(proc.pid)
+    status, result = queue.get()
+    proc.join()
+    peak = memory.stop()
+    if status == "error":
+        return {"error": result, "peak_mb": round(peak / 2**20), "wall_s": round(time.perf_counter() - started, 2)}
+    return {**result, "peak_mb": round(peak / 2**20), "wall_s": round(time.perf_counter() - started, 2)}
+
+
+# ---------------------------------------------------------------------------
+# the steps (each runs in its own process)
+
+
+def _params(params_file: str):
+    from helpers.config import load_params
+
+    return load_params(params_file)
+
+
+def step_plain_clean_summary(params_file: str, out: str) -> dict[str, Any]:
+    """pandas read + map, the pandas cleaning rules, lifetimes' summary (daily)."""
+    from lifetimes.utils import summary_data_from_transaction_data
+
+    from helpers import cleaning, sources
+
+    params = _params(params_file)
+    t0 = time.perf_counter()
+    raw = pd.read_parquet(params.source.path)
+    raw["source_row"] = (np.arange(len(raw)) + 1).astype(str)
+    collected = sources.map_columns(raw, params.columns, params.date_format, params.source.path)
+    del raw
+    t1 = time.perf_counter()
+    clean, quality = cleaning.clean_transactions(collected, params.cleaning, params.as_of)
+    del collected
+    t2 = time.perf_counter()
+    summary = summary_data_from_transaction_data(clean, "customer_id", "order_ts", "amount", freq="D",
+                                                 observation_period_end=pd.Timestamp(params.as_of))
+    t3 = time.perf_counter()
+    summary.index = summary.index.astype(str)
+    summary.sort_index().to_parquet(out)
+    return {"seconds": round(t3 - t0, 3), "ingest_s": round(t1 - t0, 3), "clean_s": round(t2 - t1, 3),
+            "summary_s": round(t3 - t2, 3), "lines_in": int(quality["rows_before"].iloc[0]),
+            "lines_clean": int(len(clean)), "customers": int(len(summary))}
+
+
+def step_duck_clean_summary(params_file: str, out: str, customers_out: str | None = None,
+                            memory_limit: str = "6GB", temp_directory: str | None = None) -> dict[str, Any]:
+    """DuckDB clean + summary straight from the Parquet file (no lines in pandas)."""
+    from helpers import sqlclean
+
+    params = _params(params_file)
+    t0 = time.perf_counter()
+    con = sqlclean.connect(memory_limit, Path(temp_directory) if temp_directory else None)
+    quality = sqlclean.clean_lines(con, params, Path(params.source.path))
+    t1 = time.perf_counter()
+    summary = sqlclean.btyd_summary(con, params.as_of)
+    t2 = time.perf_counter()
+    summary.to_parquet(out)
+    if customers_out:
+        sqlclean.customer_table(con, params.as_of).to_parquet(customers_out)
+    return {"seconds": round(t2 - t0, 3), "clean_s": round(t1 - t0, 3), "summary_s": round(t2 - t1, 3),
+            "lines_in": int(quality["rows_before"].iloc[0]), "lines_clean": int(quality["rows_after"].iloc[-1]),
+            "customers": int(len(summary))}
+
+
+def step_fit(summary_file: str, model: str, weighted: bool, unit_days: float = 1.0) -> dict[str, Any]:
+    """One BTYD fit: plain lifetimes (``weighted=False``, one row per customer) or :func:`helpers.clv.fit_btyd`."""
+    from helpers import clv
+
+    summary = pd.read_parquet(summary_file)[["frequency", "recency", "T"]] / [1.0, unit_days, unit_days]
+    t0 = time.perf_counter()
+    if weighted:
+        fit = clv.fit_btyd(model, summary)
+        ok, message = fit.ok, fit.message
+        params = fit.model.params_ if fit.ok else None
+    else:
+        try:
+            with np.errstate(all="ignore"):
+                params = clv._fit_lifetimes(clv.MODEL_CLASSES[model], 0.0, summary, 1e-7, weighted=False).params_
+            ok = bool(np.all(np.isfinite(params.to_numpy()))) and bool(np.all(params.to_numpy() > 0))
+            message = "converged" if ok else f"degenerate parameters {params.round(4).to_dict()}"
+        except Exception as exc:  # what the user of plain lifetimes meets: ConvergenceError, NaN
+            ok, message, params = False, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:120]}", None
+    seconds = time.perf_counter() - t0
+    out = None
+    if params is not None:  # report time-scale parameters in days whatever unit was fitted
+        out = {k: float(v) * (unit_days if k in ("alpha", "beta") else 1.0) for k, v in params.items()}
+    rows = len(summary.drop_duplicates()) if weighted else len(summary)
+    return {"seconds": round(seconds, 3), "converged": ok, "message": message, "params": out, "rows_fitted": rows}
+
+
+def _models(bg_params: dict[str, float], summary: pd.DataFrame):
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+
+    bg = BetaGeoFitter()
+    bg.params_ = pd.Series(bg_params)[["r", "alpha", "a", "b"]]
+    bg.predict = bg.conditional_expected_number_of_purchases_up_to_time  # as fit() would set it
+    repeat = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
+    gg = GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"])
+    return bg, gg
+
+
+def step_clv(summary_file: str, bg_params: dict[str, float], fast: bool, out: str, months: int = 12,
+             monthly_discount: float = 0.01) -> dict[str, Any]:
+    """CLV over ``months`` 30-day months and P(alive) for every customer, plain or fast."""
+    from helpers import clv
+
+    summary = pd.read_parquet(summary_file)
+    bg, gg = _models(bg_params, summary)
+    f, r, T, m = (summary[c] for c in ("frequency", "recency", "T", "monetary_value"))
+    spend = gg.conditional_expected_average_profit(f, m)
+    t0 = time.perf_counter()
+    if fast:
+        fit = clv.Fit("bgnbd", 0.0, bg)
+        value = clv.lifetime_value(fit, spend, summary, months=months, unit="D",
+                                   discount_rate_annual=(1 + monthly_discount) ** 12 - 1, days_per_month=30)["clv"]
+        alive = clv.p_alive(fit, summary)
+    else:
+        with np.errstate(all="ignore"):
+            value = gg.customer_lifetime_value(bg, f, r, T, m, time=months, discount_rate=monthly_discount, freq="D")
+            alive = pd.Series(bg.conditional_probability_alive(f, r, T), index=summary.index)
+    seconds = time.perf_counter() - t0
+    pd.DataFrame({"clv": np.asarray(value, dtype=float), "p_alive": np.asarray(alive, dtype=float)},
+                 index=summary.index).to_parquet(out)
+    return {"seconds": round(seconds, 3)}
+
+
+def step_cluster(customers_file: str) -> dict[str, Any]:
+    """Stage 06's work on every customer: features, k chosen on a sample, k-means and Gaussian mixture."""
+    from helpers import clustering
+
+    customers = pd.read_parquet(customers_file)
+    t0 = time.perf_counter()
+    features = ["recency_days", "frequency", "monetary_total", "tenure_days"]
+    x = clustering.feature_matrix(customers, features, ["frequency", "monetary_total"])
+    scan = clustering.scan_k(x, 2, 6)
+    k = clustering.best_k(scan)
+    km = clustering.fit_kmeans(x, k, customers["monetary_total"])
+    gm = clustering.fit_gmm(x, k, customers["monetary_total"])
+    from sklearn.metrics import adjusted_rand_score
+
+    return {"seconds": round(time.perf_counter() - t0, 3), "k": k, "kmeans_vs_gmm_ari": round(adjusted_rand_score(km, gm), 3)}
+
+
+# ---------------------------------------------------------------------------
+# the run
+
+
+def relative_difference(a: pd.Series | np.ndarray, b: pd.Series | np.ndarray) -> float:
+    """Largest ``|a - b| / max(|b|, 1e-12)`` (0 for identical inputs).
+
+    >>> relative_difference(np.array([1.0, 2.0]), np.array([1.0, 2.5]))
+    0.2
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    with np.errstate(all="ignore"):
+        rel = np.abs(a - b) / np.maximum(np.abs(b), 1e-12)
+    return float(np.round(np.nanmax(rel), 12)) if rel.size else 0.0
+
+
+def dataset(size: str, work: Path) -> tuple[Path, Path]:
+    """The synthetic log of ``size`` (generated once, then reused) and its parameter file."""
+    from helpers import synth
+
+    customers = SIZES[size]
+    design = synth.Design(customers)
+    data = work / "data" / f"synthetic_{size}.parquet"
+    if not data.exists():
+        synth.write_log(design, data)
+    params = work / f"synthetic_{size}.yaml"
+    params.write_text(BENCH_PARAMS.format(size=size, customers=customers, as_of=design.as_of, path=data))
+    return data, params
+
+
+def run_report(params_file: Path, work: Path) -> dict[str, Any]:
+    """``python -m helpers.run`` on the bench data set: wall time and peak memory per stage and in all."""
+    env = {**os.environ, "CIN_DATA_DIR": str(work / "pipeline" / "data"),
+           "CIN_REPORTS_DIR": str(work / "pipeline" / "reports")}
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "helpers.run", "-f", str(params_file)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env)
+    memory = PeakMemory(proc.pid)
+    stages: dict[str, dict[str, float]] = {}
+    overall, lines = 0, []
+    for line in proc.stdout:  # one line per finished stage: "  05-clv-lifetimes   35.1s"
+        lines.append(line.rstrip())
+        hit = re.match(r"\s+(\d\d-[\w-]+)\s+([\d.]+)s$", line.rstrip())
+        if hit:
+            peak = memory.take()
+            overall = max(overall, peak)
+            stages[hit[1]] = {"seconds": float(hit[2]), "peak_mb": round(peak / 2**20)}
+    proc.wait()
+    overall = max(overall, memory.stop())
+    result = {"seconds": round(time.perf_counter() - started, 1), "peak_mb": round(overall / 2**20), "stages": stages}
+    if proc.returncode:
+        result["error"] = "\n".join(lines[-5:])
+    return result
+
+
+def bench_size(size: str, work: Path, report: bool, log: Callable[[str], None]) -> dict[str, Any]:
+    """Every step for one size; ratios and agreement checks."""
+    t0 = time.perf_counter()
+    data, params_file = dataset(size, work)
+    log(f"[{size}] data {data} ({time.perf_counter() - t0:.0f}s)")
+    tmp = work / "tmp" / size
+    tmp.mkdir(parents=True, exist_ok=True)
+    files = {k: str(tmp / f"{k}.parquet") for k in ("plain", "fast", "customers", "clv_plain", "clv_fast")}
+    steps: dict[str, Any] = {}
+
+    def step(name: str, fn: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+        steps[name] = measure(fn, **kwargs)
+        shown = {k: v for k, v in steps[name].items() if k in ("seconds", "peak_mb", "converged", "error")}
+        log(f"[{size}] {name:<26} {shown}")
+        return steps[name]
+
+    step("clean_summary_plain", step_plain_clean_summary, params_file=str(params_file), out=files["plain"])
+    step("clean_summary_duckdb", step_duck_clean_summary, params_file=str(params_file), out=files["fast"],
+         customers_out=files["customers"], temp_directory=str(tmp))
+    for model in ("bgnbd", "pareto"):
+        step(f"fit_{model}_plain", step_fit, summary_file=files["fast"], model=model, weighted=False)
+        step(f"fit_{model}_fast", step_fit, summary_file=files["fast"], model=model, weighted=True)
+    step("fit_bgnbd_plain_weeks", step_fit, summary_file=files["fast"], model="bgnbd", weighted=False, unit_days=7.0)
+    step("fit_bgnbd_fast_weeks", step_fit, summary_file=files["fast"], model="bgnbd", weighted=True, unit_days=7.0)
+    bg = steps["fit_bgnbd_fast"]["params"]
+    step("clv_palive_plain", step_clv, summary_file=files["fast"], bg_params=bg, fast=False, out=files["clv_plain"])
+    step("clv_palive_fast", step_clv, summary_file=files["fast"], bg_params=bg, fast=True, out=files["clv_fast"])
+    step("clustering", step_cluster, customers_file=files["customers"])
+    if report:
+        steps["report"] = run_report(params_file, work)
+        log(f"[{size}] report {steps['report']['seconds']}s, peak {steps['report']['peak_mb']} MB")
+    return {"customers": SIZES[size], "steps": steps, **compare(steps, files)}
+
+
+def _ratio(plain: dict[str, Any], fast: dict[str, Any]) -> float | None:
+    if "error" in plain or "error" in fast or not fast.get("seconds"):
+        return None
+    return round(plain["seconds"] / fast["seconds"], 2)
+
+
+def compare(steps: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
+    """Speed ratios (plain / fast) and the largest relative differences between the answers."""
+    ratios, checks = {}, {}
+    ratios["clean_summary"] = _ratio(steps["clean_summary_plain"], steps["clean_summary_duckdb"])
+    if Path(files["plain"]).exists() and Path(files["fast"]).exists():
+        plain, fast = pd.read_parquet(files["plain"]), pd.read_parquet(files["fast"])
+        same = plain.index.equals(fast.index)
+        checks["summary_same_customers"] = bool(same)
+        if same:
+            checks["summary_max_rel_diff"] = max(relative_difference(fast[c], plain[c]) for c in plain.columns)
+    for model in ("bgnbd", "pareto"):
+        plain, fast = steps[f"fit_{model}_plain"], steps[f"fit_{model}_fast"]
+        ratios[f"fit_{model}"] = _ratio(plain, fast) if plain.get("converged") else None
+        if plain.get("params") and fast.get("params"):
+            names = list(plain["params"])
+            checks[f"fit_{model}_max_rel_diff"] = relative_difference([fast["params"][k] for k in names],
+                                                                      [plain["params"][k] for k in names])
+    checks["bgnbd_days_vs_weeks_rel_diff"] = (
+        relative_difference(list(steps["fit_bgnbd_fast"]["params"].values()),
+                            list(steps["fit_bgnbd_fast_weeks"]["params"].values()))
+        if steps["fit_bgnbd_fast"].get("params") and steps["fit_bgnbd_fast_weeks"].get("params") else None)
+    ratios["clv_palive"] = _ratio(steps["clv_palive_plain"], steps["clv_palive_fast"])
+    if Path(files["clv_plain"]).exists() and Path(files["clv_fast"]).exists():
+        plain, fast = pd.read_parquet(files["clv_plain"]), pd.read_parquet(files["clv_fast"])
+        checks["clv_max_rel_diff"] = relative_difference(fast["clv"], plain["clv"])
+        checks["p_alive_max_rel_diff"] = relative_difference(fast["p_alive"], plain["p_alive"])
+    return {"ratios": ratios, "checks": checks}
+
+
+def out_of_core(million_lines: int, work: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    """Replicate the 1M-customer log to about ``million_lines`` million lines and clean + summarise it in DuckDB."""
+    import duckdb
+
+    source, _ = dataset("1m", work)
+    target = work / "data" / f"synthetic_{million_lines}m_lines.parquet"
+    if not target.exists():
+        lines = duckdb.sql(f"SELECT count(*) FROM read_parquet('{source}')").fetchone()[0]
+        copies = max(1, round(million_lines * 1e6 / lines))
+        con = duckdb.connect()
+        con.execute("SET memory_limit = '6GB'; SET preserve_insertion_order = false")
+        con.execute(f"SET temp_directory = '{work / 'tmp'}'")
+        con.execute(f"""COPY (SELECT * REPLACE ("Customer ID" + 1000000 * k AS "Customer ID",
+                                   regexp_replace(Invoice, '^(C?)', '\\1' || k || '-') AS Invoice)
+                       FROM read_parquet('{source}'), range({copies}) AS copies(k))
+                       TO '{target}' (FORMAT parquet, COMPRESSION zstd)""")
+        con.close()
+    params = work / f"synthetic_{million_lines}m_lines.yaml"
+    params.write_text(BENCH_PARAMS.format(size=f"{million_lines}m_lines", customers=0, as_of=dt.date(2022, 6, 30),
+                                          path=target))
+    result = measure(step_duck_clean_summary, params_file=str(params), out=str(work / "tmp" / "ooc_summary.parquet"),
+                     temp_directory=str(work / "tmp"))
+    log(f"[out of core] {result}")
+    return result
+
+
+def table(results: dict[str, Any]) -> str:
+    """The printed summary: seconds and peak memory per step, ratios and checks per size."""
+    out = []
+    for size, res in results["sizes"].items():
+        out.append(f"\n== {size}: {res['customers']:,} customers, "
+                   f"{res['steps']['clean_summary_duckdb'].get('lines_in', 0):,} lines ==")
+        out.append(f"{'step':<28}{'seconds':>10}{'peak MB':>10}  note")
+        for name, s in res["steps"].items():
+            note = s.get("error") or ("" if s.get("converged", True) else s.get("message", ""))
+            out.append(f"{name:<28}{s.get('seconds', float('nan')):>10}{s.get('peak_mb', 0):>10}  {note[:60]}")
+            for stage, st in s.get("stages", {}).items():
+                out.append(f"  {stage:<26}{st['seconds']:>10}{st['peak_mb']:>10}")
+        out.append("ratios (plain / fast): " + ", ".join(f"{k} {v}x" for k, v in res["ratios"].items()))
+        out.append("checks: " + ", ".join(f"{k} {v}" for k, v in res["checks"].items()))
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", default=["10k", "100k"], choices=list(SIZES))
+    parser.add_argument("--report", action="store_true", help="also time `python -m helpers.run` on each size")
+    parser.add_argument("--out-of-core", type=int, metavar="MILLION_LINES", help="also run DuckDB on this many million lines")
+    parser.add_argument("--work", type=Path, default=BENCH_DIR / "work", help="generated data and scratch files")
+    parser.add_argument("--out", type=Path, default=BENCH_DIR / "results.json")
+    args = parser.parse_args(argv)
+    log = lambda msg: print(msg, flush=True)  # noqa: E731
+    results: dict[str, Any] = {
+        "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "sizes": {},
+    }
+    for size in args.sizes:
+        results["sizes"][size] = bench_size(size, args.work, args.report, log)
+    if args.out_of_core:
+        results["out_of_core"] = out_of_core(args.out_of_core, args.work, log)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1, default=str))
+    print(table(results))
+    print(f"\nwritten: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
