@@ -36,7 +36,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
 from threadpoolctl import threadpool_limits
 
 from helpers.errors import DataError
-from helpers.rfm import customer_table, purchase_days, rfm_scores
+from helpers.rfm import customer_table, first_country, purchase_days, rfm_scores
 
 # Gradient boosting's OpenMP threads spin while they wait; on a 2-core machine shared with another
 # busy process that made stage 07 fifty times slower. One thread is plenty for these table sizes.
@@ -67,7 +67,7 @@ def early_features(transactions: pd.DataFrame, early_days: int, countries: list[
     })
     out["early_mean_spend"] = out["early_spend"] / out["early_purchases"]
     if countries is not None and "country" in transactions.columns:
-        country = transactions.sort_values("order_ts").groupby("customer_id")["country"].first().reindex(out.index)
+        country = first_country(transactions).reindex(out.index)
         for c in countries:
             out[f"country_{c}"] = (country == c).astype(float)
     return out
@@ -79,9 +79,9 @@ def rfm_features(transactions: pd.DataFrame, cutoff: dt.date) -> pd.DataFrame:
     known = transactions[transactions["order_ts"] < end]
     if known.empty:
         raise DataError(f"no purchases before the cut-off {cutoff}")
-    table = rfm_scores(customer_table(known, cutoff)).set_index("customer_id")
-    recent = purchase_days(known, cutoff)
-    recent = recent[recent["day"] >= pd.Timestamp(cutoff) - pd.Timedelta(days=89)]
+    days = purchase_days(known, cutoff)
+    table = rfm_scores(customer_table(known, cutoff, days)).set_index("customer_id")
+    recent = days[days["day"] >= pd.Timestamp(cutoff) - pd.Timedelta(days=89)]
     g = recent.groupby("customer_id")
     table["purchases_last_90d"] = g.size().reindex(table.index, fill_value=0).astype(float)
     table["spend_last_90d"] = g["amount"].sum().reindex(table.index, fill_value=0.0)

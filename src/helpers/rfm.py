@@ -44,15 +44,32 @@ def purchase_days(transactions: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     return days.groupby(["customer_id", "day"], sort=True, as_index=False)["amount"].sum()
 
 
-def customer_table(transactions: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+def first_country(transactions: pd.DataFrame) -> pd.Series:
+    """Each customer's country on their earliest line that has one (ties: the first such line).
+
+    >>> tx = pd.DataFrame({"customer_id": ["a", "a", "a"], "country": [None, "FR", "DE"],
+    ...     "order_ts": pd.to_datetime(["2020-01-01", "2020-01-02", "2020-01-02"])})
+    >>> first_country(tx).to_dict()
+    {'a': 'FR'}
+    """
+    known = transactions.loc[transactions["country"].notna(), ["customer_id", "order_ts", "country"]]
+    known = known if known.index.is_unique else known.reset_index(drop=True)
+    earliest = known.groupby("customer_id", sort=True)["order_ts"].idxmin()  # first occurrence of the minimum
+    return pd.Series(known.loc[earliest.to_numpy(), "country"].to_numpy(), index=earliest.index, name="country")
+
+
+def customer_table(transactions: pd.DataFrame, as_of: dt.date, days: pd.DataFrame | None = None) -> pd.DataFrame:
     """The customer table at ``as_of``: identity and behaviour columns of the information model.
+
+    ``days`` may pass :func:`purchase_days` of the same transactions and
+    ``as_of`` when the caller has them already (they are the costly part).
 
     >>> tx = pd.DataFrame({"customer_id": ["a", "a", "b"], "amount": [10.0, 20.0, 5.0],
     ...     "order_ts": pd.to_datetime(["2020-01-01", "2020-01-21", "2020-01-31"])})
     >>> customer_table(tx, dt.date(2020, 1, 31))[["customer_id", "recency_days", "frequency", "tenure_days"]].values.tolist()
     [['a', 10, 2, 30], ['b', 0, 1, 0]]
     """
-    days = purchase_days(transactions, as_of)
+    days = purchase_days(transactions, as_of) if days is None else days
     g = days.groupby("customer_id", sort=True)
     table = pd.DataFrame({
         "first_purchase": g["day"].min(),
@@ -65,8 +82,7 @@ def customer_table(transactions: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     table["tenure_days"] = (ts - table["first_purchase"]).dt.days.astype("int64")
     table["monetary_avg"] = table["monetary_total"] / table["frequency"]
     if "country" in transactions.columns:
-        first = transactions.sort_values(["customer_id", "order_ts"], kind="stable").groupby("customer_id")["country"].first()
-        table["country"] = first.reindex(table.index)
+        table["country"] = first_country(transactions).reindex(table.index)
     table = table.reset_index()
     order = ["customer_id", "country", "first_purchase", "last_purchase", "recency_days", "frequency",
              "monetary_total", "monetary_avg", "tenure_days"]
