@@ -262,3 +262,17 @@ def test_large_populations_train_on_a_seeded_sample_and_say_so(monkeypatch: pyte
     assert len(xs) == 100 and xs.index.equals(ys.index) and set(xs.index) <= set(x.index)
     assert xs.equals(classify._sample_rows(x, y, 100, 0)[0])  # seeded: the same sample every run
     assert "seeded sample of 100" in classify._sampled(1000) and classify._sampled(50) == ""
+
+
+def test_duckdb_engine_collects_only_the_mapped_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Personal fields beside the mapped columns stay in the raw snapshot on the DuckDB engine too."""
+    log = synth.transaction_log(synth.Design(60, seed=5))
+    log["Name"] = "Ada Lovelace"
+    log["Email"] = "ada@example.org"
+    params, _ = bench_params(tmp_path, log)
+    run_stages_02_03(params.model_copy(update={"engine": "duckdb"}), tmp_path / "data", monkeypatch)
+    processed = tmp_path / "data" / "processed" / params.dataset
+    for name in ("collected.parquet", "transactions.parquet"):
+        frame = pd.read_parquet(processed / name)
+        assert not {"Name", "Email"} & set(frame.columns)
+        assert not frame.astype(str).apply(lambda c: c.str.contains("ada@example|Lovelace")).any().any()
