@@ -276,3 +276,17 @@ def test_duckdb_engine_collects_only_the_mapped_columns(tmp_path: Path, monkeypa
         frame = pd.read_parquet(processed / name)
         assert not {"Name", "Email"} & set(frame.columns)
         assert not frame.astype(str).apply(lambda c: c.str.contains("ada@example|Lovelace")).any().any()
+
+
+@pytest.mark.notebooks
+def test_the_notebooks_run_on_the_duckdb_engine(tmp_path: Path, isolated: Path) -> None:  # noqa: ARG001
+    """Stages 01-05 through the runner with engine: duckdb (the notebooks query views, not tables)."""
+    from helpers.run import run
+
+    file = tmp_path / "log.parquet"
+    synth.transaction_log(synth.Design(1500, seed=8)).to_parquet(file)
+    params = tmp_path / "synthetic.yaml"
+    params.write_text(bench.BENCH_PARAMS.format(size="small", customers=1500, as_of="2022-06-30", path=file)
+                      + "engine: duckdb\n")
+    folder = run(params, stages=["01", "02", "03", "04", "05"], log=lambda _: None)
+    assert (folder / "05-clv-lifetimes.ipynb").exists() and folder.name.endswith("-partial")

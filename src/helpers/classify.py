@@ -80,7 +80,7 @@ def rfm_features(transactions: pd.DataFrame, cutoff: dt.date) -> pd.DataFrame:
     if known.empty:
         raise DataError(f"no purchases before the cut-off {cutoff}")
     days = purchase_days(known, cutoff)
-    table = rfm_scores(customer_table(known, cutoff, days)).set_index("customer_id")
+    table = customer_table(known, cutoff, days, country=False).set_index("customer_id")
     recent = days[days["day"] >= pd.Timestamp(cutoff) - pd.Timedelta(days=89)]
     g = recent.groupby("customer_id")
     table["purchases_last_90d"] = g.size().reindex(table.index, fill_value=0).astype(float)
@@ -110,6 +110,7 @@ class Split:
     x_test: pd.DataFrame
     y_test: pd.Series
     description: str
+    features: pd.DataFrame | None = None  # every customer's features (question 1), reused when scoring
 
 
 def tier_split(transactions: pd.DataFrame, customers: pd.DataFrame, as_of: dt.date, early_days: int,
@@ -136,7 +137,7 @@ def tier_split(transactions: pd.DataFrame, customers: pd.DataFrame, as_of: dt.da
     desc = (f"train: {len(train):,} customers acquired before {cut.date()}{_sampled(len(train))}; test: {len(test):,} "
             f"acquired from {cut.date()} on. Features: the first {early_days} days after each customer's first "
             f"purchase; label: value tier at {as_of}.")
-    return Split(x_train, y_train, test[cols], test["value_tier"], desc)
+    return Split(x_train, y_train, test[cols], test["value_tier"], desc, feats)
 
 
 def high_value_split(transactions: pd.DataFrame, as_of: dt.date, label_days: int, share: float) -> tuple[Split, pd.DataFrame]:
@@ -169,7 +170,7 @@ def make_model(seed: int = 42) -> HistGradientBoostingClassifier:
 
 #: Models are trained, cross-validated and explained on at most this many customers (seeded samples);
 #: beyond a few hundred thousand, more rows change gradient-boosted trees very little and cost minutes.
-TRAIN_SAMPLE, CV_SAMPLE, IMPORTANCE_SAMPLE = 200_000, 100_000, 20_000
+TRAIN_SAMPLE, CV_SAMPLE, IMPORTANCE_SAMPLE = 100_000, 50_000, 20_000
 
 
 def _sample_rows(x: pd.DataFrame, y: pd.Series, size: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
@@ -296,7 +297,7 @@ def score_customers(transactions: pd.DataFrame, customers: pd.DataFrame, as_of: 
     tier_model = make_model(seed).fit(*_sample_rows(pd.concat([tier_split_.x_train, tier_split_.x_test]),
                                                     pd.concat([tier_split_.y_train, tier_split_.y_test]), TRAIN_SAMPLE, seed))
     countries = [c[len("country_"):] for c in tier_split_.x_train.columns if c.startswith("country_")] or None
-    early = early_features(transactions, early_days, countries)
+    early = tier_split_.features if tier_split_.features is not None else early_features(transactions, early_days, countries)
     out = pd.DataFrame(index=customers["customer_id"].rename("customer_id"))
     out["predicted_tier"] = pd.Series(tier_model.predict(early[tier_split_.x_train.columns]), index=early.index)
     out["early_window_complete"] = (early["first_purchase"] + pd.Timedelta(days=early_days) <= pd.Timestamp(as_of)

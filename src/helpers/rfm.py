@@ -58,11 +58,13 @@ def first_country(transactions: pd.DataFrame) -> pd.Series:
     return pd.Series(known.loc[earliest.to_numpy(), "country"].to_numpy(), index=earliest.index, name="country")
 
 
-def customer_table(transactions: pd.DataFrame, as_of: dt.date, days: pd.DataFrame | None = None) -> pd.DataFrame:
+def customer_table(transactions: pd.DataFrame, as_of: dt.date, days: pd.DataFrame | None = None,
+                   country: bool = True) -> pd.DataFrame:
     """The customer table at ``as_of``: identity and behaviour columns of the information model.
 
     ``days`` may pass :func:`purchase_days` of the same transactions and
-    ``as_of`` when the caller has them already (they are the costly part).
+    ``as_of`` when the caller has them already (they are the costly part);
+    ``country=False`` leaves out the country of the first order.
 
     >>> tx = pd.DataFrame({"customer_id": ["a", "a", "b"], "amount": [10.0, 20.0, 5.0],
     ...     "order_ts": pd.to_datetime(["2020-01-01", "2020-01-21", "2020-01-31"])})
@@ -81,7 +83,7 @@ def customer_table(transactions: pd.DataFrame, as_of: dt.date, days: pd.DataFram
     table["recency_days"] = (ts - table["last_purchase"]).dt.days.astype("int64")
     table["tenure_days"] = (ts - table["first_purchase"]).dt.days.astype("int64")
     table["monetary_avg"] = table["monetary_total"] / table["frequency"]
-    if "country" in transactions.columns:
+    if country and "country" in transactions.columns:
         table["country"] = first_country(transactions).reindex(table.index)
     table = table.reset_index()
     order = ["customer_id", "country", "first_purchase", "last_purchase", "recency_days", "frequency",
