@@ -290,3 +290,13 @@ def test_the_notebooks_run_on_the_duckdb_engine(tmp_path: Path, isolated: Path) 
                       + "engine: duckdb\n")
     folder = run(params, stages=["01", "02", "03", "04", "05"], log=lambda _: None)
     assert (folder / "05-clv-lifetimes.ipynb").exists() and folder.name.endswith("-partial")
+
+
+def test_out_of_core_run_replicates_the_log_and_cleans_it_in_duckdb(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(bench.SIZES, "tiny", 300)
+    base_lines = len(synth.transaction_log(synth.Design(300)))
+    result = bench.out_of_core(3 * base_lines / 1e6, tmp_path, lambda _: None, base="tiny")
+    assert "error" not in result, result
+    assert result["lines_in"] == 3 * base_lines and result["customers"] > 2 * 300  # the copies are new customers
+    assert "out of core" in bench.table({"sizes": {}, "out_of_core": result})
