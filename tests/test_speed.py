@@ -300,3 +300,11 @@ def test_out_of_core_run_replicates_the_log_and_cleans_it_in_duckdb(tmp_path: Pa
     assert "error" not in result, result
     assert result["lines_in"] == 3 * base_lines and result["customers"] > 2 * 300  # the copies are new customers
     assert "out of core" in bench.table({"sizes": {}, "out_of_core": result})
+
+
+def test_a_value_duckdb_cannot_convert_is_a_data_error_naming_the_file(tmp_path: Path) -> None:
+    log = synth.transaction_log(synth.Design(40, seed=2)).astype({"Price": str})
+    log.loc[3, "Price"] = "twelve"
+    params, file = bench_params(tmp_path, log)
+    with pytest.raises(DataError, match=rf"{file.name}: DuckDB could not read, map or clean the lines"):
+        sqlclean.clean_lines(sqlclean.connect(), params, file)

@@ -156,7 +156,7 @@ def test_an_extreme_spender_is_flagged_and_every_stage_still_gives_finite_number
     fit, spend = clv.fit_btyd("bgnbd", summary), clv.fit_spend(summary)
     value = clv.lifetime_value(fit, clv.expected_spend(spend, summary), summary, months=12, unit="W")
     assert np.isfinite(value.to_numpy()).all() and value.loc["whale", "clv"] == value["clv"].max()
-    assert fit.ok and spend.message.startswith("converged")  # Gamma-Gamma needed a larger penalizer here, and says so
+    assert fit.ok and spend.message.startswith("converged") and "penalizer" in spend.message  # GG needed the remedy
     table = customers.set_index("customer_id").join(value).reset_index().assign(p_alive=clv.p_alive(fit, summary).values)
     features = ["recency_days", "frequency", "monetary_total", "clv", "p_alive", "tenure_days"]
     x = cl.feature_matrix(table, features, ["recency_days", "frequency", "monetary_total", "clv", "tenure_days"])

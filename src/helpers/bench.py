@@ -402,22 +402,20 @@ def out_of_core(million_lines: float, work: Path, log: Callable[[str], None], ba
     Each copy shifts the customer ids and prefixes the invoice numbers, so the
     copies are distinct customers; nothing of the lines enters pandas.
     """
-    import duckdb
-
     source, _ = dataset(base, work)
     (work / "tmp").mkdir(parents=True, exist_ok=True)
     name = f"synthetic_{base}_x_{million_lines:g}m_lines".replace(".", "p")
     target = work / "data" / f"{name}.parquet"
     if not target.exists():
-        con = duckdb.connect()
-        lines = con.execute(f"SELECT count(*) FROM read_parquet('{source}')").fetchone()[0]
+        from helpers import sqlclean
+
+        con = sqlclean.connect("6GB", work / "tmp")
+        lines = con.execute("SELECT count(*) FROM read_parquet(?)", [str(source)]).fetchone()[0]
         copies = max(1, round(million_lines * 1e6 / lines))
-        con.execute("SET memory_limit = '6GB'; SET preserve_insertion_order = false")
-        con.execute(f"SET temp_directory = '{work / 'tmp'}'")
         con.execute(f"""COPY (SELECT * REPLACE ("Customer ID" + 1000000 * k AS "Customer ID",
                                    regexp_replace(Invoice, '^(C?)', '\\1' || k || '-') AS Invoice)
-                       FROM read_parquet('{source}'), range({copies}) AS copies(k))
-                       TO '{target}' (FORMAT parquet, COMPRESSION zstd)""")
+                       FROM read_parquet({sqlclean._literal(str(source))}), range({copies}) AS copies(k))
+                       TO {sqlclean._literal(str(target))} (FORMAT parquet, COMPRESSION zstd)""")
         con.close()
     params = work / f"{name}.yaml"
     params.write_text(BENCH_PARAMS.format(size=name.removeprefix("synthetic_"), customers=0,

@@ -193,6 +193,7 @@ def cross_validate(model: HistGradientBoostingClassifier, split: Split, folds: i
     used (the note says which). Above :data:`CV_SAMPLE` training customers the
     folds are cut from a seeded sample of that size.
     """
+    sampled = len(split.x_train) > CV_SAMPLE
     x_train, y_train = _sample_rows(split.x_train, split.y_train, CV_SAMPLE, seed)
     split = Split(x_train, y_train, split.x_test, split.y_test, split.description)
     counts = split.y_train.value_counts()
@@ -206,7 +207,7 @@ def cross_validate(model: HistGradientBoostingClassifier, split: Split, folds: i
         cv = KFold(n_splits=min(folds, len(split.y_train)), shuffle=True, random_state=seed)
         note = f"plain {cv.n_splits}-fold cross-validation: class {counts.idxmin()!r} has a single member"
         scoring = "accuracy"
-    if len(split.x_train) == CV_SAMPLE:
+    if sampled:
         note += f" on a seeded sample of {CV_SAMPLE:,} training customers"
     return cross_val_score(model, split.x_train, split.y_train, cv=cv, scoring=scoring, error_score=np.nan), note
 

@@ -125,7 +125,7 @@ def fit_kmeans(x: pd.DataFrame, k: int, value: pd.Series, seed: int = 42) -> np.
     data = x.to_numpy()
     if len(x) > LARGE:  # mini-batch k-means: memory and time grow with the batch, not the customer base
         km = MiniBatchKMeans(n_clusters=k, n_init=3, batch_size=8192, random_state=seed).fit(data)
-        return _renumber(km.predict(data), value)
+        return _renumber(km.labels_, value)  # labels of every customer, computed at the end of fit
     km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(data)
     return _renumber(km.labels_, value)
 

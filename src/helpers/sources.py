@@ -184,9 +184,9 @@ def snapshot_source(params: Params) -> Snapshot:
         else:
             name = source_file.name
             shutil.copyfile(source_file, staging / name)
-            if sha256_file(staging / name) != sha256_file(source_file):
-                raise DataError(f"{source_file}: the file changed while it was being copied; collect again")
         digest = sha256_file(staging / name)
+        if spec.kind not in ("duckdb", "sqlite") and digest != sha256_file(source_file):
+            raise DataError(f"{source_file}: the file changed while it was being copied; collect again")
         target = paths.raw_dir(params.dataset) / digest[:16]
         if (target / "manifest.json").exists():
             existing = store.json_load(target / "manifest.json")

@@ -33,9 +33,8 @@ import pandas as pd
 
 from helpers.config import CleaningParams, Params
 from helpers.errors import ConfigError, DataError
+from helpers.sources import CANONICAL_ORDER
 
-CANONICAL_ORDER = ["customer_id", "order_id", "order_ts", "amount", "quantity", "unit_price",
-                   "product_code", "description", "country", "channel", "source_row"]
 
 
 #: Above this size a Parquet source goes through DuckDB when ``engine`` is ``auto``.
@@ -137,6 +136,18 @@ def _rule_flags(cfg: CleaningParams, columns: list[str]) -> list[tuple[str, str 
 
 
 def clean_lines(con: duckdb.DuckDBPyConnection, params: Params, source: Path, *, collected: bool = False) -> pd.DataFrame:
+    """Create the table ``clean`` in ``con`` from ``source``; see :func:`_clean_lines`.
+
+    Any DuckDB failure (a value that does not convert, a file that cannot be
+    read) becomes a :class:`~helpers.errors.DataError` naming the file.
+    """
+    try:
+        return _clean_lines(con, params, source, collected=collected)
+    except duckdb.Error as exc:
+        raise DataError(f"{source}: DuckDB could not read, map or clean the lines: {str(exc).splitlines()[0]}") from None
+
+
+def _clean_lines(con: duckdb.DuckDBPyConnection, params: Params, source: Path, *, collected: bool = False) -> pd.DataFrame:
     """Create the table ``clean`` in ``con`` from the raw ``source`` and return the quality log.
 
     With ``collected``, ``source`` is a ``collected.parquet`` of stage 02
@@ -152,21 +163,18 @@ def clean_lines(con: duckdb.DuckDBPyConnection, params: Params, source: Path, *,
         raise ConfigError("cleaning.cancellations: net is done in pandas (helpers.cleaning); "
                           "the DuckDB path supports drop and keep")
     end = _literal((as_of + dt.timedelta(days=1)).isoformat())
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW lines AS SELECT * EXCLUDE (customer_raw), customer_raw, "
-                    f"{_normalised_id() if cfg.normalise_ids else 'customer_raw'} AS customer_id "
-                    f"FROM ({collected_select(source) if collected else canonical_select(params, source)})")
-        columns = [r[0] for r in con.execute("DESCRIBE lines").fetchall()]
-        first = con.execute(f"""
-            SELECT count(*), coalesce(sum(amount), 0),
-                   count(*) FILTER (customer_raw IS DISTINCT FROM customer_id),
-                   count(*) FILTER (customer_id IS NULL), coalesce(sum(amount) FILTER (customer_id IS NULL), 0),
-                   count(*) FILTER (customer_id IS NOT NULL AND order_ts >= TIMESTAMP {end}),
-                   coalesce(sum(amount) FILTER (customer_id IS NOT NULL AND order_ts >= TIMESTAMP {end}), 0),
-                   count(*) FILTER (order_id IS NULL), count(*) FILTER (order_ts IS NULL)
-            FROM lines""").fetchone()
-    except duckdb.Error as exc:
-        raise DataError(f"{source}: DuckDB could not read or map the source: {str(exc).splitlines()[0]}") from None
+    con.execute(f"CREATE OR REPLACE TEMP VIEW lines AS SELECT * EXCLUDE (customer_raw), customer_raw, "
+                f"{_normalised_id() if cfg.normalise_ids else 'customer_raw'} AS customer_id "
+                f"FROM ({collected_select(source) if collected else canonical_select(params, source)})")
+    columns = [r[0] for r in con.execute("DESCRIBE lines").fetchall()]
+    first = con.execute(f"""
+        SELECT count(*), coalesce(sum(amount), 0),
+               count(*) FILTER (customer_raw IS DISTINCT FROM customer_id),
+               count(*) FILTER (customer_id IS NULL), coalesce(sum(amount) FILTER (customer_id IS NULL), 0),
+               count(*) FILTER (customer_id IS NOT NULL AND order_ts >= TIMESTAMP {end}),
+               coalesce(sum(amount) FILTER (customer_id IS NOT NULL AND order_ts >= TIMESTAMP {end}), 0),
+               count(*) FILTER (order_id IS NULL), count(*) FILTER (order_ts IS NULL)
+        FROM lines""").fetchone()
     rows_in, money_in, rewritten, missing, missing_money, future, future_money, no_order, no_ts = first
     if no_order or no_ts:
         raise DataError(f"{source}: {no_order} lines without an order id and {no_ts} without a timestamp "
@@ -317,12 +325,22 @@ def clean(params: Params) -> tuple[pd.DataFrame, pd.Series, dict[str, Path]]:
     con = connect(temp_directory=out)
     try:
         quality = clean_lines(con, params, out / "collected.parquet", collected=True)
-        quality["note"] = "DuckDB engine"
-        files = {"transactions": _copy(con, "SELECT * FROM clean ORDER BY customer_id, order_ts, order_id, CAST(source_row AS BIGINT)",
-                                       out / "transactions.parquet"),
-                 "quality_log": store.write_text(quality.to_csv(index=False), out / "quality_log.csv")}
-        numbers = overview(con)
+        files, numbers = _write_clean(con, quality, out)
+    except duckdb.Error as exc:
+        raise DataError(f"{out / 'collected.parquet'}: DuckDB could not write the clean lines: "
+                        f"{str(exc).splitlines()[0]}") from None
     finally:
         con.close()
     store.write_tables(params.dataset, {"quality_log": quality}, parquet={"transactions": files["transactions"]})
     return quality, numbers, files
+
+
+def _write_clean(con: duckdb.DuckDBPyConnection, quality: pd.DataFrame, out: Path) -> tuple[dict[str, Path], pd.Series]:
+    """Write table ``clean`` as ``transactions.parquet`` (sorted, so reruns are identical) and the quality log."""
+    from helpers import store
+
+    quality["note"] = "DuckDB engine"
+    order = "ORDER BY customer_id, order_ts, order_id, CAST(source_row AS BIGINT)"
+    files = {"transactions": _copy(con, f"SELECT * FROM clean {order}", out / "transactions.parquet"),
+             "quality_log": store.write_text(quality.to_csv(index=False), out / "quality_log.csv")}
+    return files, overview(con)
