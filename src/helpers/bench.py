@@ -155,8 +155,7 @@ def step_plain_clean_summary(params_file: str, out: str) -> dict[str, Any]:
 
     params = _params(params_file)
     t0 = time.perf_counter()
-    raw = pd.read_parquet(params.source.path)
-    raw["source_row"] = (np.arange(len(raw)) + 1).astype(str)
+    raw, _ = sources.read_snapshot(params.source, Path(params.source.path))
     collected = sources.map_columns(raw, params.columns, params.date_format, params.source.path)
     del raw
     t1 = time.perf_counter()

@@ -38,6 +38,8 @@ UNIT_DAYS = {"D": 1.0, "W": 7.0}
 DAYS_PER_MONTH = 365.25 / 12
 MODEL_CLASSES = {"bgnbd": BetaGeoFitter, "pareto": ParetoNBDFitter, "mbgnbd": ModifiedBetaGeoFitter}
 MODEL_LABELS = {"bgnbd": "BG/NBD", "pareto": "Pareto/NBD", "mbgnbd": "MBG/NBD"}
+#: What a lifetimes fit raises when it fails (caught, reported and remedied here).
+FIT_ERRORS = (ConvergenceError, ValueError, FloatingPointError, np.linalg.LinAlgError)
 #: lifetimes' simulator of each model and the parameter names it takes.
 GENERATORS = {BetaGeoFitter: (beta_geometric_nbd_model, ("r", "alpha", "a", "b")),
               ParetoNBDFitter: (pareto_nbd_model, ("r", "alpha", "s", "beta")),
@@ -220,7 +222,7 @@ def starting_values(cls: type, summary: pd.DataFrame, penalizer: float, sample: 
     part = summary.sample(sample, random_state=seed)
     try:
         model = _fit_lifetimes(cls, penalizer, part, 1e-5, weighted=True)
-    except (ConvergenceError, ValueError, FloatingPointError, np.linalg.LinAlgError):
+    except FIT_ERRORS:
         return None
     params = model.params_.copy()
     scale = 1.0 / summary["T"].max()  # lifetimes' own time scaling of the full data
@@ -264,7 +266,7 @@ def fit_btyd(name: str, summary: pd.DataFrame, penalizer: float = 0.0, *, weight
             with warnings.catch_warnings(), np.errstate(all="ignore"), contextlib.redirect_stdout(io.StringIO()):
                 warnings.simplefilter("ignore")  # lifetimes prints the optimizer's report and warns; we report ourselves
                 model = _fit_lifetimes(cls, pen, summary, tol, weighted=weighted, initial=initial)
-        except (ConvergenceError, ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
+        except FIT_ERRORS as exc:
             result.attempts.append(f"{how}: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:160]}")
             continue
         params = model.params_.to_numpy(dtype=float)
@@ -443,7 +445,7 @@ def fit_spend(summary: pd.DataFrame, penalizer: float = 0.0) -> SpendFit:
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
                 model = GammaGammaFitter(penalizer_coef=pen).fit(positive["frequency"], positive["monetary_value"])
-        except (ConvergenceError, ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
+        except FIT_ERRORS as exc:
             attempts.append(f"penalizer {pen:g}: {type(exc).__name__}")
             continue
         params = model.params_.to_numpy(dtype=float)

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -87,6 +88,15 @@ def sha256_file(path: Path) -> str:
 # reading
 
 
+def _line_numbers(n: int, first: int) -> list[str]:
+    """``source_row`` values ``first`` .. ``first + n - 1`` as text (vectorised: sources have millions of lines).
+
+    >>> _line_numbers(3, 2)
+    ['2', '3', '4']
+    """
+    return np.arange(first, first + n).astype(str).tolist()
+
+
 def _read_text(spec: SourceParams, file: Path) -> pd.DataFrame:
     sep = r"\s+" if spec.sep == "whitespace" else spec.sep
     try:
@@ -104,7 +114,7 @@ def _read_text(spec: SourceParams, file: Path) -> pd.DataFrame:
     except pd.errors.ParserError as exc:
         raise DataError(f"{file}: not a {spec.kind} file with separator {spec.sep!r}: {exc}") from None
     first_line = 2 if spec.header else 1
-    frame["source_row"] = [str(i + first_line) for i in range(len(frame))]
+    frame["source_row"] = _line_numbers(len(frame), first_line)
     return frame
 
 
@@ -139,7 +149,7 @@ def read_snapshot(spec: SourceParams, file: Path) -> tuple[pd.DataFrame, dict[st
         frame = pd.read_parquet(file)  # parquet sources, and SQL extracts
     except Exception as exc:
         raise DataError(f"{file}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
-    frame["source_row"] = [str(i + 1) for i in range(len(frame))]
+    frame["source_row"] = _line_numbers(len(frame), 1)
     return frame, None
 
 
@@ -408,12 +418,16 @@ def save_collected(dataset: str, snap: Snapshot, collected: pd.DataFrame | None)
     return target
 
 
+def map_snapshot(params: Params, snap: Snapshot) -> pd.DataFrame:
+    """Read a raw snapshot and map it onto the contract (the pandas engine of stage 02)."""
+    raw, _ = read_snapshot(params.source, snap.file)
+    return map_columns(raw, params.columns, params.date_format, f"{params.source.path} (snapshot {snap.file})")
+
+
 def collect(params: Params) -> tuple[Snapshot, pd.DataFrame]:
     """Stage 02 in one call: snapshot the source, read the snapshot, map it onto the contract."""
     snap = snapshot_source(params)
-    raw, _ = read_snapshot(params.source, snap.file)
-    where = f"{params.source.path} (snapshot {snap.file})"
-    return snap, map_columns(raw, params.columns, params.date_format, where)
+    return snap, map_snapshot(params, snap)
 
 
 def collect_and_save(params: Params) -> tuple[Snapshot, str]:
@@ -431,7 +445,5 @@ def collect_and_save(params: Params) -> tuple[Snapshot, str]:
         sqlclean.collect(params, snap.file)
         save_collected(params.dataset, snap, None)
     else:
-        raw, _ = read_snapshot(params.source, snap.file)
-        where = f"{params.source.path} (snapshot {snap.file})"
-        save_collected(params.dataset, snap, map_columns(raw, params.columns, params.date_format, where))
+        save_collected(params.dataset, snap, map_snapshot(params, snap))
     return snap, engine
