@@ -22,6 +22,7 @@ from helpers import clv, privacy, report, rfm, store
 from helpers.cleaning import clean_transactions
 from helpers.config import CleaningParams, ConfigError, Params
 from helpers.errors import DataError
+from helpers.synth import Design, simulate_purchases
 from helpers.sources import collect, save_collected
 from tests_support import make_lines
 from tests_support import purchases as tx
@@ -143,8 +144,20 @@ def test_a_holdout_longer_than_the_data_names_the_parameter() -> None:
         clv.calibration_holdout(_population(), dt.date(2010, 6, 30), AS_OF)
 
 
+def _btyd_population(n: int = 300, seed: int = 7) -> pd.DataFrame:
+    """n customers buying in 2011 by the BG/NBD process with CDNOW's parameters (rates and drop-out vary).
+
+    (:func:`_population`'s uniform purchases have no such variation: BG/NBD fits it only on its boundary.)
+    """
+    design = Design(n, start=dt.date(2011, 1, 1), observed_days=(AS_OF - dt.date(2011, 1, 1)).days, seed=seed)
+    p = simulate_purchases(design)
+    return pd.DataFrame({"customer_id": "c" + p["customer"].astype(str),
+                         "order_ts": pd.Timestamp(design.start) + pd.to_timedelta(p["t"], unit="D"),
+                         "amount": p["value"].round(2)})
+
+
 def test_an_extreme_spender_is_flagged_and_every_stage_still_gives_finite_numbers() -> None:
-    frame = _population(60)
+    frame = _btyd_population()
     median = frame.groupby("customer_id")["amount"].sum().median()
     whale = tx([("whale", "2011-02-01", 500.0 * median), ("whale", "2011-06-01", 500.0 * median)])
     frame = pd.concat([frame, whale], ignore_index=True)

@@ -117,6 +117,7 @@ class Fit:
     model: Any = None
     message: str = ""
     attempts: list[str] = field(default_factory=list)
+    boundary: str = ""
 
     @property
     def ok(self) -> bool:
@@ -190,8 +191,7 @@ def _fit_lifetimes(cls: type, penalizer: float, summary: pd.DataFrame, tol: floa
     if cls is ParetoNBDFitter:
         kwargs["maxiter"] = 20_000
     f, r, t = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
-    if initial is not None:
-        kwargs["initial_params"] = initial
+    kwargs["initial_params"] = default_start(cls) if initial is None else initial
     if not weighted:
         return cls(penalizer_coef=penalizer).fit(f, r, t, **kwargs)
     rows, _ = distinct_rows(summary)
@@ -205,6 +205,88 @@ def _fit_lifetimes(cls: type, penalizer: float, summary: pd.DataFrame, tol: floa
     generate, names = _generator(cls)
     model.generate_new_data = lambda size=1: generate(t, *model._unload_params(*names), size=size)
     return model
+
+
+def default_start(cls: type) -> np.ndarray:
+    """lifetimes' own deterministic starting point, made explicit for every model.
+
+    BG/NBD and MBG/NBD start from log parameters 0.1; lifetimes' Pareto/NBD
+    draws its start from numpy's global random generator (unseeded: reruns
+    differ), so it gets the centre of that draw, 1.0 for every (time-scaled)
+    parameter.
+
+    >>> default_start(ParetoNBDFitter).tolist(), default_start(BetaGeoFitter).tolist()
+    ([1.0, 1.0, 1.0, 1.0], [0.1, 0.1, 0.1, 0.1])
+    """
+    return np.ones(4) if issubclass(cls, ParetoNBDFitter) else np.full(4, 0.1)
+
+
+def seeded_start(cls: type, seed: int) -> np.ndarray:
+    """A second, seeded starting point (the remedy when the first start does not converge).
+
+    >>> bool(np.all(seeded_start(ParetoNBDFitter, 1) == seeded_start(ParetoNBDFitter, 1)))
+    True
+    """
+    rng = np.random.default_rng(seed)
+    if issubclass(cls, ParetoNBDFitter):
+        return rng.uniform(0.3, 3.0, 4)
+    return rng.normal(0.0, 0.7, 4)
+
+
+#: Beyond these a fitted parameter sits on the boundary of the model (see :func:`boundary_problems`).
+SHAPE_MAX = 100.0
+SHAPE_MIN = 1e-3
+BETA_MIN = 1e-3
+BETA_MAX = 1e4
+SCALE_MIN = 1e-4  # alpha and Pareto's beta relative to the oldest customer's age
+
+
+def boundary_problems(name: str, params: dict[str, float], t_max: float | None = None) -> list[str]:
+    """What is wrong with fitted parameters on the model's boundary, in business terms (empty: sound).
+
+    A "converged" fit can sit where the model degenerates: a Gamma shape
+    exploding (with its scale) means the model found no difference between
+    customers' rates; a Beta collapsing to 0 and 1 means customers either never
+    drop out or drop out at once; a scale (alpha, Pareto's beta) collapsing to
+    0 against the oldest customer's age ``t_max`` means rates without bound.
+    Predictions from such fits are not a forecast of this population.
+
+    >>> boundary_problems("bgnbd", {"r": 0.24, "alpha": 4.4, "a": 0.79, "b": 2.4})
+    []
+    >>> boundary_problems("mbgnbd", {"r": 22462.0, "alpha": 411752.0, "a": 0.5, "b": 1.0})[0][:44]
+    'r = 2.246e+04 and alpha = 4.118e+05 explode:'
+    >>> boundary_problems("bgnbd", {"r": 0.5, "alpha": 3.0, "a": 1e-9, "b": 2e-7})[0][-51:]
+    'customers either never drop out or drop out at once'
+    """
+    out = []
+    values = np.array(list(params.values()), dtype=float)
+    if not np.all(np.isfinite(values)) or np.any(values <= 0):
+        return [f"parameters not finite and positive: {params}"]
+    r, alpha = params["r"], params["alpha"]
+    if r > SHAPE_MAX:
+        out.append(f"r = {r:.4g} and alpha = {alpha:.4g} explode: purchase rates do not vary between customers "
+                   "(every customer would buy at the same rate)")
+    elif r < SHAPE_MIN:
+        out.append(f"r = {r:.3g} collapses to 0: almost every customer's purchase rate would be zero")
+    if t_max and alpha / t_max < SCALE_MIN:
+        out.append(f"alpha = {alpha:.3g} collapses to 0: purchase rates without bound")
+    if name == "pareto":
+        s_, beta = params["s"], params["beta"]
+        if t_max and beta / t_max < SCALE_MIN:
+            out.append(f"beta = {beta:.3g} collapses to 0: drop-out rates without bound, customers drop out at once")
+        if s_ > SHAPE_MAX:
+            out.append(f"s = {s_:.4g} and beta = {beta:.4g} explode: drop-out rates do not vary between customers")
+        elif s_ < SHAPE_MIN:
+            out.append(f"s = {s_:.3g} collapses to 0: customers either never drop out or drop out at once")
+    else:
+        a, b = params["a"], params["b"]
+        if a < BETA_MIN or b < BETA_MIN:
+            out.append(f"a = {a:.3g} and b = {b:.3g}: the drop-out Beta collapses to 0 and 1, so customers either "
+                       "never drop out or drop out at once")
+        elif a > BETA_MAX and b > BETA_MAX:
+            out.append(f"a = {a:.4g} and b = {b:.4g} explode: every customer has the same chance of dropping out "
+                       "after a purchase")
+    return out
 
 
 def starting_values(cls: type, summary: pd.DataFrame, penalizer: float, sample: int = 20_000,
@@ -235,31 +317,33 @@ def starting_values(cls: type, summary: pd.DataFrame, penalizer: float, sample: 
     return values if cls is ParetoNBDFitter else np.log(values)
 
 
-def fit_btyd(name: str, summary: pd.DataFrame, penalizer: float = 0.0, *, weighted: bool = True) -> Fit:
+def fit_btyd(name: str, summary: pd.DataFrame, penalizer: float = 0.0, *, weighted: bool = True,
+             seed: int = 42) -> Fit:
     """Fit one BTYD model; on failure try the remedies and say what happened.
 
     The fit runs on the distinct (frequency, recency, T) rows with weights
     (``weighted``; same optimum as one row per customer, see
     :func:`_fit_lifetimes`), from :func:`starting_values` fitted on a sample
-    when the population is large. lifetimes scales time so the oldest
-    customer's age is 1, so days and weeks give the same fit.
+    when the population is large and from :func:`default_start` otherwise.
+    lifetimes scales time so the oldest customer's age is 1, so days and weeks
+    give the same fit. Every start is deterministic (``seed``), so reruns agree.
 
-    The remedies, in order: lifetimes' own starting values, a looser
+    The remedies, in order: a second, seeded starting point, a looser
     tolerance, then a larger penalizer. A fit counts as failed when lifetimes
-    raises (``ConvergenceError``, linear algebra errors) or the parameters are
-    not finite and positive.
+    raises (``ConvergenceError``, linear algebra errors), the parameters are
+    not finite and positive, or they sit on the model's boundary
+    (:func:`boundary_problems`); ``Fit.boundary`` then says what that means.
     """
     _check_fittable(summary, MODEL_LABELS[name])
     cls = MODEL_CLASSES[name]
     quiet = contextlib.redirect_stdout(io.StringIO())
     with warnings.catch_warnings(), np.errstate(all="ignore"), quiet:
         warnings.simplefilter("ignore")
-        start = starting_values(cls, summary, penalizer) if weighted else None
+        start = starting_values(cls, summary, penalizer, seed=seed) if weighted else None
     raised = max(10 * penalizer, 0.01)
-    tries = [(penalizer, 1e-7, start, "as asked"), (penalizer, 1e-7, None, "lifetimes' starting values"),
+    tries = [(penalizer, 1e-7, start, "as asked"),
+             (penalizer, 1e-7, seeded_start(cls, seed), "other starting values (seeded)"),
              (penalizer, 1e-5, None, "looser tolerance 1e-5"), (raised, 1e-7, None, f"penalizer raised to {raised:g}")]
-    if start is None:
-        tries.pop(1)
     result = Fit(name, penalizer)
     for pen, tol, initial, how in tries:
         try:
@@ -273,11 +357,17 @@ def fit_btyd(name: str, summary: pd.DataFrame, penalizer: float = 0.0, *, weight
         if not np.all(np.isfinite(params)) or np.any(params <= 0) or np.any(params > 1e8):
             result.attempts.append(f"{how}: degenerate parameters {np.round(params, 4).tolist()}")
             continue
-        result.model, result.penalizer = model, pen
+        problems = boundary_problems(name, {k: float(v) for k, v in model.params_.items()}, float(summary["T"].max()))
+        if problems:
+            result.boundary = problems[0]
+            result.attempts.append(f"{how}: boundary solution ({'; '.join(problems)})")
+            continue
+        result.model, result.penalizer, result.boundary = model, pen, ""
         result.message = "converged" if how == "as asked" else f"converged after remedy ({how})"
         result.attempts.append(f"{how}: converged")
         return result
-    result.message = "did not converge: " + "; ".join(result.attempts)
+    result.message = (f"unsound: {result.boundary}" if result.boundary else "did not converge") + \
+        " (" + "; ".join(result.attempts) + ")"
     return result
 
 
@@ -370,33 +460,46 @@ def decile_table(predicted: pd.Series, actual: pd.Series) -> pd.DataFrame:
     return out.round(3)
 
 
+def non_finite_predictions(fit: Fit, summary: pd.DataFrame, t: float) -> int:
+    """How many customers get a non-finite expected purchases over ``t`` or P(alive) (0: usable).
+
+    lifetimes' hypergeometric terms overflow for some parameters and customers;
+    such a fit must not price anyone.
+    """
+    predicted = expected_purchases(fit, summary, t)
+    alive = _on_distinct_rows(summary, fit.model.conditional_probability_alive)
+    return int((~np.isfinite(predicted.to_numpy()) | ~np.isfinite(alive.to_numpy())).sum())
+
+
 def compare_models(calhold: pd.DataFrame, models: list[str], penalizers: list[float],
-                   metric: str = "rmse", sample: int | None = None) -> tuple[pd.DataFrame, dict[tuple[str, float], Fit]]:
+                   metric: str = "rmse", sample: int | None = None,
+                   seed: int = 42) -> tuple[pd.DataFrame, dict[tuple[str, float], Fit]]:
     """Fit every model x penalizer on the calibration period and score it on the holdout.
 
     Returns the comparison table (one row per fit, best first by ``metric``,
-    failed fits last with their message; ``customers`` says how many were
-    used) and the fits. With ``sample``, a larger cohort is compared on a
-    seeded sample of that many customers.
+    failed or unsound fits last with their reason in ``status``; ``customers``
+    says how many were used) and the fits. With ``sample``, a larger cohort is
+    compared on a sample of that many customers (seeded by ``seed``, as are
+    the fits' starting values).
     """
     if sample is not None and len(calhold) > sample:
-        calhold = calhold.sample(sample, random_state=0).sort_index()
+        calhold = calhold.sample(sample, random_state=seed).sort_index()
     rows, fits = [], {}
     actual = calhold["frequency_holdout"]
     for name in models:
         for pen in penalizers:
-            fit = fit_btyd(name, calhold, pen)
+            fit = fit_btyd(name, calhold, pen, seed=seed)
             fits[(name, pen)] = fit
             row: dict[str, Any] = {"model": MODEL_LABELS[name], "key": name, "penalizer": pen, "status": fit.message,
                                    "customers": len(calhold)}
             if fit.ok:
-                predicted = expected_purchases(fit, calhold, calhold["duration_holdout"].iloc[0])
-                bad = int((~np.isfinite(predicted)).sum())
+                bad = non_finite_predictions(fit, calhold, calhold["duration_holdout"].iloc[0])
                 if bad:  # lifetimes' hypergeometric terms can overflow for extreme parameters
                     row["status"] = f"unusable: {bad} customers get a non-finite prediction"
                     fits[(name, pen)] = Fit(name, pen, None, row["status"], fit.attempts)
                     rows.append(row)
                     continue
+                predicted = expected_purchases(fit, calhold, calhold["duration_holdout"].iloc[0])
                 row |= holdout_metrics(predicted, actual)
                 row["log_likelihood"] = round(log_likelihood(fit, calhold), 1)
                 row["params"] = {k: round(float(v), 4) for k, v in fit.model.params_.items()}
@@ -597,11 +700,88 @@ def alive_path(fit: Fit, days: pd.Series, as_of: dt.date, unit: str) -> pd.DataF
     return pd.DataFrame({"p_alive": p_alive(fit, summary), "purchase": grid.isin(days)}, index=grid)
 
 
-def customer_value(customers: pd.DataFrame, transactions: pd.DataFrame, summary: pd.DataFrame, fit: Fit,
-                   spend: SpendFit, as_of: dt.date, params: Any) -> pd.DataFrame:
+def log_span_days(transactions: pd.DataFrame, as_of: dt.date) -> int:
+    """Days from the first purchase in the log to ``as_of`` (what data-derived defaults are measured on)."""
+    first = transactions.loc[transactions["order_ts"] < pd.Timestamp(as_of) + pd.Timedelta(days=1), "order_ts"].min()
+    if pd.isna(first):
+        raise DataError(f"no transactions on or before as_of {as_of.isoformat()}")
+    return int((pd.Timestamp(as_of) - first.normalize()).days)
+
+
+#: The data-derived holdout: a third of the span in whole weeks, between these bounds (days).
+HOLDOUT_MAX_DAYS = 273
+HOLDOUT_MIN_DAYS = 28
+HOLDOUT_RULE = (f"a third of the log's span (first purchase to as_of) in whole weeks, at most {HOLDOUT_MAX_DAYS} "
+                f"days (39 weeks, as in Fader, Hardie and Lee 2005); a span under {3 * HOLDOUT_MIN_DAYS} days "
+                "leaves no holdout")
+#: The data-derived acquisition window: a sixth of the span, at most 90 days.
+ACQUISITION_MAX_DAYS = 90
+ACQUISITION_RULE = f"a sixth of the log's span (first purchase to as_of), at most {ACQUISITION_MAX_DAYS} days"
+
+
+def default_holdout_days(span_days: int) -> int | None:
+    """The holdout length when ``clv.holdout_days`` is not set (None: the log is too short for one).
+
+    >>> default_holdout_days(545), default_holdout_days(365), default_holdout_days(60)
+    (175, 119, None)
+    >>> default_holdout_days(3650)
+    273
+    """
+    days = min(HOLDOUT_MAX_DAYS, 7 * (span_days // 21))
+    return days if days >= HOLDOUT_MIN_DAYS else None
+
+
+def default_acquisition_days(span_days: int) -> int:
+    """The acquisition window when ``lifecycle.acquisition_days`` is not set.
+
+    >>> default_acquisition_days(545), default_acquisition_days(120), default_acquisition_days(0)
+    (90, 20, 0)
+    """
+    return min(ACQUISITION_MAX_DAYS, span_days // 6)
+
+
+def example_customer(summary: pd.DataFrame, alive: pd.Series) -> str | None:
+    """A customer worth showing the P(alive) history of: a frequent buyer who is probably gone.
+
+    The most frequent repeat buyer with P(alive) below 0.5 (ties: the lowest
+    P(alive), then the key); when nobody is below 0.5, the repeat buyer with
+    the lowest P(alive); None when nobody bought twice.
+
+    >>> s = pd.DataFrame({"frequency": [0.0, 3.0, 5.0]}, index=["a", "b", "c"])
+    >>> example_customer(s, pd.Series([1.0, 0.3, 0.9], index=s.index)), example_customer(s, pd.Series(1.0, s.index))
+    ('b', 'c')
+    """
+    table = summary.assign(p=alive.reindex(summary.index))
+    table = table[(table["frequency"] > 0) & table["p"].notna()].rename_axis("key").reset_index()
+    if table.empty:
+        return None
+    gone = table[table["p"] < 0.5]
+    pick = (gone.sort_values(["frequency", "p", "key"], ascending=[False, True, True]) if not gone.empty
+            else table.sort_values(["p", "frequency", "key"], ascending=[True, False, True]))
+    return str(pick["key"].iloc[0])
+
+
+def own_spend(summary: pd.DataFrame) -> pd.Series:
+    """Spend per purchase without a spend model: a repeat buyer's own mean, otherwise the repeat buyers' mean.
+
+    The fallback when Gamma-Gamma cannot be fitted (no shrinkage towards the population).
+    """
+    repeat = summary.loc[summary["frequency"] > 0, "monetary_value"]
+    overall = float(repeat[repeat > 0].mean()) if (repeat > 0).any() else 0.0
+    own = summary["monetary_value"].where(summary["frequency"] > 0, overall).clip(lower=0)
+    return own.astype(float)
+
+
+def customer_value(customers: pd.DataFrame, transactions: pd.DataFrame, summary: pd.DataFrame, fit: Fit | None,
+                   spend: SpendFit | pd.Series | None, as_of: dt.date, params: Any,
+                   acquisition_days: int | None = None) -> pd.DataFrame:
     """Add the BTYD summary, P(alive), expected purchases, CLV, value tier and lifecycle stage.
 
     ``params`` is the run's :class:`helpers.config.Params` (``clv``, ``tiers`` and ``lifecycle`` sections).
+    ``spend`` is a fitted Gamma-Gamma model or spend per purchase per customer (:func:`own_spend`).
+    Without a forecast (``fit`` None) P(alive), expected purchases, spend, CLV and the value tier are
+    missing, and the lifecycle rule runs without P(alive). ``acquisition_days`` overrides
+    ``params.lifecycle.acquisition_days`` (the caller resolves a data-derived default).
     """
     from helpers.tiers import value_tiers
 
@@ -610,16 +790,24 @@ def customer_value(customers: pd.DataFrame, transactions: pd.DataFrame, summary:
     btyd = summary.rename(columns={"frequency": "btyd_frequency", "recency": "btyd_recency", "T": "btyd_T",
                                    "monetary_value": "btyd_monetary"})
     out = out.join(btyd, how="left")
-    out["p_alive"] = p_alive(fit, summary)
-    out["expected_spend"] = expected_spend(spend, summary)
-    value = lifetime_value(fit, out["expected_spend"], summary, months=c.horizon_months, unit=c.time_unit,
-                           discount_rate_annual=c.discount_rate_annual, margin=c.margin)
-    out = out.join(value)
-    out["value_tier"] = value_tiers(out["monetary_total"], out["clv"], params.tiers.current_high_share,
-                                    params.tiers.potential_high_share)
+    if fit is not None and spend is not None:
+        out["p_alive"] = p_alive(fit, summary)
+        out["expected_spend"] = expected_spend(spend, summary) if isinstance(spend, SpendFit) else spend
+        value = lifetime_value(fit, out["expected_spend"], summary, months=c.horizon_months, unit=c.time_unit,
+                               discount_rate_annual=c.discount_rate_annual, margin=c.margin)
+        out = out.join(value)
+        out["value_tier"] = value_tiers(out["monetary_total"], out["clv"], params.tiers.current_high_share,
+                                        params.tiers.potential_high_share)
+    else:
+        for column in ("p_alive", "expected_spend", "expected_purchases", "clv"):
+            out[column] = np.nan
+        out["value_tier"] = pd.Series(None, index=out.index, dtype=object)
     out = out.join(purchase_halves(transactions, as_of))
     lc = params.lifecycle
-    out["lifecycle_stage"] = lifecycle_stage(out["tenure_days"], out["p_alive"], out, acquisition_days=lc.acquisition_days,
+    days = lc.acquisition_days if acquisition_days is None else acquisition_days
+    if days is None:
+        days = default_acquisition_days(log_span_days(transactions, as_of))
+    out["lifecycle_stage"] = lifecycle_stage(out["tenure_days"], out["p_alive"], out, acquisition_days=days,
                                              decline_p_alive=lc.decline_p_alive,
                                              termination_p_alive=lc.termination_p_alive, trend_change=lc.trend_change)
     return out.reset_index()

@@ -114,7 +114,12 @@ class CLVParams(_Strict):
     """Stage 05: the BTYD models, their validation, and lifetime value."""
 
     time_unit: Literal["D", "W"] = Field("W", description="model time unit: days or weeks")
-    holdout_days: int = Field(273, ge=7, description="length of the holdout period before as_of")
+    holdout_days: int | None = Field(None, ge=7, description="length of the holdout period before as_of; null: a "
+                                     "third of the log's span (first purchase to as_of) in whole weeks, at most 273 "
+                                     "days (39 weeks, the holdout of Fader, Hardie and Lee 2005)")
+    min_repeat_buyers: int = Field(50, ge=10, description="repeat buyers the calibration period needs for a BTYD "
+                                   "forecast; with fewer, stage 05 reports RFM and spend only (no CLV, no P(alive))")
+    seed: int = Field(42, description="seed of the optimizers' alternative starting values and of the samples")
     models: list[Literal["bgnbd", "pareto", "mbgnbd"]] = Field(default_factory=lambda: ["bgnbd", "pareto", "mbgnbd"])
     penalizers: list[float] = Field(default_factory=lambda: [0.0, 0.001, 0.01])
     selection_sample: int = Field(100_000, ge=1000, description="customers (a seeded sample) on which the models "
@@ -136,7 +141,8 @@ class TierParams(_Strict):
 class LifecycleParams(_Strict):
     """The lifecycle rule (see helpers.clv.lifecycle_stage)."""
 
-    acquisition_days: int = Field(90, ge=0, description="first purchase within this many days of as_of")
+    acquisition_days: int | None = Field(None, ge=0, description="first purchase within this many days of as_of; "
+                                         "null: a sixth of the log's span (first purchase to as_of), at most 90 days")
     decline_p_alive: float = Field(0.5, gt=0, lt=1)
     termination_p_alive: float = Field(0.2, gt=0, lt=1)
     trend_change: float = Field(0.5, gt=0, lt=1, description="relative change in repeat purchases that counts as growth or decline")

@@ -1,0 +1,251 @@
+"""Stages as functions: what a stage decides, computed in one call that tests and notebooks share.
+
+Stage 05 (lifetime value) lives here first: :func:`value_customers` takes
+the run's parameters, the clean transactions and stage 04's customer table,
+and returns everything notebook 05 shows and writes. It never ends in a
+library traceback on a valid log: a model that cannot be fitted soundly is
+skipped with its reason, the next-best sound model is used, and when no
+forecast is honest (too few repeat buyers, a log too short for a holdout,
+no sound model) the stage reports RFM and spend only and says why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from helpers import clv
+from helpers.errors import DataError
+
+#: Below these the holdout cannot tell models apart: the choice is reported as weakly validated.
+WEAK_HOLDOUT_PURCHASES = 100
+WEAK_HOLDOUT_RANK_CORRELATION = 0.1
+#: BG/NBD's P(alive) = 1 for one-time buyers is worth a caveat when they are more than this share.
+ONE_TIME_CAVEAT_SHARE = 0.2
+#: Gamma-Gamma assumes spend per purchase independent of frequency; beyond this correlation, CLV is a ranking.
+SPEND_CORRELATION_LIMIT = 0.3
+
+
+def caveat(code: str, text: str) -> dict[str, str]:
+    """One caveat of the team contract: a code and a sentence generated from this run's numbers."""
+    return {"code": code, "text": text}
+
+
+@dataclass
+class ValueResult:
+    """Stage 05's result: the validation, the chosen model and the customer table with value columns."""
+
+    holdout_days: int | None
+    holdout_rule: str
+    acquisition_days: int
+    acquisition_rule: str
+    summary: pd.DataFrame
+    value: pd.DataFrame
+    calibration_end: dt.date | None = None
+    calhold: pd.DataFrame | None = None
+    comparison: pd.DataFrame | None = None
+    fits: dict[tuple[str, float], clv.Fit] = field(default_factory=dict)
+    cal_fit: clv.Fit | None = None
+    why: str = ""
+    fit: clv.Fit | None = None
+    spend: clv.SpendFit | None = None
+    forecast_reason: str | None = None
+    caveats: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def forecast(self) -> bool:
+        """True when a sound BTYD model priced the customers."""
+        return self.fit is not None
+
+    @property
+    def chosen_row(self) -> pd.Series | None:
+        """The comparison row of the model used (None without a forecast)."""
+        if self.comparison is None or self.cal_fit is None:
+            return None
+        rows = self.comparison[(self.comparison["key"] == self.cal_fit.name)
+                               & (self.comparison["penalizer"] == self.cal_fit.penalizer)]
+        return rows.iloc[0] if not rows.empty else None
+
+    def validation(self, params: Any) -> dict[str, Any]:
+        """The stage's JSON artifact (``clv_validation.json``)."""
+        row = self.chosen_row
+        holdout = None
+        if row is not None:
+            holdout = {k: (None if pd.isna(row[k]) else float(row[k]))
+                       for k in ("mae", "rmse", "spearman", "predicted_total", "actual_total", "total_error_pct")}
+        return {
+            "as_of": params.as_of, "calibration_end": self.calibration_end, "time_unit": params.clv.time_unit,
+            "holdout_days": self.holdout_days, "holdout_rule": self.holdout_rule,
+            "acquisition_days": self.acquisition_days, "acquisition_rule": self.acquisition_rule,
+            "cohort": None if self.calhold is None else len(self.calhold),
+            "repeat_buyers_calibration": None if self.calhold is None else int((self.calhold["frequency"] > 0).sum()),
+            "min_repeat_buyers": params.clv.min_repeat_buyers,
+            "forecast": self.forecast, "forecast_reason": self.forecast_reason,
+            "chosen_model": self.cal_fit.label if self.forecast and self.cal_fit else None, "why": self.why,
+            "holdout": holdout,
+            "params_full_history": self.fit.model.params_.round(6).to_dict() if self.fit else None,
+            "gamma_gamma": self.spend.model.params_.round(6).to_dict() if self.spend else None,
+            "spend_frequency_correlation": round(self.spend.correlation, 4) if self.spend else None,
+            "total_clv": round(float(self.value["clv"].sum()), 2) if self.forecast else None,
+            "caveats": self.caveats,
+        }
+
+
+def _holdout(params: Any, span: int) -> tuple[int | None, str]:
+    days = params.clv.holdout_days
+    if days is not None:
+        return days, f"clv.holdout_days = {days} (set in the parameters)"
+    days = clv.default_holdout_days(span)
+    chosen = f"{days} days" if days else "none"
+    return days, f"clv.holdout_days not set: {clv.HOLDOUT_RULE}. The log spans {span} days, so the holdout is {chosen}."
+
+
+def _acquisition(params: Any, span: int) -> tuple[int, str]:
+    days = params.lifecycle.acquisition_days
+    if days is not None:
+        return days, f"lifecycle.acquisition_days = {days} (set in the parameters)"
+    days = clv.default_acquisition_days(span)
+    return days, f"lifecycle.acquisition_days not set: {clv.ACQUISITION_RULE}; the log spans {span} days, so {days} days."
+
+
+def _calibration(params: Any, transactions: pd.DataFrame, result: ValueResult, span: int) -> str | None:
+    """Set the calibration/holdout split on ``result``; return why there can be no forecast (None: go on)."""
+    c = params.clv
+    if result.holdout_days is None:
+        return (f"the log spans only {span} days (first purchase to as_of {params.as_of}): too short for a "
+                f"calibration period and a holdout of at least {clv.HOLDOUT_MIN_DAYS} days, so no model can be "
+                "validated. Set clv.holdout_days to force a holdout, or use a longer log.")
+    result.calibration_end = params.as_of - dt.timedelta(days=result.holdout_days)
+    try:
+        result.calhold = clv.calibration_holdout(transactions, result.calibration_end, params.as_of, c.time_unit)
+    except DataError as exc:
+        if c.holdout_days is not None:
+            raise  # the analyst's own parameter is at fault: the message names it
+        return str(exc)
+    repeaters = int((result.calhold["frequency"] > 0).sum())
+    if repeaters < c.min_repeat_buyers:
+        return (f"only {repeaters:,} of the {len(result.calhold):,} customers of the calibration period "
+                f"({repeaters / len(result.calhold):.1%}) made a repeat purchase; a BTYD forecast needs at least "
+                f"{c.min_repeat_buyers} (clv.min_repeat_buyers) to learn how purchase rates and drop-out vary. "
+                "This run reports RFM and spend only: no P(alive), expected purchases or CLV.")
+    return None
+
+
+def _choose_and_refit(params: Any, result: ValueResult) -> str | None:
+    """Compare the models on the holdout, refit the best sound one on the full history (next-best on failure)."""
+    c = params.clv
+    try:
+        result.comparison, result.fits = clv.compare_models(result.calhold, c.models, c.penalizers,
+                                                            c.selection_metric, c.selection_sample, seed=c.seed)
+    except DataError as exc:
+        return f"no BTYD model could be fitted soundly on the calibration period. {exc}"
+    horizon = c.horizon_months * clv.DAYS_PER_MONTH / clv.UNIT_DAYS[c.time_unit]
+    candidates = result.comparison.dropna(subset=[c.selection_metric])
+    refused = []
+    for position, row in candidates.iterrows():
+        full = clv.fit_btyd(row["key"], result.summary, row["penalizer"], seed=c.seed)
+        if full.ok and (bad := clv.non_finite_predictions(full, result.summary, horizon)):
+            full = clv.Fit(full.name, full.penalizer, None, f"{bad:,} customers get a non-finite prediction",
+                           full.attempts)
+        if not full.ok:
+            refused.append(f"{clv.MODEL_LABELS[row['key']]} (penalizer {row['penalizer']:g}) refitted on the full "
+                           f"history: {full.message}")
+            continue
+        result.fit, result.cal_fit = full, result.fits[(row["key"], row["penalizer"])]
+        key, pen, why = clv.choose_model(result.comparison.loc[position:], c.selection_metric)
+        result.why = why
+        if refused:
+            result.why = (f"The better model(s) on the holdout could not be used: {'; '.join(refused)}. "
+                          f"The next-best sound model is used. {why}")
+            result.caveats.append(caveat("refit_fallback", "; ".join(refused) + f"; {full.label} is used instead."))
+        return None
+    return "no model chosen on the holdout fits the full history soundly: " + "; ".join(refused)
+
+
+def _forecast_caveats(params: Any, result: ValueResult) -> None:
+    """Caveats about the forecast that travel with the headline numbers."""
+    comparison = result.comparison
+    skipped = comparison[comparison["status"].str.startswith(("unsound", "unusable", "did not converge"))]
+    if not skipped.empty:
+        reasons = "; ".join(f"{r.model} (penalizer {r.penalizer:g}): {r.status.split(' (')[0]}"
+                            for r in skipped.head(4).itertuples())
+        result.caveats.append(caveat("models_skipped", f"{len(skipped)} of {len(comparison)} fits were skipped as "
+                                                       f"unsound or unusable: {reasons}."))
+    row = result.chosen_row
+    buyers = int((result.calhold["frequency_holdout"] > 0).sum())
+    rho = row["spearman"]
+    if row["actual_total"] < WEAK_HOLDOUT_PURCHASES or not rho >= WEAK_HOLDOUT_RANK_CORRELATION:
+        result.caveats.append(caveat(
+            "weak_validation",
+            f"The model was chosen on a weak holdout: {row['actual_total']:,.0f} purchases by {buyers:,} customers "
+            f"in {result.holdout_days} days, rank correlation {rho:.2f} between predicted and actual purchases. "
+            "The choice between models, and the forecast's accuracy, are uncertain."))
+    one_time = float((result.summary["frequency"] == 0).mean())
+    if result.fit.name == "bgnbd" and one_time > ONE_TIME_CAVEAT_SHARE:
+        result.caveats.append(caveat(
+            "bgnbd_one_time_p_alive",
+            f"{one_time:.0%} of customers bought only once, and BG/NBD gives every one-time buyer P(alive) = 1 "
+            "by construction: the share of customers 'probably still active' counts them all."))
+    if result.spend is not None and abs(result.spend.correlation) > SPEND_CORRELATION_LIMIT:
+        result.caveats.append(caveat(
+            "spend_frequency_correlation",
+            f"Frequency and spend per purchase correlate ({result.spend.correlation:+.2f}); Gamma-Gamma assumes "
+            "they do not, so read CLV as a ranking of customers rather than as money."))
+
+
+def value_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataFrame) -> ValueResult:
+    """Stage 05: validate the BTYD models on a holdout, refit the best sound one, price every customer.
+
+    ``params`` is the run's :class:`helpers.config.Params`; ``customers`` is
+    stage 04's table. Data-derived defaults (holdout, acquisition window) are
+    resolved here and stated in ``holdout_rule`` / ``acquisition_rule``.
+    """
+    c = params.clv
+    span = clv.log_span_days(transactions, params.as_of)
+    holdout, holdout_rule = _holdout(params, span)
+    acquisition, acquisition_rule = _acquisition(params, span)
+    summary = clv.btyd_summary(transactions, params.as_of, c.time_unit)
+    result = ValueResult(holdout, holdout_rule, acquisition, acquisition_rule, summary, customers)
+    reason = _calibration(params, transactions, result, span)
+    if reason is None:
+        reason = _choose_and_refit(params, result)
+    spend_input: clv.SpendFit | pd.Series | None = None
+    if reason is None:
+        try:
+            result.spend = spend_input = clv.fit_spend(summary)
+        except DataError as exc:
+            spend_input = clv.own_spend(summary)
+            result.caveats.append(caveat("no_spend_model", f"Gamma-Gamma could not be fitted ({exc}); spend per "
+                                                           "purchase is each repeat buyer's own mean (the repeat "
+                                                           "buyers' mean for one-time buyers), without shrinkage."))
+        _forecast_caveats(params, result)
+    else:
+        result.forecast_reason = reason
+        result.fit = None
+        result.caveats.insert(0, caveat("no_forecast", f"No lifetime-value forecast: {reason}"))
+    result.value = clv.customer_value(customers, transactions, summary, result.fit, spend_input, params.as_of, params,
+                                      acquisition_days=acquisition)
+    if result.forecast:
+        bad = int((~np.isfinite(result.value[["p_alive", "expected_purchases", "clv"]].to_numpy())).sum())
+        if bad:  # every check above should make this impossible; never publish NaN money
+            raise DataError(f"stage 05: {bad} non-finite values in P(alive), expected purchases or CLV "
+                            f"from {result.fit.label}; please report this with the parameter file")
+    return result
+
+
+def save_value(params: Any, result: ValueResult) -> dict[str, Path]:
+    """Write stage 05's artifacts: the customer table, ``clv_validation.json`` and ``model_comparison.csv``."""
+    from helpers import store
+    from helpers.rfm import save_customers
+
+    table = save_customers(params.dataset, result.value, "customers")
+    written = {"customers": table,
+               "validation": store.write_json(result.validation(params), table.parent / "clv_validation.json")}
+    comparison = result.comparison if result.comparison is not None else pd.DataFrame(columns=["model", "status"])
+    written["comparison"] = store.write_text(comparison.to_csv(index=False), table.parent / "model_comparison.csv")
+    return written
