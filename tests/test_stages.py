@@ -1,0 +1,148 @@
+"""Stage 05 as a function: sound fits only, deterministic, and no pretend forecast."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import clv, rfm, stages
+from helpers.config import load_params
+from helpers.errors import DataError
+from helpers.synth import Design, simulate_purchases
+
+START = dt.date(2021, 1, 1)
+
+
+def _log(n: int = 600, days: int = 546, seed: int = 3, one_time_share: float = 0.0) -> pd.DataFrame:
+    """A BG/NBD population with CDNOW's parameters over ``days``; optionally most customers cut to one purchase."""
+    design = Design(n, start=START, observed_days=days, seed=seed)
+    p = simulate_purchases(design)
+    if one_time_share:
+        rng = np.random.default_rng(seed)
+        cut = rng.random(n) < one_time_share
+        first = ~p.duplicated("customer")
+        p = p[first | ~cut[p["customer"].to_numpy()]]
+    return pd.DataFrame({"customer_id": "c" + p["customer"].astype(str).str.zfill(4),
+                         "order_ts": pd.Timestamp(START) + pd.to_timedelta(p["t"], unit="D"),
+                         "amount": p["value"].round(2).clip(lower=0.01)})
+
+
+def _run(tx: pd.DataFrame, **overrides: object) -> tuple[stages.ValueResult, object]:
+    as_of = (tx["order_ts"].max()).date()
+    params = load_params("cdnow_sample.yaml", {"as_of": as_of.isoformat(), "clv.holdout_days": None,
+                                               "clv.penalizers": [0.0, 0.01], **overrides})
+    return stages.value_customers(params, tx, rfm.customer_table(tx, params.as_of)), params
+
+
+def test_a_sound_forecast_is_finite_validated_and_repeatable() -> None:
+    tx = _log()
+    first, params = _run(tx)
+    second, _ = _run(tx)
+    assert first.forecast and first.forecast_reason is None
+    assert first.holdout_days == clv.default_holdout_days(clv.log_span_days(tx, params.as_of))
+    value = first.value
+    assert np.isfinite(value[["p_alive", "expected_purchases", "clv"]].to_numpy()).all()
+    assert value["value_tier"].notna().all()
+    # same parameters, same answers: model, parameters to 6 significant digits, tiers and stages exactly
+    assert first.cal_fit.label == second.cal_fit.label
+    a, b = first.fit.model.params_, second.fit.model.params_
+    assert np.allclose(a.to_numpy(), b.to_numpy(), rtol=1e-6)
+    pd.testing.assert_series_equal(value["value_tier"], second.value["value_tier"])
+    pd.testing.assert_series_equal(value["lifecycle_stage"], second.value["lifecycle_stage"])
+    validation = first.validation(params)
+    assert validation["forecast"] is True and validation["holdout"]["rmse"] > 0
+    assert validation["holdout_rule"].startswith("clv.holdout_days not set")
+
+
+def test_pareto_fits_do_not_depend_on_numpys_global_random_state() -> None:
+    summary = clv.btyd_summary(_log(400), START + dt.timedelta(days=545))
+    np.random.seed(1)
+    one = clv.fit_btyd("pareto", summary).model.params_
+    np.random.seed(2)
+    two = clv.fit_btyd("pareto", summary).model.params_
+    assert one.to_dict() == two.to_dict()
+
+
+def test_almost_only_one_time_buyers_gives_rfm_and_spend_only_with_the_reason() -> None:
+    tx = _log(3000, one_time_share=0.99)
+    result, params = _run(tx)
+    assert not result.forecast
+    assert "clv.min_repeat_buyers" in result.forecast_reason and "repeat purchase" in result.forecast_reason
+    value = result.value
+    assert value[["p_alive", "expected_purchases", "expected_spend", "clv"]].isna().all().all()
+    assert value["value_tier"].isna().all()
+    assert (value["lifecycle_stage"] != "termination").all()  # P(alive) unknown: that rule does not apply
+    validation = result.validation(params)
+    assert validation["forecast"] is False and validation["total_clv"] is None
+    assert validation["caveats"][0]["code"] == "no_forecast"
+    # lowering the threshold is the analyst's call, and then the models are tried
+    forced, _ = _run(tx, **{"clv.min_repeat_buyers": 10})
+    assert forced.comparison is not None
+
+
+def test_a_log_too_short_for_a_holdout_names_the_parameter() -> None:
+    tx = _log(300, days=60)
+    result, params = _run(tx)
+    span = clv.log_span_days(tx, params.as_of)
+    assert span < 3 * clv.HOLDOUT_MIN_DAYS
+    assert not result.forecast and result.holdout_days is None and result.calhold is None
+    assert "too short" in result.forecast_reason and "clv.holdout_days" in result.forecast_reason
+    assert result.acquisition_days == clv.default_acquisition_days(span) < 90
+    assert np.isfinite(result.value["monetary_total"]).all() and result.value["clv"].isna().all()
+
+
+def test_an_explicit_holdout_longer_than_the_data_still_stops_naming_it() -> None:
+    tx = _log(300)
+    with pytest.raises(DataError, match="clv.holdout_days"):
+        _run(tx, **{"clv.holdout_days": 600})
+
+
+def test_a_fit_on_the_models_boundary_is_refused_with_its_meaning() -> None:
+    # everyone buys at the same rate: BG/NBD's r and alpha explode (no difference between customers to learn)
+    rng = np.random.default_rng(0)
+    rows = [(f"c{i:03d}", pd.Timestamp("2021-01-01") + pd.Timedelta(days=int(d)), 20.0)
+            for i in range(120) for d in sorted(rng.choice(330, size=int(rng.integers(1, 7)), replace=False))]
+    tx = pd.DataFrame(rows, columns=["customer_id", "order_ts", "amount"])
+    summary = clv.btyd_summary(tx, dt.date(2021, 12, 31))
+    fit = clv.fit_btyd("bgnbd", summary)
+    assert not fit.ok and fit.message.startswith("unsound")
+    assert "do not vary between customers" in fit.message or "never drop out or drop out at once" in fit.message
+
+
+def test_when_the_best_models_refit_fails_the_next_best_sound_model_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    tx = _log()
+    reference, _ = _run(tx)
+    best = reference.cal_fit.name
+    real = clv.fit_btyd
+
+    def refit_fails(name: str, summary: pd.DataFrame, penalizer: float = 0.0, **kw: object) -> clv.Fit:
+        if name == best and "frequency_holdout" not in summary:  # the refit on the full history
+            return clv.Fit(name, penalizer, None, "unsound: planted failure")
+        return real(name, summary, penalizer, **kw)
+
+    monkeypatch.setattr(clv, "fit_btyd", refit_fails)
+    result, _ = _run(tx)
+    assert result.forecast and result.fit.name != best
+    assert "planted failure" in result.why and "next-best sound model" in result.why
+    assert any(c["code"] == "refit_fallback" for c in result.caveats)
+
+
+def test_weak_holdouts_and_bgnbd_one_time_buyers_are_caveats() -> None:
+    tx = _log(1500, one_time_share=0.9)
+    result, _ = _run(tx, **{"clv.min_repeat_buyers": 10, "clv.models": ["bgnbd"]})
+    codes = {c["code"] for c in result.caveats}
+    assert result.forecast and "bgnbd_one_time_p_alive" in codes
+    one_time = (result.summary["frequency"] == 0).mean()
+    text = next(c["text"] for c in result.caveats if c["code"] == "bgnbd_one_time_p_alive")
+    assert f"{one_time:.0%}" in text
+    row = result.chosen_row
+    assert ("weak_validation" in codes) == (row["actual_total"] < stages.WEAK_HOLDOUT_PURCHASES
+                                           or not row["spearman"] >= stages.WEAK_HOLDOUT_RANK_CORRELATION)
+
+
+def test_the_example_customer_copes_with_nobody_below_one_half() -> None:
+    summary = pd.DataFrame({"frequency": [0.0, 0.0]}, index=["a", "b"])
+    assert clv.example_customer(summary, pd.Series([1.0, 1.0], index=summary.index)) is None
