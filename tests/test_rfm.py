@@ -8,11 +8,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from helpers.config import load_params
-from helpers.errors import ConfigError
-from helpers.rfm import (abc_classes, class_summary, customer_table, load_segment_map, pareto_curve,
-                         quantile_scores, rfm_scores, rfm_table)
+from helpers import paths, store
+from helpers.config import RFMParams, load_params
+from helpers.errors import ConfigError, DataError
+from helpers.rfm import (abc_classes, class_summary, customer_table, grid_counts, load_segment_map,
+                         one_time_summary, pareto_curve, rfm_scores, rfm_table, save_rfm_summary, spread_warnings,
+                         value_scores)
+from helpers.schemas import MAX_SCORE_BINS, customer_schema_for, validate
 from helpers.tiers import TIERS, is_high, value_tiers
 from tests_support import collected
 from tests_support import purchases as tx
@@ -35,12 +40,53 @@ def test_customer_first_seen_on_as_of_and_later_lines_ignored() -> None:
     assert table.loc["old", ["recency_days", "tenure_days"]].tolist() == [365, 365]
 
 
-def test_every_score_is_used_even_when_everyone_ties() -> None:
+def test_when_everyone_ties_everyone_gets_score_one_and_the_warnings_say_so() -> None:
     customers = pd.DataFrame({"customer_id": [f"c{i:03d}" for i in range(100)], "frequency": 1,
                               "monetary_total": 10.0, "recency_days": 30})
     scored = rfm_scores(customers)
-    for col in ("r_score", "f_score", "m_score"):
-        assert scored[col].value_counts().sort_index().tolist() == [20] * 5
+    assert (scored[["r_score", "f_score", "m_score"]] == 1).all().all()
+    warnings = spread_warnings(scored)
+    assert len(warnings) == 3  # one sentence per measure, no second one on the levels used
+    assert warnings[0].startswith("recency_days has no spread: all 100 customers have 30 days since the last purchase, "
+                                  "so every R score is 1 and tells no customers apart (recent or lapsed")
+    assert warnings[1] == ("frequency has no spread: all 100 customers have 1 purchase day, so every F score is 1 "
+                           "and tells no customers apart.")
+    few = spread_warnings(rfm_scores(customers.head(3).assign(monetary_total=[1.0, 2.0, 3.0])))
+    assert few[-1].startswith("M scores use only 3 of 5 levels (there are only 3 customers): M 1 = total spend 1.00 (1 customer);")
+
+
+def test_a_value_shared_by_95_percent_gets_one_score_and_the_rest_the_top() -> None:
+    f = pd.Series([1] * 95 + [2, 2, 3, 4, 9])
+    scores = value_scores(f, bins=5)
+    assert scores[:95].eq(1).all() and scores[95:].eq(5).all()
+    with pytest.raises(DataError, match="cannot score frequency: 1 missing value"):
+        value_scores(pd.Series([np.nan, 1.0], name="frequency"))
+
+
+def test_without_ties_every_score_holds_a_fifth() -> None:
+    scores = value_scores(pd.Series(np.arange(103.0)[::-1]), bins=5)
+    counts = scores.value_counts()
+    assert sorted(counts.index) == [1, 2, 3, 4, 5] and set(counts) <= {20, 21}  # 103 / 5, give or take one
+    assert scores.iloc[0] == 5 and scores.iloc[-1] == 1
+
+
+measures = st.lists(st.integers(min_value=0, max_value=6), min_size=1, max_size=60)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(values=measures, bins=st.integers(min_value=2, max_value=10), better=st.booleans())
+def test_scores_follow_the_values_property(values: list[int], bins: int, better: bool) -> None:
+    v = pd.Series(values)
+    scores = value_scores(v, better, bins)
+    assert scores.between(1, bins).all()
+    assert scores.groupby(v).nunique().eq(1).all()  # equal measure -> equal score
+    ordered = pd.DataFrame({"v": v if better else -v, "s": scores}).sort_values("v")
+    assert ordered["s"].is_monotonic_increasing  # better measure -> score not lower
+    worst = v.min() if better else v.max()
+    assert scores[v == worst].eq(1).all()  # the worst value always scores 1: nobody is promoted by a tie
+    # a score above 1 is earned: at least (score - 1) / bins of customers have a worse value
+    worse = np.array([(v < x).sum() if better else (v > x).sum() for x in v])
+    assert (worse * bins >= (scores.to_numpy() - 1) * len(v)).all()
 
 
 def test_scores_are_identical_whatever_the_row_order() -> None:
@@ -60,24 +106,82 @@ def test_better_values_never_get_worse_scores() -> None:
 
 
 def test_fewer_customers_than_score_levels() -> None:
-    customers = pd.DataFrame({"customer_id": ["a", "b"], "frequency": [1, 3], "monetary_total": [1.0, 2.0]})
-    assert quantile_scores(customers, [("frequency", True)], bins=5).tolist() == [1, 3]
+    assert value_scores(pd.Series([1, 3]), bins=5).tolist() == [1, 3]
 
 
-def test_the_default_segment_map_covers_the_grid_with_eleven_named_segments() -> None:
+def test_the_default_segment_map_covers_the_grid_with_eleven_named_segments_and_two_one_time_ones() -> None:
     sm = load_segment_map("segment_maps/default.yaml")
     names = {n for row in sm.grid.values() for n in row}
     assert names == {"champions", "loyal", "potential loyalists", "new customers", "promising", "need attention",
                      "about to sleep", "at risk", "cannot lose", "hibernating", "lost"}
     r = pd.Series([5, 5, 1, 1, 2]); f = pd.Series([5, 1, 1, 5, 3])
     assert sm.segment(r, f).tolist() == ["champions", "new customers", "lost", "cannot lose", "at risk"]
+    # the same cells for customers who bought once: the one-time segments, before the grid
+    once = sm.segment(r, f, pd.Series([1, 1, 1, 1, 2]))
+    assert once.tolist() == ["recent one-time buyers", "recent one-time buyers", "lapsed one-time buyers",
+                             "lapsed one-time buyers", "at risk"]
     assert set(sm.actions().columns) == {"meaning", "action"}
+    assert sm.actions().loc["recent one-time buyers", "action"].startswith("welcome series")
+
+
+customer_bases = st.lists(st.tuples(st.sampled_from([1, 1, 1, 1, 2, 3, 7]), st.integers(0, 400),
+                                    st.floats(0, 1000, allow_nan=False)), min_size=1, max_size=80)
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(rows=customer_bases)
+def test_one_time_buyers_are_never_in_a_repeat_segment_property(rows: list[tuple[int, int, float]]) -> None:
+    customers = pd.DataFrame(rows, columns=["frequency", "recency_days", "monetary_total"]).assign(
+        customer_id=lambda d: [f"c{i}" for i in range(len(d))])
+    scored = rfm_scores(customers)
+    sm = load_segment_map("segment_maps/default.yaml")
+    segment = sm.segment(scored["r_score"], scored["f_score"], scored["frequency"])
+    once = scored["frequency"].eq(1)
+    assert segment[once].isin(["recent one-time buyers", "lapsed one-time buyers"]).all()
+    assert (segment[once].eq("recent one-time buyers") == scored.loc[once, "r_score"].ge(4)).all()
+    assert not segment[~once].str.contains("one-time").any()
+    assert scored.loc[once, "f_score"].eq(1).all()  # and F never promotes them either
+
+
+def _map_without_one_time(tmp_path: Path) -> Path:
+    default = (paths.PARAMS_DIR / "segment_maps" / "default.yaml").read_text()
+    start, end = default.index("\none_time:\n") + 1, default.index("grid:")
+    custom = tmp_path / "no_one_time.yaml"
+    custom.write_text(default[:start] + default[end:])
+    return custom
+
+
+def test_a_map_without_one_time_segments_lets_the_grid_place_one_time_buyers(tmp_path: Path) -> None:
+    sm = load_segment_map(str(_map_without_one_time(tmp_path)))
+    assert sm.one_time is None
+    r, f, freq = pd.Series([5, 1, 3]), pd.Series([1, 1, 4]), pd.Series([1, 1, 1])
+    assert sm.segment(r, f, freq).tolist() == ["new customers", "lost", "loyal"]
+    assert sm.by_grid(freq).all()
+    customers = rfm_scores(pd.DataFrame({"customer_id": list("abcd"), "frequency": [1, 1, 1, 3],
+                                         "recency_days": [0, 50, 200, 10], "monetary_total": [1.0, 2.0, 3.0, 9.0]}))
+    customers["rfm_segment"] = sm.segment(customers["r_score"], customers["f_score"], customers["frequency"])
+    assert "The segment map has no one-time segments, so the R x F grid places them" in one_time_summary(customers, sm)
+    assert int(grid_counts(customers, sm, 5).to_numpy().sum()) == 4
+
+
+def test_one_time_segments_may_be_one_name_and_are_checked(tmp_path: Path) -> None:
+    default = (paths.PARAMS_DIR / "segment_maps" / "default.yaml").read_text()
+    block = default[default.index("\none_time:\n") + 1:default.index("grid:")]
+    one = tmp_path / "one.yaml"
+    one.write_text(default.replace(block, "one_time: recent one-time buyers\n\n"))
+    assert set(load_segment_map(str(one)).one_time.values()) == {"recent one-time buyers"}
+    one.write_text(default.replace(block, "one_time: {5: once, 4: once, 3: once, 2: once, 1: once}\n\n"))
+    with pytest.raises(ConfigError, match=r"one.yaml: grid or one_time names segments with no entry under 'segments': \['once'\]"):
+        load_segment_map(str(one))
+    one.write_text(default.replace(block, "one_time: {5: lost, 1: lost}\n\n"))
+    with pytest.raises(ConfigError, match=r"'one_time' must name a segment for each R score 1..5"):
+        load_segment_map(str(one))
 
 
 def test_segment_map_errors_name_the_file_and_the_problem(tmp_path: Path) -> None:
     bad = tmp_path / "map.yaml"
     bad.write_text("grid: {1: [a, b]}\nsegments: {a: {}}\ntiers: {}\n")
-    with pytest.raises(ConfigError, match=r"map.yaml: 'grid' must have rows 1..5"):
+    with pytest.raises(ConfigError, match=r"map.yaml: 'grid' must have rows 1..5.*because rfm.bins is 5"):
         load_segment_map(str(bad))
     grid = "\n".join(f"  {r}: [a, a, a, a, zz]" for r in range(1, 6))
     bad.write_text(f"grid:\n{grid}\nsegments: {{a: {{}}}}\ntiers: {{}}\n")
@@ -93,6 +197,59 @@ def test_a_custom_segment_map_changes_segments_without_code(tmp_path: Path) -> N
         "segments:\n", "segments:\n  fresh faces:\n    meaning: new\n    action: welcome\n"))
     sm = load_segment_map(str(custom))
     assert sm.segment(pd.Series([5]), pd.Series([1])).tolist() == ["fresh faces"]
+
+
+def test_bins_7_runs_with_a_7_by_7_map_and_the_schema_follows_bins(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"because rfm.bins is 7; give a map with a 7 x 7 grid"):
+        load_segment_map("segment_maps/default.yaml", bins=7)
+    seven = tmp_path / "seven.yaml"
+    grid = "\n".join(f"  {r}: [{', '.join(['low'] * 3 + ['high'] * 4)}]" for r in range(1, 8))
+    seven.write_text(f"one_time: once\ngrid:\n{grid}\nsegments:\n  low: {{}}\n  high: {{}}\n  once: {{}}\n"
+                     "tiers: {platinum: {}, gold: {}, iron: {}, lead: {}}\n")
+    rng = np.random.default_rng(3)
+    days = pd.to_datetime("2020-01-01") + pd.to_timedelta(rng.integers(0, 360, 400), unit="D")
+    purchases = pd.DataFrame({"customer_id": [f"c{i}" for i in rng.integers(0, 120, 400)], "order_ts": days,
+                              "amount": rng.uniform(1, 100, 400)})
+    customers = rfm_table(purchases, AS_OF, 7, load_segment_map(str(seven), bins=7), (0.05, 0.2))
+    assert customers["r_score"].max() == 7 and customers["m_score"].max() == 7
+    with pytest.raises(DataError, match="r_score"):
+        validate(customers, customer_schema_for(5), "customer table")
+    assert RFMParams.model_json_schema()["properties"]["bins"]["maximum"] == MAX_SCORE_BINS
+
+
+def test_spread_warnings_and_the_one_time_sentence_on_an_olist_like_base(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    n = 1000
+    freq = np.where(np.arange(n) < 990, 1, 2 + np.arange(n) % 3)
+    customers = pd.DataFrame({"customer_id": [f"c{i:04d}" for i in range(n)], "frequency": freq,
+                              "recency_days": np.arange(n) % 500, "monetary_total": np.arange(n) * 1.5 + 1})
+    scored = rfm_scores(customers)
+    sm = load_segment_map("segment_maps/default.yaml")
+    scored["rfm_segment"] = sm.segment(scored["r_score"], scored["f_score"], scored["frequency"])
+    warnings = spread_warnings(scored)
+    assert warnings[0].startswith("frequency has almost no spread: 99.0% of customers (990 of 1,000) have the same "
+                                  "value, 1 purchase day")
+    assert warnings[1] == ("F scores use only 2 of 5 levels (customers with equal frequency get equal scores): "
+                           "F 1 = 1 purchase day (990 customers); F 5 = 2-4 purchase days (10 customers).")
+    assert len(warnings) == 2  # recency (ties of two) and spend (all distinct) spread over all five levels
+    sentence = one_time_summary(scored, sm)
+    assert sentence.startswith("990 of 1,000 customers (99.0%) bought on a single day")
+    once = scored["rfm_segment"][scored["frequency"].eq(1)].value_counts()
+    assert f"recent one-time buyers {once['recent one-time buyers']:,}" in sentence
+    assert int(grid_counts(scored, sm, 5).to_numpy().sum()) == 10  # the grid places the repeat buyers only
+    monkeypatch.setenv("CIN_DATA_DIR", str(tmp_path / "data"))
+    summary = store.json_load(save_rfm_summary("demo", scored, 5))
+    assert summary["one_time_buyers"] == 990 and summary["score_levels"]["f_score"] == [1, 5]
+    assert [c["code"] for c in summary["caveats"]] == ["rfm_no_spread_frequency", "rfm_f_levels"]
+    assert summary["caveats"][1]["text"] == warnings[1]
+
+
+def test_no_warnings_when_every_measure_spreads() -> None:
+    customers = pd.DataFrame({"customer_id": [f"c{i}" for i in range(50)], "frequency": np.arange(50) + 1,
+                              "recency_days": np.arange(50), "monetary_total": np.arange(50.0)})
+    assert spread_warnings(rfm_scores(customers)) == []
+    assert one_time_summary(customers).startswith("1 of 50 customers (2.0%) bought on a single day")
+    assert one_time_summary(customers.assign(frequency=2)) == "No one-time buyers: all 50 customers bought on at least two days."
 
 
 def test_abc_classes_follow_the_cuts_on_100_customers() -> None:
@@ -123,8 +280,15 @@ def cdnow_customers(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
 
 def test_cdnow_master_rfm(cdnow_customers: pd.DataFrame) -> None:
     assert len(cdnow_customers) == 23_570
-    for col in ("r_score", "f_score", "m_score"):
-        assert cdnow_customers[col].value_counts().tolist() == [4_714] * 5
+    once = cdnow_customers["frequency"].eq(1)
+    # F = 1 is exactly the one-time buyers (about half of CDNOW), all in the one-time segments
+    assert (cdnow_customers["f_score"].eq(1) == once).all() and 0.4 < once.mean() < 0.7
+    assert cdnow_customers.loc[once, "rfm_segment"].str.endswith("one-time buyers").all()
+    assert not cdnow_customers.loc[~once, "rfm_segment"].str.contains("one-time").any()
+    for measure, score, sign in (("recency_days", "r_score", -1), ("frequency", "f_score", 1), ("monetary_total", "m_score", 1)):
+        levels = cdnow_customers.assign(o=cdnow_customers[measure] * sign).groupby(score)["o"].agg(["min", "max"])
+        assert (levels["min"].shift(-1).dropna() > levels["max"].iloc[:-1]).all()  # levels do not overlap
+    assert cdnow_customers["m_score"].nunique() == 5  # spend has few ties: quintiles, as before
     abc = class_summary(cdnow_customers, "abc_class")
     assert abc.loc["A", "customers"] == 1_178  # 5% of 23,570, rounded down
     # revenue is concentrated, but not 80/20: the top 20% bring about two thirds

@@ -97,7 +97,8 @@ class CleaningParams(_Strict):
 class RFMParams(_Strict):
     """Stage 04: RFM scores, the segment map, the ABC cuts."""
 
-    bins: int = Field(5, ge=2, le=10, description="score levels (quintiles: 5)")
+    bins: int = Field(5, ge=2, le=10, description="score levels (quintiles: 5); equal values get equal scores, so a "
+                      "measure with few distinct values may use fewer levels; the segment map's grid must be bins x bins")
     segment_map: str = Field("segment_maps/default.yaml", description="R x F map file, relative to params/")
     abc_cuts: tuple[float, float] = Field((0.05, 0.20), description="cumulative customer shares ending A and B")
     outlier_factor: float = Field(100.0, gt=1, description="spend above this many times the median customer's is flagged")

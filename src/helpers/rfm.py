@@ -7,9 +7,15 @@ Stage 04. Conventions (also stated in notebook 04):
   BTYD models of stage 05 count purchases the same way); their amounts add up.
 - **RFM recency** is ``recency_days``: days from the last purchase to ``as_of``.
   It is not the BTYD models' recency (first to last purchase).
-- **Scores** are quantile scores 1..``bins`` (5 = best). Ties are broken by the
-  other two measures and then by the customer key, so every score is used by
-  an equal share of customers (give or take one) and reruns are identical.
+- **Scores** are quantile scores 1..``bins`` (5 = best) that follow the data:
+  customers with equal values get equal scores (no tie broken by another
+  measure or by the key). A value's score is one plus ``bins`` times the share
+  of customers with a worse value, rounded down; without ties every score holds
+  a fifth of the customers, and a value shared by many customers takes a single
+  score, so fewer than ``bins`` levels may be used (:func:`spread_warnings`
+  says so). Scores depend on the values only, so reruns are identical.
+- **One-time buyers** (one purchase day) get the segment map's one-time
+  segments, before the R x F grid: whoever bought once is never "champions".
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import yaml
 
 from helpers import paths
 from helpers.errors import ConfigError, DataError
-from helpers.schemas import customer_schema, validate
+from helpers.schemas import customer_schema_for, validate
 
 
 def purchase_days(transactions: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
@@ -91,56 +97,104 @@ def customer_table(transactions: pd.DataFrame, as_of: dt.date, days: pd.DataFram
     return table[[c for c in order if c in table.columns]]
 
 
-def quantile_scores(table: pd.DataFrame, keys: list[tuple[str, bool]], bins: int = 5) -> pd.Series:
-    """Scores 1..``bins`` by rank over ``keys`` ((column, higher_is_better) pairs, first is primary).
+def value_scores(values: pd.Series, higher_is_better: bool = True, bins: int = 5) -> pd.Series:
+    """Scores 1..``bins`` from the share of customers with a worse value; equal values, equal scores.
 
-    Customers are ranked worst to best on the primary key, ties broken by the
-    next keys and finally by ``customer_id``; rank position p of n gets score
-    ``floor(p * bins / n) + 1``. Every score is used when n >= bins.
+    The score of a value is ``1 + floor(bins * w / n)``, where ``w`` counts the
+    customers with a strictly worse value and ``n`` all customers (integer
+    arithmetic, so no rounding differences). This is the quantile cut with the
+    lower quantiles as edges: a tie group gets the score of its lowest member,
+    so nobody is promoted by a tie. Without ties every score holds n / bins
+    customers (give or take one); a value shared by many customers takes one
+    score and some scores may stay unused. The worst value always scores 1.
 
-    >>> t = pd.DataFrame({"customer_id": list("abcdef"), "f": [1, 1, 1, 1, 2, 5], "m": [1, 2, 3, 4, 5, 6]})
-    >>> quantile_scores(t, [("f", True), ("m", True)], bins=3).tolist()
-    [1, 1, 2, 2, 3, 3]
+    >>> f = pd.Series([1, 1, 1, 1, 1, 1, 1, 1, 2, 5])   # 80% buy once
+    >>> value_scores(f, bins=5).tolist()
+    [1, 1, 1, 1, 1, 1, 1, 1, 5, 5]
+    >>> value_scores(pd.Series([30, 0, 10, 10]), higher_is_better=False, bins=4).tolist()
+    [1, 4, 2, 2]
     """
-    cols = [c for c, _ in keys] + ["customer_id"]
-    ascending = [better for _, better in keys] + [True]  # worst first
-    order = table.sort_values(cols, ascending=ascending, kind="stable").index
-    position = pd.Series(np.arange(len(table)), index=order)
-    return (np.floor(position * bins / len(table)).astype("int64") + 1).reindex(table.index)
+    if values.isna().any():
+        raise DataError(f"cannot score {values.name or 'a measure'}: {int(values.isna().sum())} missing value(s)")
+    oriented = values.to_numpy() if higher_is_better else -values.to_numpy()
+    n = len(oriented)
+    worse = np.searchsorted(np.sort(oriented, kind="stable"), oriented, side="left").astype("int64")
+    return pd.Series(np.minimum(worse * bins // max(n, 1) + 1, bins).astype("int64"), index=values.index)
+
+
+#: The RFM measures: (column, score column, letter, higher is better).
+MEASURES: list[tuple[str, str, str, bool]] = [
+    ("recency_days", "r_score", "R", False),
+    ("frequency", "f_score", "F", True),
+    ("monetary_total", "m_score", "M", True),
+]
 
 
 def rfm_scores(customers: pd.DataFrame, bins: int = 5) -> pd.DataFrame:
-    """Add ``r_score``, ``f_score``, ``m_score`` (5 = most recent, most frequent, highest spend)."""
+    """Add ``r_score``, ``f_score``, ``m_score`` (``bins`` = most recent, most frequent, highest spend).
+
+    Each score is :func:`value_scores` of its own measure only.
+    """
     out = customers.copy()
-    out["r_score"] = quantile_scores(out, [("recency_days", False), ("frequency", True), ("monetary_total", True)], bins)
-    out["f_score"] = quantile_scores(out, [("frequency", True), ("monetary_total", True), ("recency_days", False)], bins)
-    out["m_score"] = quantile_scores(out, [("monetary_total", True), ("frequency", True), ("recency_days", False)], bins)
+    for column, score, _, better in MEASURES:
+        out[score] = value_scores(out[column], better, bins)
     out["rfm_cell"] = out["r_score"].astype(str) + out["f_score"].astype(str) + out["m_score"].astype(str)
     return out
 
 
 @dataclass(frozen=True)
 class SegmentMap:
-    """The R x F segment grid and the meaning and action of each segment and value tier."""
+    """The R x F segment grid, the one-time buyers' segments, and the meaning and action of each.
+
+    ``one_time`` maps each R score to the segment of customers with a single
+    purchase day; it applies before the grid. ``None`` (a map file without a
+    ``one_time`` entry) lets the grid place one-time buyers too.
+    """
 
     grid: dict[int, list[str]]
     segments: dict[str, dict[str, str]]
     tiers: dict[str, dict[str, str]]
+    one_time: dict[int, str] | None = None
 
-    def segment(self, r: pd.Series, f: pd.Series) -> pd.Series:
-        """The segment name of each (R, F) pair."""
+    def by_grid(self, frequency: pd.Series) -> pd.Series:
+        """Which customers the R x F grid places (all but the one-time buyers, when the map has their segments)."""
+        if self.one_time is None:
+            return pd.Series(True, index=frequency.index)
+        return frequency.ne(1)
+
+    def segment(self, r: pd.Series, f: pd.Series, frequency: pd.Series | None = None) -> pd.Series:
+        """The segment name of each customer: one-time segment by R when ``frequency`` is 1, else the (R, F) cell."""
         lookup = {(ri, fi + 1): name for ri, row in self.grid.items() for fi, name in enumerate(row)}
-        return pd.Series([lookup[(a, b)] for a, b in zip(r, f, strict=True)], index=r.index, dtype=object)
+        out = pd.Series([lookup[(a, b)] for a, b in zip(r, f, strict=True)], index=r.index, dtype=object)
+        if frequency is not None and self.one_time is not None:
+            once = ~self.by_grid(frequency)
+            out[once] = r[once].map(self.one_time)
+        return out
 
     def actions(self) -> pd.DataFrame:
         """Segments with their meaning and recommended action, in the order of the file."""
         return pd.DataFrame.from_dict(self.segments, orient="index").rename_axis("segment")
 
 
+def grid_counts(customers: pd.DataFrame, segment_map: SegmentMap, bins: int) -> pd.DataFrame:
+    """Customers the grid places per (R, F) cell: rows R ``bins``..1, columns F 1..``bins`` (zeros included).
+
+    One-time buyers are left out when the map gives them their own segments.
+    """
+    placed = customers[segment_map.by_grid(customers["frequency"])]
+    counts = placed.groupby(["r_score", "f_score"]).size()
+    rows = range(bins, 0, -1)
+    cols = range(1, bins + 1)
+    return pd.DataFrame([[int(counts.get((r, f), 0)) for f in cols] for r in rows],
+                        index=pd.Index(rows, name="r_score"), columns=pd.Index(cols, name="f_score"))
+
+
 def load_segment_map(name: str, bins: int = 5) -> SegmentMap:
     """Read and check a segment map file (relative to ``params/``).
 
-    Every grid cell must name a segment described in ``segments``; the grid must be ``bins`` x ``bins``.
+    Every grid cell must name a segment described in ``segments``; the grid must
+    be ``bins`` x ``bins``. The optional ``one_time`` entry is one segment name
+    for all one-time buyers, or a name per R score 1..``bins``.
     """
     file = paths.resolve(name, paths.PARAMS_DIR)
     if not file.exists():
@@ -148,15 +202,28 @@ def load_segment_map(name: str, bins: int = 5) -> SegmentMap:
     data = yaml.safe_load(file.read_text(encoding="utf-8"))
     grid = {int(k): list(v) for k, v in data.get("grid", {}).items()}
     if sorted(grid) != list(range(1, bins + 1)) or any(len(row) != bins for row in grid.values()):
-        raise ConfigError(f"{file}: 'grid' must have rows 1..{bins}, each with {bins} segment names (F score 1..{bins})")
+        raise ConfigError(f"{file}: 'grid' must have rows 1..{bins}, each with {bins} segment names (F score 1..{bins}), "
+                          f"because rfm.bins is {bins}; give a map with a {bins} x {bins} grid (rfm.segment_map) "
+                          f"or set rfm.bins to the map's size")
+    one_time = data.get("one_time")
+    if isinstance(one_time, str):
+        one_time = dict.fromkeys(range(1, bins + 1), one_time)
+    elif isinstance(one_time, dict):
+        one_time = {int(k): str(v) for k, v in one_time.items()}
+        if sorted(one_time) != list(range(1, bins + 1)):
+            raise ConfigError(f"{file}: 'one_time' must name a segment for each R score 1..{bins} "
+                              f"(or be one segment name for all one-time buyers)")
+    elif one_time is not None:
+        raise ConfigError(f"{file}: 'one_time' must be a segment name or a mapping R score -> segment name")
     described = data.get("segments", {})
-    unknown = sorted({n for row in grid.values() for n in row} - set(described))
+    named = {n for row in grid.values() for n in row} | set((one_time or {}).values())
+    unknown = sorted(named - set(described))
     if unknown:
-        raise ConfigError(f"{file}: grid names segments with no entry under 'segments': {unknown}")
+        raise ConfigError(f"{file}: grid or one_time names segments with no entry under 'segments': {unknown}")
     tiers = data.get("tiers", {})
     if set(tiers) != {"platinum", "gold", "iron", "lead"}:
         raise ConfigError(f"{file}: 'tiers' must describe platinum, gold, iron and lead")
-    return SegmentMap(grid, described, tiers)
+    return SegmentMap(grid, described, tiers, one_time)
 
 
 def abc_classes(monetary: pd.Series, ids: pd.Series, cuts: tuple[float, float] = (0.05, 0.20)) -> pd.Series:
@@ -216,9 +283,106 @@ def rfm_table(transactions: pd.DataFrame, as_of: dt.date, bins: int, segment_map
               abc_cuts: tuple[float, float]) -> pd.DataFrame:
     """Stage 04 in one call: customer table, RFM scores, segments and ABC classes, validated."""
     customers = rfm_scores(customer_table(transactions, as_of), bins)
-    customers["rfm_segment"] = segment_map.segment(customers["r_score"], customers["f_score"])
+    customers["rfm_segment"] = segment_map.segment(customers["r_score"], customers["f_score"], customers["frequency"])
     customers["abc_class"] = abc_classes(customers["monetary_total"], customers["customer_id"], abc_cuts)
-    return validate(customers, customer_schema, "customer table")
+    return validate(customers, customer_schema_for(bins), "customer table")
+
+
+#: A measure has "almost no spread" when one value is shared by at least this share of customers.
+NO_SPREAD_SHARE = 0.9
+
+
+def _values(lo: float, hi: float, column: str) -> str:
+    """A value or range of one measure in words: '1 purchase day', '0-30 days since the last purchase'."""
+    money = column == "monetary_total"
+    shown = (lambda v: f"{v:,.2f}") if money else (lambda v: f"{int(v):,}")  # noqa: E731
+    span = shown(lo) if lo == hi else f"{shown(lo)}-{shown(hi)}"
+    if money:
+        return f"total spend {span}"
+    if column == "frequency":
+        return f"{span} purchase day" + ("" if lo == hi == 1 else "s")
+    return f"{span} day{'' if lo == hi == 1 else 's'} since the last purchase"
+
+
+def spread_caveats(customers: pd.DataFrame, bins: int = 5) -> list[dict[str, str]]:
+    """``{"code", "text"}`` caveats on the RFM measures of this customer table (scored by :func:`rfm_scores`).
+
+    Two kinds: a measure with almost no spread (one value shared by at least
+    :data:`NO_SPREAD_SHARE` of customers: the score cannot tell them apart),
+    and a score that uses fewer than ``bins`` levels (equal values get equal
+    scores), with the values behind each level used.
+    """
+    n = len(customers)
+    out: list[dict[str, str]] = []
+    if n == 0:
+        return out
+    for column, score, letter, _ in MEASURES:
+        counts = customers[column].value_counts()
+        top_value, top_n = counts.index[0], int(counts.iloc[0])
+        if top_n == n:
+            out.append({"code": f"rfm_no_spread_{column}", "text": (
+                f"{column} has no spread: all {n:,} customers have {_values(top_value, top_value, column)}, "
+                f"so every {letter} score is 1 and tells no customers apart"
+                + (" (recent or lapsed in a segment name says nothing here)." if letter == "R" else "."))})
+            continue
+        if top_n / n >= NO_SPREAD_SHARE:
+            top_score = int(customers.loc[customers[column] == top_value, score].iloc[0])
+            out.append({"code": f"rfm_no_spread_{column}", "text": (
+                f"{column} has almost no spread: {top_n / n:.1%} of customers ({top_n:,} of {n:,}) have the same "
+                f"value, {_values(top_value, top_value, column)}; the {letter} score cannot tell them apart "
+                f"(they all get {letter} {top_score}) and separates only the other {n - top_n:,}.")})
+        levels = customers.groupby(score, sort=True)[column].agg(["min", "max", "size"])
+        if len(levels) < bins:
+            parts = [f"{letter} {lvl} = {_values(row['min'], row['max'], column)} "
+                     f"({int(row['size']):,} customer{'' if row['size'] == 1 else 's'})"
+                     for lvl, row in levels.iterrows()]
+            why = (f"customers with equal {column} get equal scores" if len(counts) < n
+                   else f"there are only {n:,} customers")
+            out.append({"code": f"rfm_{letter.lower()}_levels", "text": (
+                f"{letter} scores use only {len(levels)} of {bins} levels ({why}): " + "; ".join(parts) + ".")})
+    return out
+
+
+def spread_warnings(customers: pd.DataFrame, bins: int = 5) -> list[str]:
+    """The sentences of :func:`spread_caveats`, for the notebook."""
+    return [c["text"] for c in spread_caveats(customers, bins)]
+
+
+def one_time_summary(customers: pd.DataFrame, segment_map: SegmentMap | None = None) -> str:
+    """One sentence: how many customers bought on a single day, their revenue share and their segments."""
+    n = len(customers)
+    once = customers["frequency"].eq(1)
+    k = int(once.sum())
+    if k == 0:
+        return f"No one-time buyers: all {n:,} customers bought on at least two days."
+    revenue = float(customers["monetary_total"].sum())
+    rev_share = float(customers.loc[once, "monetary_total"].sum()) / revenue if revenue > 0 else 0.0
+    text = (f"{k:,} of {n:,} customers ({k / n:.1%}) bought on a single day (one-time buyers) and brought "
+            f"{rev_share:.1%} of revenue; the other {n - k:,} bought on two or more days.")
+    if "rfm_segment" in customers.columns:
+        seg = customers.loc[once, "rfm_segment"].value_counts()
+        listed = ", ".join(f"{name} {int(c):,}" for name, c in seg.items())
+        if segment_map is not None and segment_map.one_time is None:
+            text += f" The segment map has no one-time segments, so the R x F grid places them: {listed}."
+        else:
+            text += f" Their segments: {listed}."
+    return text
+
+
+def save_rfm_summary(dataset: str, customers: pd.DataFrame, bins: int) -> Path:
+    """Write ``rfm.json`` beside ``customers_rfm.parquet``: score levels used, one-time buyers, caveats."""
+    from helpers import store
+
+    once = int(customers["frequency"].eq(1).sum())
+    summary = {
+        "bins": bins,
+        "customers": len(customers),
+        "one_time_buyers": once,
+        "one_time_share": once / len(customers) if len(customers) else 0.0,
+        "score_levels": {score: sorted(int(v) for v in customers[score].unique()) for _, score, *_ in MEASURES},
+        "caveats": spread_caveats(customers, bins),
+    }
+    return store.write_json(summary, paths.processed_dir(dataset) / "rfm.json")
 
 
 def save_customers(dataset: str, customers: pd.DataFrame, name: str = "customers") -> Path:

@@ -29,6 +29,10 @@ from helpers.errors import DataError, show_rows
 
 IDENTITY, BEHAVIOUR, VALUE, LINEAGE = "identity", "behaviour", "value", "lineage"
 
+#: The most RFM score levels ``rfm.bins`` may ask for; the customer schema allows scores 1..this.
+MAX_SCORE_BINS = 10
+SCORE_COLUMNS = ("r_score", "f_score", "m_score")
+
 
 @dataclass(frozen=True)
 class Field:
@@ -72,9 +76,12 @@ CUSTOMER_FIELDS: list[Field] = [
     Field("monetary_total", float, BEHAVIOUR, "Total spend up to as_of (current value).", checks=[pa.Check.ge(0)]),
     Field("monetary_avg", float, BEHAVIOUR, "Average spend per purchase.", checks=[pa.Check.ge(0)]),
     Field("tenure_days", int, BEHAVIOUR, "Days from the first purchase to as_of (customer age).", checks=[pa.Check.ge(0)]),
-    Field("r_score", int, VALUE, "Recency quintile score (5 = most recent).", required=False, checks=[pa.Check.isin([1, 2, 3, 4, 5])]),
-    Field("f_score", int, VALUE, "Frequency quintile score (5 = most frequent).", required=False, checks=[pa.Check.isin([1, 2, 3, 4, 5])]),
-    Field("m_score", int, VALUE, "Monetary quintile score (5 = highest spend).", required=False, checks=[pa.Check.isin([1, 2, 3, 4, 5])]),
+    Field("r_score", int, VALUE, "Recency score 1..rfm.bins (quintiles by default; highest = most recent).", required=False,
+          checks=[pa.Check.in_range(1, MAX_SCORE_BINS)]),
+    Field("f_score", int, VALUE, "Frequency score 1..rfm.bins (highest = most purchase days).", required=False,
+          checks=[pa.Check.in_range(1, MAX_SCORE_BINS)]),
+    Field("m_score", int, VALUE, "Monetary score 1..rfm.bins (highest = highest spend).", required=False,
+          checks=[pa.Check.in_range(1, MAX_SCORE_BINS)]),
     Field("rfm_segment", str, VALUE, "Named segment from the recency x frequency map (champions, at risk, ...).", required=False),
     Field("abc_class", str, VALUE, "ABC (80/20) class by revenue share: A top 5%, B next 15%, C the rest.", required=False,
           checks=[pa.Check.isin(["A", "B", "C"])]),
@@ -112,10 +119,16 @@ def _transaction_schema(name: str, *, clean: bool) -> pa.DataFrameSchema:
 collected_schema = _transaction_schema("collected transactions", clean=False)
 #: Transactions after cleaning: what stages 04+ may rely on.
 transaction_schema = _transaction_schema("clean transactions", clean=True)
-#: One row per customer, filled in by stages 04-07.
-customer_schema = pa.DataFrameSchema(
-    {f.name: _column(f) for f in CUSTOMER_FIELDS}, name="customers", unique=["customer_id"], strict=False
-)
+def customer_schema_for(bins: int = MAX_SCORE_BINS) -> pa.DataFrameSchema:
+    """The customer schema with RFM scores restricted to 1..``bins`` (the run's ``rfm.bins``)."""
+    if not 2 <= bins <= MAX_SCORE_BINS:
+        raise ValueError(f"bins must be 2..{MAX_SCORE_BINS}, got {bins}")
+    fields = [replace(f, checks=[pa.Check.in_range(1, bins)]) if f.name in SCORE_COLUMNS else f for f in CUSTOMER_FIELDS]
+    return pa.DataFrameSchema({f.name: _column(f) for f in fields}, name="customers", unique=["customer_id"], strict=False)
+
+
+#: One row per customer, filled in by stages 04-07 (scores 1..MAX_SCORE_BINS; stage 04 checks 1..rfm.bins).
+customer_schema = customer_schema_for(MAX_SCORE_BINS)
 
 
 def describe_check(check: pa.Check) -> str:
