@@ -332,7 +332,9 @@ def fit_btyd(name: str, summary: pd.DataFrame, penalizer: float = 0.0, *, weight
     tolerance, then a larger penalizer. A fit counts as failed when lifetimes
     raises (``ConvergenceError``, linear algebra errors), the parameters are
     not finite and positive, or they sit on the model's boundary
-    (:func:`boundary_problems`); ``Fit.boundary`` then says what that means.
+    (:func:`boundary_problems`); ``Fit.boundary`` then says what that means,
+    and no remedy is tried (the penalizer grid of the comparison is the place
+    for shrinkage, and lifetimes' likelihood is slow near the boundary).
     """
     _check_fittable(summary, MODEL_LABELS[name])
     cls = MODEL_CLASSES[name]
@@ -358,10 +360,10 @@ def fit_btyd(name: str, summary: pd.DataFrame, penalizer: float = 0.0, *, weight
             result.attempts.append(f"{how}: degenerate parameters {np.round(params, 4).tolist()}")
             continue
         problems = boundary_problems(name, {k: float(v) for k, v in model.params_.items()}, float(summary["T"].max()))
-        if problems:
+        if problems:  # where these data's likelihood is highest: another start or tolerance would not move it
             result.boundary = problems[0]
             result.attempts.append(f"{how}: boundary solution ({'; '.join(problems)})")
-            continue
+            break
         result.model, result.penalizer, result.boundary = model, pen, ""
         result.message = "converged" if how == "as asked" else f"converged after remedy ({how})"
         result.attempts.append(f"{how}: converged")
