@@ -105,6 +105,26 @@ def test_the_bad_lines_note_is_capped_but_the_count_is_exact(isolated: Path) -> 
     assert first["rows_after"] == 12
 
 
+def test_a_bad_first_line_does_not_shift_the_columns(isolated: Path) -> None:
+    source = isolated / "orders.csv"  # pandas would take the first line's extra field as an index
+    source.write_text(_lines(6, bad={2}))
+    _, lines = collect(_params(source, on_bad_lines="skip"))
+    assert lines["source_row"].tolist() == ["3", "4", "5", "6", "7"]
+    assert lines["customer_id"].tolist() == [f"c{n % 7}" for n in range(3, 8)]
+    assert lines["amount"].tolist() == [n + 0.5 for n in range(3, 8)]
+
+
+def test_a_headerless_file_whose_first_line_has_more_fields_than_the_names(isolated: Path) -> None:
+    source = isolated / "tx.txt"
+    source.write_text("1 19970101 2 29.33 extra\n2 19970102 1 11.77\n")
+    params = Params.model_validate({"dataset": "t", "as_of": "1998-06-30", "date_format": "%Y%m%d",
+                                    "source": {"kind": "text", "path": str(source), "sep": "whitespace", "header": False,
+                                               "names": ["cust", "date", "cds", "usd"]},
+                                    "columns": {"customer_id": "cust", "order_ts": "date", "amount": "usd"}})
+    with pytest.raises(DataError, match=r"^.*tx.txt: line 1 has 5 fields but source.names lists 4"):
+        collect(params)
+
+
 @pytest.mark.parametrize(("content", "encoding", "message"), [
     (b"", "utf-8", "the file is empty"),
     ("Customer,Order,Date,Amount\nc1,o1,2011-01-01,CR\xc8ME\n".encode("latin-1"), "utf-8", "cannot be read as utf-8"),

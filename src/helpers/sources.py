@@ -3,7 +3,9 @@
 Stage 02 of the customer identification process. A source is described by a
 parameter file (:class:`helpers.config.SourceParams`): a CSV or whitespace
 text file, an Excel workbook (all or some sheets), a Parquet file, or a table
-or query in a DuckDB or SQLite database.
+or query in a DuckDB or SQLite database. A DuckDB query needs no database
+file: it then runs in an in-memory DuckDB whose relative file paths start at
+the project root (a query joining CSV or Parquet tables).
 
 Collecting does three things:
 
@@ -17,6 +19,14 @@ Collecting does three things:
 3. **Map** its columns onto the canonical transaction contract
    (:data:`helpers.schemas.collected_schema`) with the column mapping of the
    parameter file, parsing dates and numbers with errors that name the rows.
+
+Every error names the user's source as the parameter file gives it
+(:func:`source_label`), never the snapshot's copy. Bad input said at once:
+text lines with more fields than the header (their line numbers, and
+``source.on_bad_lines: skip``), a file split on the wrong separator
+(:func:`guess_separator`: "looks ';'-separated: set source.sep: ';'") and
+amounts that are nearly all negative (:func:`check_signs`: the sign looks
+flipped).
 """
 
 from __future__ import annotations
@@ -245,7 +255,7 @@ def header_names(values: list[Any]) -> list[str]:
 
 
 def _named(frame: pd.DataFrame, spec: SourceParams, label: str) -> pd.DataFrame:
-    """Give a frame read with ``header=None`` its column names: the first row, or ``source.names``."""
+    """Give a frame read with ``header=None`` and no names its column names: the first row, or ``source.names``."""
     if spec.header:
         names = header_names(frame.iloc[0].tolist()) if len(frame) else []
         frame = frame.iloc[1:].reset_index(drop=True)
@@ -273,16 +283,25 @@ def _read_text(spec: SourceParams, file: Path, label: str, *, tolerate_bad_lines
     sample = _sample_lines(file, spec.encoding)
     if sample and _fields(sample[:1], spec.sep) == [1] and (hint := separator_hint(file, spec, label)):
         raise DataError(f"{hint} (with source.sep {spec.sep!r} the first line is one field: {sample[0].strip()[:80]!r})")
-    try:
+
+    def read(plain: bool) -> tuple[pd.DataFrame, list[warnings.WarningMessage]]:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            # header=None and no names: the first line fixes the number of fields, so a longer line is a
-            # bad line; with a header row pandas would silently take a longer first data line's extra
-            # field as the index, shifting every column
             frame = pd.read_csv(
-                file, sep=sep, dtype=str, encoding=spec.encoding, header=None,
-                keep_default_na=False, na_values=[""], skipinitialspace=True, on_bad_lines="warn",
+                file, sep=sep, dtype=str, encoding=spec.encoding, header=None if plain or not spec.header else 0,
+                names=None if plain else spec.names, keep_default_na=False, na_values=[""], skipinitialspace=True,
+                on_bad_lines="warn",
             )
+        return frame, caught
+
+    try:
+        frame, caught = read(plain=False)
+        if not isinstance(frame.index, pd.RangeIndex):
+            # the first data line has more fields than the header (or names): pandas silently made the
+            # extra field(s) the index, shifting every column. Read again with no header, so the first
+            # line fixes the number of fields and every longer line is a bad line (slower; rare)
+            frame, caught = read(plain=True)
+            frame = _named(frame, spec, label)
     except UnicodeDecodeError as exc:
         raise DataError(
             f"{label}: cannot be read as {spec.encoding} text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}); "
@@ -295,13 +314,12 @@ def _read_text(spec: SourceParams, file: Path, label: str, *, tolerate_bad_lines
         raise DataError(f"{label}: not a {spec.kind} file with separator {spec.sep!r}: {exc}"
                         + (f"; {hint}" if hint else "")) from None
     numbers, expected = _parse_bad_lines(caught)
-    frame = _named(frame, spec, label)
     bad = BadLines(len(numbers), tuple(numbers[:KEPT_LINES]), expected)
     if bad.count and spec.on_bad_lines == "error" and not tolerate_bad_lines:
         hint = separator_hint(file, spec, label)
         raise DataError(
-            f"{label}: {bad.count} lines have more fields than the header's {expected}: lines "
-            f"{show_lines(numbers, bad.count)} (line 1 is the header). "
+            f"{label}: {bad.count} lines have more fields than the {'header' if spec.header else 'first line'}'s "
+            f"{expected}: lines {show_lines(numbers, bad.count)}{' (line 1 is the header)' if spec.header else ''}. "
             + (f"{hint}. " if hint else "")
             + "Fix the file (an unquoted separator inside a value?), or set source.on_bad_lines: skip to drop "
             "those lines (the quality log lists them)"
@@ -412,7 +430,7 @@ def query_inputs(query: str | None) -> list[dict[str, Any]]:
         pattern = paths.resolve(text)
         matches = sorted(glob.glob(str(pattern))) if glob.has_magic(text) else [str(pattern)]
         for match in matches:
-            file = Path(match)
+            file = Path(os.path.normpath(match))
             if file.is_file() and all(f["resolved"] != str(file) for f in found):
                 found.append({"path": text if match == str(pattern) else match, "resolved": str(file),
                               "bytes": file.stat().st_size, "sha256": sha256_file(file)})
