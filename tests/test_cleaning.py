@@ -110,7 +110,7 @@ def test_a_return_before_its_purchase_does_not_cancel_it() -> None:
 
 
 def test_the_rule_that_empties_the_table_is_named() -> None:
-    lines = make_lines([("1", "a", "2012-01-01", 1.0), ("2", "b", "2012-02-01", 1.0)])
+    lines = make_lines([(None, "x", "2011-06-01", 1.0), ("1", "a", "2012-01-01", 1.0), ("2", "b", "2012-02-01", 1.0)])
     with pytest.raises(CleaningError, match=r"rule 'future_timestamps' removed the last 2 rows.*cleaning.future_timestamps"):
         clean_transactions(lines, ALL_ON, AS_OF, where="test lines")
 

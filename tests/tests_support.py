@@ -72,7 +72,7 @@ def source_files() -> list[Path]:
     from helpers import paths
 
     folders = [paths.PROJECT_ROOT.parent / "shared" / "data", Path(lifetimes.datasets.__file__).parent]
-    return sorted(f for d in folders if d.is_dir() for f in d.iterdir() if f.is_file() and f.suffix in {".txt", ".csv", ".xlsx"})
+    return sorted(f for d in folders if d.is_dir() for f in d.rglob("*") if f.is_file() and f.suffix in {".txt", ".csv", ".xlsx"})
 
 
 def raw_fingerprint(data_dir: Path) -> dict[str, str]:

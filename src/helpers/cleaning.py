@@ -11,6 +11,13 @@ after, the money removed and the rows rewritten, so that
 holds exactly (:func:`check_quality_log` asserts it). The result is validated
 against :data:`helpers.schemas.transaction_schema` before anything is written.
 
+When stage 02 skipped text lines with too many fields
+(``source.on_bad_lines: skip``), the log starts with a row ``bad_lines``
+(step 0): rows in are then the lines of the file, and its note lists the
+skipped line numbers. Before any rule runs, an ``as_of`` before the first
+transaction is refused with the log's first and last dates
+(:func:`check_as_of`).
+
 Rules, in order (names as in ``cleaning:`` of the parameter file):
 
 =====================  ==========================================================
@@ -85,7 +92,13 @@ def future_timestamps(df: pd.DataFrame, cfg: CleaningParams, as_of: dt.date) -> 
     1
     """
     end = pd.Timestamp(as_of) + pd.Timedelta(days=1)
-    return RuleOutcome(df[df["order_ts"] < end], note=f"after {as_of.isoformat()}")
+    kept = df[df["order_ts"] < end]
+    note = f"after {as_of.isoformat()}"
+    if len(kept):
+        gap = (as_of - kept["order_ts"].max().date()).days
+        if gap > 0:
+            note += f"; the last line kept is {gap} days before as_of"
+    return RuleOutcome(kept, note=note)
 
 
 def exact_duplicates(df: pd.DataFrame, cfg: CleaningParams, as_of: dt.date) -> RuleOutcome:
@@ -207,16 +220,63 @@ def _enabled(cfg: CleaningParams, name: str) -> bool:
     return value != "keep" if name == "cancellations" else bool(value)
 
 
+def check_as_of(first: pd.Timestamp, last: pd.Timestamp, as_of: dt.date, where: str) -> None:
+    """Refuse an ``as_of`` before the first transaction, naming the log's first and last dates.
+
+    Every line would be "in the future" and removed; the message says which
+    dates ``as_of`` can take. An ``as_of`` after the last transaction is fine
+    (customers are then older and quieter at the observation end).
+
+    >>> check_as_of(pd.Timestamp("2011-01-03"), pd.Timestamp("2011-12-09"), dt.date(2011, 1, 3), "x")
+    >>> check_as_of(pd.Timestamp("2011-01-03"), pd.Timestamp("2011-12-09"), dt.date(2010, 12, 31), "x")
+    Traceback (most recent call last):
+    ...
+    helpers.errors.CleaningError: x: as_of 2010-12-31 is before the first transaction: the log runs from 2011-01-03 to 2011-12-09. Set as_of to a date in that range (e.g. as_of: 2011-12-09 in the parameter file, or -p as_of 2011-12-09)
+    """
+    if pd.isna(first) or first.date() <= as_of:
+        return
+    raise CleaningError(
+        f"{where}: as_of {as_of.isoformat()} is before the first transaction: the log runs from "
+        f"{first.date().isoformat()} to {last.date().isoformat()}. Set as_of to a date in that range "
+        f"(e.g. as_of: {last.date().isoformat()} in the parameter file, or -p as_of {last.date().isoformat()})"
+    )
+
+
+def bad_lines_row(bad_lines: dict, rows_out: int, limit: int = 10) -> dict:
+    """The quality-log row (step 0, ``bad_lines``) for text lines stage 02 skipped (``source.on_bad_lines: skip``).
+
+    ``bad_lines`` is ``{"count", "lines", "expected_fields"}`` as stage 02
+    records it; ``rows_out`` the lines it collected.
+
+    >>> bad_lines_row({"count": 2, "lines": [4, 9], "expected_fields": 8}, 100)["note"]
+    'skipped by source.on_bad_lines: skip (more fields than the 8 of the header): lines 4, 9'
+    """
+    count, lines = int(bad_lines["count"]), list(bad_lines["lines"])
+    head = ", ".join(str(n) for n in lines[:limit])
+    shown = head if count <= min(len(lines), limit) else f"{head} and {count - min(len(lines), limit)} more"
+    note = (f"skipped by source.on_bad_lines: skip (more fields than the {bad_lines['expected_fields']} of the header)"
+            + (f": lines {shown}" if count else ": none found"))
+    return {"step": 0, "rule": "bad_lines", "enabled": True, "rows_before": rows_out + count,
+            "rows_removed": count, "rows_after": rows_out, "rows_modified": 0, "amount_removed": 0.0, "note": note}
+
+
 def clean_transactions(
-    df: pd.DataFrame, cfg: CleaningParams, as_of: dt.date, where: str = "collected transactions"
+    df: pd.DataFrame, cfg: CleaningParams, as_of: dt.date, where: str = "collected transactions",
+    bad_lines: dict | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run every rule in :data:`RULES` and return the clean table and the quality log.
 
-    Raises :class:`~helpers.errors.CleaningError` naming the rule that left no
-    rows, and :class:`~helpers.errors.DataError` if the result breaks the
-    clean-transaction schema.
+    ``bad_lines`` (stage 02's record of skipped text lines, see
+    :func:`helpers.sources.read_info`) adds the first row ``bad_lines``, so
+    the log accounts for every line of the file (their money is unknown: 0).
+    Raises :class:`~helpers.errors.CleaningError` when ``as_of`` is before
+    the first transaction (before any rule runs) and naming the rule that
+    left no rows, and :class:`~helpers.errors.DataError` if the result
+    breaks the clean-transaction schema.
     """
-    log = []
+    if len(df):
+        check_as_of(df["order_ts"].min(), df["order_ts"].max(), as_of, where)
+    log = [bad_lines_row(bad_lines, len(df))] if bad_lines is not None else []
     current = df
     for step, (name, rule) in enumerate(RULES, start=1):
         before = len(current)
@@ -241,7 +301,7 @@ def clean_transactions(
             )
     clean = current.sort_values(["customer_id", "order_ts", "order_id"], kind="stable").reset_index(drop=True)
     quality = pd.DataFrame(log)
-    check_quality_log(quality, rows_in=len(df), rows_out=len(clean))
+    check_quality_log(quality, rows_in=len(df) + (int(bad_lines["count"]) if bad_lines else 0), rows_out=len(clean))
     return validate(clean, transaction_schema, where), quality
 
 
@@ -299,8 +359,10 @@ def clean_and_save(params) -> tuple[pd.DataFrame, pd.Series, dict[str, Path], st
         quality, numbers, files = sqlclean.clean(params)
         return quality, numbers, files, "duckdb"
     collected = load_collected(params.dataset)
+    read = manifest.get("read") or {}
+    bad_lines = read.get("bad_lines") if read.get("on_bad_lines") == "skip" else None
     clean, quality = clean_transactions(collected, params.cleaning, params.as_of,
-                                        where=f"{params.dataset} collected lines")
+                                        where=f"{params.dataset} collected lines", bad_lines=bad_lines)
     return quality, summarise(clean), save_clean(params.dataset, clean, quality), "pandas"
 
 

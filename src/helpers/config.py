@@ -39,8 +39,13 @@ class SourceParams(_Strict):
     """Where the raw transaction log is and how to read it."""
 
     kind: Literal["csv", "text", "excel", "parquet", "duckdb", "sqlite"]
-    path: str = Field(description="file path (relative to the project root) or 'lifetimes:<file>'")
+    path: str | None = Field(None, description="file path (relative to the project root) or 'lifetimes:<file>'; "
+                             "optional for a duckdb query, which then runs in an in-memory database whose "
+                             "relative file paths (read_csv, read_parquet) start at the project root")
     sep: str = Field(",", description="field separator for csv/text; 'whitespace' for runs of spaces")
+    on_bad_lines: Literal["error", "skip"] = Field(
+        "error", description="csv/text lines with more fields than the header: error (name them) or skip "
+                             "(drop them; the quality log lists them as its first rule, bad_lines)")
     encoding: str = "utf-8"
     header: bool = True
     names: list[str] | None = Field(None, description="column names when the file has no header")
@@ -52,6 +57,9 @@ class SourceParams(_Strict):
     def _sql_needs_table_or_query(self) -> SourceParams:
         if self.kind in ("duckdb", "sqlite") and not (self.table or self.query):
             raise ValueError("a SQL source needs 'table' or 'query'")
+        if self.path is None and not (self.kind == "duckdb" and self.query):
+            raise ValueError(f"a {self.kind} source needs 'path' (only a duckdb 'query' can do without a "
+                             "database file: it runs in an in-memory DuckDB)")
         if self.table and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", self.table):
             raise ValueError(f"table name {self.table!r} is not a plain identifier; use 'query' instead")
         if not self.header and not self.names:

@@ -31,9 +31,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from helpers.cleaning import check_as_of
 from helpers.config import CleaningParams, Params
 from helpers.errors import ConfigError, DataError
-from helpers.sources import CANONICAL_ORDER
+from helpers.sources import CANONICAL_ORDER, check_signs, source_label
 
 
 
@@ -173,9 +174,11 @@ def _clean_lines(con: duckdb.DuckDBPyConnection, params: Params, source: Path, *
                count(*) FILTER (customer_id IS NULL), coalesce(sum(amount) FILTER (customer_id IS NULL), 0),
                count(*) FILTER (customer_id IS NOT NULL AND order_ts >= TIMESTAMP {end}),
                coalesce(sum(amount) FILTER (customer_id IS NOT NULL AND order_ts >= TIMESTAMP {end}), 0),
-               count(*) FILTER (order_id IS NULL), count(*) FILTER (order_ts IS NULL)
+               count(*) FILTER (order_id IS NULL), count(*) FILTER (order_ts IS NULL), min(order_ts), max(order_ts)
         FROM lines""").fetchone()
-    rows_in, money_in, rewritten, missing, missing_money, future, future_money, no_order, no_ts = first
+    rows_in, money_in, rewritten, missing, missing_money, future, future_money, no_order, no_ts, first_ts, last_ts = first
+    if first_ts is not None:
+        check_as_of(pd.Timestamp(first_ts), pd.Timestamp(last_ts), as_of, str(source))
     if no_order or no_ts:
         raise DataError(f"{source}: {no_order} lines without an order id and {no_ts} without a timestamp "
                         "(the pandas path, helpers.sources.collect, names the rows)")
@@ -294,14 +297,21 @@ def collect(params: Params, snapshot_file: Path) -> Path:
         order = [c for c in CANONICAL_ORDER if c in names or (c == "customer_id" and "customer_raw" in names)]
         select = ", ".join({"customer_id": "customer_raw AS customer_id",
                             "source_row": "CAST(source_row AS VARCHAR) AS source_row"}.get(c, _quote(c)) for c in order)
+        signs = [role for role in ("amount", "quantity", "unit_price") if role in names]
+        counts = ", ".join(f"count(*) FILTER ({_quote(r)} < 0), count(*) FILTER (coalesce({_quote(r)}, 0) <> 0)"
+                           for r in signs)
         bad = con.execute(f"SELECT count(*) FILTER (order_ts IS NULL), count(*) FILTER (amount IS NULL), "
-                          f"count(*) FILTER (order_id IS NULL) FROM ({view})").fetchone()
-        if any(bad):
-            raise DataError(f"{snapshot_file}: {bad[0]} lines without a timestamp, {bad[1]} without an amount, "
+                          f"count(*) FILTER (order_id IS NULL), {counts} FROM ({view})").fetchone()
+        where = f"{source_label(params.source)} (snapshot {paths.shown(snapshot_file)})"
+        if any(bad[:3]):
+            raise DataError(f"{where}: {bad[0]} lines without a timestamp, {bad[1]} without an amount, "
                             f"{bad[2]} without an order id (run with engine: pandas to see the rows)")
+        mapping = {role: col for role, col in params.columns.model_dump().items() if col is not None}
+        check_signs({r: (mapping.get(r), int(bad[3 + 2 * i]), int(bad[4 + 2 * i])) for i, r in enumerate(signs)}, where)
         return _copy(con, f"SELECT {select} FROM ({view})", target)
     except duckdb.Error as exc:
-        raise DataError(f"{snapshot_file}: DuckDB could not read or map the source: {str(exc).splitlines()[0]}") from None
+        raise DataError(f"{source_label(params.source)} (snapshot {snapshot_file}): DuckDB could not read or map "
+                        f"the source: {str(exc).splitlines()[0]}") from None
     finally:
         con.close()
 
