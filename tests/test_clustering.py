@@ -179,3 +179,19 @@ def test_the_stage_gives_identical_clusters_twice() -> None:
 
     for a, b in zip(run(), run()):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 12])
+def test_tiny_customer_tables_go_through_every_step(n: int) -> None:
+    c = customers(n_per_group=4).iloc[:n].reset_index(drop=True)
+    x = cl.feature_matrix(c, FEATURES, LOGGED)
+    choice = cl.choose_k(x, 2, 8, seed=0)
+    assert 1 <= choice.k <= max(1, n - 1)
+    labels = cl.fit_kmeans(x, choice.k, c["monetary_total"])
+    gmm = cl.fit_gmm(x, choice.k, c["monetary_total"])
+    stability = cl.bootstrap_stability(x, choice.k, labels, n=3)
+    assert len(labels) == len(gmm) == n and len(stability) == 3
+    names = cl.name_clusters(c, labels, FEATURES)
+    assert set(names) == set(labels) and cl.profile(c, labels, FEATURES)["customers"].sum() == n
+    for caveat in cl.caveats(labels, choice, 1.0, stability):
+        assert caveat["code"] in {"single_cluster", "small_cluster", "methods_disagree", "unstable"} and caveat["text"]

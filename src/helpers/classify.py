@@ -564,6 +564,15 @@ def _fmt(value: float) -> str:
     return f"{value:.3f}" if np.isfinite(value) else "undefined"
 
 
+def _pct(share: float) -> str:
+    """A share as a percentage that is not rounded up to 100% or down to 0% (99.9%, 0.4%).
+
+    >>> _pct(0.5612), _pct(0.9991), _pct(1.0), _pct(0.004)
+    ('56%', '99.9%', '100%', '0.4%')
+    """
+    return f"{share:.1%}" if 0 < share < 0.01 or 0.99 < share < 1 else f"{share:.0%}"
+
+
 TIER_AUC = "ROC-AUC (one-vs-rest, macro)"
 
 
@@ -745,11 +754,11 @@ def tier_caveats(answer: Answer | None, skipped: str | None, overlap: dict[str, 
         model_auc = answer.table.loc[TIER_AUC, "model"]
         reasons = []
         if overlap["spend_seen"] >= SEEN_SPEND_LIMIT:
-            reasons.append(f"the first {early_days} days after acquisition already hold {overlap['spend_seen']:.0%} of "
-                           f"the test customers' spend up to as_of ({overlap['no_later_purchase']:.0%} of them bought "
+            reasons.append(f"the first {early_days} days after acquisition already hold {_pct(overlap['spend_seen'])} of "
+                           f"the test customers' spend up to as_of ({_pct(overlap['no_later_purchase'])} of them bought "
                            "nothing later), and the tier is set largely by that spend")
         if overlap["early_share_of_tenure"] >= EARLY_TENURE_LIMIT:
-            reasons.append(f"the early window of {early_days} days is {overlap['early_share_of_tenure']:.0%} of the test "
+            reasons.append(f"the early window of {early_days} days is {_pct(overlap['early_share_of_tenure'])} of the test "
                            f"customers' median time as customers ({overlap['median_tenure_days']:.0f} days)")
         if reasons:
             out.append(_caveat("q1_auc_near_tautological",
