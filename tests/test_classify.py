@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from helpers import classify as cf
+from helpers.errors import DataError
 from helpers.tiers import value_tiers
 
 AS_OF = dt.date(2021, 12, 31)
@@ -125,3 +127,217 @@ def test_scores_for_today_cover_every_customer(tx: pd.DataFrame, customers: pd.D
     assert (~scored.set_index("customer_id").loc[recent[recent].index, "early_window_complete"]).all()
     again = cf.score_customers(tx, customers, AS_OF, tiers, value, now, 90)
     pd.testing.assert_frame_equal(scored, again)  # seeded: identical on rerun
+
+
+# --- issue 11: windows that fit the log, honest answers, caveats, no forecast, determinism ----------
+
+
+def short_log(days: int = 120, n: int = 300, seed: int = 1) -> tuple[pd.DataFrame, dt.date]:
+    """A grocery-like log of ``days`` days: customers arrive all through it, heavy ones buy every week or so."""
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2023-01-01")
+    as_of = (start + pd.Timedelta(days=days - 1)).date()
+    rows = []
+    for i in range(n):
+        heavy = i % 4 == 0
+        day = start + pd.Timedelta(days=int(rng.integers(0, days)))
+        while day <= pd.Timestamp(as_of):
+            rows.append((f"g{i:04d}", day + pd.Timedelta(hours=9), float(rng.gamma(4, 25 if heavy else 6)), "NL"))
+            day += pd.Timedelta(days=int(rng.exponential(7 if heavy else 35)) + 1)
+    return pd.DataFrame(rows, columns=["customer_id", "order_ts", "amount", "country"]), as_of
+
+
+def tiered(tx: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    from helpers.rfm import customer_table
+
+    table = customer_table(tx, as_of)
+    table["value_tier"] = value_tiers(table["monetary_total"], table["frequency"].astype(float))
+    return table
+
+
+def test_windows_are_derived_from_the_span_and_say_so() -> None:
+    cdnow = cf.derive_windows(dt.date(1997, 1, 1), dt.date(1998, 6, 30))
+    assert (cdnow.label_days, cdnow.early_days) == (180, 90)  # the caps: CDNOW's classic values
+    grocery = cf.derive_windows(dt.date(2023, 1, 1), dt.date(2023, 4, 30))
+    assert (grocery.label_days, grocery.early_days) == (42, 28)  # a third and a quarter of 119 days, in weeks
+    assert "derived" in grocery.describe() and "classify.label_days = 42" in grocery.describe()
+    given = cf.derive_windows(dt.date(2023, 1, 1), dt.date(2023, 4, 30), early_days=10, label_days=30)
+    assert (given.early_days, given.label_days, given.derived) == (10, 30, ())
+    assert "set in the parameters" in given.describe() and given.as_dict()["rule"] is None
+    for span in (14, 20, 21, 45, 100, 400):  # the derived label period always leaves history before the training cut
+        w = cf.derive_windows(dt.date(2020, 1, 1), dt.date(2020, 1, 1) + dt.timedelta(days=span))
+        assert 2 * w.label_days <= span and w.label_days <= cf.LABEL_DAYS_CAP and w.early_days <= cf.EARLY_DAYS_CAP
+        assert all(d % 7 == 0 or d == cap for d, cap in [(w.label_days, 180), (w.early_days, 90)])  # whole weeks
+
+
+def test_parameters_default_to_derived_windows() -> None:
+    from helpers.config import ClassifyParams
+
+    q = ClassifyParams()
+    assert q.early_days is None and q.label_days is None
+    assert q.train_sample == cf.TRAIN_SAMPLE and 0 < q.prospect_share < 1
+
+
+def test_a_short_log_runs_with_derived_windows_and_names_the_parameter_otherwise() -> None:
+    tx, as_of = short_log(120)
+    customers = tiered(tx, as_of)
+    w = cf.derive_windows(cf.log_start(tx, as_of), as_of)
+    split, now = cf.high_value_split(tx, as_of, w.label_days, 0.2)  # runs with the derived windows
+    assert split.y_train.nunique() == 2 and len(now) == len(customers)
+    cf.tier_split(tx, customers, as_of, w.early_days, 0.3)
+    with pytest.raises(DataError, match=r"set classify\.label_days to at most (\d+)") as info:
+        cf.high_value_split(tx, as_of, 180, 0.2)  # CDNOW's old default on 120 days
+    most = int(re.search(r"at most (\d+)", str(info.value)).group(1))
+    cf.high_value_split(tx, as_of, most, 0.2)  # the advice works
+    with pytest.raises(DataError, match=r"set classify\.early_days to at most (\d+)") as info:
+        cf.tier_split(tx, customers, as_of, 200, 0.3)
+    most = int(re.search(r"at most (\d+)", str(info.value)).group(1))
+    assert len(cf.tier_split(tx, customers, as_of, most, 0.3).x_train) > 0
+
+
+def test_a_log_of_a_few_days_skips_both_questions_with_reasons() -> None:
+    tx, as_of = short_log(10, n=100)
+    customers = tiered(tx, as_of)
+    w = cf.derive_windows(cf.log_start(tx, as_of), as_of)
+    value, why2 = cf.attempt(cf.high_value_split, tx, as_of, w.label_days, 0.2)
+    assert value is None and "too short for question 2" in why2
+    one_day = tx.assign(order_ts=pd.Timestamp(as_of) + pd.Timedelta(hours=10))
+    tiers, why1 = cf.attempt(cf.tier_split, one_day, tiered(one_day, as_of), as_of, 1, 0.3)
+    assert tiers is None and why1  # nobody has a day of history after their first purchase by as_of
+    caveats = cf.tier_caveats(None, why1) + cf.value_caveats(None, why2, 0.1)
+    assert [c["code"] for c in caveats] == ["q1_skipped", "q2_skipped"] and why2 in caveats[1]["text"]
+    scored = cf.score_customers(tx, customers, as_of, None, None, None, w.early_days)
+    assert len(scored) == len(customers) and not scored["prospect"].any()
+    assert scored["predicted_tier"].isna().all() and scored["p_high_value"].isna().all()
+
+
+def test_a_period_without_high_value_customers_names_the_parameter(tx: pd.DataFrame) -> None:
+    quiet = tx[tx["order_ts"] < pd.Timestamp(AS_OF) - pd.Timedelta(days=100)]  # nobody bought in the last 100 days
+    with pytest.raises(DataError, match=r"test label period.*no customer.*classify\.label_days"):
+        cf.high_value_split(quiet, AS_OF, 90, 0.2)
+
+
+def _answer(table: pd.DataFrame, split: cf.Split, metrics: tuple[str, ...]) -> cf.Answer:
+    return cf.Answer(split, cf.make_model(), np.array([0.7]), "", table, metrics, np.zeros(len(split.y_test)),
+                     np.zeros(len(split.y_test)))
+
+
+def test_a_model_that_does_not_beat_its_baseline_flags_no_prospects(tx: pd.DataFrame, customers: pd.DataFrame) -> None:
+    value, now = cf.high_value_split(tx, AS_OF, 180, 0.2)
+    worse = pd.DataFrame({"model": [0.717, 0.5], "RFM-score baseline": [0.750, 0.4]},
+                         index=["ROC-AUC", "precision in the top decile"])
+    answer = _answer(worse, value, ("ROC-AUC", "precision in the top decile"))
+    assert answer.beats_baseline is False and answer.losses() == ["ROC-AUC 0.717 vs 0.750"]
+    [caveat] = cf.value_caveats(answer, None, 0.1)
+    assert caveat["code"] == "q2_not_beating_baseline" and "0.717 vs 0.750" in caveat["text"]
+    assert "no customer is flagged" in caveat["text"]
+    tie = _answer(worse.assign(model=[0.750, 0.5]), value, ("ROC-AUC",))
+    assert tie.beats_baseline is False  # a tie does not beat
+    better = _answer(worse.assign(model=[0.8, 0.5]), value, ("ROC-AUC", "precision in the top decile"))
+    assert better.beats_baseline is True and cf.value_caveats(better, None, 0.1) == []
+    undefined = _answer(worse.assign(model=[np.nan, np.nan]), value, ("ROC-AUC",))
+    assert undefined.beats_baseline is None and cf.value_caveats(undefined, None, 0.1)[0]["code"] == "q2_not_judged"
+    tiers = cf.tier_split(tx, customers, AS_OF, 90, 0.3)
+    mixed = pd.DataFrame({"model": [0.404, 0.753], "one-rule baseline": [0.356, 0.775]},
+                         index=["balanced accuracy", cf.TIER_AUC])
+    half = _answer(mixed, tiers, ("balanced accuracy", cf.TIER_AUC))
+    assert half.beats_baseline is False and "(it does on balanced accuracy 0.404 vs 0.356)" in half.comparison()
+    [caveat] = cf.tier_caveats(half, None)
+    assert "0.753 vs 0.775), although it does on balanced accuracy 0.404 vs 0.356" in caveat["text"]
+    scored = cf.score_customers(tx, customers, AS_OF, tiers, value, now, 90, flag_prospects=False)
+    assert scored["p_high_value"].notna().all() and not scored["prospect"].any()  # scores kept, nobody flagged
+    flagged = cf.score_customers(tx, customers, AS_OF, tiers, value, now, 90, prospect_share=0.25)
+    assert flagged["prospect"].sum() == int(np.ceil(0.25 * len(customers)))
+    top = flagged.nlargest(int(flagged["prospect"].sum()), "p_high_value")
+    assert flagged.loc[flagged["prospect"], "p_high_value"].min() >= top["p_high_value"].min()
+
+
+def test_real_answers_compare_with_their_baselines_on_every_metric(tx: pd.DataFrame, customers: pd.DataFrame) -> None:
+    value, _ = cf.high_value_split(tx, AS_OF, 180, 0.2)
+    a2 = cf.answer_high_value(value, 3, 0, top=0.2)
+    assert list(a2.table.index) == ["ROC-AUC", "precision in the top 20%"]
+    assert a2.beats_baseline == all(a2.table.loc[m, "model"] > a2.table.loc[m, "RFM-score baseline"] for m in a2.metrics)
+    a1 = cf.answer_tiers(cf.tier_split(tx, customers, AS_OF, 90, 0.3), 3, 0)
+    assert np.isfinite(a1.table.loc[cf.TIER_AUC, "one-rule baseline"])  # the baseline has a ROC-AUC now
+    assert a1.metrics == ("balanced accuracy", cf.TIER_AUC)
+    assert ("does NOT beat" in a1.comparison()) == (a1.beats_baseline is False)
+
+
+def test_an_early_window_that_holds_the_whole_history_gives_a_tautology_caveat() -> None:
+    rng = np.random.default_rng(4)
+    n = 400  # everybody buys once, as on a marketplace: the first order is all there is
+    tx = pd.DataFrame({"customer_id": [f"m{i:04d}" for i in range(n)],
+                       "order_ts": pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 600, n), unit="D"),
+                       "amount": rng.gamma(2, 50, n), "country": "BR"})
+    customers = tiered(tx, AS_OF)
+    customers["value_tier"] = value_tiers(customers["monetary_total"], pd.Series(rng.random(n)))
+    split = cf.tier_split(tx, customers, AS_OF, 90, 0.3)
+    overlap = cf.label_overlap(split, customers, 90, AS_OF)
+    assert overlap["spend_seen"] == pytest.approx(1.0) and overlap["no_later_purchase"] == 1.0
+    answer = cf.answer_tiers(split, 3, 0)
+    codes = {c["code"]: c["text"] for c in cf.tier_caveats(answer, None, overlap, cf.TIERS, 90)}
+    assert "q1_auc_near_tautological" in codes and "100% of the test customers' spend" in codes["q1_auc_near_tautological"]
+    repeat = log(seed=2)  # repeat buyers over two years: the first 90 days hold well under the limit
+    rc = tiered(repeat, AS_OF)
+    rs = cf.tier_split(repeat, rc, AS_OF, 90, 0.3)
+    assert cf.label_overlap(rs, rc, 90, AS_OF)["spend_seen"] < cf.SEEN_SPEND_LIMIT
+
+
+def test_too_few_training_customers_and_a_missing_tier_are_caveats(tx: pd.DataFrame, customers: pd.DataFrame) -> None:
+    split = cf.tier_split(tx, customers, AS_OF, 90, 0.3)
+    answer = cf.answer_tiers(split, 3, 0)
+    present = sorted(set(split.y_train))
+    assert not any(c["code"] == "q1_tier_missing_from_training" for c in cf.tier_caveats(answer, None, None, present))
+    codes = {c["code"]: c["text"] for c in cf.tier_caveats(answer, None, None, present + ["unheard-of"])}
+    assert "unheard-of" in codes["q1_tier_missing_from_training"]
+    assert ("q1_few_training" in codes) == (len(split.y_train) < cf.FEW_TRAINING)
+    value, _ = cf.high_value_split(tx, AS_OF, 180, 0.2)
+    few = cf.Split(value.x_train.iloc[:60], value.y_train.iloc[:60], value.x_test, value.y_test, "")
+    assert few.y_train.sum() < cf.FEW_POSITIVES
+    assert "q2_few_positives" in {c["code"] for c in cf.value_caveats(cf.answer_high_value(few, 3, 0), None, 0.1)}
+
+
+def test_without_a_forecast_question_1_is_skipped_and_question_2_still_runs(tx: pd.DataFrame,
+                                                                            customers: pd.DataFrame) -> None:
+    no_forecast = customers.assign(p_alive=np.nan, expected_purchases=np.nan, expected_spend=np.nan, clv=np.nan,
+                                   value_tier=None)
+    reason = cf.tier_skip_reason(no_forecast, {"forecast": False, "forecast_reason": "only 3 repeat buyers"})
+    assert "no CLV forecast (only 3 repeat buyers)" in reason
+    assert cf.tier_skip_reason(no_forecast, {}) is not None and cf.tier_skip_reason(customers, {"forecast": True}) is None
+    value, now = cf.high_value_split(tx, AS_OF, 180, 0.2)
+    answer = cf.answer_high_value(value, 3, 0)
+    scored = cf.score_customers(tx, no_forecast, AS_OF, None, value, now, 90, flag_prospects=bool(answer.beats_baseline))
+    assert scored["predicted_tier"].isna().all() and scored["p_high_value"].between(0, 1).all()
+    recent = no_forecast.set_index("customer_id")["first_purchase"] > pd.Timestamp(AS_OF) - pd.Timedelta(days=90)
+    assert (scored.set_index("customer_id")["early_window_complete"] == ~recent).all()
+    with pytest.raises(DataError, match="needs at least 20 customers with a value tier"):
+        cf.tier_split(tx, no_forecast, AS_OF, 90, 0.3)
+
+
+def test_the_stage_gives_identical_answers_twice(tx: pd.DataFrame, customers: pd.DataFrame) -> None:
+    def run() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        tiers = cf.tier_split(tx, customers, AS_OF, 90, 0.3, train_sample=150, seed=3)
+        value, now = cf.high_value_split(tx, AS_OF, 180, 0.2, train_sample=150, seed=3)
+        a1, a2 = cf.answer_tiers(tiers, 3, 3), cf.answer_high_value(value, 3, 3)
+        scored = cf.score_customers(tx, customers, AS_OF, tiers, value, now, 90, 3, train_sample=150)
+        return scored, a1.table, a2.table, cf.importance(a2.model, value, 3)
+
+    first, again = run(), run()
+    for a, b in zip(first, again):
+        pd.testing.assert_frame_equal(a, b)
+    assert "seeded sample of 150" in cf.tier_split(tx, customers, AS_OF, 90, 0.3, train_sample=150, seed=3).description
+
+
+def test_question_1_splits_a_cohort_that_arrived_on_one_day_and_names_a_single_day(tx: pd.DataFrame) -> None:
+    first = tx.groupby("customer_id")["order_ts"].transform("min")
+    cohort = tx.copy()  # 80% of the customers arrive on the first day, the rest later
+    shift = cohort["customer_id"].str[1:].astype(int) % 5 != 0
+    cohort.loc[shift, "order_ts"] = cohort.loc[shift, "order_ts"] - (first[shift] - pd.Timestamp("2020-01-01 08:00"))
+    customers = tiered(cohort, AS_OF)
+    split = cf.tier_split(cohort, customers, AS_OF, 90, 0.3)
+    on_first_day = int((customers["first_purchase"] == pd.Timestamp("2020-01-01")).sum())
+    assert on_first_day >= 240 and split.cut > dt.date(2020, 1, 1)
+    assert len(split.x_train) == on_first_day and len(split.x_test) == 300 - on_first_day  # trained on the cohort
+    one_day = tx.assign(order_ts=pd.Timestamp("2021-06-01 10:00"))
+    with pytest.raises(DataError, match=r"all 300 eligible customers were acquired on the same day \(2021-06-01\)"):
+        cf.tier_split(one_day, tiered(one_day, AS_OF), AS_OF, 90, 0.3)

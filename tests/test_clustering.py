@@ -99,3 +99,99 @@ def test_profile_shares_add_up() -> None:
     p = cl.profile(c, labels, FEATURES)
     assert p["customer_share"].sum() == pytest.approx(1) and p["revenue_share"].sum() == pytest.approx(1)
     assert p["monetary_total"].is_monotonic_decreasing
+
+
+# --- issue 11: no forecast, caveats, degenerate data, determinism ------------------------------------
+
+
+def test_without_a_forecast_the_empty_features_are_left_out_and_said() -> None:
+    c = customers().assign(p_alive=np.nan, clv=np.nan, expected_purchases=np.nan, value_tier=None)
+    features, dropped = cl.usable_features(c, FEATURES)
+    assert features == ["recency_days", "frequency", "monetary_total", "tenure_days"]
+    assert set(dropped) == {"clv", "p_alive"} and "no CLV forecast" in dropped["clv"]
+    x = cl.feature_matrix(c, features, LOGGED)
+    choice = cl.choose_k(x, 2, 6, seed=1)
+    labels = cl.fit_kmeans(x, choice.k, c["monetary_total"], seed=1)
+    from sklearn.metrics import adjusted_rand_score
+
+    assert choice.k == 3 and adjusted_rand_score(c["true_group"], labels) == 1.0  # the groups differ without CLV too
+    names = cl.name_clusters(c, labels, features)
+    assert all("potential" not in n and "active" not in n for n in names.values())
+    assert cl.profile(c, labels, features).columns.tolist()[-1] == "tenure_days"
+    codes = [k["code"] for k in cl.caveats(labels, choice, 1.0, np.ones(5), dropped)]
+    assert codes == ["features_dropped"]
+    with pytest.raises(DataError, match=r"set clusters\.features"):
+        cl.usable_features(c, ["clv", "p_alive"])
+
+
+def test_a_tiny_far_away_cluster_behind_a_high_silhouette_is_a_caveat() -> None:
+    rng = np.random.default_rng(0)
+    n, far = 994, 6  # 0.6% of customers far from the rest, as seen on Olist
+    c = pd.DataFrame({"recency_days": rng.uniform(100, 300, n + far), "frequency": np.r_[np.ones(n), np.full(far, 40.0)],
+                      "monetary_total": np.r_[rng.gamma(2, 50, n), np.full(far, 1e6)]})
+    c.insert(0, "customer_id", [f"o{i}" for i in range(len(c))])
+    feats = ["recency_days", "frequency", "monetary_total"]
+    x = cl.feature_matrix(c, feats, ["frequency", "monetary_total"])
+    choice = cl.choose_k(x, 2, 4, seed=0)
+    labels = cl.fit_kmeans(x, choice.k, c["monetary_total"], seed=0)
+    assert choice.k == 2 and choice.silhouette > 0.5
+    found = {k["code"]: k["text"] for k in cl.caveats(labels, choice, 0.9, np.ones(3))}
+    assert "0.6% of customers (6 of 1,000)" in found["small_cluster"] and f"{choice.silhouette:.3f}" in found["small_cluster"]
+    balanced = cl.caveats(cl.fit_kmeans(cl.feature_matrix(customers(), FEATURES, LOGGED), 3, customers()["monetary_total"]),
+                          choice, 0.9, np.ones(3))
+    assert balanced == []
+
+
+def test_methods_that_disagree_and_unstable_clusters_are_caveats() -> None:
+    labels = np.repeat([0, 1], 50)
+    choice = cl.KChoice(2, pd.DataFrame({"k": [2], "silhouette": [0.4]}), 2, 2, "")
+    found = {k["code"]: k["text"] for k in cl.caveats(labels, choice, 0.003, np.array([0.5, 0.7, 0.9]))}
+    assert "ARI 0.003 (below 0.2)" in found["methods_disagree"]
+    assert "mean ARI 0.700 (below 0.8)" in found["unstable"] and "3 bootstrap samples" in found["unstable"]
+    assert cl.is_stable(np.array([0.8, 0.8])) and not cl.is_stable(np.array([0.79]))
+    assert cl.caveats(labels, choice, 0.2, np.array([0.8])) == []  # at the thresholds: no caveat
+
+
+def test_identical_customers_make_one_cluster_with_a_caveat() -> None:
+    c = pd.DataFrame({f: [1.0] * 5 for f in FEATURES}).assign(customer_id=list("abcde"))
+    x = cl.feature_matrix(c, FEATURES, LOGGED)
+    choice = cl.choose_k(x, 2, 8)
+    assert choice.k == 1 and choice.silhouette is None and "only 1 distinct" in choice.note
+    labels = cl.fit_kmeans(x, choice.k, c["monetary_total"])
+    assert [k["code"] for k in cl.caveats(labels, choice, 1.0, cl.bootstrap_stability(x, 1, labels, 3))] == ["single_cluster"]
+    four = pd.DataFrame({"frequency": [1.0, 2, 3, 4]})  # too few distinct customers for k_min = 5: scanned from 2
+    small = cl.choose_k(cl.feature_matrix(four, ["frequency"], []), 5, 8)
+    assert "k_min lowered to 2" in small.note and small.scan["k"].tolist() == [2, 3]
+    with pytest.raises(DataError, match="lower clusters.k"):
+        cl.choose_k(x, 2, 8, k=9)
+
+
+def test_the_stage_gives_identical_clusters_twice() -> None:
+    c = customers(seed=11).sample(frac=1, random_state=2).reset_index(drop=True)
+
+    def run() -> tuple[np.ndarray, ...]:
+        x = cl.feature_matrix(c, FEATURES, LOGGED)
+        choice = cl.choose_k(x, 2, 5, seed=9, sample_size=120)
+        km = cl.fit_kmeans(x, choice.k, c["monetary_total"], seed=9)
+        gm = cl.fit_gmm(x, choice.k, c["monetary_total"], seed=9)
+        boot = cl.bootstrap_stability(x, choice.k, km, n=4, seed=9, sample_size=100)
+        return km, gm, boot, choice.scan.to_numpy()
+
+    for a, b in zip(run(), run()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 12])
+def test_tiny_customer_tables_go_through_every_step(n: int) -> None:
+    c = customers(n_per_group=4).iloc[:n].reset_index(drop=True)
+    x = cl.feature_matrix(c, FEATURES, LOGGED)
+    choice = cl.choose_k(x, 2, 8, seed=0)
+    assert 1 <= choice.k <= max(1, n - 1)
+    labels = cl.fit_kmeans(x, choice.k, c["monetary_total"])
+    gmm = cl.fit_gmm(x, choice.k, c["monetary_total"])
+    stability = cl.bootstrap_stability(x, choice.k, labels, n=3)
+    assert len(labels) == len(gmm) == n and len(stability) == 3
+    names = cl.name_clusters(c, labels, FEATURES)
+    assert set(names) == set(labels) and cl.profile(c, labels, FEATURES)["customers"].sum() == n
+    for caveat in cl.caveats(labels, choice, 1.0, stability):
+        assert caveat["code"] in {"single_cluster", "small_cluster", "methods_disagree", "unstable"} and caveat["text"]

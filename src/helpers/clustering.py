@@ -4,21 +4,28 @@ Stage 06. Business rules (RFM segments, value tiers) say which groups we
 *expect*; clustering asks which groups the data *has*, with no labels. The
 steps, each a function here:
 
-1. :func:`feature_matrix` - chosen features, ``log(1 + x)`` for skewed ones,
-   robust scaling (median and interquartile range, so a few huge spenders do
-   not set the scale);
+1. :func:`usable_features` leaves out features empty for every customer (``clv``
+   and ``p_alive`` when stage 05 made no forecast); :func:`feature_matrix` -
+   chosen features, ``log(1 + x)`` for skewed ones, robust scaling (median and
+   interquartile range, so a few huge spenders do not set the scale);
 2. :func:`scan_k` - k-means for each k in a range on a sample of customers,
    scored by inertia (elbow), silhouette and Calinski-Harabasz; :func:`best_k`
-   takes the highest silhouette;
+   takes the highest silhouette; :func:`choose_k` wraps both (and falls back
+   to one cluster when customers are all alike);
 3. :func:`fit_kmeans` / :func:`fit_gmm` - the two methods, with labels
    renumbered by cluster value so reruns give identical labels;
 4. :func:`bootstrap_stability` - refit on bootstrap samples, adjusted Rand index
    against the full-data labels;
 5. :func:`profile` and :func:`name_clusters` - sizes, revenue shares, feature
-   means, and a readable name derived from each profile.
+   means, and a readable name derived from each profile;
+6. :func:`caveats` - sentences from this run's numbers when the result is weaker
+   than its scores suggest (a tiny cluster behind a high silhouette, methods that
+   disagree, clusters that do not survive resampling).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -35,6 +42,48 @@ from helpers.errors import DataError
 threadpool_limits(limits=1, user_api="openmp")
 
 
+#: Columns stage 05 leaves empty (all NaN) when it makes no CLV forecast.
+FORECAST_COLUMNS = ("p_alive", "expected_purchases", "expected_spend", "clv")
+
+#: Caveat thresholds (``clusters.json["caveats"]``): a smallest cluster below SMALL_CLUSTER_SHARE of the
+#: customers (a high silhouette may only say that a few customers sit far from the rest); k-means and the
+#: Gaussian mixture agreeing below METHODS_AGREE_ARI (the groups depend on the method); a bootstrap mean
+#: ARI below STABLE_ARI (the clusters are partly an accident of the sample).
+SMALL_CLUSTER_SHARE, METHODS_AGREE_ARI, STABLE_ARI = 0.02, 0.2, 0.8
+
+
+def _check_columns(customers: pd.DataFrame, features: list[str]) -> None:
+    missing = [f for f in features if f not in customers.columns]
+    if missing:
+        raise DataError(f"clustering features {missing} are not columns of the customer table; "
+                        f"columns: {sorted(customers.columns)}")
+
+
+def usable_features(customers: pd.DataFrame, features: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The features that can be clustered on, and those left out with the reason (empty for every customer).
+
+    Stage 05 leaves ``clv``, ``p_alive`` and the other forecast columns empty
+    when there are too few repeat buyers for a forecast; clustering then uses
+    the remaining features. Raises :class:`DataError` naming ``clusters.features``
+    when nothing is left.
+
+    >>> c = pd.DataFrame({"frequency": [1, 2], "clv": [np.nan, np.nan]})
+    >>> usable_features(c, ["frequency", "clv"])
+    (['frequency'], {'clv': 'empty for every customer: stage 05 made no CLV forecast'})
+    """
+    _check_columns(customers, features)
+    dropped = {}
+    for f in features:
+        if customers[f].isna().all():
+            dropped[f] = ("empty for every customer: stage 05 made no CLV forecast" if f in FORECAST_COLUMNS
+                          else "empty for every customer")
+    kept = [f for f in features if f not in dropped]
+    if not kept:
+        raise DataError(f"none of the clustering features {features} has values ({'; '.join(f'{f}: {r}' for f, r in dropped.items())}); "
+                        "set clusters.features to columns of the customer table that have values")
+    return kept, dropped
+
+
 def feature_matrix(customers: pd.DataFrame, features: list[str], log_features: list[str],
                    scaler: str = "robust") -> pd.DataFrame:
     """The scaled feature matrix (one row per customer, same index).
@@ -43,14 +92,13 @@ def feature_matrix(customers: pd.DataFrame, features: list[str], log_features: l
     >>> feature_matrix(c, ["f", "p"], ["f"]).round(2)["p"].tolist()
     [-2.0, 0.0, 2.0, 0.0]
     """
-    missing = [f for f in features if f not in customers.columns]
-    if missing:
-        raise DataError(f"clustering features {missing} are not columns of the customer table; "
-                        f"columns: {sorted(customers.columns)}")
+    _check_columns(customers, features)
     raw = customers[features].astype(float)
     if raw.isna().any().any():
         bad = raw.columns[raw.isna().any()].tolist()
-        raise DataError(f"clustering features {bad} have missing values for {int(raw.isna().any(axis=1).sum())} customers")
+        raise DataError(f"clustering features {bad} have missing values for {int(raw.isna().any(axis=1).sum())} customers "
+                        "(a feature missing for every customer is left out by usable_features; one missing for some "
+                        "is an error of the stage that made it)")
     logged = raw.apply(lambda col: np.log1p(col.clip(lower=0)) if col.name in log_features else col)
     model = RobustScaler() if scaler == "robust" else StandardScaler()
     scaled = model.fit_transform(logged.to_numpy())
@@ -94,6 +142,53 @@ def best_k(scan: pd.DataFrame) -> int:
     3
     """
     return int(scan.sort_values(["silhouette", "k"], ascending=[False, True]).iloc[0]["k"])
+
+
+@dataclass(frozen=True)
+class KChoice:
+    """The number of clusters, the scan behind it and a sentence saying how it was chosen."""
+
+    k: int
+    scan: pd.DataFrame
+    k_silhouette: int | None
+    k_calinski_harabasz: int | None
+    note: str
+
+    @property
+    def silhouette(self) -> float | None:
+        """The scanned silhouette at the chosen k (None when k was not scanned)."""
+        row = self.scan.loc[self.scan["k"] == self.k, "silhouette"] if len(self.scan) else pd.Series(dtype=float)
+        return float(row.iloc[0]) if len(row) and np.isfinite(row.iloc[0]) else None
+
+
+def choose_k(x: pd.DataFrame, k_min: int, k_max: int, k: int | None = None, seed: int = 42,
+             sample_size: int = 5000) -> KChoice:
+    """Scan k (:func:`scan_k`) and take the silhouette's choice, or ``k`` when given (``clusters.k``).
+
+    With fewer distinct customers than the range needs, the scan starts at 2
+    (the note says so); with fewer than three distinct customers there is
+    nothing to compare and everyone is one cluster.
+    """
+    if k is not None:
+        check_k(k, len(x))
+    distinct = len(np.unique(x.to_numpy()[_sample(len(x), sample_size, seed)], axis=0))
+    empty = pd.DataFrame(columns=["k", "inertia", "silhouette", "calinski_harabasz"], dtype=float)
+    if distinct < 3:
+        note = f"only {distinct} distinct customer(s) on the clustering features: no k can be compared"
+        chosen = k if k is not None else 1
+        return KChoice(chosen, empty, None, None, note + ("; using k = 1" if k is None else f"; using k = {k} (set by clusters.k)"))
+    lowered = ""
+    if min(k_max, distinct - 1) < max(k_min, 2):
+        lowered = f" (clusters.k_min lowered to 2: only {distinct} distinct customers)"
+        k_min = 2
+    scan = scan_k(x, k_min, k_max, seed, sample_size)
+    k_sil = best_k(scan) if scan["silhouette"].notna().any() else None
+    ch = scan.dropna(subset=["calinski_harabasz"])
+    k_ch = int(ch.loc[ch["calinski_harabasz"].idxmax(), "k"]) if len(ch) else None
+    chosen = k if k is not None else (k_sil or int(scan["k"].iloc[0]))
+    note = (f"silhouette prefers k = {k_sil}, Calinski-Harabasz prefers k = {k_ch}; using k = {chosen}"
+            + (" (set by clusters.k)" if k is not None else " (the silhouette's choice)") + lowered)
+    return KChoice(chosen, scan, k_sil, k_ch, note)
 
 
 #: Above this many customers, k-means runs mini-batch and the Gaussian mixture is fitted on a sample.
@@ -165,6 +260,15 @@ def bootstrap_stability(x: pd.DataFrame, k: int, reference: np.ndarray, n: int =
     return np.array(scores)
 
 
+def is_stable(stability: np.ndarray) -> bool | None:
+    """Whether the bootstrap refits reproduce the clusters (mean ARI at least :data:`STABLE_ARI`); None: no refits.
+
+    >>> is_stable(np.array([0.9, 0.85])), is_stable(np.array([0.9, 0.5])), is_stable(np.array([]))
+    (True, False, None)
+    """
+    return None if len(stability) == 0 else bool(stability.mean() >= STABLE_ARI)
+
+
 def profile(customers: pd.DataFrame, labels: np.ndarray, features: list[str]) -> pd.DataFrame:
     """Per cluster: customers, shares of customers and revenue, and the mean of each feature."""
     frame = customers.assign(cluster=labels)
@@ -232,3 +336,43 @@ def agreement(clusters: pd.Series, business: pd.Series) -> pd.DataFrame:
     table = pd.crosstab(clusters, business)
     share = table.div(table.sum(axis=1), axis=0)
     return pd.DataFrame({"main_segment": share.idxmax(axis=1), "share": share.max(axis=1).round(3)})
+
+
+def caveats(labels: np.ndarray, choice: KChoice, ari_methods: float | None, stability: np.ndarray,
+            dropped: dict[str, str] | None = None) -> list[dict[str, str]]:
+    """Sentences, from this run's numbers, for when the clusters are weaker than their scores suggest.
+
+    Codes: ``features_dropped``, ``single_cluster``, ``small_cluster`` (the
+    smallest cluster below :data:`SMALL_CLUSTER_SHARE` of customers, with the
+    silhouette it inflates), ``methods_disagree`` (k-means vs Gaussian mixture
+    ARI below :data:`METHODS_AGREE_ARI`), ``unstable`` (bootstrap mean ARI below
+    :data:`STABLE_ARI`).
+    """
+    out = []
+    if dropped:
+        out.append({"code": "features_dropped", "text": "Clustered without " + "; ".join(
+            f"{f} ({why})" for f, why in dropped.items()) + "."})
+    k = int(len(np.unique(labels)))
+    if k <= 1:
+        out.append({"code": "single_cluster", "text": f"All {len(labels):,} customers form one cluster ({choice.note}): "
+                                                      "nothing was discovered."})
+        return out
+    sizes = np.bincount(labels)
+    sizes = sizes[sizes > 0]
+    smallest = sizes.min() / len(labels)
+    if smallest < SMALL_CLUSTER_SHARE:
+        sil = choice.silhouette
+        out.append({"code": "small_cluster", "text": (
+            f"The smallest of the {k} clusters holds only {smallest:.1%} of customers ({int(sizes.min()):,} of "
+            f"{len(labels):,})" + (f": a silhouette of {sil:.3f} then mostly says that these few customers sit far "
+                                   f"from everyone else, not that the customer base falls into {k} clear groups"
+                                   if sil is not None else "") + ".")})
+    if ari_methods is not None and np.isfinite(ari_methods) and ari_methods < METHODS_AGREE_ARI:
+        out.append({"code": "methods_disagree", "text": (
+            f"k-means and the Gaussian mixture agree only at ARI {ari_methods:.3f} (below {METHODS_AGREE_ARI}): the "
+            "groups depend on the method; read them as one possible cut, not as structure in the data.")})
+    if is_stable(stability) is False:
+        out.append({"code": "unstable", "text": (
+            f"k-means refitted on {len(stability)} bootstrap samples reproduces its clusters only at mean ARI "
+            f"{stability.mean():.3f} (below {STABLE_ARI}): the clusters are partly an accident of the sample.")})
+    return out

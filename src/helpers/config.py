@@ -167,7 +167,10 @@ class ClusterParams(_Strict):
     """Stage 06: which customer features to cluster on, and how."""
 
     features: list[str] = Field(default_factory=lambda: ["recency_days", "frequency", "monetary_total", "clv",
-                                                         "p_alive", "tenure_days"])
+                                                         "p_alive", "tenure_days"],
+                                description="customer table columns to cluster on; a feature empty for every "
+                                            "customer (clv, p_alive when stage 05 made no forecast) is left out, "
+                                            "and the notebook and clusters.json say so")
     log_features: list[str] = Field(default_factory=lambda: ["recency_days", "frequency", "monetary_total", "clv",
                                                              "tenure_days"], description="log(1 + x) before scaling")
     scaler: Literal["robust", "standard"] = "robust"
@@ -176,7 +179,7 @@ class ClusterParams(_Strict):
     k: int | None = Field(None, ge=1, description="null: chosen by silhouette")
     bootstrap: int = Field(20, ge=0, le=500, description="refits on bootstrap samples for the stability check")
     sample_size: int = Field(5000, ge=100, description="customers used for silhouette scores and bootstrap fits")
-    seed: int = 42
+    seed: int = Field(42, description="seed of every sample, k-means, mixture and bootstrap fit of stage 06")
 
     @model_validator(mode="after")
     def _range(self) -> ClusterParams:
@@ -188,12 +191,20 @@ class ClusterParams(_Strict):
 class ClassifyParams(_Strict):
     """Stage 07: predicting segments of new customers and future high-value customers."""
 
-    early_days: int = Field(90, ge=1, description="days of behaviour after the first purchase known for a new customer")
-    label_days: int = Field(180, ge=7, description="length of the future period whose value is predicted")
+    early_days: int | None = Field(None, ge=1, description="days of behaviour after the first purchase known for a "
+                                   "new customer; null: a quarter of the log's span (first purchase to as_of) in whole "
+                                   "weeks, at most 90, at least 7")
+    label_days: int | None = Field(None, ge=7, description="length of the future period whose value is predicted; "
+                                   "null: a third of the log's span in whole weeks, at most 180, at least 7")
     target_share: float = Field(0.2, gt=0, lt=1, description="top share of customers by future spend = high value")
     test_share: float = Field(0.3, gt=0, lt=1, description="latest-acquired share of customers held out (question 1)")
+    prospect_share: float = Field(0.1, gt=0, lt=1, description="share of customers with the highest P(high value) "
+                                  "flagged as prospects; nobody is flagged when the model does not beat the RFM-score "
+                                  "baseline on the held-out period")
+    train_sample: int = Field(100_000, ge=1000, description="models are trained on at most this many customers "
+                              "(a seeded sample); more change gradient-boosted trees little and cost minutes")
     cv_folds: int = Field(5, ge=2, le=20)
-    seed: int = 42
+    seed: int = Field(42, description="seed of every sample, fold and model of stage 07")
 
 
 class PrivacyParams(_Strict):
