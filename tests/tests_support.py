@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from helpers import paths
+
 
 def clean_frame() -> pd.DataFrame:
     """Three clean transaction lines."""
@@ -61,6 +63,55 @@ def collected(params_file: str, data_dir, *, clean: bool = False) -> pd.DataFram
     return clean_transactions(lines, params.cleaning, params.as_of)[0] if clean else lines
 
 
+#: The Olist tables (``../shared/data/olist``): three CSVs that join into one order per row.
+OLIST_DIR = paths.PROJECT_ROOT.parent / "shared" / "data" / "olist"
+OLIST_TABLES = {"orders": "olist_orders_dataset.csv", "payments": "olist_order_payments_dataset.csv",
+                "customers": "olist_customers_dataset.csv"}
+#: One row per order: the person (customer_unique_id; customer_id is one per order), the purchase time and
+#: the amount (the sum of the order's payment rows); cancelled and unavailable orders left out.
+OLIST_QUERY = """\
+SELECT c.customer_unique_id AS person, o.order_id, o.order_purchase_timestamp AS order_ts, p.amount
+FROM orders AS o
+JOIN (SELECT order_id, sum(payment_value) AS amount FROM payments GROUP BY order_id) AS p USING (order_id)
+JOIN customers AS c USING (customer_id)
+WHERE o.order_status NOT IN ('canceled', 'unavailable')"""
+
+
+def olist_database(tables: Path, folder: Path) -> Path:
+    """A DuckDB database file in ``folder`` with the Olist CSVs of ``tables`` as tables orders, payments, customers."""
+    import duckdb
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    db = Path(folder) / "olist.duckdb"
+    with duckdb.connect(str(db)) as con:
+        for table, file in OLIST_TABLES.items():
+            path = str(Path(tables) / file).replace("'", "''")
+            con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_csv('{path}', header = true)")
+    return db
+
+
+def olist_params(database: Path, as_of: str = "2018-08-31") -> dict:
+    """Parameters (as a dict, like a YAML file) reading the Olist orders through a ``duckdb`` ``query`` source."""
+    import datetime as dt
+
+    return {
+        "dataset": "olist", "title": "Olist extract (orders, payments, customers joined in DuckDB)",
+        "as_of": dt.date.fromisoformat(as_of),
+        "source": {"kind": "duckdb", "path": str(database), "query": OLIST_QUERY},
+        "columns": {"customer_id": "person", "order_id": "order_id", "order_ts": "order_ts", "amount": "amount"},
+        # one row per order, no product codes, cancellations already left out by the query
+        "cleaning": {"non_product_lines": False, "cancellations": "keep", "cancellation_prefix": None},
+    }
+
+
+def write_params(params: dict, target: Path) -> Path:
+    """Write a parameter dict as a YAML parameter file."""
+    import yaml
+
+    Path(target).write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return Path(target)
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -69,9 +120,7 @@ def source_files() -> list[Path]:
     """The raw inputs the tests read in place: the shared data folder and the data sets shipped with lifetimes."""
     import lifetimes.datasets
 
-    from helpers import paths
-
-    folders = [paths.PROJECT_ROOT.parent / "shared" / "data", Path(lifetimes.datasets.__file__).parent]
+    folders = [paths.PROJECT_ROOT.parent / "shared" / "data", OLIST_DIR, Path(lifetimes.datasets.__file__).parent]
     return sorted(f for d in folders if d.is_dir() for f in d.iterdir() if f.is_file() and f.suffix in {".txt", ".csv", ".xlsx"})
 
 
