@@ -278,7 +278,7 @@ REGIMES: dict[str, Regime] = {
                     Design(800, start=dt.date(2023, 3, 1), cohort_days=100, observed_days=120, lines_per_order=4.0),
                     lambda d: simulate_purchases(d, {"r": 1.5, "alpha": 15.0, "a": 1.0, "b": 6.0})),
     "ten_years": Regime("ten years, customers arriving over the first nine, CDNOW's purchasing and dropout",
-                        Design(1500, start=dt.date(2014, 1, 1), cohort_days=3287, observed_days=3652), simulate_purchases),
+                        Design(1000, start=dt.date(2014, 1, 1), cohort_days=3287, observed_days=3652), simulate_purchases),
     "b2b": Regime("60 business accounts ordering regularly (every 7 to 35 days), large orders of about 20 lines",
                   Design(60, start=dt.date(2022, 1, 1), observed_days=730, lines_per_order=20.0, extra_quantity=11.0),
                   _b2b),
@@ -288,7 +288,7 @@ REGIMES: dict[str, Regime] = {
     "single_day": Regime("every purchase on one single day",
                          Design(500, start=dt.date(2024, 11, 29), observed_days=1, lines_per_order=2.5), _single_day),
     "heavy_tail": Regime("CDNOW's purchasing with heavy-tailed spend: lognormal customer means and three huge spenders",
-                         Design(1500, start=dt.date(2021, 1, 1)), _heavy_tail),
+                         Design(1000, start=dt.date(2021, 1, 1)), _heavy_tail),
 }
 
 
