@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from helpers import paths
-from tests_support import assert_raw_intact, raw_fingerprint
+from tests_support import OLIST_DIR, OLIST_TABLES, assert_raw_intact, raw_fingerprint
 
 SHARED_XLSX = paths.PROJECT_ROOT.parent / "shared" / "data" / "online_retail_II_sample.xlsx"
 
@@ -46,3 +46,14 @@ def online_retail_xlsx() -> Path:
             pytest.fail(f"{SHARED_XLSX} is missing; CI must have ../shared/data beside the clone")
         pytest.skip(f"{SHARED_XLSX} not found (the shared data folder sits beside the project)")
     return SHARED_XLSX
+
+
+@pytest.fixture(scope="session")
+def olist_tables() -> Path:
+    """The shared Olist tables (three CSVs). Required in CI; skipped elsewhere if absent."""
+    missing = [f for f in OLIST_TABLES.values() if not (OLIST_DIR / f).exists()]
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"{OLIST_DIR}: {', '.join(missing)} missing; CI must have ../shared/data beside the clone")
+        pytest.skip(f"{OLIST_DIR} lacks {', '.join(missing)} (the shared data folder sits beside the project)")
+    return OLIST_DIR

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from helpers import paths
+
 
 def clean_frame() -> pd.DataFrame:
     """Three clean transaction lines."""
@@ -61,6 +63,20 @@ def collected(params_file: str, data_dir, *, clean: bool = False) -> pd.DataFram
     return clean_transactions(lines, params.cleaning, params.as_of)[0] if clean else lines
 
 
+#: The Olist tables (``../shared/data/olist``): three CSVs that join into one order per row.
+OLIST_DIR = paths.PROJECT_ROOT.parent / "shared" / "data" / "olist"
+OLIST_TABLES = {"orders": "olist_orders_dataset.csv", "payments": "olist_order_payments_dataset.csv",
+                "customers": "olist_customers_dataset.csv"}
+
+
+def write_params(params: dict, target: Path) -> Path:
+    """Write a parameter dict as a YAML parameter file."""
+    import yaml
+
+    Path(target).write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return Path(target)
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -68,8 +84,6 @@ def _sha256(path: Path) -> str:
 def source_files() -> list[Path]:
     """The raw inputs the tests read in place: the shared data folder and the data sets shipped with lifetimes."""
     import lifetimes.datasets
-
-    from helpers import paths
 
     folders = [paths.PROJECT_ROOT.parent / "shared" / "data", Path(lifetimes.datasets.__file__).parent]
     return sorted(f for d in folders if d.is_dir() for f in d.rglob("*") if f.is_file() and f.suffix in {".txt", ".csv", ".xlsx"})
