@@ -35,8 +35,9 @@ def test_a_key_or_no_example_is_left_alone(key: None, capsys: pytest.CaptureFixt
     as_key = pseudonymize(pd.Series(["12417"])).item()
     params = load_params("online_retail_sample.yaml", {"clv.example_customer": as_key})
     assert pseudonymous_example(params) is params
-    plain = load_params("online_retail_sample.yaml")
-    assert pseudonymous_example(plain) is plain
+    for unset in (load_params("online_retail_sample.yaml"),
+                  load_params("online_retail_sample.yaml", {"clv.example_customer": "''"})):
+        assert pseudonymous_example(unset) is unset
     assert capsys.readouterr().err == ""
 
 
