@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from helpers import paths, report
 from helpers.compare import main as compare_main
@@ -17,6 +22,10 @@ from helpers.run import run
 from tests_support import assert_raw_intact, raw_fingerprint
 
 pytestmark = pytest.mark.notebooks
+#: What ``python -m helpers.run`` printed for the later report of :func:`two_reports` (run in a subprocess).
+CONSOLE: dict[str, str] = {}
+PROGRESS = [r"run \S+ as_of \S+ \(\d+ stages\) -> \S+", r"  \d\d-[a-z-]+ +\d+\.\ds", r"done in \d+\.\ds: \S+",
+            r"report: \S+report\.html"]
 
 
 def test_pseudonyms_are_stable_keyed_and_not_the_id(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -60,7 +69,12 @@ def two_reports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path
         mp.setenv("CIN_PSEUDONYM_KEY", "test-key")
         raw = raw_fingerprint(root / "data")
         earlier = run("cdnow_sample.yaml", {"as_of": "1998-03-31"}, log=lambda _: None)
-        later = run("cdnow_sample.yaml", log=lambda _: None)
+        # the later one as a user runs it, to see everything it prints
+        done = subprocess.run([sys.executable, "-m", "helpers.run", "-f", "params/cdnow_sample.yaml"], env=os.environ.copy(),
+                              cwd=paths.PROJECT_ROOT, capture_output=True, text=True, timeout=1200)
+        CONSOLE.update(stdout=done.stdout, stderr=done.stderr, returncode=str(done.returncode))
+        assert done.returncode == 0, done.stderr
+        later = paths.reports_dir() / "cdnow_sample" / "1998-06-30"
         yield earlier, later
         assert_raw_intact(raw, root / "data")  # after these runs and the reruns of the tests below
 
@@ -85,6 +99,16 @@ def test_a_run_publishes_report_export_metrics_and_manifest(two_reports: tuple[P
     assert manifest["packages"]["lifetimes"] == "0.11.3"
 
 
+def test_a_successful_run_prints_only_its_progress_lines(two_reports: tuple[Path, Path]) -> None:
+    """No kernel log lines (``[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel``), tracebacks or warnings."""
+    _, later = two_reports
+    assert CONSOLE["stderr"] == "", f"the run wrote to stderr:\n{CONSOLE['stderr']}"
+    lines = CONSOLE["stdout"].splitlines()
+    unexpected = [line for line in lines if not any(re.fullmatch(p, line) for p in PROGRESS)]
+    assert unexpected == [] and len(lines) == 11  # the run line, 8 stages, done, report
+    assert lines[-1] == f"report: {later / 'report.html'}"
+
+
 def test_the_later_report_shows_migration_from_the_earlier_one(two_reports: tuple[Path, Path]) -> None:
     earlier, later = two_reports
     assert report.previous_run("cdnow_sample", pd.Timestamp("1998-06-30").date()) == earlier
@@ -100,9 +124,21 @@ def test_the_later_report_shows_migration_from_the_earlier_one(two_reports: tupl
 def test_experiments_at_one_as_of_are_kept_apart_and_compared(two_reports: tuple[Path, Path],
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     _, later = two_reports
-    variant = run("cdnow_sample.yaml", {"rfm.abc_cuts": "[0.1, 0.3]", "clusters.k": "3"}, experiment="k3",
-                  log=lambda _: None)
+    raw_id = "00004"  # a CDNOW customer; the report and the run's records must show only its key
+    variant = run("cdnow_sample.yaml", {"rfm.abc_cuts": "[0.1, 0.3]", "clusters.k": "3",
+                                        "clv.example_customer": f"'{raw_id}'"}, experiment="k3", log=lambda _: None)
     assert variant.name == "1998-06-30-k3" and later.exists()
+    assert "clv.example_customer looks like a raw customer id; it is stored as its pseudonymous key" in capsys.readouterr().err
+    key = pseudonymize(pd.Series([raw_id])).item()
+    recorded = json.loads((paths.reports_dir() / "cdnow_sample" / "runs.jsonl").read_text().splitlines()[-1])
+    manifest = json.loads((variant / "manifest.json").read_text())
+    for stored in (yaml.safe_load((variant / "params.yaml").read_text()), yaml.safe_load(manifest["params"]),
+                   recorded["params"]):
+        assert stored["clv"]["example_customer"] == key
+    for text in ((variant / "params.yaml").read_text(), json.dumps(manifest), json.dumps(recorded)):
+        assert f"'{raw_id}'" not in text and f'"{raw_id}"' not in text and f": {raw_id}" not in text
+    html = (variant / "report.html").read_text()  # no earlier k3 report, but earlier runs are listed: not "first"
+    assert "This is the first report" not in html and "No earlier report to compare with" in html
     table = report.compare_runs("cdnow_sample")
     assert table["run"].tolist() == ["1998-03-31", "1998-06-30", "1998-06-30-k3"]
     assert {"as_of", "clusters.k", "experiment", "rfm.abc_cuts"} <= set(table.columns)
@@ -136,3 +172,31 @@ def test_a_rerun_with_the_same_parameters_gives_the_same_numbers(two_reports: tu
     pd.testing.assert_frame_equal(after_export[discrete], before_export[discrete])
     pd.testing.assert_frame_equal(after_export, before_export, check_exact=False, rtol=1e-5)
     assert _close(json.loads((again / "metrics.json").read_text()), before_metrics)
+
+
+def test_caveats_and_the_no_forecast_guard_reach_the_report(two_reports: tuple[Path, Path]) -> None:
+    """Stage artifacts with caveats and no forecast (written here), then stage 08 alone, with an empty title."""
+    folder = paths.processed_dir("cdnow_sample")
+    saved = {name: (folder / name).read_text() for name in ("clv_validation.json", "clusters.json")}
+    try:
+        clv = json.loads(saved["clv_validation.json"]) | {
+            "forecast": False, "forecast_reason": "only 3 customers bought twice",
+            "caveats": [{"code": "weak_holdout", "text": "The holdout held 20 purchases & a rank correlation of 0.05."}]}
+        clusters = json.loads(saved["clusters.json"]) | {"caveats": [{"code": "tiny_cluster", "text": "One cluster holds 0.6%."}]}
+        (folder / "clv_validation.json").write_text(json.dumps(clv))
+        (folder / "clusters.json").write_text(json.dumps(clusters))
+        partial = run("cdnow_sample.yaml", {"title": "''"}, stages=["08"], log=lambda _: None)
+    finally:
+        for name, text in saved.items():
+            (folder / name).write_text(text)
+    metrics = json.loads((partial / "metrics.json").read_text())
+    codes = [(c["stage"], c["code"]) for c in metrics["caveats"]]
+    assert {("05-clv-lifetimes", "weak_holdout"), ("06-cluster-segments", "tiny_cluster"),
+            ("08-segment-report", "no_forecast")} <= set(codes)
+    assert metrics["forecast"] is False and metrics["total_clv"] is None
+    html = (partial / "report.html").read_text()
+    assert html.index("Headline numbers") < html.index("Read these numbers with care") < html.index("Segments and what to do")
+    assert "The holdout held 20 purchases &amp; a rank correlation of 0.05." in html
+    assert "No lifetime value or P(alive) forecast in this run: only 3 customers bought twice." in html
+    assert "predicted value over the horizon" not in html and "probably still active" not in html
+    assert "****" not in html and "<strong>cdnow_sample</strong>" in html  # empty title: the dataset name

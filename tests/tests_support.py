@@ -89,9 +89,16 @@ def source_files() -> list[Path]:
     return sorted(f for d in folders if d.is_dir() for f in d.rglob("*") if f.is_file() and f.suffix in {".txt", ".csv", ".xlsx"})
 
 
+def shipped_examples() -> list[Path]:
+    """The example data shipped in the repository (``data/examples/``), read in place like any source."""
+    from helpers import paths
+
+    return sorted(f for f in (paths.PROJECT_ROOT / "data" / "examples").glob("*") if f.is_file() and f.suffix != ".md")
+
+
 def raw_fingerprint(data_dir: Path) -> dict[str, str]:
     """sha256 of every source file and of every file in the raw layer (``<data_dir>/raw``)."""
-    files = source_files() + sorted(p for p in (Path(data_dir) / "raw").rglob("*") if p.is_file())
+    files = source_files() + shipped_examples() + sorted(p for p in (Path(data_dir) / "raw").rglob("*") if p.is_file())
     return {str(f): _sha256(f) for f in files}
 
 

@@ -38,7 +38,9 @@ class _Strict(BaseModel):
 class SourceParams(_Strict):
     """Where the raw transaction log is and how to read it."""
 
-    kind: Literal["csv", "text", "excel", "parquet", "duckdb", "sqlite"]
+    kind: Literal["csv", "text", "excel", "parquet", "duckdb", "sqlite"] = Field(
+        description="source format: a delimited text file (csv, text), an Excel workbook, a Parquet file, "
+                    "or a table or query in a DuckDB or SQLite database")
     path: str | None = Field(None, description="file path (relative to the project root) or 'lifetimes:<file>'; "
                              "optional for a duckdb query, which then runs in an in-memory database whose "
                              "relative file paths (read_csv, read_parquet) start at the project root")
@@ -46,12 +48,14 @@ class SourceParams(_Strict):
     on_bad_lines: Literal["error", "skip"] = Field(
         "error", description="csv/text lines with more fields than the header: error (name them) or skip "
                              "(drop them; the quality log lists them as its first rule, bad_lines)")
-    encoding: str = "utf-8"
-    header: bool = True
+    encoding: str = Field("utf-8", description="text encoding of csv/text files, e.g. latin-1 or cp1252")
+    header: bool = Field(True, description="csv/text: the first line holds the column names")
     names: list[str] | None = Field(None, description="column names when the file has no header")
-    sheets: Literal["all"] | list[str] = "all"
-    table: str | None = None
-    query: str | None = None
+    sheets: Literal["all"] | list[str] = Field("all", description="excel: the sheets to read (all: every sheet, "
+                                                "stacked)")
+    table: str | None = Field(None, description="duckdb/sqlite: the table to read (a plain name)")
+    query: str | None = Field(None, description="duckdb/sqlite: a SQL query whose rows are the transaction lines "
+                                                "(e.g. joining tables); instead of table")
 
     @model_validator(mode="after")
     def _sql_needs_table_or_query(self) -> SourceParams:
@@ -70,16 +74,18 @@ class SourceParams(_Strict):
 class ColumnMap(_Strict):
     """Which source column becomes which canonical column (``null``: not present)."""
 
-    customer_id: str
-    order_ts: str
+    customer_id: str = Field(description="source column naming the customer (the person, not the order)")
+    order_ts: str = Field(description="source column with the purchase date or timestamp")
     order_id: str | None = Field(None, description="null: one order per customer per day")
     amount: str | None = Field(None, description="null: amount = quantity x unit_price")
-    quantity: str | None = None
-    unit_price: str | None = None
-    country: str | None = None
-    channel: str | None = None
-    product_code: str | None = None
-    description: str | None = None
+    quantity: str | None = Field(None, description="source column with the units bought (optional)")
+    unit_price: str | None = Field(None, description="source column with the price per unit (with quantity: "
+                                                     "amount = quantity x unit_price)")
+    country: str | None = Field(None, description="source column with the customer's country (optional)")
+    channel: str | None = Field(None, description="source column with the sales channel (optional)")
+    product_code: str | None = Field(None, description="source column with the product or stock code (needed by "
+                                                       "cleaning.non_product_lines)")
+    description: str | None = Field(None, description="source column with the product description (optional)")
 
     @model_validator(mode="after")
     def _amount_is_mapped(self) -> ColumnMap:
@@ -91,15 +97,24 @@ class ColumnMap(_Strict):
 class CleaningParams(_Strict):
     """Which cleaning rules run (each is logged in the quality log)."""
 
-    normalise_ids: bool = True
-    missing_customer_id: bool = True
-    future_timestamps: bool = True
-    exact_duplicates: bool = True
-    non_product_lines: bool = True
-    non_product_codes: list[str] = Field(default_factory=lambda: list(DEFAULT_NON_PRODUCT_CODES))
-    cancellations: Literal["drop", "net", "keep"] = "drop"
-    cancellation_prefix: str | None = "C"
-    non_positive_price: bool = True
+    normalise_ids: bool = Field(True, description="trim customer ids and drop Excel's '.0' float suffix, so "
+                                                  "'123', ' 123' and '123.0' are one customer")
+    missing_customer_id: bool = Field(True, description="drop lines with no customer id (nobody to attribute "
+                                                        "them to)")
+    future_timestamps: bool = Field(True, description="drop lines dated after the as_of day")
+    exact_duplicates: bool = Field(True, description="drop lines identical to an earlier line in every column")
+    non_product_lines: bool = Field(True, description="drop lines whose product code is in non_product_codes "
+                                                      "(postage, fees, adjustments)")
+    non_product_codes: list[str] = Field(default_factory=lambda: list(DEFAULT_NON_PRODUCT_CODES),
+                                         description="product codes that are not products (Online Retail II's "
+                                                     "by default)")
+    cancellations: Literal["drop", "net", "keep"] = Field(
+        "drop", description="cancellation and return lines: drop them, net them against the purchases they "
+                            "cancel (latest first), or keep them")
+    cancellation_prefix: str | None = Field("C", description="order ids starting with this mark cancellations "
+                                                             "(negative quantities or amounts always do); null: none")
+    non_positive_price: bool = Field(True, description="drop lines with a zero or negative unit price (or "
+                                                       "amount, without a price column)")
 
 
 class RFMParams(_Strict):
@@ -129,15 +144,31 @@ class CLVParams(_Strict):
     min_repeat_buyers: int = Field(50, ge=10, description="repeat buyers the calibration period needs for a BTYD "
                                    "forecast; with fewer, stage 05 reports RFM and spend only (no CLV, no P(alive))")
     seed: int = Field(42, description="seed of the optimizers' alternative starting values and of the samples")
-    models: list[Literal["bgnbd", "pareto", "mbgnbd"]] = Field(default_factory=lambda: ["bgnbd", "pareto", "mbgnbd"])
-    penalizers: list[float] = Field(default_factory=lambda: [0.0, 0.001, 0.01])
+    models: list[Literal["bgnbd", "pareto", "mbgnbd"]] = Field(default_factory=lambda: ["bgnbd", "pareto", "mbgnbd"],
+                                                             description="BTYD models compared on the holdout: "
+                                                             "BG/NBD, Pareto/NBD, MBG/NBD")
+    penalizers: list[float] = Field(default_factory=lambda: [0.0, 0.001, 0.01],
+                                    description="L2 penalizer coefficients tried with every model (lifetimes' "
+                                                "penalizer_coef)")
     selection_sample: int = Field(100_000, ge=1000, description="customers (a seeded sample) on which the models "
                                   "are compared; the chosen model is then fitted on everyone")
-    selection_metric: Literal["rmse", "mae"] = "rmse"
-    horizon_months: int = Field(12, ge=1, le=120)
-    discount_rate_annual: float = Field(0.10, ge=0, lt=1)
+    selection_metric: Literal["rmse", "mae"] = Field("rmse", description="holdout error per customer by which "
+                                                                         "the model is chosen")
+    horizon_months: int = Field(12, ge=1, le=120, description="months of future purchases counted in CLV")
+    discount_rate_annual: float = Field(0.10, ge=0, lt=1, description="annual discount rate applied to future "
+                                                                      "spend in CLV")
     margin: float = Field(1.0, gt=0, le=1, description="share of revenue that is profit")
-    example_customer: str | None = Field(None, description="customer whose P(alive) history is plotted")
+    example_customer: str | None = Field(None, description="customer whose P(alive) history notebook 05 plots, "
+                                         "named by the customer_key the report shows (a raw customer id works "
+                                         "too, but the runner then stores its key instead); null: picked from "
+                                         "the data")
+
+
+    @field_validator("example_customer", mode="before")
+    @classmethod
+    def _id_as_text(cls, v: Any) -> Any:
+        # customer ids are text; YAML and -p read 12417 as a number
+        return str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
 
 
 class TierParams(_Strict):
@@ -152,8 +183,9 @@ class LifecycleParams(_Strict):
 
     acquisition_days: int | None = Field(None, ge=0, description="first purchase within this many days of as_of; "
                                          "null: a sixth of the log's span (first purchase to as_of), at most 90 days")
-    decline_p_alive: float = Field(0.5, gt=0, lt=1)
-    termination_p_alive: float = Field(0.2, gt=0, lt=1)
+    decline_p_alive: float = Field(0.5, gt=0, lt=1, description="P(alive) below this: decline")
+    termination_p_alive: float = Field(0.2, gt=0, lt=1, description="P(alive) below this: termination (must be "
+                                                                    "below decline_p_alive)")
     trend_change: float = Field(0.5, gt=0, lt=1, description="relative change in repeat purchases that counts as growth or decline")
 
     @model_validator(mode="after")
@@ -173,9 +205,10 @@ class ClusterParams(_Strict):
                                             "and the notebook and clusters.json say so")
     log_features: list[str] = Field(default_factory=lambda: ["recency_days", "frequency", "monetary_total", "clv",
                                                              "tenure_days"], description="log(1 + x) before scaling")
-    scaler: Literal["robust", "standard"] = "robust"
-    k_min: int = Field(2, ge=2)
-    k_max: int = Field(8, ge=2, le=30)
+    scaler: Literal["robust", "standard"] = Field("robust", description="feature scaling: robust (median and "
+                                                                       "IQR) or standard (mean and sd)")
+    k_min: int = Field(2, ge=2, description="smallest number of clusters tried")
+    k_max: int = Field(8, ge=2, le=30, description="largest number of clusters tried")
     k: int | None = Field(None, ge=1, description="null: chosen by silhouette")
     bootstrap: int = Field(20, ge=0, le=500, description="refits on bootstrap samples for the stability check")
     sample_size: int = Field(5000, ge=100, description="customers used for silhouette scores and bootstrap fits")
@@ -217,12 +250,14 @@ class PrivacyParams(_Strict):
 class Params(_Strict):
     """One run's parameters."""
 
-    dataset: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    title: str = ""
+    dataset: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="short name of the data set: names the "
+                         "folders data/processed/<dataset>/ and reports/<dataset>/")
+    title: str = Field("", description="the data set's name in the report header (empty: the dataset name)")
     language: Literal["en", "zh"] = Field("en", description="report language: English or Simplified Chinese")
     experiment: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
                                    description="an analyst's variant: its report goes to <as_of>-<experiment>")
-    as_of: dt.date
+    as_of: dt.date = Field(description="observation end (YYYY-MM-DD), always explicit: lines after this day "
+                                       "are future lines, and every measure is taken at this day")
     source: SourceParams
     columns: ColumnMap
     date_format: str | None = Field(None, description="strptime format, e.g. '%m/%d/%Y %H:%M'; null: ISO or typed")

@@ -7,7 +7,8 @@ Stage 08 and the runner's bookkeeping. What a run publishes under
 - ``customer_segments.parquet`` / ``.csv``: one row per customer with a
   pseudonymous ``customer_key`` (never the raw id), scores, segment, tier,
   ABC class, CLV, P(alive), lifecycle stage, cluster and predictions;
-- ``metrics.json``: the headline numbers;
+- ``metrics.json``: the headline numbers and their ``caveats`` (what the stages and the report
+  say about reading them: :func:`gather_caveats`);
 - ``manifest.json``: parameters, input checksum, package versions, git commit.
 
 Every published run also appends one line to ``reports/<dataset>/runs.jsonl``,
@@ -17,9 +18,11 @@ which :func:`compare_runs` (``python -m helpers.compare <dataset>``) reads.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import re
 import subprocess
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,13 @@ EXPORT_COLUMNS = [
     "clv", "lifecycle_stage", "cluster", "predicted_tier", "p_high_value", "prospect",
 ]
 PACKAGES = ["pandas", "numpy", "scipy", "lifetimes", "scikit-learn", "duckdb", "pandera", "papermill"]
+
+#: The stage artifacts whose ``"caveats"`` lists the report gathers (the team contract of issue 11).
+CAVEAT_SOURCES = {"05-clv-lifetimes": "clv_validation.json", "06-cluster-segments": "clusters.json",
+                  "07-classify-prospects": "classification.json"}
+REPORT_STAGE = "08-segment-report"
+#: P(alive) >= 0.5 for at least this share of customers is called out (the model may not tell who left).
+NEARLY_ALL_ALIVE = 0.99
 
 
 def export_table(dataset: str, raw_ids: bool = False) -> pd.DataFrame:
@@ -60,10 +70,159 @@ def _json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def has_forecast(clv_validation: dict[str, Any]) -> bool:
+    """Whether stage 05 made a BTYD forecast (CLV, P(alive)); an artifact without ``forecast`` always did.
+
+    >>> has_forecast({"forecast": False}), has_forecast({}), has_forecast({"forecast": True})
+    (False, True, True)
+    """
+    return clv_validation.get("forecast", True) is not False
+
+
+def no_forecast_text(clv_validation: dict[str, Any]) -> str:
+    """The sentence that replaces the CLV and P(alive) headlines when stage 05 made no forecast."""
+    reason = str(clv_validation.get("forecast_reason") or "").strip().rstrip(".")
+    return ("No lifetime value or P(alive) forecast in this run"
+            + (f": {reason}." if reason else " (notebook 05 says why).")
+            + " The report shows RFM and spend only; value tiers and predicted value are left out.")
+
+
+def prospects_flagged(export: pd.DataFrame) -> int:
+    """How many customers the export flags as prospects (0 without a ``prospect`` column)."""
+    return int(export["prospect"].eq(True).sum()) if "prospect" in export.columns else 0
+
+
+def _baseline_auc(q2: dict[str, Any]) -> tuple[str | None, float | None]:
+    for name, scores in q2.items():
+        if "baseline" in name.lower() and isinstance(scores, dict) and scores.get("ROC-AUC") is not None:
+            return name, float(scores["ROC-AUC"])
+    return None, None
+
+
+def prospects_withheld(export: pd.DataFrame, classification: dict[str, Any]) -> str | None:
+    """Why no prospects are flagged, when none are (``None`` when some are).
+
+    >>> x = pd.DataFrame({"prospect": [False, False]})
+    >>> prospects_withheld(x, {"q2": {"model": {"ROC-AUC": 0.717}, "RFM-score baseline": {"ROC-AUC": 0.75}}})[:78]
+    'No prospects are flagged: the high-value classifier did not beat its RFM-score'
+    >>> prospects_withheld(x.assign(prospect=[True, False]), {}) is None
+    True
+    """
+    if prospects_flagged(export):
+        return None
+    q2 = classification.get("q2") or {}
+    model_auc = (q2.get("model") or {}).get("ROC-AUC")
+    baseline, baseline_auc = _baseline_auc(q2)
+    if not q2 or model_auc is None:
+        return ("No prospects are flagged: the classifier of next period's high-value customers did not run in this "
+                "run (notebook 07 says why).")
+    if baseline_auc is not None and float(model_auc) <= baseline_auc:
+        return (f"No prospects are flagged: the high-value classifier did not beat its {baseline} on the held-out "
+                f"period (ROC-AUC {float(model_auc):.3f} against {baseline_auc:.3f}), so its picks would be no better "
+                "than ranking customers by the simple rule.")
+    return "No prospects are flagged: no customer's predicted probability reached the flagging threshold in this run."
+
+
+def stage_caveats(folder: Path) -> list[dict[str, str]]:
+    """The ``"caveats"`` the stages wrote into their artifacts in ``folder``, each with the stage it came from.
+
+    A missing artifact or key contributes nothing; an entry that is a bare string is kept (code
+    ``"unspecified"``); entries without text are dropped.
+    """
+    found = []
+    for stage, name in CAVEAT_SOURCES.items():
+        items = _json(folder / name).get("caveats") or []
+        for item in items if isinstance(items, list) else [items]:
+            if isinstance(item, str):
+                item = {"text": item}
+            text = str(item.get("text") or "").strip() if isinstance(item, dict) else ""
+            if text:
+                found.append({"stage": stage, "code": str(item.get("code") or "unspecified"), "text": text})
+    return found
+
+
+def report_caveats(export: pd.DataFrame, clv_validation: dict[str, Any],
+                   classification: dict[str, Any]) -> list[dict[str, str]]:
+    """The report's own caveats on its headline numbers: no forecast, no prospects, (almost) everyone alive."""
+    own = []
+    if not has_forecast(clv_validation):
+        own.append({"code": "no_forecast", "text": no_forecast_text(clv_validation)})
+    withheld = prospects_withheld(export, classification)
+    if withheld:
+        own.append({"code": "no_prospects", "text": withheld})
+    alive = export["p_alive"].dropna() if "p_alive" in export.columns else pd.Series(dtype=float)
+    if has_forecast(clv_validation) and len(alive) and (alive >= 0.5).mean() >= NEARLY_ALL_ALIVE:
+        own.append({"code": "nearly_all_alive", "text": (
+            f"P(alive) is 0.5 or more for {(alive >= 0.5).mean():.0%} of customers: the model sees almost nobody "
+            "as lost. With few repeat purchases this says more about the model than about the customers; read "
+            "'probably still active' as an upper bound.")})
+    return [{"stage": REPORT_STAGE, **c} for c in own]
+
+
+def gather_caveats(dataset: str, export: pd.DataFrame) -> list[dict[str, str]]:
+    """Every caveat of this run, in stage order: those of stages 05-07 (from their artifacts), then the report's."""
+    folder = paths.processed_dir(dataset)
+    return stage_caveats(folder) + report_caveats(export, _json(folder / "clv_validation.json"),
+                                                  _json(folder / "classification.json"))
+
+
+def caveats_html(caveats: list[dict[str, str]], t: Callable[[str], str] = lambda s: s) -> str:
+    """The caveats as a marked box for the report (empty when there are none); texts are HTML-escaped.
+
+    >>> "Read these numbers with care" in caveats_html([{"stage": "05-clv-lifetimes", "code": "x", "text": "a < b"}])
+    True
+    >>> caveats_html([])
+    ''
+    """
+    if not caveats:
+        return ""
+    items = "".join(f'<li>{html.escape(c["text"])} <span style="color:#6b7280">({html.escape(c["stage"][:2])} · '
+                    f'{html.escape(c["code"])})</span></li>' for c in caveats)
+    return ('<div class="cin-caveats" role="note" style="border:2px solid #d97706;background:#fffbeb;'
+            'padding:0.6em 1em;margin:0.8em 0;border-radius:6px">'
+            f'<p style="margin:0 0 0.3em 0;font-weight:bold">&#9888; {html.escape(t("Read these numbers with care"))}</p>'
+            f'<ul style="margin:0;padding-left:1.2em">{items}</ul></div>')
+
+
+def headline_rows(metrics: dict[str, Any], export: pd.DataFrame, horizon_months: int, outlier_factor: float,
+                  t: Callable[[str], str] = lambda s: s) -> dict[str, str]:
+    """The headline numbers as label -> text; no CLV or P(alive) rows when there is no forecast."""
+    revenue = export["monetary_total"]
+    rows = {
+        t("customers"): f"{metrics['customers']:,}",
+        t("transaction lines kept"): f"{metrics['lines_kept']:,} / {metrics['lines_in']:,}",
+        t("revenue to date"): f"{metrics['revenue']:,.0f}",
+    }
+    if metrics.get("forecast", True) and metrics.get("total_clv") is not None:
+        rows[f"{t('predicted value over the horizon (months)')}: {horizon_months}"] = f"{metrics['total_clv']:,.0f}"
+        rows[t("customers probably still active (P(alive) >= 0.5)")] = f"{(export['p_alive'] >= 0.5).mean():.0%}"
+    share = revenue.nlargest(max(1, len(export) // 5)).sum() / revenue.sum() if revenue.sum() else float("nan")
+    rows[t("top 20% of customers' share of revenue")] = f"{share:.0%}"
+    rows[t("customers spending over 100 times the median (kept, flagged)").replace("100", f"{outlier_factor:g}")] = \
+        f"{metrics['spend_outliers']:,}"
+    flagged = metrics.get("prospects", prospects_flagged(export))
+    rows[t("prospects flagged")] = f"{flagged:,}" if flagged else t("none (see the note below)")
+    return rows
+
+
+def header_markdown(title: str, dataset: str, as_of: dt.date, experiment: str | None = None,
+                    t: Callable[[str], str] = lambda s: s) -> str:
+    """The report's header: the title (the dataset name when the title is empty), ``as_of`` and the experiment.
+
+    >>> header_markdown("", "cdnow", dt.date(1998, 6, 30)).splitlines()[1]
+    '**cdnow** · as of 1998-06-30'
+    """
+    name = title.strip() or dataset
+    return (f"# {t('Customer identification report')}\n**{name}** · {t('as of')} {as_of}"
+            + (f" · experiment `{experiment}`" if experiment else ""))
+
+
 def headline_metrics(dataset: str, export: pd.DataFrame, outlier_factor: float = 100.0) -> dict[str, Any]:
     """The numbers a run is compared by: size, data kept, model and its holdout error, segments, clusters, AUC.
 
     ``spend_outliers`` counts customers spending more than ``outlier_factor`` times the median customer.
+    ``forecast`` says whether stage 05 made a BTYD forecast (without one, ``total_clv`` is None);
+    ``caveats`` lists what the stages and the report say about reading these numbers (:func:`gather_caveats`).
     """
     from helpers.rfm import spend_outliers
 
@@ -72,6 +231,7 @@ def headline_metrics(dataset: str, export: pd.DataFrame, outlier_factor: float =
     clv = _json(folder / "clv_validation.json")
     clusters = _json(folder / "clusters.json")
     classification = _json(folder / "classification.json")
+    forecast = has_forecast(clv)
     return {
         "customers": int(len(export)),
         "lines_in": int(quality["rows_before"].iloc[0]),
@@ -81,7 +241,8 @@ def headline_metrics(dataset: str, export: pd.DataFrame, outlier_factor: float =
         "model": clv.get("chosen_model"),
         "model_params": clv.get("params_full_history"),
         "holdout": clv.get("holdout"),
-        "total_clv": round(float(export["clv"].sum()), 2),
+        "forecast": forecast,
+        "total_clv": round(float(export["clv"].sum()), 2) if forecast and export["clv"].notna().any() else None,
         "segments": export["rfm_segment"].value_counts().sort_index().to_dict(),
         "tiers": export["value_tier"].value_counts().sort_index().to_dict(),
         "lifecycle": export["lifecycle_stage"].value_counts().sort_index().to_dict(),
@@ -89,6 +250,8 @@ def headline_metrics(dataset: str, export: pd.DataFrame, outlier_factor: float =
         "silhouette": clusters.get("silhouette"),
         "classifier_auc_tier": (classification.get("q1") or {}).get("model", {}).get("ROC-AUC (one-vs-rest, macro)"),
         "classifier_auc_high_value": (classification.get("q2") or {}).get("model", {}).get("ROC-AUC"),
+        "prospects": prospects_flagged(export),
+        "caveats": gather_caveats(dataset, export),
     }
 
 
@@ -212,12 +375,33 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def recorded_runs(dataset: str) -> list[dict[str, Any]]:
+    """The records of ``reports/<dataset>/runs.jsonl``, oldest first (empty when none were recorded)."""
+    log = paths.reports_dir() / dataset / "runs.jsonl"
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+
+
+def no_previous_text(dataset: str, as_of: dt.date, experiment: str | None = None) -> str:
+    """What the migration section says when :func:`previous_run` finds no report to compare with.
+
+    "The first report" only when nothing was run before; otherwise it says why the runs
+    listed under "Earlier runs" (reruns, other experiments, later ``as_of``) are not compared.
+    """
+    recorded, published = recorded_runs(dataset), published_runs(dataset)
+    if not recorded and not published:
+        return "This is the first report of this data set: there is nothing to compare with yet."
+    n = max(len(recorded), len(published))
+    which = f"experiment '{experiment}'" if experiment else "the scheduled runs (no experiment)"
+    return (f"No earlier report to compare with: migration needs a published report of {which} with an as_of "
+            f"before {as_of}, and none of the {n:,} earlier run(s) of this data set (listed below) is one.")
+
+
 def compare_runs(dataset: str) -> pd.DataFrame:
     """The runs of a data set side by side: the parameters that differ and the headline metrics."""
     log = paths.reports_dir() / dataset / "runs.jsonl"
-    if not log.exists():
+    records = recorded_runs(dataset)
+    if not records:
         raise FileNotFoundError(f"no runs recorded for {dataset!r} yet ({log}); run python -m helpers.run first")
-    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     params = pd.DataFrame([_flatten(r["params"]) for r in records])
     differing = [c for c in params.columns if params[c].astype(str).nunique() > 1]
     table = pd.DataFrame({
@@ -243,6 +427,7 @@ def segment_table(export: pd.DataFrame, actions: pd.DataFrame) -> pd.DataFrame:
         "mean_clv": g["clv"].mean(),
         "mean_p_alive": g["p_alive"].mean(),
     }).join(actions[["action"]])
+    table = table.drop(columns=[c for c in ("mean_clv", "mean_p_alive") if table[c].isna().all()])  # no forecast
     return table.sort_values("revenue_share", ascending=False)
 
 

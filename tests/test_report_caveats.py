@@ -1,0 +1,118 @@
+"""Caveats travel with the headline numbers: gathered from the stage artifacts, added by the report, shown in a box.
+
+Unit tests on synthetic artifacts in a temporary data folder (no notebook runs); the end-to-end check is
+in tests/test_report.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from helpers import paths, report
+from helpers.i18n import translate
+
+Q2_WORSE = {"model": {"ROC-AUC": 0.717}, "RFM-score baseline": {"ROC-AUC": 0.75}}
+
+
+def _export(n: int = 10, p_alive: float | None = 0.4, prospects: int = 0) -> pd.DataFrame:
+    return pd.DataFrame({
+        "customer_key": [f"{i:016x}" for i in range(n)], "monetary_total": [float(10 + i) for i in range(n)],
+        "p_alive": [p_alive] * n, "clv": [None if p_alive is None else 5.0] * n,
+        "rfm_segment": ["loyal"] * n, "prospect": [i < prospects for i in range(n)],
+    })
+
+
+def _write(folder: Path, name: str, content: object) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(json.dumps(content))
+
+
+def test_caveats_are_gathered_from_each_stage_with_its_name(isolated: Path) -> None:
+    folder = paths.processed_dir("toy")
+    _write(folder, "clv_validation.json", {"caveats": [{"code": "weak_holdout", "text": "The holdout held 20 purchases."}]})
+    _write(folder, "clusters.json", {"caveats": [{"code": "tiny_cluster", "text": "One cluster holds 0.6%."},
+                                                 {"code": "empty", "text": "  "}, "A bare sentence."]})
+    _write(folder, "classification.json", {"q2": Q2_WORSE, "caveats": [{"text": "AUC near-tautological."}]})
+    caveats = report.gather_caveats("toy", _export())
+    assert [(c["stage"], c["code"]) for c in caveats] == [
+        ("05-clv-lifetimes", "weak_holdout"), ("06-cluster-segments", "tiny_cluster"),
+        ("06-cluster-segments", "unspecified"), ("07-classify-prospects", "unspecified"),
+        ("08-segment-report", "no_prospects")]
+    assert all(set(c) == {"stage", "code", "text"} and c["text"] for c in caveats)
+    assert "0.717 against 0.750" in caveats[-1]["text"]
+
+
+def test_missing_artifacts_and_keys_are_tolerated(isolated: Path) -> None:
+    assert report.stage_caveats(paths.processed_dir("nothing")) == []
+    folder = paths.processed_dir("old")
+    _write(folder, "clv_validation.json", {"chosen_model": "BG/NBD"})  # an artifact from before the contract
+    _write(folder, "clusters.json", {"caveats": None})
+    assert report.gather_caveats("old", _export(prospects=3)) == []  # a forecast, prospects: nothing to say
+
+
+def test_no_forecast_means_no_clv_headline_and_a_sentence_why(isolated: Path) -> None:
+    folder = paths.processed_dir("toy")
+    _write(folder, "clv_validation.json", {"forecast": False,
+                                           "forecast_reason": "only 12 customers bought twice (a forecast needs 50)"})
+    export = _export(p_alive=None, prospects=2)
+    caveats = report.gather_caveats("toy", export)
+    assert [c["code"] for c in caveats] == ["no_forecast"]
+    assert caveats[0]["text"].startswith("No lifetime value or P(alive) forecast in this run: only 12 customers")
+    metrics = {"customers": 10, "lines_in": 20, "lines_kept": 20, "revenue": 145.0, "spend_outliers": 0,
+               "forecast": False, "total_clv": None, "prospects": 2}
+    rows = report.headline_rows(metrics, export, 12, 100.0)
+    assert not [k for k in rows if "predicted value" in k or "P(alive)" in k]
+    assert rows["prospects flagged"] == "2"
+    with_forecast = report.headline_rows(metrics | {"forecast": True, "total_clv": 50.0}, _export(), 12, 100.0)
+    assert with_forecast["predicted value over the horizon (months): 12"] == "50"
+    assert with_forecast["customers probably still active (P(alive) >= 0.5)"] == "0%"
+
+
+def test_prospects_withheld_say_why_instead_of_listing_none(isolated: Path) -> None:
+    _write(paths.processed_dir("toy"), "classification.json", {"q2": Q2_WORSE})
+    export = _export(prospects=0)
+    caveats = report.gather_caveats("toy", export)
+    assert [c["code"] for c in caveats] == ["no_prospects"] and "did not beat its RFM-score baseline" in caveats[0]["text"]
+    rows = report.headline_rows({"customers": 10, "lines_in": 1, "lines_kept": 1, "revenue": 1.0, "spend_outliers": 0,
+                                 "total_clv": 1.0, "prospects": 0}, export, 12, 100.0)
+    assert rows["prospects flagged"] == "none (see the note below)"
+    assert "did not run" in report.prospects_withheld(export, {})  # stage 07 skipped the question
+    assert report.prospects_withheld(export, {"q2": {"model": {"ROC-AUC": 0.8}, "baseline": {"ROC-AUC": 0.7}}}) \
+        .endswith("threshold in this run.")
+
+
+def test_nearly_everyone_alive_is_called_out() -> None:
+    own = report.report_caveats(_export(p_alive=1.0, prospects=1), {}, {})
+    assert [c["code"] for c in own] == ["nearly_all_alive"] and "100% of customers" in own[0]["text"]
+    assert report.report_caveats(_export(p_alive=0.3, prospects=1), {}, {}) == []
+
+
+def test_the_caveats_box_is_marked_escaped_and_translated() -> None:
+    caveats = [{"stage": "06-cluster-segments", "code": "tiny_cluster", "text": "silhouette <0.9> & one cluster"}]
+    box = report.caveats_html(caveats)
+    assert "Read these numbers with care" in box and "&lt;0.9&gt; &amp; one cluster" in box and "<0.9>" not in box
+    assert "06 · tiny_cluster" in box
+    zh = report.caveats_html(caveats, lambda s: translate(s, "zh"))
+    assert translate("Read these numbers with care", "zh") in zh and "Read these numbers" not in zh
+    assert translate("none (see the note below)", "zh") != "none (see the note below)"
+
+
+@pytest.mark.parametrize(("title", "shown"), [("", "**shop**"), ("  ", "**shop**"), ("My shop", "**My shop**")])
+def test_the_header_never_shows_empty_bold(title: str, shown: str) -> None:
+    header = report.header_markdown(title, "shop", dt.date(2020, 1, 31), "k3")
+    assert "****" not in header and shown in header and header.endswith("experiment `k3`")
+
+
+def test_first_report_is_said_only_when_nothing_ran_before(isolated: Path) -> None:
+    as_of = dt.date(2020, 6, 30)
+    assert report.no_previous_text("shop", as_of).startswith("This is the first report of this data set")
+    report.append_runs_log("shop", {"folder": "2020-06-30", "finished_at": "2020-07-01T06:00:00+00:00",
+                                    "params": {}, "metrics": {}})
+    again = report.no_previous_text("shop", as_of)
+    assert "first report" not in again and "none of the 1 earlier run(s)" in again and "scheduled runs" in again
+    assert "experiment 'k3'" in report.no_previous_text("shop", as_of, "k3")

@@ -1,0 +1,67 @@
+"""The runner's pieces that need no notebook run: the example customer's key, the quiet kernel shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import pandas as pd
+import pytest
+
+from helpers.config import load_params
+from helpers.privacy import pseudonymize
+from helpers.run import RAW_EXAMPLE_WARNING, pseudonymous_example, quiet_kernel_manager
+
+
+@pytest.fixture
+def key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CIN_PSEUDONYM_KEY", "unit-key")
+
+
+def test_a_raw_example_customer_becomes_its_key_with_one_warning(key: None, capsys: pytest.CaptureFixture[str]) -> None:
+    params = pseudonymous_example(load_params("online_retail_sample.yaml", {"clv.example_customer": "' 12417.0'"}))
+    assert params.clv.example_customer == pseudonymize(pd.Series(["12417"])).item()  # normalised as stage 03 does
+    assert capsys.readouterr().err.splitlines() == [f"warning: {RAW_EXAMPLE_WARNING}"]
+    assert "12417" not in params.model_dump_json() and params.dataset == "online_retail_sample"
+
+
+def test_ids_are_hashed_as_given_when_normalising_is_off(key: None) -> None:
+    params = load_params("online_retail_sample.yaml", {"clv.example_customer": "'12417.0'",
+                                                       "cleaning.normalise_ids": "false"})
+    assert pseudonymous_example(params).clv.example_customer == pseudonymize(pd.Series(["12417.0"])).item()
+
+
+def test_a_key_or_no_example_is_left_alone(key: None, capsys: pytest.CaptureFixture[str]) -> None:
+    as_key = pseudonymize(pd.Series(["12417"])).item()
+    params = load_params("online_retail_sample.yaml", {"clv.example_customer": as_key})
+    assert pseudonymous_example(params) is params
+    for unset in (load_params("online_retail_sample.yaml"),
+                  load_params("online_retail_sample.yaml", {"clv.example_customer": "''"})):
+        assert pseudonymous_example(unset) is unset
+    assert capsys.readouterr().err == ""
+
+
+def _signals_sent(manager_class: type, shutting_down: bool) -> list[int]:
+    """The signals ``_async_interrupt_kernel`` sends to a (pretend) running kernel."""
+    sent: list[int] = []
+
+    class Provisioner:  # stands in for the kernel process: records signals instead of sending them
+        has_process = True
+
+        async def send_signal(self, signum: int) -> None:
+            sent.append(signum)
+
+    manager = manager_class(kernel_name="python3")
+    manager.provisioner = Provisioner()
+    manager.kernel_spec.interrupt_mode = "signal"
+    manager.shutting_down = shutting_down
+    asyncio.run(manager._async_interrupt_kernel())
+    return sent
+
+
+def test_the_kernel_is_not_interrupted_while_it_is_shut_down() -> None:
+    from jupyter_client import AsyncKernelManager
+
+    assert _signals_sent(AsyncKernelManager, shutting_down=True) == [signal.SIGINT]  # the cause of the console noise
+    assert _signals_sent(quiet_kernel_manager(), shutting_down=True) == []
+    assert _signals_sent(quiet_kernel_manager(), shutting_down=False) == [signal.SIGINT]  # other interrupts still work
