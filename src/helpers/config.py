@@ -236,7 +236,7 @@ class ClassifyParams(_Strict):
                                   "baseline on the held-out period")
     train_sample: int = Field(100_000, ge=1000, description="models are trained on at most this many customers "
                               "(a seeded sample); more change gradient-boosted trees little and cost minutes")
-    cv_folds: int = Field(5, ge=2, le=20)
+    cv_folds: int = Field(5, ge=2, le=20, description="folds of the cross-validation on the training customers")
     seed: int = Field(42, description="seed of every sample, fold and model of stage 07")
 
 
