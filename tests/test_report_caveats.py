@@ -116,3 +116,18 @@ def test_first_report_is_said_only_when_nothing_ran_before(isolated: Path) -> No
     again = report.no_previous_text("shop", as_of)
     assert "first report" not in again and "none of the 1 earlier run(s)" in again and "scheduled runs" in again
     assert "experiment 'k3'" in report.no_previous_text("shop", as_of, "k3")
+
+
+def test_a_caveat_a_stage_has_said_is_not_repeated_by_the_report(isolated: Path) -> None:
+    folder = paths.processed_dir("toy")
+    _write(folder, "rfm.json", {"caveats": [{"code": "rfm_no_spread_frequency", "text": "99% bought once."}]})
+    _write(folder, "clv_validation.json", {"forecast": False, "forecast_reason": "only 12 repeat buyers",
+                                           "caveats": [{"code": "no_forecast", "text": "No forecast: only 12."}]})
+    _write(folder, "classification.json", {"q2": Q2_WORSE, "caveats": [
+        {"code": "q2_not_beating_baseline", "text": "The model loses to RFM: no prospects."}]})
+    caveats = report.gather_caveats("toy", _export(p_alive=None))
+    assert [(c["stage"][:2], c["code"]) for c in caveats] == [
+        ("04", "rfm_no_spread_frequency"), ("05", "no_forecast"), ("07", "q2_not_beating_baseline")]
+    # without the stage's own word the report still says it
+    _write(folder, "classification.json", {"q2": Q2_WORSE})
+    assert [c["code"] for c in report.gather_caveats("toy", _export(p_alive=None))][-1] == "no_prospects"

@@ -40,7 +40,8 @@ EXPORT_COLUMNS = [
 PACKAGES = ["pandas", "numpy", "scipy", "lifetimes", "scikit-learn", "duckdb", "pandera", "papermill"]
 
 #: The stage artifacts whose ``"caveats"`` lists the report gathers (the team contract of issue 11).
-CAVEAT_SOURCES = {"05-clv-lifetimes": "clv_validation.json", "06-cluster-segments": "clusters.json",
+CAVEAT_SOURCES = {"04-rfm-value-tiers": "rfm.json", "05-clv-lifetimes": "clv_validation.json",
+                  "06-cluster-segments": "clusters.json",
                   "07-classify-prospects": "classification.json"}
 REPORT_STAGE = "08-segment-report"
 #: P(alive) >= 0.5 for at least this share of customers is called out (the model may not tell who left).
@@ -162,8 +163,15 @@ def report_caveats(export: pd.DataFrame, clv_validation: dict[str, Any],
 def gather_caveats(dataset: str, export: pd.DataFrame) -> list[dict[str, str]]:
     """Every caveat of this run, in stage order: those of stages 05-07 (from their artifacts), then the report's."""
     folder = paths.processed_dir(dataset)
-    return stage_caveats(folder) + report_caveats(export, _json(folder / "clv_validation.json"),
-                                                  _json(folder / "classification.json"))
+    stages = stage_caveats(folder)
+    said = {c["code"] for c in stages}
+    own = report_caveats(export, _json(folder / "clv_validation.json"), _json(folder / "classification.json"))
+    return stages + [c for c in own if not said & REDUNDANT.get(c["code"], {c["code"]})]
+
+
+#: A report caveat that a stage has already said (in other words) is not repeated.
+REDUNDANT = {"no_forecast": {"no_forecast"}, "no_prospects": {"q2_not_beating_baseline"},
+             "nearly_all_alive": {"bgnbd_one_time_p_alive"}}
 
 
 def caveats_html(caveats: list[dict[str, str]], t: Callable[[str], str] = lambda s: s) -> str:
