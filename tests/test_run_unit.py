@@ -65,3 +65,17 @@ def test_the_kernel_is_not_interrupted_while_it_is_shut_down() -> None:
     assert _signals_sent(AsyncKernelManager, shutting_down=True) == [signal.SIGINT]  # the cause of the console noise
     assert _signals_sent(quiet_kernel_manager(), shutting_down=True) == []
     assert _signals_sent(quiet_kernel_manager(), shutting_down=False) == [signal.SIGINT]  # other interrupts still work
+
+
+def test_what_a_kernel_writes_to_its_stderr_goes_to_the_runs_log_not_the_console(tmp_path, capfd) -> None:  # noqa: ANN001
+    import nbformat
+    import papermill as pm
+
+    notebook = tmp_path / "writes.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import os\nos.write(2, b'Assertion failed: planted (src/signaler.cpp:238)\\n')")]), notebook)
+    log = tmp_path / "kernels-stderr.log"
+    pm.execute_notebook(str(notebook), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False,
+                        kernel_manager_class=quiet_kernel_manager(str(log)))
+    assert "planted" in log.read_text()
+    assert "planted" not in capfd.readouterr().err

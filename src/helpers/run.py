@@ -93,7 +93,7 @@ def _failing_cell(notebook: Path) -> str:
 
 
 @functools.cache
-def quiet_kernel_manager() -> type:
+def quiet_kernel_manager(stderr_log: str | None = None) -> type:
     """The kernel manager the stages run under: jupyter_client's, minus the interrupt before shutdown.
 
     ``AsyncKernelManager.shutdown_kernel`` sends SIGINT before its shutdown request. After a
@@ -104,6 +104,11 @@ def quiet_kernel_manager() -> type:
     shuts a kernel down after the last cell or after a failure it has already recorded, so the
     interrupt is skipped while shutting down; a kernel that ignores the shutdown request is
     still killed by jupyter_client after its wait. Every other interrupt is left as it was.
+
+    With ``stderr_log``, the kernels' own stderr (C libraries write there directly: libzmq's
+    ``Assertion failed: pfd.revents & POLLIN`` when a context ends under load, seen once in 64
+    kernels) is appended to that file, kept with the run's notebooks, instead of the console;
+    cell errors reach the runner through the notebook, not through this stream.
     """
     from jupyter_client import AsyncKernelManager
 
@@ -113,7 +118,18 @@ def quiet_kernel_manager() -> type:
                 return
             await super()._async_interrupt_kernel()
 
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: object) -> None:
+            if stderr_log is None:
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+            with open(stderr_log, "ab") as sink:  # the kernel keeps its own copy of the descriptor
+                kw["stderr"] = sink
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+
     return QuietShutdownKernelManager
+
+
+#: The kernels' stderr, kept beside the executed notebooks of a run (see :func:`quiet_kernel_manager`).
+KERNEL_LOG = "kernels-stderr.log"
 
 
 def execute_stage(stage: str, params_file: Path, out_dir: Path) -> Path:
@@ -127,7 +143,7 @@ def execute_stage(stage: str, params_file: Path, out_dir: Path) -> Path:
             parameters={"params_file": str(params_file), "overrides": {}},
             kernel_name="python3", cwd=str(paths.NOTEBOOKS_DIR), progress_bar=False,
             extra_arguments=["--IPKernelApp.log_level=ERROR"],  # the kernel's own log: errors only
-            kernel_manager_class=quiet_kernel_manager(),
+            kernel_manager_class=quiet_kernel_manager(str(out_dir / KERNEL_LOG)),
         )
     except pm.PapermillExecutionError as exc:
         raise StageFailed(f"stage {stage} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}") from None
