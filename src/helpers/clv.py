@@ -257,6 +257,8 @@ def boundary_problems(name: str, params: dict[str, float], t_max: float | None =
     'r = 2.246e+04 and alpha = 4.118e+05 explode:'
     >>> boundary_problems("bgnbd", {"r": 0.5, "alpha": 3.0, "a": 1e-9, "b": 2e-7})[0][-51:]
     'customers either never drop out or drop out at once'
+    >>> boundary_problems("bgnbd", {"r": 0.5, "alpha": 3.0, "a": 3.9e-7, "b": 5080.0})[0].split(": ")[1]
+    "the drop-out probability collapses to 0, so no customer ever drops out and everyone stays 'alive'"
     """
     out = []
     values = np.array(list(params.values()), dtype=float)
@@ -280,9 +282,15 @@ def boundary_problems(name: str, params: dict[str, float], t_max: float | None =
             out.append(f"s = {s_:.3g} collapses to 0: customers either never drop out or drop out at once")
     else:
         a, b = params["a"], params["b"]
-        if a < BETA_MIN or b < BETA_MIN:
+        if a < BETA_MIN and b < BETA_MIN:
             out.append(f"a = {a:.3g} and b = {b:.3g}: the drop-out Beta collapses to 0 and 1, so customers either "
                        "never drop out or drop out at once")
+        elif a < BETA_MIN:
+            out.append(f"a = {a:.3g} (b = {b:.3g}): the drop-out probability collapses to 0, so no customer ever "
+                       "drops out and everyone stays 'alive'")
+        elif b < BETA_MIN:
+            out.append(f"b = {b:.3g} (a = {a:.3g}): the drop-out probability collapses to 1, so every customer "
+                       "drops out right after a purchase")
         elif a > BETA_MAX and b > BETA_MAX:
             out.append(f"a = {a:.4g} and b = {b:.4g} explode: every customer has the same chance of dropping out "
                        "after a purchase")
