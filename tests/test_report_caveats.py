@@ -82,8 +82,13 @@ def test_prospects_withheld_say_why_instead_of_listing_none(isolated: Path) -> N
                                  "total_clv": 1.0, "prospects": 0}, export, 12, 100.0)
     assert rows["prospects flagged"] == "none (see the note below)"
     assert "did not run" in report.prospects_withheld(export, {})  # stage 07 skipped the question
-    assert report.prospects_withheld(export, {"q2": {"model": {"ROC-AUC": 0.8}, "baseline": {"ROC-AUC": 0.7}}}) \
-        .endswith("threshold in this run.")
+    better_auc = {"q2": {"model": {"ROC-AUC": 0.8}, "baseline": {"ROC-AUC": 0.7}}}
+    assert report.prospects_withheld(export, better_auc).endswith("(notebook 07 says why).")
+    # stage 07's decision wins: a model better on ROC-AUC but worse on top-share precision flags nobody
+    lost = report.prospects_withheld(export, better_auc | {"q2_beats_baseline": False})
+    assert "did not beat its baseline" in lost and "0.800 against 0.700" in lost
+    unjudged = report.prospects_withheld(export, {"q2": {"model": {"ROC-AUC": None}}})
+    assert "could not be judged" in unjudged
 
 
 def test_nearly_everyone_alive_is_called_out() -> None:

@@ -50,6 +50,8 @@ FORECAST_COLUMNS = ("p_alive", "expected_purchases", "expected_spend", "clv")
 #: Gaussian mixture agreeing below METHODS_AGREE_ARI (the groups depend on the method); a bootstrap mean
 #: ARI below STABLE_ARI (the clusters are partly an accident of the sample).
 SMALL_CLUSTER_SHARE, METHODS_AGREE_ARI, STABLE_ARI = 0.02, 0.2, 0.8
+#: A silhouette at least this high next to a tiny cluster is called inflated by it.
+INFLATED_SILHOUETTE = 0.5
 
 
 def _check_columns(customers: pd.DataFrame, features: list[str]) -> None:
@@ -366,7 +368,7 @@ def caveats(labels: np.ndarray, choice: KChoice, ari_methods: float | None, stab
             f"The smallest of the {k} clusters holds only {smallest:.1%} of customers ({int(sizes.min()):,} of "
             f"{len(labels):,})" + (f": a silhouette of {sil:.3f} then mostly says that these few customers sit far "
                                    f"from everyone else, not that the customer base falls into {k} clear groups"
-                                   if sil is not None else "") + ".")})
+                                   if sil is not None and sil >= INFLATED_SILHOUETTE else "") + ".")})
     if ari_methods is not None and np.isfinite(ari_methods) and ari_methods < METHODS_AGREE_ARI:
         out.append({"code": "methods_disagree", "text": (
             f"k-means and the Gaussian mixture agree only at ARI {ari_methods:.3f} (below {METHODS_AGREE_ARI}): the "

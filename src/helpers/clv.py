@@ -253,8 +253,8 @@ def boundary_problems(name: str, params: dict[str, float], t_max: float | None =
 
     >>> boundary_problems("bgnbd", {"r": 0.24, "alpha": 4.4, "a": 0.79, "b": 2.4})
     []
-    >>> boundary_problems("mbgnbd", {"r": 22462.0, "alpha": 411752.0, "a": 0.5, "b": 1.0})[0][:44]
-    'r = 2.246e+04 and alpha = 4.118e+05 explode:'
+    >>> boundary_problems("mbgnbd", {"r": 22462.0, "alpha": 411752.0, "a": 0.5, "b": 1.0})[0][:43]
+    'r = 2.246e+04 explodes (alpha = 4.118e+05):'
     >>> boundary_problems("bgnbd", {"r": 0.5, "alpha": 3.0, "a": 1e-9, "b": 2e-7})[0][-51:]
     'customers either never drop out or drop out at once'
     >>> boundary_problems("bgnbd", {"r": 0.5, "alpha": 3.0, "a": 3.9e-7, "b": 5080.0})[0].split(": ")[1]
@@ -266,7 +266,7 @@ def boundary_problems(name: str, params: dict[str, float], t_max: float | None =
         return [f"parameters not finite and positive: {params}"]
     r, alpha = params["r"], params["alpha"]
     if r > SHAPE_MAX:
-        out.append(f"r = {r:.4g} and alpha = {alpha:.4g} explode: purchase rates do not vary between customers "
+        out.append(f"r = {r:.4g} explodes (alpha = {alpha:.4g}): purchase rates do not vary between customers "
                    "(every customer would buy at the same rate)")
     elif r < SHAPE_MIN:
         out.append(f"r = {r:.3g} collapses to 0: almost every customer's purchase rate would be zero")
@@ -277,7 +277,7 @@ def boundary_problems(name: str, params: dict[str, float], t_max: float | None =
         if t_max and beta / t_max < SCALE_MIN:
             out.append(f"beta = {beta:.3g} collapses to 0: drop-out rates without bound, customers drop out at once")
         if s_ > SHAPE_MAX:
-            out.append(f"s = {s_:.4g} and beta = {beta:.4g} explode: drop-out rates do not vary between customers")
+            out.append(f"s = {s_:.4g} explodes (beta = {beta:.4g}): drop-out rates do not vary between customers")
         elif s_ < SHAPE_MIN:
             out.append(f"s = {s_:.3g} collapses to 0: customers either never drop out or drop out at once")
     else:
@@ -565,6 +565,9 @@ def fit_spend(summary: pd.DataFrame, penalizer: float = 0.0) -> SpendFit:
         if not np.all(np.isfinite(params)) or np.any(params <= 0):
             attempts.append(f"penalizer {pen:g}: degenerate parameters {np.round(params, 4).tolist()}")
             continue
+        if model.params_["q"] <= 1:  # the population's mean spend v p / (q - 1) is undefined, expected spend < 0
+            attempts.append(f"penalizer {pen:g}: q = {model.params_['q']:.3g} <= 1 (no finite mean spend)")
+            continue
         message = "converged" if pen == penalizer else f"converged with penalizer {pen:g} ({'; '.join(attempts)})"
         return SpendFit(model, corr, len(positive), len(repeat) - len(positive), int((summary["frequency"] == 0).sum()),
                         message)
@@ -726,7 +729,7 @@ HOLDOUT_RULE = (f"a third of the log's span (first purchase to as_of) in whole w
                 "leaves no holdout")
 #: The data-derived acquisition window: a sixth of the span, at most 90 days.
 ACQUISITION_MAX_DAYS = 90
-ACQUISITION_RULE = f"a sixth of the log's span (first purchase to as_of), at most {ACQUISITION_MAX_DAYS} days"
+ACQUISITION_RULE = f"a sixth of the log's span (first purchase to as_of), at most {ACQUISITION_MAX_DAYS} days, at least 1"
 
 
 def default_holdout_days(span_days: int) -> int | None:
@@ -745,9 +748,9 @@ def default_acquisition_days(span_days: int) -> int:
     """The acquisition window when ``lifecycle.acquisition_days`` is not set.
 
     >>> default_acquisition_days(545), default_acquisition_days(120), default_acquisition_days(0)
-    (90, 20, 0)
+    (90, 20, 1)
     """
-    return min(ACQUISITION_MAX_DAYS, span_days // 6)
+    return max(1, min(ACQUISITION_MAX_DAYS, span_days // 6))  # a log of one day: everyone was just acquired
 
 
 def example_customer(summary: pd.DataFrame, alive: pd.Series) -> str | None:

@@ -114,14 +114,20 @@ def prospects_withheld(export: pd.DataFrame, classification: dict[str, Any]) -> 
     q2 = classification.get("q2") or {}
     model_auc = (q2.get("model") or {}).get("ROC-AUC")
     baseline, baseline_auc = _baseline_auc(q2)
-    if not q2 or model_auc is None:
+    if not q2:
         return ("No prospects are flagged: the classifier of next period's high-value customers did not run in this "
                 "run (notebook 07 says why).")
-    if baseline_auc is not None and float(model_auc) <= baseline_auc:
-        return (f"No prospects are flagged: the high-value classifier did not beat its {baseline} on the held-out "
-                f"period (ROC-AUC {float(model_auc):.3f} against {baseline_auc:.3f}), so its picks would be no better "
-                "than ranking customers by the simple rule.")
-    return "No prospects are flagged: no customer's predicted probability reached the flagging threshold in this run."
+    beats = classification.get("q2_beats_baseline")  # stage 07's own decision (ROC-AUC and top-share precision)
+    if beats is False or (beats is None and model_auc is not None and baseline_auc is not None
+                          and float(model_auc) <= baseline_auc):
+        scores = (f" (ROC-AUC {float(model_auc):.3f} against {baseline_auc:.3f})"
+                  if model_auc is not None and baseline_auc is not None else "")
+        return (f"No prospects are flagged: the high-value classifier did not beat its {baseline or 'baseline'} on the "
+                f"held-out period{scores}, so its picks would be no better than ranking customers by the simple rule.")
+    if model_auc is None:
+        return ("No prospects are flagged: the high-value classifier could not be judged on the held-out period "
+                "(notebook 07 says why).")
+    return "No prospects are flagged in this run (notebook 07 says why)."
 
 
 def stage_caveats(folder: Path) -> list[dict[str, str]]:
@@ -161,7 +167,7 @@ def report_caveats(export: pd.DataFrame, clv_validation: dict[str, Any],
 
 
 def gather_caveats(dataset: str, export: pd.DataFrame) -> list[dict[str, str]]:
-    """Every caveat of this run, in stage order: those of stages 05-07 (from their artifacts), then the report's."""
+    """Every caveat of this run, in stage order: those of stages 04-07 (from their artifacts), then the report's."""
     folder = paths.processed_dir(dataset)
     stages = stage_caveats(folder)
     said = {c["code"] for c in stages}
@@ -170,7 +176,7 @@ def gather_caveats(dataset: str, export: pd.DataFrame) -> list[dict[str, str]]:
 
 
 #: A report caveat that a stage has already said (in other words) is not repeated.
-REDUNDANT = {"no_forecast": {"no_forecast"}, "no_prospects": {"q2_not_beating_baseline"},
+REDUNDANT = {"no_forecast": {"no_forecast"}, "no_prospects": {"q2_not_beating_baseline", "q2_not_judged"},
              "nearly_all_alive": {"bgnbd_one_time_p_alive"}}
 
 

@@ -51,6 +51,7 @@ class ValueResult:
     comparison: pd.DataFrame | None = None
     fits: dict[tuple[str, float], clv.Fit] = field(default_factory=dict)
     cal_fit: clv.Fit | None = None
+    choice: tuple[str, float] | None = None  # the grid's (model, penalizer) of the chosen fit (a remedy may raise it)
     why: str = ""
     fit: clv.Fit | None = None
     spend: clv.SpendFit | None = None
@@ -65,10 +66,10 @@ class ValueResult:
     @property
     def chosen_row(self) -> pd.Series | None:
         """The comparison row of the model used (None without a forecast)."""
-        if self.comparison is None or self.cal_fit is None:
+        if self.comparison is None or self.choice is None:
             return None
-        rows = self.comparison[(self.comparison["key"] == self.cal_fit.name)
-                               & (self.comparison["penalizer"] == self.cal_fit.penalizer)]
+        rows = self.comparison[(self.comparison["key"] == self.choice[0])
+                               & (self.comparison["penalizer"] == self.choice[1])]
         return rows.iloc[0] if not rows.empty else None
 
     def validation(self, params: Any) -> dict[str, Any]:
@@ -156,7 +157,8 @@ def _choose_and_refit(params: Any, result: ValueResult) -> str | None:
             refused.append(f"{clv.MODEL_LABELS[row['key']]} (penalizer {row['penalizer']:g}) refitted on the full "
                            f"history: {full.message}")
             continue
-        result.fit, result.cal_fit = full, result.fits[(row["key"], row["penalizer"])]
+        result.choice = (row["key"], row["penalizer"])
+        result.fit, result.cal_fit = full, result.fits[result.choice]
         key, pen, why = clv.choose_model(result.comparison.loc[position:], c.selection_metric)
         result.why = why
         if refused:
@@ -177,13 +179,15 @@ def _forecast_caveats(params: Any, result: ValueResult) -> None:
         result.caveats.append(caveat("models_skipped", f"{len(skipped)} of {len(comparison)} fits were skipped as "
                                                        f"unsound or unusable: {reasons}."))
     row = result.chosen_row
-    buyers = int((result.calhold["frequency_holdout"] > 0).sum())
     rho = row["spearman"]
     if row["actual_total"] < WEAK_HOLDOUT_PURCHASES or not rho >= WEAK_HOLDOUT_RANK_CORRELATION:
+        compared = (f"the {int(row['customers']):,} customers compared" if row["customers"] < len(result.calhold)
+                    else f"the {len(result.calhold):,} customers of the cohort")
+        correlation = f"{rho:.2f}" if np.isfinite(rho) else "undefined (too few holdout purchases to rank)"
         result.caveats.append(caveat(
             "weak_validation",
-            f"The model was chosen on a weak holdout: {row['actual_total']:,.0f} purchases by {buyers:,} customers "
-            f"in {result.holdout_days} days, rank correlation {rho:.2f} between predicted and actual purchases. "
+            f"The model was chosen on a weak holdout: {row['actual_total']:,.0f} purchases by {compared} in "
+            f"{result.holdout_days} days, rank correlation {correlation} between predicted and actual purchases. "
             "The choice between models, and the forecast's accuracy, are uncertain."))
     one_time = float((result.summary["frequency"] == 0).mean())
     if result.fit.name == "bgnbd" and one_time > ONE_TIME_CAVEAT_SHARE:
