@@ -52,7 +52,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
 from threadpoolctl import threadpool_limits
 
 from helpers.errors import DataError
-from helpers.rfm import customer_table, first_country, purchase_days, rfm_scores
+from helpers.rfm import customer_table, first_country, log_start, purchase_days, rfm_scores
 
 # Gradient boosting's OpenMP threads spin while they wait; on a 2-core machine shared with another
 # busy process that made stage 07 fifty times slower. One thread is plenty for these table sizes.
@@ -134,14 +134,6 @@ class Windows:
         return {"early_days": self.early_days, "label_days": self.label_days, "span_days": self.span_days,
                 "first_purchase": self.first_day.isoformat(), "derived": list(self.derived),
                 "rule": WINDOW_RULE if self.derived else None}
-
-
-def log_start(transactions: pd.DataFrame, as_of: dt.date) -> dt.date:
-    """The day of the first purchase on or before ``as_of``."""
-    known = transactions.loc[transactions["order_ts"] < pd.Timestamp(as_of) + pd.Timedelta(days=1), "order_ts"]
-    if known.empty:
-        raise DataError(f"no purchases on or before as_of {as_of}")
-    return known.min().date()
 
 
 def derive_windows(first_day: dt.date, as_of: dt.date, early_days: int | None = None,

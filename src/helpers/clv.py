@@ -32,7 +32,7 @@ from lifetimes.utils import ConvergenceError
 from scipy.stats import spearmanr
 
 from helpers.errors import DataError
-from helpers.rfm import purchase_days
+from helpers.rfm import log_start, purchase_days
 
 UNIT_DAYS = {"D": 1.0, "W": 7.0}
 DAYS_PER_MONTH = 365.25 / 12
@@ -715,10 +715,7 @@ def alive_path(fit: Fit, days: pd.Series, as_of: dt.date, unit: str) -> pd.DataF
 
 def log_span_days(transactions: pd.DataFrame, as_of: dt.date) -> int:
     """Days from the first purchase in the log to ``as_of`` (what data-derived defaults are measured on)."""
-    first = transactions.loc[transactions["order_ts"] < pd.Timestamp(as_of) + pd.Timedelta(days=1), "order_ts"].min()
-    if pd.isna(first):
-        raise DataError(f"no transactions on or before as_of {as_of.isoformat()}")
-    return int((pd.Timestamp(as_of) - first.normalize()).days)
+    return (as_of - log_start(transactions, as_of)).days
 
 
 #: The data-derived holdout: a third of the span in whole weeks, between these bounds (days).
