@@ -53,9 +53,13 @@ def test_translations_cover_every_segment_tier_stage_and_action() -> None:
     segment_map = yaml.safe_load((paths.PARAMS_DIR / "segment_maps" / "default.yaml").read_text())
     texts = list(segment_map["segments"]) + list(segment_map["tiers"]) + \
         [v["action"] for v in segment_map["segments"].values()] + [v["action"] for v in segment_map["tiers"].values()] + \
+        [v[k] for v in segment_map["abc"].values() for k in ("name", "meaning", "action")] + \
         ["acquisition", "growth", "maturity", "decline", "termination"]
     missing = [x for x in texts if translate(x, "zh") == x]
     assert missing == []
+    # the material's own terms for the pyramid tiers and the A/B/C classes
+    assert [translate(x, "zh") for x in ("platinum", "gold", "iron", "lead")] == ["白金客户", "黄金客户", "铁质客户", "铅质客户"]
+    assert [translate(segment_map["abc"][c]["name"], "zh") for c in "ABC"] == ["关键客户", "主要客户", "普通客户"]
     table = translate_frame(pd.DataFrame({"customers": [1]}, index=pd.Index(["at risk"], name="segment")), "zh")
     assert table.index.tolist() == ["流失风险客户"] and table.columns.tolist() == ["客户数"]
 

@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 from helpers import paths, store
 from helpers.config import RFMParams, load_params
 from helpers.errors import ConfigError, DataError
-from helpers.rfm import (abc_classes, class_summary, customer_table, grid_counts, load_segment_map,
+from helpers.rfm import (abc_classes, abc_summary, class_summary, customer_table, grid_counts, load_segment_map,
                          one_time_summary, pareto_curve, rfm_scores, rfm_table, save_rfm_summary, spread_warnings,
                          value_scores)
 from helpers.schemas import MAX_SCORE_BINS, customer_schema_for, validate
-from helpers.tiers import TIERS, is_high, value_tiers
+from helpers.tiers import TIERS, is_high, tomorrows_stars, value_tiers
 from tests_support import collected
 from tests_support import purchases as tx
 
@@ -309,4 +309,76 @@ def test_tier_table_shares_add_up_and_carry_the_actions() -> None:
     table = tier_table(customers, load_segment_map("segment_maps/default.yaml").tiers)
     assert table.index.tolist() == TIERS and table["customers"].tolist() == [1, 1, 0, 2]
     assert table["revenue_share"].sum() == pytest.approx(1.0) and table["clv_share"].sum() == pytest.approx(1.0)
-    assert table.loc["iron", "action"].startswith("develop")
+    assert table.loc["iron", "action"].startswith("rebuild the relationship")
+    assert table.loc["gold", "action"].startswith("invest to keep") and "low cost" not in table.loc["gold", "action"]
+
+
+def _map_without_abc(tmp_path: Path) -> Path:
+    default = (paths.PARAMS_DIR / "segment_maps" / "default.yaml").read_text()
+    custom = tmp_path / "no_abc.yaml"
+    custom.write_text(default[:default.index("\nabc:\n") + 1])
+    return custom
+
+
+def test_the_default_map_names_the_abc_classes_with_a_tactic_each() -> None:
+    names = load_segment_map("segment_maps/default.yaml").abc_classes()
+    assert names.index.tolist() == ["A", "B", "C"]
+    assert names["name"].tolist() == ["key customers", "major customers", "ordinary customers"]
+    assert names["action"].str.len().gt(0).all() and names["meaning"].str.len().gt(0).all()
+    assert "complaints first" in names.loc["A", "action"] and "tomorrow's stars" in names.loc["C", "action"]
+
+
+def test_abc_summary_carries_names_rules_and_tactics_and_falls_back_to_letters(tmp_path: Path) -> None:
+    m = pd.Series(np.arange(40, 0, -1, dtype=float))
+    customers = pd.DataFrame({"customer_id": [f"c{i:02d}" for i in range(40)], "monetary_total": m})
+    customers["abc_class"] = abc_classes(customers["monetary_total"], customers["customer_id"], (0.1, 0.25))
+    table = abc_summary(customers, load_segment_map("segment_maps/default.yaml"), (0.1, 0.25))
+    assert table.index.tolist() == ["A", "B", "C"] and table["customers"].tolist() == [4, 6, 30]
+    assert table["rule"].tolist() == ["top 10% by revenue", "next 15%", "other 75%"]
+    assert table.loc["B", "name"] == "major customers" and table.loc["B", "action"].startswith("regular attention")
+    assert table["revenue_share"].sum() == pytest.approx(1.0)
+    bare = load_segment_map(str(_map_without_abc(tmp_path)))
+    assert bare.abc is None
+    plain = abc_summary(customers, bare, (0.1, 0.25))
+    assert plain["name"].tolist() == ["A", "B", "C"] and plain["action"].eq("").all()
+    assert plain["customers"].tolist() == table["customers"].tolist()
+    # a class nobody falls into still has its row
+    only_c = abc_summary(customers.assign(abc_class="C"), bare, (0.1, 0.25))
+    assert only_c["customers"].tolist() == [0, 0, 40] and only_c.loc["A", "revenue"] == 0
+
+
+def test_a_bad_abc_section_is_refused_with_the_file_named(tmp_path: Path) -> None:
+    base = _map_without_abc(tmp_path).read_text()
+    bad = tmp_path / "bad_abc.yaml"
+    bad.write_text(base + "abc:\n  A: {name: top}\n  B: {name: middle}\n")
+    with pytest.raises(ConfigError, match=r"bad_abc.yaml: 'abc' must describe the classes A, B and C"):
+        load_segment_map(str(bad))
+    bad.write_text(base + "abc:\n  A: {name: top}\n  B: {meaning: x}\n  C: {name: rest}\n")
+    with pytest.raises(ConfigError, match=r"'abc' class B needs a 'name'"):
+        load_segment_map(str(bad))
+    bad.write_text(base + "abc:\n  A: {name: top, tactic: x}\n  B: {name: mid}\n  C: {name: rest}\n")
+    with pytest.raises(ConfigError, match=r"class A has unknown entries \['tactic'\]"):
+        load_segment_map(str(bad))
+    bad.write_text(base + "abc:\n  C: {name: rest}\n  A: {name: top}\n  B: {name: mid}\n")
+    assert list(load_segment_map(str(bad)).abc_classes()["name"]) == ["top", "mid", "rest"]
+
+
+def test_tomorrows_stars_are_class_c_customers_with_a_top_clv() -> None:
+    rng = np.random.default_rng(7)
+    n = 200
+    spend = rng.gamma(1.0, 50.0, n)
+    customers = pd.DataFrame({"customer_id": [f"c{i:03d}" for i in range(n)], "monetary_total": spend,
+                              "clv": rng.gamma(1.0, 40.0, n)})
+    customers["abc_class"] = abc_classes(customers["monetary_total"], customers["customer_id"], (0.05, 0.2))
+    stars = tomorrows_stars(customers, 0.2)
+    high = is_high(customers["clv"], 0.2)
+    expected = customers.loc[customers["abc_class"].eq("C") & high, "customer_id"]
+    assert len(stars) > 0 and set(stars["customer_id"]) == set(expected)
+    assert stars["abc_class"].eq("C").all() and stars["clv"].is_monotonic_decreasing
+    assert stars["clv"].min() >= customers.loc[~high, "clv"].max()  # nobody left out has a higher CLV
+    # a wider cut finds at least as many
+    assert set(stars["customer_id"]) <= set(tomorrows_stars(customers, 0.4)["customer_id"])
+    # no forecast (stage 05 wrote NaN): none, and no error
+    assert tomorrows_stars(customers.assign(clv=np.nan), 0.2).empty
+    with pytest.raises(DataError, match=r"no column\(s\) \['clv'\]"):
+        tomorrows_stars(customers.drop(columns="clv"))

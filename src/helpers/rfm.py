@@ -16,6 +16,9 @@ Stage 04. Conventions (also stated in notebook 04):
   says so). Scores depend on the values only, so reruns are identical.
 - **One-time buyers** (one purchase day) get the segment map's one-time
   segments, before the R x F grid: whoever bought once is never "champions".
+- **ABC classes** rank customers by revenue (``rfm.abc_cuts``): A = key
+  customers, B = major customers, C = ordinary customers; the names, meanings
+  and tactics are data in the segment map (its ``abc`` section).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ import yaml
 from helpers import paths
 from helpers.errors import ConfigError, DataError
 from helpers.schemas import customer_schema_for, validate
+
+ABC = ("A", "B", "C")
 
 
 def purchase_days(transactions: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
@@ -161,13 +166,17 @@ class SegmentMap:
 
     ``one_time`` maps each R score to the segment of customers with a single
     purchase day; it applies before the grid. ``None`` (a map file without a
-    ``one_time`` entry) lets the grid place one-time buyers too.
+    ``one_time`` entry) lets the grid place one-time buyers too. ``abc`` gives
+    each ABC class (``"A"``, ``"B"``, ``"C"``) a ``name``, ``meaning`` and
+    ``action``; ``None`` (a map file without an ``abc`` entry) leaves the bare
+    letters (see :meth:`abc_classes`).
     """
 
     grid: dict[int, list[str]]
     segments: dict[str, dict[str, str]]
     tiers: dict[str, dict[str, str]]
     one_time: dict[int, str] | None = None
+    abc: dict[str, dict[str, str]] | None = None
 
     def by_grid(self, frequency: pd.Series) -> pd.Series:
         """Which customers the R x F grid places (all but the one-time buyers, when the map has their segments)."""
@@ -187,6 +196,17 @@ class SegmentMap:
     def actions(self) -> pd.DataFrame:
         """Segments with their meaning and recommended action, in the order of the file."""
         return pd.DataFrame.from_dict(self.segments, orient="index").rename_axis("segment")
+
+    def abc_classes(self) -> pd.DataFrame:
+        """Name, meaning and action of the classes A, B and C (the bare letter and empty texts when the map has none).
+
+        >>> SegmentMap({}, {}, {}).abc_classes().values.tolist()
+        [['A', '', ''], ['B', '', ''], ['C', '', '']]
+        """
+        given = self.abc or {}
+        rows = {c: {"name": given.get(c, {}).get("name", c), "meaning": given.get(c, {}).get("meaning", ""),
+                    "action": given.get(c, {}).get("action", "")} for c in ABC}
+        return pd.DataFrame.from_dict(rows, orient="index").rename_axis("abc_class")
 
 
 def grid_counts(customers: pd.DataFrame, segment_map: SegmentMap, bins: int) -> pd.DataFrame:
@@ -236,7 +256,24 @@ def load_segment_map(name: str, bins: int = 5) -> SegmentMap:
     tiers = data.get("tiers", {})
     if set(tiers) != {"platinum", "gold", "iron", "lead"}:
         raise ConfigError(f"{file}: 'tiers' must describe platinum, gold, iron and lead")
-    return SegmentMap(grid, described, tiers, one_time)
+    return SegmentMap(grid, described, tiers, one_time, _abc_entry(data.get("abc"), file))
+
+
+def _abc_entry(abc: object, file: Path) -> dict[str, dict[str, str]] | None:
+    """The map file's optional ``abc`` section, checked: classes A, B and C, each with a ``name``."""
+    if abc is None:
+        return None
+    if not isinstance(abc, dict) or set(map(str, abc)) != set(ABC):
+        raise ConfigError(f"{file}: 'abc' must describe the classes A, B and C (or be left out to show the bare letters)")
+    out: dict[str, dict[str, str]] = {}
+    for key, entry in abc.items():
+        if not isinstance(entry, dict) or not str(entry.get("name") or "").strip():
+            raise ConfigError(f"{file}: 'abc' class {key} needs a 'name' (and may have a 'meaning' and an 'action')")
+        unknown = sorted(set(entry) - {"name", "meaning", "action"})
+        if unknown:
+            raise ConfigError(f"{file}: 'abc' class {key} has unknown entries {unknown}; use name, meaning and action")
+        out[str(key)] = {k: str(entry.get(k) or "") for k in ("name", "meaning", "action")}
+    return {c: out[c] for c in ABC}
 
 
 def abc_classes(monetary: pd.Series, ids: pd.Series, cuts: tuple[float, float] = (0.05, 0.20)) -> pd.Series:
@@ -290,6 +327,38 @@ def class_summary(customers: pd.DataFrame, by: str) -> pd.DataFrame:
     out["revenue_share"] = out["revenue"] / out["revenue"].sum()
     out["avg_spend"] = out["revenue"] / out["customers"]
     return out.sort_values("revenue", ascending=False)
+
+
+def abc_rules(cuts: tuple[float, float]) -> dict[str, str]:
+    """Which customers each ABC class holds, in words, from the cuts ``rfm.abc_cuts``.
+
+    >>> abc_rules((0.05, 0.20))
+    {'A': 'top 5% by revenue', 'B': 'next 15%', 'C': 'other 80%'}
+    """
+    def pct(x: float) -> str:
+        return f"{100 * x:.1f}".rstrip("0").rstrip(".") + "%"
+
+    return {"A": f"top {pct(cuts[0])} by revenue", "B": f"next {pct(cuts[1] - cuts[0])}", "C": f"other {pct(1 - cuts[1])}"}
+
+
+def abc_summary(customers: pd.DataFrame, segment_map: SegmentMap, cuts: tuple[float, float]) -> pd.DataFrame:
+    """The ABC table: per class its name, which customers it holds, customers and revenue with their shares,
+    and the class's meaning and recommended action (from the segment map; bare letters when it has none).
+
+    >>> c = pd.DataFrame({"abc_class": ["A", "B", "C", "C"], "monetary_total": [60.0, 25.0, 10.0, 5.0]})
+    >>> t = abc_summary(c, SegmentMap({}, {}, {}), (0.25, 0.5))
+    >>> t[["name", "rule", "customers", "revenue_share"]].values.tolist()
+    [['A', 'top 25% by revenue', 1, 0.6], ['B', 'next 25%', 1, 0.25], ['C', 'other 50%', 2, 0.15]]
+    """
+    summary = class_summary(customers, "abc_class").reindex(list(ABC))
+    summary["customers"] = summary["customers"].fillna(0).astype(int)
+    shares = ["revenue", "customer_share", "revenue_share"]
+    summary[shares] = summary[shares].fillna(0.0)
+    names = segment_map.abc_classes()
+    out = summary.join(names[["name"]]).assign(rule=pd.Series(abc_rules(cuts)))
+    out = out.join(names[["meaning", "action"]])
+    columns = ["name", "rule", "customers", "customer_share", "revenue", "revenue_share", "avg_spend", "meaning", "action"]
+    return out[columns].rename_axis("abc_class")
 
 
 def rfm_table(transactions: pd.DataFrame, as_of: dt.date, bins: int, segment_map: SegmentMap,

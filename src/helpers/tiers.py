@@ -17,6 +17,11 @@ lead       low              low
 "High" means in the top share of customers on that axis (a parameter; by
 default the top 20%, the 80/20 logic). The recommended action per tier lives
 with the segment actions in the segment map file (``params/segment_maps/``).
+
+**Tomorrow's stars** (:func:`tomorrows_stars`) cross the two views: ordinary
+(class C) customers by today's spend whose predicted value is among the
+highest of all customers - the ones worth developing into major or key
+customers.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ import math
 
 import numpy as np
 import pandas as pd
+
+from helpers.errors import DataError
 
 TIERS = ["platinum", "gold", "iron", "lead"]
 
@@ -68,3 +75,31 @@ def tier_table(customers: pd.DataFrame, actions: dict[str, dict[str, str]]) -> p
     out["meaning"] = [actions[t]["meaning"] for t in TIERS]
     out["action"] = [actions[t]["action"] for t in TIERS]
     return out.rename_axis("tier")
+
+
+def tomorrows_stars(customers: pd.DataFrame, potential_high_share: float = 0.2) -> pd.DataFrame:
+    """Class-C customers whose predicted CLV is in the top ``potential_high_share`` of all customers.
+
+    Low spend so far, high predicted value: the ordinary customers most worth
+    developing. The cut is the pyramid's (``tiers.potential_high_share``,
+    :func:`is_high` over all customers, so ties at the cut count and a CLV of 0
+    never does). Without a forecast (``clv`` all missing) there are none. Rows
+    of ``customers``, highest CLV first.
+
+    >>> c = pd.DataFrame({"customer_id": list("abcde"), "abc_class": ["A", "B", "C", "C", "C"],
+    ...                   "clv": [90.0, 10.0, 80.0, 5.0, 1.0]})
+    >>> tomorrows_stars(c, 0.4)["customer_id"].tolist()
+    ['c']
+    >>> len(tomorrows_stars(c.assign(clv=float("nan")), 0.4))
+    0
+    """
+    missing = [c for c in ("abc_class", "clv") if c not in customers.columns]
+    if missing:
+        raise DataError(f"the customer table has no column(s) {missing}: tomorrow's stars need the ABC class "
+                        f"(stage 04) and the predicted CLV (stage 05)")
+    clv = pd.to_numeric(customers["clv"], errors="coerce")
+    if clv.isna().all():
+        return customers.iloc[:0].copy()
+    stars = customers[customers["abc_class"].eq("C") & is_high(clv, potential_high_share)]
+    sort = ["clv", "customer_id"] if "customer_id" in stars.columns else ["clv"]
+    return stars.sort_values(sort, ascending=[False, True][:len(sort)], kind="stable")
