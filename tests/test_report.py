@@ -47,6 +47,25 @@ def test_migration_counts_every_customer_once() -> None:
     assert flows["customers"].sum() == 3
 
 
+def test_migration_summary_counts_by_state_not_by_segment_name() -> None:
+    # a custom map: none of the default names, so name lists would count 0
+    states = {"stars": "active", "newbies": "new", "dozing": "cooling", "fading": "slipping", "gone": "lost"}
+    before = pd.DataFrame({"customer_key": list("abcdefgh"),
+                           "rfm_segment": ["stars", "stars", "newbies", "dozing", "fading", "gone", "fading", "retired"]})
+    after = pd.DataFrame({"customer_key": list("abcdefghi"),
+                          "rfm_segment": ["fading", "gone", "gone", "gone", "stars", "newbies", "gone", "stars", "gone"]})
+    _, flows = report.migration(before, after)
+    s = report.migration_summary(flows, states)
+    # slipping away: a, b (active), c (new), d (cooling); fading -> gone (g) is not a new slip; i is new since
+    assert (s["slipping_away"], s["won_back"], s["unplaced"]) == (4, 1, 1)  # won back: e; f went to newbies, not active
+    assert s["text"].startswith("Slipping away: 4 customers moved from a new, active or cooling segment into a "
+                                "slipping or lost one (fading, gone); won back: 1 moved from there into an active one (stars).")
+    assert "1 customers moved from or to segments the segment map gives no state (retired)" in s["text"]
+    none = report.migration_summary(flows, None)
+    assert none["has_states"] is False and none["slipping_away"] is None and none["won_back"] is None
+    assert "cannot tell customers slipping away from customers won back" in none["text"]
+
+
 def test_translations_cover_every_segment_tier_stage_and_action() -> None:
     import yaml
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,8 @@ from hypothesis import strategies as st
 from helpers import paths, store
 from helpers.config import RFMParams, load_params
 from helpers.errors import ConfigError, DataError
-from helpers.rfm import (abc_classes, abc_summary, class_summary, customer_table, grid_counts, load_segment_map,
+from helpers.rfm import (SEGMENT_STATES, abc_classes, abc_summary, class_summary, customer_table, grid_counts,
+                         load_segment_map,
                          one_time_summary, pareto_curve, rfm_scores, rfm_table, save_rfm_summary, spread_warnings,
                          value_scores)
 from helpers.schemas import MAX_SCORE_BINS, customer_schema_for, validate
@@ -382,3 +384,26 @@ def test_tomorrows_stars_are_class_c_customers_with_a_top_clv() -> None:
     assert tomorrows_stars(customers.assign(clv=np.nan), 0.2).empty
     with pytest.raises(DataError, match=r"no column\(s\) \['clv'\]"):
         tomorrows_stars(customers.drop(columns="clv"))
+
+
+def test_the_default_map_gives_every_segment_a_state() -> None:
+    sm = load_segment_map("segment_maps/default.yaml")
+    assert set(sm.states) == set(sm.segments) and set(sm.states.values()) == set(SEGMENT_STATES)
+    assert sm.states["recent one-time buyers"] == "new" and sm.states["lapsed one-time buyers"] == "lost"
+    assert sm.states["champions"] == "active" and sm.states["at risk"] == "slipping"
+    assert "state" not in sm.actions().columns  # the state is read into states, not shown as an action column
+
+
+def test_a_map_without_states_loads_a_segment_may_lack_one_and_an_unknown_state_is_refused(tmp_path: Path) -> None:
+    default = (paths.PARAMS_DIR / "segment_maps" / "default.yaml").read_text()
+    stateless = tmp_path / "stateless.yaml"
+    stateless.write_text(re.sub(r"\n    state: \w+", "", default))
+    sm = load_segment_map(str(stateless))
+    assert sm.states is None and sm.segment(pd.Series([5]), pd.Series([5])).tolist() == ["champions"]
+    partial = tmp_path / "partial.yaml"
+    partial.write_text(default.replace("  loyal:\n    state: active\n", "  loyal:\n"))
+    partly = load_segment_map(str(partial)).states
+    assert "loyal" not in partly and partly["champions"] == "active"  # the report names loyal as stateless
+    partial.write_text(default.replace("  loyal:\n    state: active\n", "  loyal:\n    state: asleep\n"))
+    with pytest.raises(ConfigError, match=r"partial.yaml: unknown segment state\(s\) \{'loyal': 'asleep'\}; a state is one of new, active"):
+        load_segment_map(str(partial))

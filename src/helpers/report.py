@@ -313,6 +313,52 @@ def migration(before: pd.DataFrame, after: pd.DataFrame, column: str = "rfm_segm
     return matrix, flows
 
 
+#: Segment states a customer slips away into, the states they slip away from, and the states they are won back into.
+GONE_STATES = ("slipping", "lost")
+STAYING_STATES = ("new", "active", "cooling")
+WON_BACK_STATES = ("active",)
+
+
+def migration_summary(flows: pd.DataFrame, states: dict[str, str] | None) -> dict[str, Any]:
+    """Customers slipping away and won back, from :func:`migration`'s ``flows`` and the map's segment states.
+
+    Slipping away: from a new, active or cooling segment into a slipping or lost
+    one; won back: from a slipping or lost segment into an active one. Customers
+    new since the earlier report ("(new)") and segments the map gives no state
+    (a segment added without one, or an earlier report made with another map)
+    are counted in neither; ``unplaced``
+    says how many moved from or to such segments. Without states (``None``: the
+    map has no ``state`` entries) both counts are ``None`` and ``text`` says so.
+
+    >>> flows = pd.DataFrame({"from": ["loyal", "at risk", "(new)", "loyal"],
+    ...                       "to": ["at risk", "loyal", "lost", "champions"], "customers": [5, 2, 3, 4]})
+    >>> states = {"loyal": "active", "champions": "active", "at risk": "slipping", "lost": "lost"}
+    >>> s = migration_summary(flows, states); s["slipping_away"], s["won_back"], s["unplaced"]
+    (5, 2, 0)
+    >>> migration_summary(flows, None)["won_back"] is None
+    True
+    """
+    if not states:
+        return {"has_states": False, "slipping_away": None, "won_back": None, "unplaced": None,
+                "text": "The segment map gives its segments no state (new, active, cooling, slipping, lost), so this "
+                        "report cannot tell customers slipping away from customers won back; give each segment a "
+                        "`state` in the segment map (rfm.segment_map) to count them."}
+    before = flows["from"].map(states)
+    after = flows["to"].map(states)
+    n = flows["customers"].astype(int)
+    slipping = int(n[before.isin(STAYING_STATES) & after.isin(GONE_STATES)].sum())
+    won = int(n[before.isin(GONE_STATES) & after.isin(WON_BACK_STATES)].sum())
+    stateless = sorted((set(flows.loc[before.isna(), "from"]) - {"(new)"}) | set(flows.loc[after.isna(), "to"]))
+    unplaced = int(n[flows["from"].isin(stateless) | flows["to"].isin(stateless)].sum())
+    names = lambda wanted: ", ".join(k for k, v in states.items() if v in wanted) or "none in this map"  # noqa: E731
+    text = (f"Slipping away: {slipping:,} customers moved from a new, active or cooling segment into a slipping or lost "
+            f"one ({names(GONE_STATES)}); won back: {won:,} moved from there into an active one ({names(WON_BACK_STATES)}).")
+    if unplaced:
+        text += (f" {unplaced:,} customers moved from or to segments the segment map gives no state "
+                 f"({', '.join(stateless)}) and are counted in neither.")
+    return {"has_states": True, "slipping_away": slipping, "won_back": won, "unplaced": unplaced, "text": text}
+
+
 def git_commit() -> str | None:
     """The project's current git commit, if it is a git checkout."""
     try:

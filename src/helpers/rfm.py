@@ -160,6 +160,12 @@ def rfm_scores(customers: pd.DataFrame, bins: int = 5) -> pd.DataFrame:
     return out
 
 
+#: The states a segment map may give its segments (``state:``), for the report's migration summary:
+#: new (first purchases, recent), active (buying recently and repeatedly), cooling (average or
+#: below-average recency), slipping (used to buy, nothing for a while), lost (long gone).
+SEGMENT_STATES = ("new", "active", "cooling", "slipping", "lost")
+
+
 @dataclass(frozen=True)
 class SegmentMap:
     """The R x F segment grid, the one-time buyers' segments, and the meaning and action of each.
@@ -170,6 +176,8 @@ class SegmentMap:
     each ABC class (``"A"``, ``"B"``, ``"C"``) a ``name``, ``meaning`` and
     ``action``; ``None`` (a map file without an ``abc`` entry) leaves the bare
     letters (see :meth:`abc_classes`).
+    ``states`` maps each segment that has a ``state`` to one of :data:`SEGMENT_STATES`; ``None``
+    when the map gives none (the report then cannot tell slipping away from won back).
     """
 
     grid: dict[int, list[str]]
@@ -177,6 +185,7 @@ class SegmentMap:
     tiers: dict[str, dict[str, str]]
     one_time: dict[int, str] | None = None
     abc: dict[str, dict[str, str]] | None = None
+    states: dict[str, str] | None = None
 
     def by_grid(self, frequency: pd.Series) -> pd.Series:
         """Which customers the R x F grid places (all but the one-time buyers, when the map has their segments)."""
@@ -227,7 +236,9 @@ def load_segment_map(name: str, bins: int = 5) -> SegmentMap:
 
     Every grid cell must name a segment described in ``segments``; the grid must
     be ``bins`` x ``bins``. The optional ``one_time`` entry is one segment name
-    for all one-time buyers, or a name per R score 1..``bins``.
+    for all one-time buyers, or a name per R score 1..``bins``. Each segment may
+    have a ``state`` (one of :data:`SEGMENT_STATES`); the report counts a segment
+    without one neither as slipping away nor as won back, and names it.
     """
     file = paths.resolve(name, paths.PARAMS_DIR)
     if not file.exists():
@@ -248,15 +259,17 @@ def load_segment_map(name: str, bins: int = 5) -> SegmentMap:
                               f"(or be one segment name for all one-time buyers)")
     elif one_time is not None:
         raise ConfigError(f"{file}: 'one_time' must be a segment name or a mapping R score -> segment name")
-    described = data.get("segments", {})
+    described = {str(k): dict(v or {}) for k, v in (data.get("segments") or {}).items()}
     named = {n for row in grid.values() for n in row} | set((one_time or {}).values())
     unknown = sorted(named - set(described))
     if unknown:
         raise ConfigError(f"{file}: grid or one_time names segments with no entry under 'segments': {unknown}")
+    states = _segment_states(file, described)
+    described = {k: {f: v for f, v in d.items() if f != "state"} for k, d in described.items()}
     tiers = data.get("tiers", {})
     if set(tiers) != {"platinum", "gold", "iron", "lead"}:
         raise ConfigError(f"{file}: 'tiers' must describe platinum, gold, iron and lead")
-    return SegmentMap(grid, described, tiers, one_time, _abc_entry(data.get("abc"), file))
+    return SegmentMap(grid, described, tiers, one_time, _abc_entry(data.get("abc"), file), states)
 
 
 def _abc_entry(abc: object, file: Path) -> dict[str, dict[str, str]] | None:
@@ -274,6 +287,17 @@ def _abc_entry(abc: object, file: Path) -> dict[str, dict[str, str]] | None:
             raise ConfigError(f"{file}: 'abc' class {key} has unknown entries {unknown}; use name, meaning and action")
         out[str(key)] = {k: str(entry.get(k) or "") for k in ("name", "meaning", "action")}
     return {c: out[c] for c in ABC}
+
+
+def _segment_states(file: Path, described: dict[str, dict[str, str]]) -> dict[str, str] | None:
+    """Segment -> state from the ``state`` of each entry under ``segments`` (``None`` if no entry has one)."""
+    states = {name: d["state"] for name, d in described.items() if d.get("state") is not None}
+    if not states:
+        return None
+    bad = {name: state for name, state in states.items() if state not in SEGMENT_STATES}
+    if bad:
+        raise ConfigError(f"{file}: unknown segment state(s) {bad}; a state is one of {', '.join(SEGMENT_STATES)}")
+    return states
 
 
 def abc_classes(monetary: pd.Series, ids: pd.Series, cuts: tuple[float, float] = (0.05, 0.20)) -> pd.Series:
