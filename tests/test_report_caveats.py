@@ -136,3 +136,15 @@ def test_a_caveat_a_stage_has_said_is_not_repeated_by_the_report(isolated: Path)
     # without the stage's own word the report still says it
     _write(folder, "classification.json", {"q2": Q2_WORSE})
     assert [c["code"] for c in report.gather_caveats("toy", _export(p_alive=None))][-1] == "no_prospects"
+
+
+def test_the_validation_paragraph_copes_with_no_spend_model_and_no_rank_correlation() -> None:
+    check = {"chosen_model": "BG/NBD (penalizer 0.01)", "calibration_end": "2021-12-01", "why": "Chosen: lowest RMSE.",
+             "holdout": {"predicted_total": 80.0, "actual_total": 100.0, "total_error_pct": -20.0, "mae": 0.4,
+                         "rmse": 0.9, "spearman": 0.41}, "spend_frequency_correlation": None}
+    text = report.validation_text(check, dt.date(2022, 6, 30))
+    assert "211 days" in text and "rank correlation is 0.41" in text and "own mean is used" in text
+    strong = report.validation_text(check | {"spend_frequency_correlation": 0.45}, dt.date(2022, 6, 30))
+    assert "correlates with frequency (+0.45)" in strong
+    assert "independent of purchase frequency" in report.validation_text(
+        check | {"spend_frequency_correlation": -0.1}, dt.date(2022, 6, 30))

@@ -27,6 +27,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from helpers import paths, store
@@ -128,6 +129,42 @@ def prospects_withheld(export: pd.DataFrame, classification: dict[str, Any]) -> 
         return ("No prospects are flagged: the high-value classifier could not be judged on the held-out period "
                 "(notebook 07 says why).")
     return "No prospects are flagged in this run (notebook 07 says why)."
+
+
+def validation_text(clv_check: dict[str, Any], as_of: dt.date) -> str:
+    """The report's paragraph on how the forecast was validated, from ``clv_validation.json`` (a forecast run).
+
+    Copes with what a thin holdout leaves undefined (no rank correlation) and with a run whose spend per
+    purchase came without Gamma-Gamma (no correlation to report).
+
+    >>> check = {"chosen_model": "BG/NBD (penalizer 0)", "calibration_end": "1998-01-01", "why": "",
+    ...          "holdout": {"predicted_total": 90.0, "actual_total": 100.0, "total_error_pct": -10.0, "mae": 0.5,
+    ...                      "rmse": 1.0, "spearman": None}, "spend_frequency_correlation": None}
+    >>> text = validation_text(check, dt.date(1998, 6, 30))
+    >>> "rank correlation is undefined" in text, "without the Gamma-Gamma model" in text
+    (True, True)
+    """
+    from helpers.stages import SPEND_CORRELATION_LIMIT  # the threshold stage 05's caveat uses
+
+    h = clv_check["holdout"]
+    holdout_days = (as_of - pd.Timestamp(clv_check["calibration_end"]).date()).days
+    rho = h.get("spearman")
+    ranking = f"is {rho:.2f}" if rho is not None and np.isfinite(rho) else "is undefined (too few holdout purchases)"
+    corr = clv_check.get("spend_frequency_correlation")
+    if corr is None:
+        spend = ("comes without the Gamma-Gamma model (it could not be fitted soundly): each repeat buyer's own mean "
+                 "is used")
+    elif abs(corr) < SPEND_CORRELATION_LIMIT:
+        spend = "is independent of purchase frequency, as the model assumes"
+    else:
+        spend = (f"**correlates with frequency ({corr:+.2f})**, against the model's assumption: read CLV as a ranking "
+                 "more than as money")
+    return (f"Lifetime value comes from **{clv_check['chosen_model']}**, chosen on a holdout: fitted on purchases up to "
+            f"{clv_check['calibration_end']}, it predicted **{h['predicted_total']:,.0f}** repeat purchases in the "
+            f"following {holdout_days} days against **{h['actual_total']:,.0f}** that happened "
+            f"({h['total_error_pct']:+.1f}%); per customer, the typical error is {h['mae']:.2f} purchases (MAE; RMSE "
+            f"{h['rmse']:.2f}) and the rank correlation {ranking}. {clv_check.get('why') or ''} Spend per purchase "
+            f"{spend}.")
 
 
 def stage_caveats(folder: Path) -> list[dict[str, str]]:
