@@ -572,7 +572,7 @@ def fit_spend(summary: pd.DataFrame, penalizer: float = 0.0) -> SpendFit:
         return SpendFit(model, corr, len(positive), len(repeat) - len(positive), int((summary["frequency"] == 0).sum()),
                         message)
     top = positive["monetary_value"].max() / positive["monetary_value"].median()
-    raise DataError(f"Gamma-Gamma did not converge on {len(positive)} repeat buyers ({'; '.join(attempts)}); the highest "
+    raise DataError(f"Gamma-Gamma gave no sound fit on {len(positive)} repeat buyers ({'; '.join(attempts)}); the highest "
                     f"mean spend is {top:,.0f} times the median: check the spend outliers of notebook 04")
 
 
