@@ -470,13 +470,14 @@ def decile_table(predicted: pd.Series, actual: pd.Series) -> pd.DataFrame:
     return out.round(3)
 
 
-def non_finite_predictions(fit: Fit, summary: pd.DataFrame, t: float) -> int:
+def non_finite_predictions(fit: Fit, summary: pd.DataFrame, t: float, predicted: pd.Series | None = None) -> int:
     """How many customers get a non-finite expected purchases over ``t`` or P(alive) (0: usable).
 
     lifetimes' hypergeometric terms overflow for some parameters and customers;
-    such a fit must not price anyone.
+    such a fit must not price anyone. ``predicted`` passes the caller's
+    :func:`expected_purchases` over ``t`` when it has them already.
     """
-    predicted = expected_purchases(fit, summary, t)
+    predicted = expected_purchases(fit, summary, t) if predicted is None else predicted
     alive = _on_distinct_rows(summary, fit.model.conditional_probability_alive)
     return int((~np.isfinite(predicted.to_numpy()) | ~np.isfinite(alive.to_numpy())).sum())
 
@@ -503,13 +504,14 @@ def compare_models(calhold: pd.DataFrame, models: list[str], penalizers: list[fl
             row: dict[str, Any] = {"model": MODEL_LABELS[name], "key": name, "penalizer": pen, "status": fit.message,
                                    "customers": len(calhold)}
             if fit.ok:
-                bad = non_finite_predictions(fit, calhold, calhold["duration_holdout"].iloc[0])
+                horizon = calhold["duration_holdout"].iloc[0]
+                predicted = expected_purchases(fit, calhold, horizon)
+                bad = non_finite_predictions(fit, calhold, horizon, predicted)
                 if bad:  # lifetimes' hypergeometric terms can overflow for extreme parameters
                     row["status"] = f"unusable: {bad} customers get a non-finite prediction"
                     fits[(name, pen)] = Fit(name, pen, None, row["status"], fit.attempts)
                     rows.append(row)
                     continue
-                predicted = expected_purchases(fit, calhold, calhold["duration_holdout"].iloc[0])
                 row |= holdout_metrics(predicted, actual)
                 row["log_likelihood"] = round(log_likelihood(fit, calhold), 1)
                 row["params"] = {k: round(float(v), 4) for k, v in fit.model.params_.items()}
