@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from helpers.catalog import Catalog
 from helpers import paths, sqlclean, store
 from helpers.cleaning import check_quality_log, clean_and_save, clean_transactions
 from helpers.config import CleaningParams, Params, SourceParams, load_params
@@ -73,7 +74,7 @@ def test_skipped_bad_lines_are_the_first_row_of_the_quality_log(isolated: Path) 
     params = _params(source, on_bad_lines="skip")
     snap, engine = collect_and_save(params)
     assert engine == "pandas" and snap.manifest["bad_lines"] == 3 and snap.manifest["rows"] == 17
-    collected = store.query("t", "select source_row from collected")["source_row"].astype(int).tolist()
+    collected = Catalog.of(params).query("select source_row from collected")["source_row"].astype(int).tolist()
     assert collected == [n for n in range(2, 22) if n not in {4, 9, 17}]  # source_row still points at the file line
     quality, overview, _, _ = clean_and_save(params)
     first = quality.iloc[0]
@@ -330,7 +331,7 @@ def test_olist_parameter_file_collects_people_and_orders_as_the_tables_say(isola
     kept = orders[~orders["order_status"].isin(["canceled", "unavailable"])].merge(people, on="customer_id")
     amount = payments.groupby("order_id")["payment_value"].sum()
     snap, engine = collect_and_save(params)
-    collected = store.query("olist", "select * from collected")
+    collected = Catalog.of(params).query("select * from collected")
     assert len(collected) == len(kept) and collected["customer_id"].nunique() == kept["customer_unique_id"].nunique()
     by_order = collected.set_index("order_id")["amount"]
     assert by_order.sort_index().to_numpy() == pytest.approx(amount.reindex(by_order.index).sort_index().to_numpy())

@@ -218,7 +218,7 @@ def assert_finite_report(folder: Path, dataset: str) -> None:
     assert finite_numbers(metrics) == [], f"metrics.json has non-finite values at {finite_numbers(metrics)}"
     export = pd.read_parquet(folder / "customer_segments.parquet")
     assert len(export) > 0
-    validation = store.json_load(paths.processed_dir(dataset) / "clv_validation.json")
+    validation = store.json_load(next((paths.data_dir() / "processed" / dataset).glob("*/clv_validation.json")))
     forecast = validation.get("forecast", True)
     for column in [c for c in FORECAST_COLUMNS if c in export]:
         values = pd.to_numeric(export[column], errors="coerce")

@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from helpers.catalog import Catalog
 from helpers import paths, report
+from helpers.config import load_params
 from helpers.compare import main as compare_main
 from helpers.i18n import translate, translate_frame
 from helpers.privacy import pseudonymize
@@ -110,7 +112,7 @@ def test_a_run_publishes_report_export_metrics_and_manifest(two_reports: tuple[P
     export = pd.read_parquet(later / "customer_segments.parquet")
     assert len(export) == 2_357 and "customer_id" not in export.columns
     assert export["customer_key"].str.fullmatch(r"[0-9a-f]{16}").all()
-    raw_ids = pd.read_parquet(paths.processed_dir("cdnow_sample") / "transactions.parquet")["customer_id"].unique()
+    raw_ids = pd.read_parquet(Catalog.of(load_params("cdnow_sample.yaml")).path("transactions"))["customer_id"].unique()
     html = (later / "report.html").read_text()
     csv = (later / "customer_segments.csv").read_text()
     assert not any(f">{i}<" in html or f"\n{i}," in csv for i in raw_ids[:200])
@@ -199,7 +201,7 @@ def test_a_rerun_with_the_same_parameters_gives_the_same_numbers(two_reports: tu
 
 def test_caveats_and_the_no_forecast_guard_reach_the_report(two_reports: tuple[Path, Path]) -> None:
     """Stage artifacts with caveats and no forecast (written here), then stage 08 alone, with an empty title."""
-    folder = paths.processed_dir("cdnow_sample")
+    folder = Catalog.of(load_params("cdnow_sample.yaml")).folder
     saved = {name: (folder / name).read_text() for name in ("clv_validation.json", "clusters.json")}
     try:
         clv = json.loads(saved["clv_validation.json"]) | {

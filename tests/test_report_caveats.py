@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from helpers.catalog import Catalog
 from helpers import paths, report
 from helpers.i18n import translate
 
@@ -27,18 +28,23 @@ def _export(n: int = 10, p_alive: float | None = 0.4, prospects: int = 0) -> pd.
     })
 
 
+def _run(dataset: str) -> Catalog:
+    """A run's catalog in the test's data folder."""
+    return Catalog(dataset, "2020-01-01", paths.data_dir() / "processed" / dataset / "2020-01-01")
+
+
 def _write(folder: Path, name: str, content: object) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_text(json.dumps(content))
 
 
 def test_caveats_are_gathered_from_each_stage_with_its_name(isolated: Path) -> None:
-    folder = paths.processed_dir("toy")
+    folder = _run("toy").folder
     _write(folder, "clv_validation.json", {"caveats": [{"code": "weak_holdout", "text": "The holdout held 20 purchases."}]})
     _write(folder, "clusters.json", {"caveats": [{"code": "tiny_cluster", "text": "One cluster holds 0.6%."},
                                                  {"code": "empty", "text": "  "}, "A bare sentence."]})
     _write(folder, "classification.json", {"q2": Q2_WORSE, "caveats": [{"text": "AUC near-tautological."}]})
-    caveats = report.gather_caveats("toy", _export())
+    caveats = report.gather_caveats(_run("toy"), _export())
     assert [(c["stage"], c["code"]) for c in caveats] == [
         ("05-clv-lifetimes", "weak_holdout"), ("06-cluster-segments", "tiny_cluster"),
         ("06-cluster-segments", "unspecified"), ("07-classify-prospects", "unspecified"),
@@ -48,19 +54,19 @@ def test_caveats_are_gathered_from_each_stage_with_its_name(isolated: Path) -> N
 
 
 def test_missing_artifacts_and_keys_are_tolerated(isolated: Path) -> None:
-    assert report.stage_caveats(paths.processed_dir("nothing")) == []
-    folder = paths.processed_dir("old")
+    assert report.stage_caveats(_run("nothing").folder) == []
+    folder = _run("old").folder
     _write(folder, "clv_validation.json", {"chosen_model": "BG/NBD"})  # an artifact from before the contract
     _write(folder, "clusters.json", {"caveats": None})
-    assert report.gather_caveats("old", _export(prospects=3)) == []  # a forecast, prospects: nothing to say
+    assert report.gather_caveats(_run("old"), _export(prospects=3)) == []  # a forecast, prospects: nothing to say
 
 
 def test_no_forecast_means_no_clv_headline_and_a_sentence_why(isolated: Path) -> None:
-    folder = paths.processed_dir("toy")
+    folder = _run("toy").folder
     _write(folder, "clv_validation.json", {"forecast": False,
                                            "forecast_reason": "only 12 customers bought twice (a forecast needs 50)"})
     export = _export(p_alive=None, prospects=2)
-    caveats = report.gather_caveats("toy", export)
+    caveats = report.gather_caveats(_run("toy"), export)
     assert [c["code"] for c in caveats] == ["no_forecast"]
     assert caveats[0]["text"].startswith("No lifetime value or P(alive) forecast in this run: only 12 customers")
     metrics = {"customers": 10, "lines_in": 20, "lines_kept": 20, "revenue": 145.0, "spend_outliers": 0,
@@ -74,9 +80,9 @@ def test_no_forecast_means_no_clv_headline_and_a_sentence_why(isolated: Path) ->
 
 
 def test_prospects_withheld_say_why_instead_of_listing_none(isolated: Path) -> None:
-    _write(paths.processed_dir("toy"), "classification.json", {"q2": Q2_WORSE})
+    _write(_run("toy").folder, "classification.json", {"q2": Q2_WORSE})
     export = _export(prospects=0)
-    caveats = report.gather_caveats("toy", export)
+    caveats = report.gather_caveats(_run("toy"), export)
     assert [c["code"] for c in caveats] == ["no_prospects"] and "did not beat its RFM-score baseline" in caveats[0]["text"]
     rows = report.headline_rows({"customers": 10, "lines_in": 1, "lines_kept": 1, "revenue": 1.0, "spend_outliers": 0,
                                  "total_clv": 1.0, "prospects": 0}, export, 12, 100.0)
@@ -124,18 +130,18 @@ def test_first_report_is_said_only_when_nothing_ran_before(isolated: Path) -> No
 
 
 def test_a_caveat_a_stage_has_said_is_not_repeated_by_the_report(isolated: Path) -> None:
-    folder = paths.processed_dir("toy")
+    folder = _run("toy").folder
     _write(folder, "rfm.json", {"caveats": [{"code": "rfm_no_spread_frequency", "text": "99% bought once."}]})
     _write(folder, "clv_validation.json", {"forecast": False, "forecast_reason": "only 12 repeat buyers",
                                            "caveats": [{"code": "no_forecast", "text": "No forecast: only 12."}]})
     _write(folder, "classification.json", {"q2": Q2_WORSE, "caveats": [
         {"code": "q2_not_beating_baseline", "text": "The model loses to RFM: no prospects."}]})
-    caveats = report.gather_caveats("toy", _export(p_alive=None))
+    caveats = report.gather_caveats(_run("toy"), _export(p_alive=None))
     assert [(c["stage"][:2], c["code"]) for c in caveats] == [
         ("04", "rfm_no_spread_frequency"), ("05", "no_forecast"), ("07", "q2_not_beating_baseline")]
     # without the stage's own word the report still says it
     _write(folder, "classification.json", {"q2": Q2_WORSE})
-    assert [c["code"] for c in report.gather_caveats("toy", _export(p_alive=None))][-1] == "no_prospects"
+    assert [c["code"] for c in report.gather_caveats(_run("toy"), _export(p_alive=None))][-1] == "no_prospects"
 
 
 def test_the_validation_paragraph_copes_with_no_spend_model_and_no_rank_correlation() -> None:

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers.catalog import Catalog
 from helpers import paths, store
 from helpers.config import RFMParams, load_params
 from helpers.errors import ConfigError, DataError
@@ -240,7 +241,7 @@ def test_spread_warnings_and_the_one_time_sentence_on_an_olist_like_base(tmp_pat
     assert f"recent one-time buyers {once['recent one-time buyers']:,}" in sentence
     assert int(grid_counts(scored, sm, 5).to_numpy().sum()) == 10  # the grid places the repeat buyers only
     monkeypatch.setenv("CIN_DATA_DIR", str(tmp_path / "data"))
-    summary = store.json_load(save_rfm_summary("demo", scored, 5))
+    summary = store.json_load(save_rfm_summary(Catalog("demo", "2020-01-01", paths.data_dir() / "processed" / "demo" / "2020-01-01"), scored, 5))
     assert summary["one_time_buyers"] == 990 and summary["score_levels"]["f_score"] == [1, 5]
     assert [c["code"] for c in summary["caveats"]] == ["rfm_no_spread_frequency", "rfm_f_levels"]
     assert summary["caveats"][1]["text"] == warnings[1]

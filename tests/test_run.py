@@ -10,7 +10,9 @@ import nbformat
 import pandas as pd
 import pytest
 
+from helpers.catalog import Catalog
 from helpers import paths, store
+from helpers.config import load_params
 from helpers.errors import ConfigError
 from helpers.run import StageFailed, available_stages, main, run
 
@@ -48,19 +50,21 @@ def test_cdnow_runs_end_to_end(isolated: Path) -> None:
     for stage in DATA_STAGES:
         assert _errors(folder / f"{stage}.ipynb") == []
     assert any(line.lstrip().startswith("02-collect-sources") for line in lines)
-    quality = store.query("cdnow", "select * from quality_log order by step")
+    cdnow = Catalog.of(load_params("cdnow.yaml"))
+    assert cdnow.folder == paths.data_dir() / "processed" / "cdnow" / "1998-06-30"
+    quality = cdnow.query("select * from quality_log order by step")
     assert quality["rows_before"].iloc[0] == 69_659 and quality["rows_removed"].sum() == 0
-    assert store.query("cdnow", "select count(distinct customer_id) as n from transactions")["n"].item() == 23_570
-    dictionary = pd.read_csv(paths.processed_dir("cdnow") / "data_dictionary.csv")
+    assert cdnow.query("select count(distinct customer_id) as n from transactions")["n"].item() == 23_570
+    dictionary = pd.read_csv(cdnow.path("data_dictionary"))
     assert set(dictionary["table"]) == {"transactions", "customers"}
-    customers = store.query("cdnow", "select * from customers")
+    customers = cdnow.query("select * from customers")
     assert len(customers) == 23_570 and customers["clv"].notna().all()
     assert set(customers["value_tier"]) == {"platinum", "gold", "iron", "lead"}
-    validation = store.json_load(paths.processed_dir("cdnow") / "clv_validation.json")
+    validation = store.json_load(cdnow.path("clv_validation"))
     assert validation["calibration_end"] == "1997-09-30" and validation["holdout"]["actual_total"] > 0
-    clusters = store.query("cdnow", "select cluster, count(*) as n from clusters group by 1")
+    clusters = cdnow.query("select cluster, count(*) as n from clusters group by 1")
     assert clusters["n"].sum() == 23_570 and clusters["cluster"].str.len().gt(0).all()
-    predictions = store.query("cdnow", "select * from predictions")
+    predictions = cdnow.query("select * from predictions")
     assert len(predictions) == 23_570 and predictions["p_high_value"].between(0, 1).all()
 
 
@@ -70,12 +74,16 @@ def test_online_retail_runs_and_experiments_are_kept_apart(isolated: Path, onlin
     assert scheduled.name == "2011-12-09" and variant.name == "2011-12-09-net"
     assert "cancellations: net" in (variant / "params.yaml").read_text()
     assert "cancellations: drop" in (scheduled / "params.yaml").read_text()
-    quality = pd.read_csv(paths.processed_dir("online_retail_sample") / "quality_log.csv")  # the last run: netted
+    netted = Catalog.of(load_params("online_retail_sample.yaml", {"experiment": "net"}))
+    assert netted.folder.name == "2011-12-09-net" and netted.folder.is_dir()
+    quality = pd.read_csv(netted.path("quality_log"))  # the experiment's own artifacts
     assert quality["rows_before"].iloc[0] - quality["rows_removed"].sum() == quality["rows_after"].iloc[-1]
     assert quality.set_index("rule").loc["cancellations", "rows_modified"] > 0
     for stage in DATA_STAGES:
         assert _errors(variant / f"{stage}.ipynb") == [] and _errors(scheduled / f"{stage}.ipynb") == []
-    assert len(store.query("online_retail_sample", "select * from customers")) > 250
+    assert len(netted.query("select * from customers")) > 250
+    plain = pd.read_csv(Catalog.of(load_params("online_retail_sample.yaml")).path("quality_log"))
+    assert plain.set_index("rule").loc["cancellations", "rows_modified"] == 0  # the scheduled run was not netted
 
 
 def test_a_failing_stage_keeps_the_last_good_report(isolated: Path) -> None:

@@ -11,6 +11,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from helpers.catalog import Catalog
 from helpers import paths, store
 from helpers.config import Params, load_params
 from helpers.errors import DataError
@@ -197,12 +198,14 @@ def test_a_modified_snapshot_is_detected(tmp_path: Path, monkeypatch: pytest.Mon
 def test_collected_lines_are_queryable_in_duckdb(isolated: Path) -> None:
     params = load_params("cdnow_sample.yaml")
     snap, lines = collect(params)
-    save_collected(params.dataset, snap, lines)
-    save_collected(params.dataset, snap, lines)
-    counts = store.query(params.dataset, "select count(*) as n, count(distinct customer_id) as c from collected")
+    run = Catalog.of(params)
+    save_collected(run, snap, lines)
+    save_collected(run, snap, lines)  # collecting again replaces the run's tables
+    counts = run.query("select count(*) as n, count(distinct customer_id) as c from collected")
     assert counts.iloc[0].tolist() == [6_919, 2_357]
-    assert len(store.query(params.dataset, "select * from snapshots")) == 2
-    assert (paths.processed_dir(params.dataset) / "collected.parquet").exists()
+    snapshots = run.query("select * from snapshots")
+    assert len(snapshots) == 1 and snapshots["used_by_this_run"].all()
+    assert run.path("collected").exists() and run.folder.parent.parent.name == "processed"
 
 
 def test_a_failed_collection_leaves_no_partial_files(isolated: Path, us_csv: Path) -> None:
@@ -212,4 +215,4 @@ def test_a_failed_collection_leaves_no_partial_files(isolated: Path, us_csv: Pat
     raw = paths.raw_dir("t")
     assert [q.name for q in raw.iterdir()] == [next(raw.iterdir()).name]  # one complete snapshot, no staging
     assert (next(raw.iterdir()) / "manifest.json").exists()
-    assert not paths.processed_dir("t").exists()
+    assert not (paths.data_dir() / "processed" / "t").exists()

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from lifetimes import GammaGammaFitter
 from lifetimes.utils import summary_data_from_transaction_data
 
+from helpers.catalog import Catalog
 from helpers import bench, cleaning, clustering, clv, sources, sqlclean, synth
 from helpers.config import load_params
 from helpers.errors import ConfigError, DataError
@@ -219,9 +220,9 @@ def run_stages_02_03(params, data_dir: Path, monkeypatch: pytest.MonkeyPatch) ->
     _, engine = sources.collect_and_save(params)
     quality, numbers, files, engine_03 = cleaning.clean_and_save(params)
     assert engine_03 == engine and numbers["lines"] == quality["rows_after"].iloc[-1]
-    lines = cleaning.load_transactions(params.dataset)
+    lines = cleaning.load_transactions(Catalog.of(params))
     lines = lines.assign(_row=lines["source_row"].astype(int)).sort_values(["customer_id", "order_ts", "_row"])
-    assert paths.database_path(params.dataset).exists()
+    assert Catalog.of(params).database.exists()
     return lines.drop(columns="_row").reset_index(drop=True), quality, engine
 
 
@@ -235,9 +236,9 @@ def test_duckdb_engine_writes_the_transactions_the_pandas_engine_writes(tmp_path
     assert (e1, e2) == ("pandas", "duckdb")  # auto: a small file stays in pandas
     from helpers import store
 
-    kinds = store.query(params.dataset, "select table_name, table_type from information_schema.tables")
+    kinds = Catalog.of(params).query("select table_name, table_type from information_schema.tables")
     assert set(kinds.loc[kinds["table_type"] == "VIEW", "table_name"]) == {"collected", "transactions"}
-    assert store.query(params.dataset, "select count(*) as n from transactions")["n"].item() == len(duck_lines)
+    assert Catalog.of(params).query("select count(*) as n from transactions")["n"].item() == len(duck_lines)
     again, _, _ = run_stages_02_03(params, tmp_path / "b", monkeypatch)  # back to pandas: views become tables
     pd.testing.assert_frame_equal(again, pandas_lines)
     pd.testing.assert_frame_equal(duck_lines, pandas_lines[duck_lines.columns], check_exact=False, rtol=1e-12)
@@ -271,7 +272,7 @@ def test_duckdb_engine_collects_only_the_mapped_columns(tmp_path: Path, monkeypa
     log["Email"] = "ada@example.org"
     params, _ = bench_params(tmp_path, log)
     run_stages_02_03(params.model_copy(update={"engine": "duckdb"}), tmp_path / "data", monkeypatch)
-    processed = tmp_path / "data" / "processed" / params.dataset
+    processed = next((tmp_path / "data" / "processed" / params.dataset).iterdir())  # the one run
     for name in ("collected.parquet", "transactions.parquet"):
         frame = pd.read_parquet(processed / name)
         assert not {"Name", "Email"} & set(frame.columns)

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers.catalog import Catalog
 from helpers import clustering as cl
 from helpers import clv, privacy, report, rfm, store
 from helpers.cleaning import clean_transactions
@@ -213,11 +214,12 @@ def test_collect_keeps_only_mapped_columns_personal_fields_stay_in_the_raw_snaps
                       f"{PLANTED['email']},{PLANTED['name']},{PLANTED['phone']},\"{PLANTED['address']}\",2011-02-01,7\n")
     params = _csv_params(source, {"customer_id": "Email", "order_ts": "Date", "amount": "Amount"})
     snap, lines = collect(params)
-    save_collected(params.dataset, snap, lines)
+    run = Catalog.of(params)
+    save_collected(run, snap, lines)
     assert PLANTED["name"] in snap.file.read_text()  # the raw layer keeps the source as it was
     assert {"Name", "Phone", "Address"}.isdisjoint(lines.columns)
-    tables = store.query(params.dataset, "select table_name from information_schema.tables")["table_name"]
-    stored = [store.query(params.dataset, f'select * from "{t}"') for t in tables] + [lines]
+    tables = run.query("select table_name from information_schema.tables")["table_name"]
+    stored = [run.query(f'select * from "{t}"') for t in tables] + [lines]
     text = "\n".join(f.astype(str).to_csv() for f in stored)
     for field in ("name", "phone", "address"):
         assert PLANTED[field] not in text, field
@@ -242,9 +244,10 @@ def test_tables_shown_in_notebooks_carry_keys_also_inside_derived_order_ids(monk
 
 def test_the_export_has_raw_ids_only_when_the_parameter_allows_them(isolated: Path) -> None:
     customers = pd.DataFrame({"customer_id": [PLANTED["email"], "b"], "monetary_total": [5.0, 3.0], "clv": [1.0, 2.0]})
-    store.write_parquet(customers, isolated / "data" / "processed" / "t" / "customers.parquet")
-    assert "customer_id" not in report.export_table("t").columns
-    opted_in = report.export_table("t", raw_ids=True)
+    run = Catalog("t", "2011-01-01", isolated / "data" / "processed" / "t" / "2011-01-01")
+    run.write_parquet("customers", customers)
+    assert "customer_id" not in report.export_table(run).columns
+    opted_in = report.export_table(run, raw_ids=True)
     assert opted_in.columns[:2].tolist() == ["customer_key", "customer_id"]
     assert PLANTED["email"] in opted_in["customer_id"].tolist()
     assert Params.model_validate({"dataset": "t", "as_of": "2011-01-01", "source": {"kind": "csv", "path": "x"},

@@ -180,7 +180,9 @@ def test_no_planted_personal_data_anywhere_under_reports(planted: dict) -> None:
 
 def test_personal_columns_never_leave_the_raw_layer(planted: dict) -> None:
     data = planted["root"] / "data"
-    con = duckdb.connect(str(data / "processed" / "planted" / "customers.duckdb"), read_only=True)
+    databases = sorted((data / "processed" / "planted").glob("*/customers.duckdb"))
+    assert databases, "no run database under data/processed/planted/<run>/"
+    con = duckdb.connect(str(databases[0]), read_only=True)
     try:
         tables = [r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()]
         stored = "\n".join(con.execute(f'select * from "{t}"').df().astype(str).to_csv() for t in tables)

@@ -51,6 +51,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
 
 from threadpoolctl import threadpool_limits
 
+from helpers import names
 from helpers.errors import DataError
 from helpers.rfm import customer_table, first_country, log_start, purchase_days, rfm_scores
 
@@ -61,7 +62,7 @@ threadpool_limits(limits=1, user_api="openmp")
 EARLY_FEATURES = ["first_order_value", "early_purchases", "early_spend", "early_mean_spend"]
 RFM_FEATURES = ["recency_days", "frequency", "monetary_total", "monetary_avg", "tenure_days",
                 "purchases_last_90d", "spend_last_90d"]
-TIERS = ["platinum", "gold", "iron", "lead"]
+TIERS = list(names.TIERS)
 
 #: Models are trained on at most TRAIN_SAMPLE customers (the default of ``classify.train_sample``),
 #: cross-validated on at most CV_SAMPLE and explained on at most IMPORTANCE_SAMPLE (seeded samples):

@@ -43,7 +43,8 @@ import pandas as pd
 
 from pathlib import Path
 
-from helpers import paths, store
+from helpers import paths
+from helpers.catalog import Catalog
 from helpers.config import CleaningParams
 from helpers.errors import CleaningError
 from helpers.schemas import transaction_schema, validate
@@ -305,15 +306,12 @@ def clean_transactions(
     return validate(clean, transaction_schema, where), quality
 
 
-def load_collected(dataset: str) -> pd.DataFrame:
+def load_collected(catalog: Catalog) -> pd.DataFrame:
     """Read the collected transactions written by stage 02."""
-    file = paths.processed_dir(dataset) / "collected.parquet"
-    if not file.exists():
-        raise FileNotFoundError(f"{file} not found: run notebook 02-collect-sources for data set {dataset!r} first")
-    return pd.read_parquet(file)
+    return catalog.read_parquet("collected", stage="02-collect-sources")
 
 
-def load_transactions(dataset: str, columns: list[str] | None = None) -> pd.DataFrame:
+def load_transactions(catalog: Catalog, columns: list[str] | None = None) -> pd.DataFrame:
     """Read the clean transactions written by stage 03 (what stages 04+ start from).
 
     ``columns`` reads only those of them the table has (a large table in
@@ -322,9 +320,7 @@ def load_transactions(dataset: str, columns: list[str] | None = None) -> pd.Data
     """
     import pyarrow.parquet as pq
 
-    file = paths.processed_dir(dataset) / "transactions.parquet"
-    if not file.exists():
-        raise FileNotFoundError(f"{file} not found: run notebook 03-clean-integrate for data set {dataset!r} first")
+    file = catalog.require("transactions", "03-clean-integrate")
     if columns is not None:
         present = set(pq.ParquetFile(file).schema_arrow.names)
         columns = [c for c in columns if c in present]
@@ -334,18 +330,17 @@ def load_transactions(dataset: str, columns: list[str] | None = None) -> pd.Data
     return frame
 
 
-def save_clean(dataset: str, clean: pd.DataFrame, quality: pd.DataFrame) -> dict[str, Path]:
+def save_clean(catalog: Catalog, clean: pd.DataFrame, quality: pd.DataFrame) -> dict[str, Path]:
     """Write stage 03's artifacts: Parquet, the quality log (CSV) and the DuckDB tables."""
-    out = paths.processed_dir(dataset)
     files = {
-        "transactions": store.write_parquet(clean, out / "transactions.parquet"),
-        "quality_log": store.write_text(quality.to_csv(index=False), out / "quality_log.csv"),
+        "transactions": catalog.write_parquet("transactions", clean),
+        "quality_log": catalog.write_text("quality_log", quality.to_csv(index=False)),
     }
-    store.write_tables(dataset, {"transactions": clean, "quality_log": quality})
+    catalog.write_tables({"transactions": clean, "quality_log": quality})
     return files
 
 
-def clean_and_save(params) -> tuple[pd.DataFrame, pd.Series, dict[str, Path], str]:  # noqa: ANN001 - Params
+def clean_and_save(params, catalog: Catalog | None = None) -> tuple[pd.DataFrame, pd.Series, dict[str, Path], str]:  # noqa: ANN001
     """Stage 03 in one call, on the engine stage 02 used for this data set's snapshot.
 
     Returns the quality log, the headline numbers of the clean table, the
@@ -353,17 +348,18 @@ def clean_and_save(params) -> tuple[pd.DataFrame, pd.Series, dict[str, Path], st
     """
     from helpers import sqlclean
 
-    manifest = store.json_load(paths.processed_dir(params.dataset) / "snapshot.json")
+    catalog = catalog if catalog is not None else Catalog.of(params)  # default: the run folder of params
+    manifest = catalog.read_json("snapshot")
     snapshot_file = paths.raw_dir(params.dataset) / manifest["snapshot_id"] / manifest["file"]
     if sqlclean.engine(params, snapshot_file) == "duckdb":
-        quality, numbers, files = sqlclean.clean(params)
+        quality, numbers, files = sqlclean.clean(params, catalog)
         return quality, numbers, files, "duckdb"
-    collected = load_collected(params.dataset)
+    collected = load_collected(catalog)
     read = manifest.get("read") or {}
     bad_lines = read.get("bad_lines") if read.get("on_bad_lines") == "skip" else None
     clean, quality = clean_transactions(collected, params.cleaning, params.as_of,
                                         where=f"{params.dataset} collected lines", bad_lines=bad_lines)
-    return quality, summarise(clean), save_clean(params.dataset, clean, quality), "pandas"
+    return quality, summarise(clean), save_clean(catalog, clean, quality), "pandas"
 
 
 def summarise(clean: pd.DataFrame) -> pd.Series:

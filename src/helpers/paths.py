@@ -27,14 +27,9 @@ def raw_dir(dataset: str) -> Path:
     return data_dir() / "raw" / dataset
 
 
-def processed_dir(dataset: str) -> Path:
-    """Regenerated artifacts of one data set: ``data/processed/<dataset>/``."""
-    return data_dir() / "processed" / dataset
-
-
-def database_path(dataset: str) -> Path:
-    """The embedded DuckDB customer database of one data set."""
-    return processed_dir(dataset) / "customers.duckdb"
+def processed_dir() -> Path:
+    """Regenerated artifacts: ``data/processed/`` (one folder per data set and run, see :mod:`helpers.catalog`)."""
+    return data_dir() / "processed"
 
 
 def reports_dir() -> Path:

@@ -9,10 +9,11 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.patches import Polygon
 
+from helpers import names
 from helpers.rfm import pareto_curve
 
 TIER_COLORS = {"platinum": "#8e44ad", "gold": "#d4a017", "iron": "#2e86c1", "lead": "#7f8c8d"}
-LIFECYCLE = ["acquisition", "growth", "maturity", "decline", "termination"]
+LIFECYCLE = list(names.LIFECYCLE)
 
 
 def _same(text: str) -> str:

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import paths, store
+from helpers.catalog import Catalog
 from helpers.privacy import pseudonymize
 
 EXPORT_COLUMNS = [
@@ -49,14 +50,14 @@ REPORT_STAGE = "08-segment-report"
 NEARLY_ALL_ALIVE = 0.99
 
 
-def export_table(dataset: str, raw_ids: bool = False) -> pd.DataFrame:
+def export_table(catalog: Catalog, raw_ids: bool = False) -> pd.DataFrame:
     """The customer export: stage 05's table joined with clusters and predictions, keyed pseudonymously.
 
     Raw customer ids are added (as ``customer_id``, after the key) only when ``raw_ids`` is true
     (the parameter ``privacy.raw_ids``).
     """
-    folder = paths.processed_dir(dataset)
-    customers = pd.read_parquet(folder / "customers.parquet")
+    folder = catalog.folder
+    customers = catalog.read_parquet("customers", stage="05-clv-lifetimes")
     for name in ("clusters", "predictions"):
         file = folder / f"{name}.parquet"
         if file.exists():
@@ -203,9 +204,9 @@ def report_caveats(export: pd.DataFrame, clv_validation: dict[str, Any],
     return [{"stage": REPORT_STAGE, **c} for c in own]
 
 
-def gather_caveats(dataset: str, export: pd.DataFrame) -> list[dict[str, str]]:
+def gather_caveats(catalog: Catalog, export: pd.DataFrame) -> list[dict[str, str]]:
     """Every caveat of this run, in stage order: those of stages 04-07 (from their artifacts), then the report's."""
-    folder = paths.processed_dir(dataset)
+    folder = catalog.folder
     stages = stage_caveats(folder)
     said = {c["code"] for c in stages}
     own = report_caveats(export, _json(folder / "clv_validation.json"), _json(folder / "classification.json"))
@@ -268,7 +269,7 @@ def header_markdown(title: str, dataset: str, as_of: dt.date, experiment: str | 
             + (f" · experiment `{experiment}`" if experiment else ""))
 
 
-def headline_metrics(dataset: str, export: pd.DataFrame, outlier_factor: float = 100.0) -> dict[str, Any]:
+def headline_metrics(catalog: Catalog, export: pd.DataFrame, outlier_factor: float = 100.0) -> dict[str, Any]:
     """The numbers a run is compared by: size, data kept, model and its holdout error, segments, clusters, AUC.
 
     ``spend_outliers`` counts customers spending more than ``outlier_factor`` times the median customer.
@@ -277,8 +278,8 @@ def headline_metrics(dataset: str, export: pd.DataFrame, outlier_factor: float =
     """
     from helpers.rfm import spend_outliers
 
-    folder = paths.processed_dir(dataset)
-    quality = pd.read_csv(folder / "quality_log.csv")
+    folder = catalog.folder
+    quality = pd.read_csv(catalog.path("quality_log"))
     clv = _json(folder / "clv_validation.json")
     clusters = _json(folder / "clusters.json")
     classification = _json(folder / "classification.json")
@@ -302,7 +303,7 @@ def headline_metrics(dataset: str, export: pd.DataFrame, outlier_factor: float =
         "classifier_auc_tier": (classification.get("q1") or {}).get("model", {}).get("ROC-AUC (one-vs-rest, macro)"),
         "classifier_auc_high_value": (classification.get("q2") or {}).get("model", {}).get("ROC-AUC"),
         "prospects": prospects_flagged(export),
-        "caveats": gather_caveats(dataset, export),
+        "caveats": gather_caveats(catalog, export),
     }
 
 
@@ -416,11 +417,11 @@ def package_versions() -> dict[str, str]:
     return found
 
 
-def run_manifest(params_yaml: str, dataset: str, experiment: str | None) -> dict[str, Any]:
+def run_manifest(params_yaml: str, catalog: Catalog, experiment: str | None) -> dict[str, Any]:
     """What is needed to reproduce a run: parameters, the input snapshot, package versions, git commit."""
-    snapshot = _json(paths.processed_dir(dataset) / "snapshot.json")
+    snapshot = catalog.read_json("snapshot", {})
     return {
-        "dataset": dataset, "experiment": experiment,
+        "dataset": catalog.dataset, "experiment": experiment, "run": catalog.run,
         "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "params": params_yaml, "input": {k: snapshot.get(k) for k in ("file", "sha256", "rows", "snapshot_id")},
         "packages": package_versions(), "git_commit": git_commit(),
@@ -536,12 +537,11 @@ def prospects(export: pd.DataFrame, top: int = 15) -> pd.DataFrame:
     return export.sort_values(["p_high_value", "customer_key"], ascending=[False, True]).head(top)[cols]
 
 
-def save_export(dataset: str, export: pd.DataFrame, metrics: dict[str, Any]) -> dict[str, Path]:
-    """Write the export (Parquet and CSV) and the metrics beside the processed data; the runner publishes them."""
-    folder = paths.processed_dir(dataset)
+def save_export(catalog: Catalog, export: pd.DataFrame, metrics: dict[str, Any]) -> dict[str, Path]:
+    """Write the export (Parquet and CSV) and the metrics into the run's catalog; the runner publishes them."""
     return {
-        "parquet": store.write_parquet(export, folder / "customer_segments.parquet"),
-        "csv": store.write_text(export.to_csv(index=False), folder / "customer_segments.csv"),
-        "metrics": store.write_json(metrics, folder / "metrics.json"),
+        "parquet": catalog.write_parquet("customer_segments", export),
+        "csv": catalog.write_text("customer_segments_csv", export.to_csv(index=False)),
+        "metrics": catalog.write_json("metrics", metrics),
     }
 

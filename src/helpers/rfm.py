@@ -31,11 +31,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from helpers import paths
+from helpers import names, paths
+from helpers.catalog import Catalog
 from helpers.errors import ConfigError, DataError
 from helpers.schemas import customer_schema_for, validate
 
-ABC = ("A", "B", "C")
+ABC = names.ABC
 
 
 def purchase_days(transactions: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
@@ -163,7 +164,7 @@ def rfm_scores(customers: pd.DataFrame, bins: int = 5) -> pd.DataFrame:
 #: The states a segment map may give its segments (``state:``), for the report's migration summary:
 #: new (first purchases, recent), active (buying recently and repeatedly), cooling (average or
 #: below-average recency), slipping (used to buy, nothing for a while), lost (long gone).
-SEGMENT_STATES = ("new", "active", "cooling", "slipping", "lost")
+SEGMENT_STATES = names.SEGMENT_STATES
 
 
 @dataclass(frozen=True)
@@ -267,7 +268,7 @@ def load_segment_map(name: str, bins: int = 5) -> SegmentMap:
     states = _segment_states(file, described)
     described = {k: {f: v for f, v in d.items() if f != "state"} for k, d in described.items()}
     tiers = data.get("tiers", {})
-    if set(tiers) != {"platinum", "gold", "iron", "lead"}:
+    if set(tiers) != set(names.TIERS):
         raise ConfigError(f"{file}: 'tiers' must describe platinum, gold, iron and lead")
     return SegmentMap(grid, described, tiers, one_time, _abc_entry(data.get("abc"), file), states)
 
@@ -475,10 +476,8 @@ def one_time_summary(customers: pd.DataFrame, segment_map: SegmentMap | None = N
     return text
 
 
-def save_rfm_summary(dataset: str, customers: pd.DataFrame, bins: int) -> Path:
+def save_rfm_summary(catalog: Catalog, customers: pd.DataFrame, bins: int) -> Path:
     """Write ``rfm.json`` beside ``customers_rfm.parquet``: score levels used, one-time buyers, caveats."""
-    from helpers import store
-
     once = int(customers["frequency"].eq(1).sum())
     summary = {
         "bins": bins,
@@ -488,21 +487,16 @@ def save_rfm_summary(dataset: str, customers: pd.DataFrame, bins: int) -> Path:
         "score_levels": {score: sorted(int(v) for v in customers[score].unique()) for _, score, *_ in MEASURES},
         "caveats": spread_caveats(customers, bins),
     }
-    return store.write_json(summary, paths.processed_dir(dataset) / "rfm.json")
+    return catalog.write_json("rfm", summary)
 
 
-def save_customers(dataset: str, customers: pd.DataFrame, name: str = "customers") -> Path:
+def save_customers(catalog: Catalog, customers: pd.DataFrame, name: str = "customers") -> Path:
     """Write the customer table as Parquet and as a DuckDB table (same name)."""
-    from helpers import store
-
-    target = store.write_parquet(customers, paths.processed_dir(dataset) / f"{name}.parquet")
-    store.write_tables(dataset, {name: customers})
+    target = catalog.write_parquet(name, customers)
+    catalog.write_tables({name: customers})
     return target
 
 
-def load_customers(dataset: str, name: str = "customers") -> pd.DataFrame:
-    """Read a customer table written by :func:`save_customers`."""
-    file = paths.processed_dir(dataset) / f"{name}.parquet"
-    if not file.exists():
-        raise FileNotFoundError(f"{file} not found: run the notebook that writes it (04 for customers_rfm) first")
-    return pd.read_parquet(file)
+def load_customers(catalog: Catalog, name: str = "customers") -> pd.DataFrame:
+    """Read a customer table written by :func:`save_customers` (04 writes customers_rfm, 05 customers)."""
+    return catalog.read_parquet(name, stage="04 (customers_rfm) or 05 (customers)")

@@ -7,7 +7,11 @@ Parameters are checked (names and types) before anything runs. The resolved
 parameters are written to the run folder and handed to every notebook, so all
 stages see the same values. Each notebook is executed with papermill (kernel
 ``python3``) into a temporary folder that is moved to
-``reports/<dataset>/<as_of>[-<experiment>]/`` only when every stage succeeded.
+``reports/<dataset>/<as_of>[-<experiment>]/`` only when every stage succeeded;
+the run's artifacts (:mod:`helpers.catalog`) are staged the same way and
+published to ``data/processed/<dataset>/<as_of>[-<experiment>]/`` with it, so
+another run (an experiment, a different ``as_of``) is never touched and a
+failed rerun leaves the last good run's artifacts as they were.
 A failed run exits non-zero, keeps its executed notebooks under
 ``reports/<dataset>/failed/`` and never replaces the last good report. A run
 that is killed cannot clean up; the next run of the data set moves its staging
@@ -35,9 +39,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from helpers import catalog as runs
 from helpers import paths, store
 from helpers.config import Params, dump_params, load_params
-from helpers.errors import ConfigError
+from helpers.errors import ConfigError, DataError
 
 #: A pseudonymous customer key (helpers.privacy): 16 hex digits.
 CUSTOMER_KEY = re.compile(r"[0-9a-f]{16}")
@@ -132,7 +137,7 @@ def quiet_kernel_manager(stderr_log: str | None = None) -> type:
 KERNEL_LOG = "kernels-stderr.log"
 
 
-def execute_stage(stage: str, params_file: Path, out_dir: Path) -> Path:
+def execute_stage(stage: str, params_file: Path, out_dir: Path, run_folder: Path | None = None) -> Path:
     """Execute one stage notebook with papermill; raise :class:`StageFailed` naming the cell."""
     import papermill as pm
 
@@ -140,7 +145,8 @@ def execute_stage(stage: str, params_file: Path, out_dir: Path) -> Path:
     try:
         pm.execute_notebook(
             str(paths.NOTEBOOKS_DIR / f"{stage}.ipynb"), str(out),
-            parameters={"params_file": str(params_file), "overrides": {}},
+            parameters={"params_file": str(params_file), "overrides": {},
+                        "run_folder": str(run_folder) if run_folder is not None else None},
             kernel_name="python3", cwd=str(paths.NOTEBOOKS_DIR), progress_bar=False,
             extra_arguments=["--IPKernelApp.log_level=ERROR"],  # the kernel's own log: errors only
             kernel_manager_class=quiet_kernel_manager(str(out_dir / KERNEL_LOG)),
@@ -166,13 +172,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def recover_interrupted(dataset_dir: Path) -> list[Path]:
+def recover_interrupted(dataset_dir: Path, keep: bool = True) -> list[Path]:
     """Move the staging folders of runs that were killed (their process is gone) to ``failed/``.
 
     A run killed mid-stage (power cut, ``kill -9``, a scheduler's timeout) cannot
     clean up after itself; its executed notebooks are kept for a look, under
     ``failed/<run>-<time>-interrupted``, when the next run of the data set starts.
-    Returns the folders moved.
+    Returns the folders moved. With ``keep`` false (the staged artifacts under
+    ``data/processed/``) the folders are removed instead.
     """
     moved = []
     if not dataset_dir.is_dir():
@@ -180,6 +187,9 @@ def recover_interrupted(dataset_dir: Path) -> list[Path]:
     for folder in sorted(dataset_dir.iterdir()):
         match = _STAGING.match(folder.name)
         if not folder.is_dir() or not match or _alive(int(match["pid"])):
+            continue
+        if not keep:
+            shutil.rmtree(folder, ignore_errors=True)
             continue
         stamp = dt.datetime.fromtimestamp(folder.stat().st_mtime).strftime("%Y%m%dT%H%M%S")
         target = dataset_dir / "failed" / f"{match['name']}-{stamp}-interrupted"
@@ -228,8 +238,13 @@ def pseudonymous_example(params: Params) -> Params:
 
 
 def run(params_file: str | Path, overrides: dict[str, str] | None = None, *, experiment: str | None = None,
-        stages: Sequence[str] | None = None, log=functools.partial(print, flush=True)) -> Path:
-    """Run the stages and publish the report folder; return its path."""
+        stages: Sequence[str] | None = None, log=functools.partial(print, flush=True), notebooks: bool = True) -> Path:
+    """Run the stages and publish the report folder; return its path.
+
+    With ``notebooks`` false the stage functions (:mod:`helpers.stages`) run in this process
+    instead of the notebooks: the same artifacts, export, metrics and manifest, but no executed
+    notebooks and no ``report.html`` (what the tests and quick parameter sweeps need).
+    """
     overrides = dict(overrides or {})
     if experiment is not None:
         overrides["experiment"] = experiment
@@ -240,15 +255,21 @@ def run(params_file: str | Path, overrides: dict[str, str] | None = None, *, exp
     target.parent.mkdir(parents=True, exist_ok=True)
     for folder in recover_interrupted(target.parent):
         log(f"an earlier run was interrupted; its executed notebooks were moved to {folder}")
+    recover_interrupted(runs.dataset_folder(params.dataset), keep=False)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.running-{os.getpid()}-", dir=target.parent))
+    staged = runs.staging(params, staging.name.split(".running-", 1)[1], partial=partial)
     resolved = store.write_text(dump_params(params), staging / "params.yaml")
     log(f"run {params.dataset} as_of {params.as_of} ({len(todo)} stages) -> {target}")
     started = time.perf_counter()
     for stage in todo:
         t0 = time.perf_counter()
         try:
-            execute_stage(stage, resolved, staging)
+            if notebooks:
+                execute_stage(stage, resolved, staging, staged.folder)
+            else:
+                run_in_process(stage, params, staged)
         except StageFailed:
+            runs.discard(staged)
             stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
             failed = paths.reports_dir() / params.dataset / "failed" / f"{target.name}-{stamp}"
             failed.parent.mkdir(parents=True, exist_ok=True)
@@ -256,7 +277,8 @@ def run(params_file: str | Path, overrides: dict[str, str] | None = None, *, exp
             log(f"  {stage:<28} FAILED after {time.perf_counter() - t0:5.1f}s; executed notebooks kept in {failed}")
             raise
         log(f"  {stage:<28} {time.perf_counter() - t0:5.1f}s")
-    report_file = finish_report(params, staging) if "08-segment-report" in todo else None
+    report_file = finish_report(params, staged, staging, html=notebooks) if "08-segment-report" in todo else None
+    runs.publish(staged)
     publish(staging, target)
     if report_file is not None and not partial:
         record_run(params, target)
@@ -266,16 +288,29 @@ def run(params_file: str | Path, overrides: dict[str, str] | None = None, *, exp
     return target
 
 
-def finish_report(params: Params, staging: Path) -> Path:
-    """Put the report, the export, the metrics and the run manifest into the (unpublished) run folder."""
+def run_in_process(stage: str, params: Params, staged: runs.Catalog) -> None:
+    """Run one stage's function in this process; raise :class:`StageFailed` naming the stage."""
+    from helpers.stages import run_stage
+
+    try:
+        run_stage(stage, params, staged)
+    except (ConfigError, DataError, FileNotFoundError) as exc:
+        raise StageFailed(f"stage {stage} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def finish_report(params: Params, staged: runs.Catalog, staging: Path, html: bool = True) -> Path:
+    """Put the report, the export, the metrics and the run manifest into the (unpublished) report folder.
+
+    Returns the report's main file: ``report.html``, or without ``html`` (an in-process run) the export.
+    """
     from helpers import report
 
-    processed = paths.processed_dir(params.dataset)
-    for name in ("customer_segments.parquet", "customer_segments.csv", "metrics.json"):
-        shutil.copyfile(processed / name, staging / name)
-    html = report.render_html(staging / "08-segment-report.ipynb", staging / "report.html")
-    store.write_json(report.run_manifest(dump_params(params), params.dataset, params.experiment), staging / "manifest.json")
-    return html
+    for name in ("customer_segments", "customer_segments_csv", "metrics"):
+        shutil.copyfile(staged.path(name), staging / staged.path(name).name)
+    store.write_json(report.run_manifest(dump_params(params), staged, params.experiment), staging / "manifest.json")
+    if not html:
+        return staging / staged.path("customer_segments").name
+    return report.render_html(staging / "08-segment-report.ipynb", staging / "report.html")
 
 
 def record_run(params: Params, folder: Path) -> None:
@@ -295,6 +330,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="override a parameter (dotted names, YAML values), e.g. -p as_of 1998-03-31")
     p.add_argument("--experiment", help="name of an analyst's variant: reports/<dataset>/<as_of>-<experiment>")
     p.add_argument("--stages", nargs="+", help="run only these stages (name prefixes, e.g. 01 02)")
+    p.add_argument("--no-notebooks", action="store_true",
+                   help="run the stage functions in this process: the same artifacts and export, no notebooks or HTML")
     return p
 
 
@@ -304,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # the kernels' "frozen modules" debugger note
     overrides = dict(args.parameter)
     try:
-        run(args.file, overrides, experiment=args.experiment, stages=args.stages)
+        run(args.file, overrides, experiment=args.experiment, stages=args.stages, notebooks=not args.no_notebooks)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

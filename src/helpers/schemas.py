@@ -25,6 +25,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
+from helpers import names
 from helpers.errors import DataError, show_rows
 
 IDENTITY, BEHAVIOUR, VALUE, LINEAGE = "identity", "behaviour", "value", "lineage"
@@ -91,9 +92,9 @@ CUSTOMER_FIELDS: list[Field] = [
     Field("clv", float, VALUE, "Predicted lifetime value over the horizon (discounted, after margin): growth potential; missing when there is no forecast.",
           required=False, nullable=True, checks=[pa.Check.ge(0)]),
     Field("value_tier", str, VALUE, "Value pyramid: platinum, gold, iron or lead (current value x potential); missing when there is no forecast.", required=False, nullable=True,
-          checks=[pa.Check.isin(["platinum", "gold", "iron", "lead"])]),
+          checks=[pa.Check.isin(list(names.TIERS))]),
     Field("lifecycle_stage", str, VALUE, "Acquisition, growth, maturity, decline or termination.", required=False,
-          checks=[pa.Check.isin(["acquisition", "growth", "maturity", "decline", "termination"])]),
+          checks=[pa.Check.isin(list(names.LIFECYCLE))]),
     Field("cluster", str, VALUE, "Discovered segment (clustering), named from its profile.", required=False),
 ]
 
@@ -196,11 +197,9 @@ def validate(frame: pd.DataFrame, schema: pa.DataFrameSchema, where: str) -> pd.
         raise DataError(f"{where} does not match the {schema.name} schema:\n" + "\n".join(lines)) from None
 
 
-def save_data_dictionary(dataset: str) -> Path:
+def save_data_dictionary(catalog) -> Path:  # noqa: ANN001 - helpers.catalog.Catalog
     """Write stage 01's artifact: the data dictionary of both schemas as one CSV."""
-    from helpers import paths, store
-
     frames = [data_dictionary(s).assign(table=t) for t, s in (("transactions", transaction_schema),
                                                                 ("customers", customer_schema))]
     table = pd.concat(frames, ignore_index=True)
-    return store.write_text(table.to_csv(index=False), paths.processed_dir(dataset) / "data_dictionary.csv")
+    return catalog.write_text("data_dictionary", table.to_csv(index=False))

@@ -719,33 +719,41 @@ def map_columns(raw: pd.DataFrame, columns: ColumnMap, date_format: str | None, 
     return validate(out, collected_schema, where)
 
 
-def save_collected(dataset: str, snap: Snapshot, collected: pd.DataFrame | None, read: dict[str, Any] | None = None) -> Path:
-    """Write stage 02's artifacts: ``collected.parquet`` and the DuckDB tables.
+def snapshot_history(dataset: str, used: str) -> pd.DataFrame:
+    """Every raw snapshot of the data set (from their manifests), newest first; ``used`` marks this run's."""
+    rows = []
+    for manifest in sorted(paths.raw_dir(dataset).glob("*/manifest.json")):
+        m = store.json_load(manifest)
+        rows.append({"snapshot_id": m["snapshot_id"], "file": m["file"], "sha256": m["sha256"], "rows": m["rows"],
+                     "source_path": m["source"]["path"] or f"{m['source']['kind']} query",
+                     "collected_at": m["collected_at"], "used_by_this_run": m["snapshot_id"] == used})
+    frame = pd.DataFrame(rows, columns=["snapshot_id", "file", "sha256", "rows", "source_path", "collected_at",
+                                        "used_by_this_run"])
+    return frame.sort_values(["collected_at", "snapshot_id"], ascending=False, ignore_index=True)
 
-    The table ``collected`` holds this collection; ``snapshots`` keeps one row
-    per collection, so the database records where every run's data came from.
+
+def save_collected(catalog: Any, snap: Snapshot, collected: pd.DataFrame | None, read: dict[str, Any] | None = None) -> Path:
+    """Write stage 02's artifacts: ``collected.parquet`` and the run's DuckDB tables.
+
+    The table ``collected`` holds this collection; ``snapshots`` lists every raw
+    snapshot of the data set and marks the one this run used (the run's own
+    database never reads another run's).
     With ``collected`` None, ``collected.parquet`` was written already (the
     DuckDB engine) and the table is loaded from it. ``snapshot.json`` is the
     snapshot's manifest plus ``read``: how this collection read it
     (``on_bad_lines`` and the lines skipped, :func:`read_info`), which
     stage 03 puts in the quality log. ``read`` defaults to ``collected``'s.
     """
-    target = paths.processed_dir(dataset) / "collected.parquet"
+    target = catalog.path("collected")
     if collected is not None:
-        store.write_parquet(collected, target)
+        catalog.write_parquet("collected", collected)
         read = read if read is not None else read_info(collected)
-    store.write_json({**snap.manifest, "read": read}, paths.processed_dir(dataset) / "snapshot.json")
+    catalog.write_json("snapshot", {**snap.manifest, "read": read})
+    history = snapshot_history(catalog.dataset, snap.manifest["snapshot_id"])
     if collected is not None:
-        store.write_tables(dataset, {"collected": collected})
+        catalog.write_tables({"collected": collected, "snapshots": history})
     else:
-        store.write_tables(dataset, {}, parquet={"collected": target})
-    m = snap.manifest
-    store.append_table(dataset, "snapshots", pd.DataFrame([{
-        "snapshot_id": m["snapshot_id"], "file": m["file"], "sha256": m["sha256"], "rows": m["rows"],
-        "source_path": m["source"]["path"] or f"{m['source']['kind']} query",
-        "collected_at": m["collected_at"],
-        "used_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }]))
+        catalog.write_tables({"snapshots": history}, views={"collected": "collected"})
     return target
 
 
@@ -788,7 +796,7 @@ def collect(params: Params) -> tuple[Snapshot, pd.DataFrame]:
     return snap, map_snapshot(params, snap)
 
 
-def collect_and_save(params: Params) -> tuple[Snapshot, str]:
+def collect_and_save(params: Params, catalog: Any = None) -> tuple[Snapshot, str]:
     """Stage 02 in one call, on the engine the parameters choose; returns the snapshot and the engine.
 
     pandas: :func:`collect` then :func:`save_collected`. DuckDB (large Parquet
@@ -796,12 +804,14 @@ def collect_and_save(params: Params) -> tuple[Snapshot, str]:
     the contract by :func:`helpers.sqlclean.collect` without loading it into pandas.
     """
     from helpers import sqlclean
+    from helpers.catalog import Catalog
 
+    catalog = catalog if catalog is not None else Catalog.of(params)  # default: the run folder of params
     snap = snapshot_source(params)
     engine = sqlclean.engine(params, snap.file)
     if engine == "duckdb":
-        sqlclean.collect(params, snap.file)
-        save_collected(params.dataset, snap, None)
+        sqlclean.collect(params, snap.file, catalog.path("collected"))
+        save_collected(catalog, snap, None)
     else:
-        save_collected(params.dataset, snap, map_snapshot(params, snap))
+        save_collected(catalog, snap, map_snapshot(params, snap))
     return snap, engine

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -285,11 +286,10 @@ def _copy(con: duckdb.DuckDBPyConnection, select: str, target: Path) -> Path:
     return target
 
 
-def collect(params: Params, snapshot_file: Path) -> Path:
-    """Stage 02 with DuckDB: ``collected.parquet`` (canonical columns) from the raw Parquet snapshot."""
+def collect(params: Params, snapshot_file: Path, target: Path) -> Path:
+    """Stage 02 with DuckDB: ``target`` (the run's ``collected.parquet``) from the raw Parquet snapshot."""
     from helpers import paths
 
-    target = paths.processed_dir(params.dataset) / "collected.parquet"
     con = connect(temp_directory=target.parent)
     try:
         view = canonical_select(params, snapshot_file)
@@ -324,14 +324,12 @@ def overview(con: duckdb.DuckDBPyConnection, table: str = "clean") -> pd.Series:
                       "first order": row[4].date().isoformat(), "last order": row[5].date().isoformat()})
 
 
-def clean(params: Params) -> tuple[pd.DataFrame, pd.Series, dict[str, Path]]:
+def clean(params: Params, catalog: Any) -> tuple[pd.DataFrame, pd.Series, dict[str, Path]]:
     """Stage 03 with DuckDB: clean ``collected.parquet``; write ``transactions.parquet``, the quality log and tables.
 
     Returns the quality log, the headline numbers and the files written.
     """
-    from helpers import paths, store
-
-    out = paths.processed_dir(params.dataset)
+    out = catalog.folder
     con = connect(temp_directory=out)
     try:
         quality = clean_lines(con, params, out / "collected.parquet", collected=True)
@@ -341,7 +339,7 @@ def clean(params: Params) -> tuple[pd.DataFrame, pd.Series, dict[str, Path]]:
                         f"{str(exc).splitlines()[0]}") from None
     finally:
         con.close()
-    store.write_tables(params.dataset, {"quality_log": quality}, parquet={"transactions": files["transactions"]})
+    catalog.write_tables({"quality_log": quality}, views={"transactions": "transactions"})
     return quality, numbers, files
 
 

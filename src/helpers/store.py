@@ -2,13 +2,9 @@
 
 Every file is written to a temporary name beside its target and moved into
 place only when complete (``os.replace`` is atomic on one file system), so a
-crash never leaves a half-written artifact. Tables go into the data set's
-DuckDB database (``data/processed/<dataset>/customers.duckdb``) inside one
-transaction, so an analyst can open it any time and query it with SQL::
-
-    import duckdb
-    con = duckdb.connect("data/processed/cdnow/customers.duckdb", read_only=True)
-    con.sql("select count(*) from transactions").show()
+crash never leaves a half-written artifact. Tables go into a run's DuckDB
+database (``customers.duckdb`` in the run folder, see :mod:`helpers.catalog`)
+inside one transaction, so either all of a stage's tables are replaced or none.
 """
 
 from __future__ import annotations
@@ -69,11 +65,11 @@ def json_load(path: Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def connect(dataset: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the data set's DuckDB customer database (created if missing, unless read-only)."""
-    db = paths.database_path(dataset)
+def connect_file(db: Path, read_only: bool = False, missing: str | None = None) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB database file (created if missing, unless read-only: then ``missing`` is the error)."""
+    db = Path(db)
     if read_only and not db.exists():
-        raise FileNotFoundError(f"no database for data set {dataset!r} at {db}: run notebook 02 (collect) first")
+        raise FileNotFoundError(missing or f"no database at {paths.shown(db)}")
     db.parent.mkdir(parents=True, exist_ok=True)
     return duckdb.connect(str(db), read_only=read_only)
 
@@ -85,15 +81,20 @@ def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:
         con.execute(f'DROP {"VIEW" if kind[0] == "VIEW" else "TABLE"} "{name}"')
 
 
-def write_tables(dataset: str, tables: dict[str, pd.DataFrame], parquet: dict[str, Path] | None = None) -> None:
-    """Replace tables in the data set's database, all in one transaction.
+def _parquet_view(con: duckdb.DuckDBPyConnection, name: str, file: Path) -> None:
+    path = str(Path(file).resolve()).replace("'", "''")
+    con.execute(f"CREATE VIEW \"{name}\" AS SELECT * FROM read_parquet('{path}')")
+
+
+def write_tables_file(db: Path, tables: dict[str, pd.DataFrame], parquet: dict[str, Path] | None = None) -> None:
+    """Replace tables in a database file, all in one transaction.
 
     ``tables`` come from DataFrames. ``parquet`` names Parquet files too
     large to copy (the DuckDB engine's lines): they become views reading the
     file where it is, so the database stays small and the lines are written
     once. Either everything is replaced or, on error, nothing is.
     """
-    con = connect(dataset)
+    con = connect_file(db)
     try:
         con.execute("BEGIN TRANSACTION")
         for name, frame in tables.items():
@@ -103,8 +104,7 @@ def write_tables(dataset: str, tables: dict[str, pd.DataFrame], parquet: dict[st
             con.unregister("_incoming")
         for name, file in (parquet or {}).items():
             _drop(con, name)
-            path = str(Path(file).resolve()).replace("'", "''")
-            con.execute(f"CREATE VIEW \"{name}\" AS SELECT * FROM read_parquet('{path}')")
+            _parquet_view(con, name, file)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
@@ -113,26 +113,14 @@ def write_tables(dataset: str, tables: dict[str, pd.DataFrame], parquet: dict[st
         con.close()
 
 
-def append_table(dataset: str, name: str, frame: pd.DataFrame) -> None:
-    """Append rows to a table (created on first use) in the data set's database."""
-    con = connect(dataset)
+def relink_views(db: Path, old_folder: Path, new_folder: Path) -> None:
+    """Point the database's Parquet views from files in ``old_folder`` at the same files in ``new_folder``."""
+    con = connect_file(db)
     try:
-        con.register("_incoming", frame)
-        exists = con.execute(
-            "select count(*) from information_schema.tables where table_name = ?", [name]
-        ).fetchone()[0]
-        if exists:
-            con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM _incoming')
-        else:
-            con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _incoming')
-    finally:
-        con.close()
-
-
-def query(dataset: str, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
-    """Run a read-only SQL query on the data set's database and return a DataFrame."""
-    con = connect(dataset, read_only=True)
-    try:
-        return con.execute(sql, params or []).df()
+        views = con.execute("select view_name, sql from duckdb_views() where not internal").fetchall()
+        old = str(Path(old_folder).resolve())
+        for name, sql in views:
+            if old in sql:
+                con.execute(sql.replace(old, str(Path(new_folder).resolve())).replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1))
     finally:
         con.close()

@@ -31,9 +31,10 @@ import math
 import numpy as np
 import pandas as pd
 
+from helpers import names
 from helpers.errors import DataError
 
-TIERS = ["platinum", "gold", "iron", "lead"]
+TIERS = list(names.TIERS)
 
 
 def is_high(values: pd.Series, share: float) -> pd.Series:

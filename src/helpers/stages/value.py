@@ -1,4 +1,4 @@
-"""Stages as functions: what a stage decides, computed in one call that tests and notebooks share.
+"""Stage 05, lifetime value: what the stage decides, computed in one call that tests and notebooks share.
 
 Stage 05 (lifetime value) lives here first: :func:`value_customers` takes
 the run's parameters, the clean transactions and stage 04's customer table,
@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import clv
+from helpers.caveats import caveat
 from helpers.errors import DataError
 
 #: Below these the holdout cannot tell models apart: the choice is reported as weakly validated.
@@ -29,11 +30,6 @@ WEAK_HOLDOUT_RANK_CORRELATION = 0.1
 ONE_TIME_CAVEAT_SHARE = 0.2
 #: Gamma-Gamma assumes spend per purchase independent of frequency; beyond this correlation, CLV is a ranking.
 SPEND_CORRELATION_LIMIT = 0.3
-
-
-def caveat(code: str, text: str) -> dict[str, str]:
-    """One caveat of the team contract: a code and a sentence generated from this run's numbers."""
-    return {"code": code, "text": text}
 
 
 @dataclass
@@ -242,14 +238,27 @@ def value_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataF
     return result
 
 
-def save_value(params: Any, result: ValueResult) -> dict[str, Path]:
+def save_value(params: Any, catalog: Any, result: ValueResult) -> dict[str, Path]:
     """Write stage 05's artifacts: the customer table, ``clv_validation.json`` and ``model_comparison.csv``."""
-    from helpers import store
     from helpers.rfm import save_customers
 
-    table = save_customers(params.dataset, result.value, "customers")
-    written = {"customers": table,
-               "validation": store.write_json(result.validation(params), table.parent / "clv_validation.json")}
+    written = {"customers": save_customers(catalog, result.value, "customers"),
+               "validation": catalog.write_json("clv_validation", result.validation(params))}
     comparison = result.comparison if result.comparison is not None else pd.DataFrame(columns=["model", "status"])
-    written["comparison"] = store.write_text(comparison.to_csv(index=False), table.parent / "model_comparison.csv")
+    written["comparison"] = catalog.write_text("model_comparison", comparison.to_csv(index=False))
     return written
+
+
+#: The columns of the clean lines stage 05 reads.
+TRANSACTION_COLUMNS = ["customer_id", "order_id", "order_ts", "amount", "country"]
+
+
+def value(params: Any, catalog: Any) -> ValueResult:
+    """Stage 05 in one call: read stage 03's lines and stage 04's customers, price them, write the artifacts."""
+    from helpers.cleaning import load_transactions
+    from helpers.rfm import load_customers
+
+    transactions = load_transactions(catalog, TRANSACTION_COLUMNS)
+    result = value_customers(params, transactions, load_customers(catalog, "customers_rfm"))
+    save_value(params, catalog, result)
+    return result
