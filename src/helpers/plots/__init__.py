@@ -1,4 +1,10 @@
-"""Plots shared by several notebooks (the stage notebooks and the report)."""
+"""Plots shared by several notebooks (the stage notebooks and the report).
+
+A stage's own figures live in a module of this package named after the stage
+(``helpers.plots.value`` for notebook 05, ``helpers.plots.clusters`` for 06, ...):
+each function draws one figure from a stage result and returns it, so notebooks
+stay one call per figure.
+"""
 
 from __future__ import annotations
 
