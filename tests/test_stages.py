@@ -152,7 +152,8 @@ def test_a_fit_whose_penalizer_a_remedy_raised_still_finds_its_holdout_row(monke
         fit.penalizer = 0.5  # as "penalizer raised to ..." leaves it
         return fit
 
-    monkeypatch.setattr(clv, "fit_btyd", raised)
+    monkeypatch.setattr(clv, "fit_btyd", raised)  # the refit on the full history
+    monkeypatch.setattr(clv.evaluation, "fit_btyd", raised)  # the comparison's fits
     result, params = _run(_log(), **{"clv.models": ["bgnbd"], "clv.penalizers": [0.0]})
     assert result.choice == ("bgnbd", 0.0) and result.chosen_row is not None
     assert result.validation(params)["holdout"]["rmse"] == result.comparison.loc[0, "rmse"]
@@ -166,7 +167,7 @@ class _NoMeanSpend(clv.GammaGammaFitter):
 
 
 def test_a_gamma_gamma_fit_without_a_finite_mean_spend_falls_back_to_own_spend(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(clv, "GammaGammaFitter", _NoMeanSpend)
+    monkeypatch.setattr(clv.models.gamma_gamma, "GammaGammaFitter", _NoMeanSpend)
     with pytest.raises(DataError, match=r"q = 0.8 <= 1"):
         clv.fit_spend(clv.btyd_summary(_log(), START + dt.timedelta(days=545)))
     result, _ = _run(_log())
