@@ -37,6 +37,9 @@ PURCHASE_DAY_COLUMNS = ["customer_id", "day", "spend"]
 def as_purchase_days(frame: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     """Purchase days up to ``as_of`` from purchase days (``day`` column) or from transactions (``order_ts``).
 
+    Either way the result is in customer and day order (a table from elsewhere,
+    e.g. SQL, may come in any order).
+
     >>> tx = pd.DataFrame({"customer_id": ["a", "a", "b"], "amount": [1.0, 2.0, 4.0],
     ...     "order_ts": pd.to_datetime(["2020-01-01 09:00", "2020-01-01 17:00", "2020-02-05 08:00"])})
     >>> days = as_purchase_days(tx, dt.date(2020, 1, 31))
@@ -51,7 +54,8 @@ def as_purchase_days(frame: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     known = frame[frame["day"] <= pd.Timestamp(as_of)]
     if known.empty:
         raise DataError(f"no transactions on or before as_of {as_of.isoformat()}")
-    return known[PURCHASE_DAY_COLUMNS]
+    # in customer and day order, as grouped transactions are: a customer's first row is the first purchase
+    return known[PURCHASE_DAY_COLUMNS].sort_values(["customer_id", "day"], kind="stable")
 
 
 def log_span_days(frame: pd.DataFrame, as_of: dt.date) -> int:

@@ -11,8 +11,11 @@ module                     what
 =========================  ==========================================================
 
 A new family is a subclass of :class:`BTYDModel` in a module of its own,
-imported here: it registers its key in :data:`MODEL_CLASSES` and
-:data:`MODEL_LABELS`, and ``clv.models`` parameters may name it.
+imported here, that names its key, label, lifetimes fitter and simulator in
+its class line (``class F(BTYDModel, key="...", title="...", fitter=...,
+simulator=..., parameter_names=(...))``) and overrides what differs (starts,
+drop-out boundary, likelihood): it registers itself in :data:`MODEL_CLASSES`
+and :data:`MODEL_LABELS`, and the ``clv.models`` parameter may name it.
 """
 
 from __future__ import annotations

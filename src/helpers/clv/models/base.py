@@ -97,10 +97,16 @@ class BTYDModel:
     sums_likelihood: ClassVar[bool] = False
     fit_options: ClassVar[dict[str, Any]] = {}
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, *, key: str = "", title: str = "", fitter: type | None = None, simulator: Any = None,
+                          parameter_names: tuple[str, ...] | None = None, **kwargs: Any) -> None:
+        """A family declares itself in its class line and registers its key: ``class F(BTYDModel, key=..., ...)``."""
         super().__init_subclass__(**kwargs)
-        if cls.key and cls.key not in FAMILIES:
-            FAMILIES[cls.key], MODEL_CLASSES[cls.key], MODEL_LABELS[cls.key] = cls, cls.fitter, cls.title
+        cls.key, cls.title, cls.fitter = key, title, fitter
+        cls.simulator = staticmethod(simulator)
+        if parameter_names is not None:
+            cls.parameter_names = parameter_names
+        if key:
+            FAMILIES[key], MODEL_CLASSES[key], MODEL_LABELS[key] = cls, fitter, title
 
     def __new__(cls, name: str = "", *args: Any, **kwargs: Any) -> BTYDModel:
         """``BTYDModel(key, ...)`` is the family's wrapper, so a fit built by hand predicts like a fitted one."""

@@ -13,7 +13,8 @@ from lifetimes.generate_data import beta_geometric_nbd_model
 from helpers.clv.models.base import BETA_MAX, BETA_MIN, BTYDModel
 
 
-class BetaGeo(BTYDModel):
+class BetaGeo(BTYDModel, key="bgnbd", title="BG/NBD", fitter=BetaGeoFitter, simulator=beta_geometric_nbd_model,
+              parameter_names=("r", "alpha", "a", "b")):
     """The BG/NBD wrapper; its drop-out Beta (a, b) is what :meth:`drop_out_problems` checks.
 
     >>> BetaGeo.boundary_problems({"r": 0.24, "alpha": 4.4, "a": 0.79, "b": 2.4})
@@ -23,12 +24,6 @@ class BetaGeo(BTYDModel):
     >>> BetaGeo.boundary_problems({"r": 0.5, "alpha": 3.0, "a": 3.9e-7, "b": 5080.0})[0].split(": ")[1]
     "the drop-out probability collapses to 0, so no customer ever drops out and everyone stays 'alive'"
     """
-
-    key = "bgnbd"
-    title = "BG/NBD"
-    fitter = BetaGeoFitter
-    simulator = staticmethod(beta_geometric_nbd_model)
-    parameter_names = ("r", "alpha", "a", "b")
 
     @classmethod
     def drop_out_problems(cls, params: dict[str, float], t_max: float | None) -> list[str]:

@@ -13,14 +13,10 @@ from lifetimes.generate_data import modified_beta_geometric_nbd_model
 from helpers.clv.models.bgnbd import BetaGeo
 
 
-class ModifiedBetaGeo(BetaGeo):
+class ModifiedBetaGeo(BetaGeo, key="mbgnbd", title="MBG/NBD", fitter=ModifiedBetaGeoFitter,
+                      simulator=modified_beta_geometric_nbd_model):
     """The MBG/NBD wrapper.
 
     >>> ModifiedBetaGeo.boundary_problems({"r": 22462.0, "alpha": 411752.0, "a": 0.5, "b": 1.0})[0][:43]
     'r = 2.246e+04 explodes (alpha = 4.118e+05):'
     """
-
-    key = "mbgnbd"
-    title = "MBG/NBD"
-    fitter = ModifiedBetaGeoFitter
-    simulator = staticmethod(modified_beta_geometric_nbd_model)

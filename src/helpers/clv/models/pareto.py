@@ -17,7 +17,8 @@ from lifetimes.generate_data import pareto_nbd_model
 from helpers.clv.models.base import SCALE_MIN, SHAPE_MAX, SHAPE_MIN, BTYDModel
 
 
-class ParetoNBD(BTYDModel):
+class ParetoNBD(BTYDModel, key="pareto", title="Pareto/NBD", fitter=ParetoNBDFitter, simulator=pareto_nbd_model,
+                parameter_names=("r", "alpha", "s", "beta")):
     """The Pareto/NBD wrapper; its drop-out Gamma (s, beta) is what :meth:`drop_out_problems` checks.
 
     >>> ParetoNBD.boundary_problems({"r": 0.55, "alpha": 10.6, "s": 0.61, "beta": 11.7}, 78.0)
@@ -25,12 +26,6 @@ class ParetoNBD(BTYDModel):
     >>> ParetoNBD.boundary_problems({"r": 0.55, "alpha": 10.6, "s": 500.0, "beta": 11.7})[0][:14]
     's = 500 explod'
     """
-
-    key = "pareto"
-    title = "Pareto/NBD"
-    fitter = ParetoNBDFitter
-    simulator = staticmethod(pareto_nbd_model)
-    parameter_names = ("r", "alpha", "s", "beta")
     sums_likelihood = True
     fit_options: dict[str, Any] = {"maxiter": 20_000}
 
