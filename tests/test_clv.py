@@ -233,3 +233,50 @@ def test_customer_value_fills_the_customer_schema(sample_tx: pd.DataFrame) -> No
     assert set(value["value_tier"]) == {"platinum", "gold", "iron", "lead"}
     assert {"growth", "maturity", "decline", "termination"} <= set(value["lifecycle_stage"])
     assert "recency" not in value.columns  # BTYD recency is btyd_recency; RFM recency is recency_days
+
+
+# --- the package: purchase days, the model wrapper ------------------------------------------------
+
+def test_summaries_from_purchase_days_equal_those_from_transactions(sample_tx: pd.DataFrame) -> None:
+    from helpers.lifecycle import purchase_halves
+
+    days = clv.as_purchase_days(sample_tx, AS_OF)
+    assert list(days.columns) == clv.PURCHASE_DAY_COLUMNS and not days.duplicated(["customer_id", "day"]).any()
+    # a purchase-days table from elsewhere (SQL): other column order, a day after as_of, another index
+    later = pd.DataFrame({"spend": [1.0], "customer_id": [days["customer_id"].iloc[0]],
+                          "day": [pd.Timestamp(AS_OF) + pd.Timedelta(days=3)]})
+    sql = pd.concat([days[["spend", "customer_id", "day"]], later]).iloc[::-1].reset_index(drop=True)
+    for frame in (days, sql):
+        pd.testing.assert_frame_equal(clv.btyd_summary(frame, AS_OF, "W"), clv.btyd_summary(sample_tx, AS_OF, "W"))
+        pd.testing.assert_frame_equal(clv.calibration_holdout(frame, CAL_END, AS_OF, "W"),
+                                      clv.calibration_holdout(sample_tx, CAL_END, AS_OF, "W"))
+        pd.testing.assert_frame_equal(purchase_halves(frame, AS_OF), purchase_halves(sample_tx, AS_OF))
+        assert clv.log_span_days(frame, AS_OF) == clv.log_span_days(sample_tx, AS_OF) == 545
+    with pytest.raises(DataError, match="no transactions on or before as_of"):
+        clv.as_purchase_days(days, dt.date(1990, 1, 1))
+
+
+def test_a_fit_built_by_hand_is_its_familys_wrapper(calibration: pd.DataFrame) -> None:
+    fitted = clv.fit_btyd("pareto", calibration)
+    assert type(fitted) is clv.models.ParetoNBD and isinstance(fitted, clv.BTYDModel)
+    by_hand = clv.Fit("pareto", 0.0, fitted.model)
+    assert type(by_hand) is clv.models.ParetoNBD and by_hand.label == "Pareto/NBD (penalizer 0)"
+    assert by_hand.log_likelihood(calibration) == clv.log_likelihood(fitted, calibration) == pytest.approx(-9595.0,
+                                                                                                             abs=0.05)
+    assert type(clv.Fit("mbgnbd", 0.0)) is clv.models.ModifiedBetaGeo and not clv.Fit("mbgnbd", 0.0).ok
+    assert clv.family_of(_FailsFirst) is clv.models.BetaGeo  # a lifetimes subclass belongs to its family
+    assert clv.models.MODEL_LABELS == {"bgnbd": "BG/NBD", "mbgnbd": "MBG/NBD", "pareto": "Pareto/NBD"}
+
+
+def test_the_gamma_gamma_summary_says_whether_independence_is_plausible(calibration: pd.DataFrame) -> None:
+    import dataclasses
+
+    spend = clv.fit_spend(calibration)
+    lines = spend.describe()
+    assert f"repeat buyers used: {spend.used:,}" in lines[0] and "plausible" in lines[1]
+    assert f"{spend.mean_spend:,.2f}" in lines[2]
+    assert spend.mean_spend == pytest.approx(spend.model.params_["p"] * spend.model.params_["v"]
+                                             / (spend.model.params_["q"] - 1))
+    skewed = dataclasses.replace(spend, correlation=clv.SPEND_CORRELATION_LIMIT + 0.01, message="converged with x")
+    assert not skewed.independent and "NOT close to zero" in skewed.describe()[2]
+    assert skewed.describe()[0] == "Gamma-Gamma: converged with x"

@@ -30,11 +30,15 @@ def _log(n: int = 600, days: int = 546, seed: int = 3, one_time_share: float = 0
                          "amount": p["value"].round(2).clip(lower=0.01)})
 
 
-def _run(tx: pd.DataFrame, **overrides: object) -> tuple[stages.ValueResult, object]:
+def _run(tx: pd.DataFrame, *, segments: bool = False, **overrides: object) -> tuple[stages.ValueResult, object]:
+    """Stage 05 on ``tx``: on stage 04's customer table (RFM segments and ABC classes) when ``segments``."""
     as_of = (tx["order_ts"].max()).date()
     params = load_params("cdnow_sample.yaml", {"as_of": as_of.isoformat(), "clv.holdout_days": None,
                                                "clv.penalizers": [0.0, 0.01], **overrides})
-    return stages.value_customers(params, tx, rfm.customer_table(tx, params.as_of)), params
+    r = params.rfm
+    customers = (rfm.rfm_table(tx, params.as_of, r.bins, rfm.load_segment_map(r.segment_map, r.bins), r.abc_cuts)
+                 if segments else rfm.customer_table(tx, params.as_of))
+    return stages.value_customers(params, tx, customers), params
 
 
 def test_a_sound_forecast_is_finite_validated_and_repeatable() -> None:
@@ -152,7 +156,8 @@ def test_a_fit_whose_penalizer_a_remedy_raised_still_finds_its_holdout_row(monke
         fit.penalizer = 0.5  # as "penalizer raised to ..." leaves it
         return fit
 
-    monkeypatch.setattr(clv, "fit_btyd", raised)
+    monkeypatch.setattr(clv, "fit_btyd", raised)  # the refit on the full history
+    monkeypatch.setattr(clv.evaluation, "fit_btyd", raised)  # the comparison's fits
     result, params = _run(_log(), **{"clv.models": ["bgnbd"], "clv.penalizers": [0.0]})
     assert result.choice == ("bgnbd", 0.0) and result.chosen_row is not None
     assert result.validation(params)["holdout"]["rmse"] == result.comparison.loc[0, "rmse"]
@@ -166,7 +171,7 @@ class _NoMeanSpend(clv.GammaGammaFitter):
 
 
 def test_a_gamma_gamma_fit_without_a_finite_mean_spend_falls_back_to_own_spend(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(clv, "GammaGammaFitter", _NoMeanSpend)
+    monkeypatch.setattr(clv.models.gamma_gamma, "GammaGammaFitter", _NoMeanSpend)
     with pytest.raises(DataError, match=r"q = 0.8 <= 1"):
         clv.fit_spend(clv.btyd_summary(_log(), START + dt.timedelta(days=545)))
     result, _ = _run(_log())
@@ -189,3 +194,30 @@ def test_on_a_one_day_log_everyone_was_just_acquired() -> None:
 def test_the_example_customer_copes_with_nobody_below_one_half() -> None:
     summary = pd.DataFrame({"frequency": [0.0, 0.0]}, index=["a", "b"])
     assert clv.example_customer(summary, pd.Series([1.0, 1.0], index=summary.index)) is None
+
+
+def test_what_notebook_05_shows_comes_from_the_result_with_and_without_a_forecast() -> None:
+    from matplotlib.figure import Figure
+
+    from helpers.plots import value as figures
+
+    drawn = [figures.holdout_check, figures.expected_purchases_matrix, figures.p_alive_matrix, figures.alive_path,
+             figures.clv_by_segment, figures.pyramid]
+    result, params = _run(_log(), segments=True)
+    assert all(isinstance(draw(result), Figure) for draw in drawn + [figures.lifecycle])
+    path = result.example_path  # the example customer's history, carried by the result
+    assert path.index[-1] == pd.Timestamp(params.as_of) and path["purchase"].sum() >= 2
+    assert path["p_alive"].iloc[-1] == pytest.approx(clv.p_alive(result.fit, result.summary).loc[result.example])
+    assert result.cohort_text().startswith(f"cohort: {len(result.calhold):,} customers")
+    assert result.choice_text() == f"Chosen: {result.why}" and "forecast: yes" in result.overview()
+    assert result.deciles()["customers"].sum() == len(result.calhold)
+    assert list(result.top_customers()["clv"]) == sorted(result.value["clv"].round(2), reverse=True)[:10]
+    assert "customer_key" in result.top_customers() or params.privacy.raw_ids
+    assert result.lifecycle_table()["customers"].sum() == len(result.value) and result.tier_table() is not None
+    assert f"{len(result.stars):,} ordinary (C) customers" in result.stars_text()
+    none, _ = _run(_log(3000, one_time_share=0.99), segments=True)
+    assert not none.forecast and none.example_path is None and none.tiers is None and none.deciles() is None
+    assert all(isinstance(draw(none), figures.Note) for draw in drawn) and "no forecast" in figures.alive_path(none)
+    assert isinstance(figures.lifecycle(none), Figure) and list(none.lifecycle_table().columns) == ["customers"]
+    assert none.stars_text().startswith("no forecast") and none.stars_table() is None
+    assert none.caveat_text().startswith("- No lifetime-value forecast")

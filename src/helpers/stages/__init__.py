@@ -32,7 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from helpers.stages.value import (ONE_TIME_CAVEAT_SHARE, SPEND_CORRELATION_LIMIT, WEAK_HOLDOUT_PURCHASES,
-                                  WEAK_HOLDOUT_RANK_CORRELATION, ValueResult, save_value, value_customers)
+                                  WEAK_HOLDOUT_RANK_CORRELATION, ValueResult, save_value, value, value_customers)
 
 #: Each stage's function, as ``module:function`` (imported when first called).
 STAGE_FUNCTIONS: dict[str, str] = {
@@ -60,4 +60,4 @@ def run_stage(stage: str, params: Any, catalog: Any) -> Any:
 
 __all__ = ["ONE_TIME_CAVEAT_SHARE", "SPEND_CORRELATION_LIMIT", "STAGE_FUNCTIONS", "ValueResult",
            "WEAK_HOLDOUT_PURCHASES", "WEAK_HOLDOUT_RANK_CORRELATION", "run_stage", "save_value", "stage_function",
-           "value_customers"]
+           "value", "value_customers"]

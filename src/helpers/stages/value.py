@@ -19,21 +19,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from helpers import clv
+from helpers import clv, lifecycle, privacy
 from helpers.caveats import caveat
+from helpers.clv.models.gamma_gamma import SPEND_CORRELATION_LIMIT
 from helpers.errors import DataError
+from helpers.stages.value_views import ValueViews
 
 #: Below these the holdout cannot tell models apart: the choice is reported as weakly validated.
 WEAK_HOLDOUT_PURCHASES = 100
 WEAK_HOLDOUT_RANK_CORRELATION = 0.1
 #: BG/NBD's P(alive) = 1 for one-time buyers is worth a caveat when they are more than this share.
 ONE_TIME_CAVEAT_SHARE = 0.2
-#: Gamma-Gamma assumes spend per purchase independent of frequency; beyond this correlation, CLV is a ranking.
-SPEND_CORRELATION_LIMIT = 0.3
 
 
 @dataclass
-class ValueResult:
+class ValueResult(ValueViews):
     """Stage 05's result: the validation, the chosen model and the customer table with value columns."""
 
     holdout_days: int | None
@@ -53,6 +53,11 @@ class ValueResult:
     spend: clv.SpendFit | None = None
     forecast_reason: str | None = None
     caveats: list[dict[str, str]] = field(default_factory=list)
+    params: Any = None
+    example: str | None = None  # the customer whose P(alive) history is shown, and that history
+    example_path: pd.DataFrame | None = None
+    tiers: pd.DataFrame | None = None  # helpers.tiers.tier_table (None without a forecast)
+    written: dict[str, Path] = field(default_factory=dict)
 
     @property
     def forecast(self) -> bool:
@@ -106,11 +111,12 @@ def _acquisition(params: Any, span: int) -> tuple[int, str]:
     days = params.lifecycle.acquisition_days
     if days is not None:
         return days, f"lifecycle.acquisition_days = {days} (set in the parameters)"
-    days = clv.default_acquisition_days(span)
-    return days, f"lifecycle.acquisition_days not set: {clv.ACQUISITION_RULE}; the log spans {span} days, so {days} days."
+    days = lifecycle.default_acquisition_days(span)
+    return days, (f"lifecycle.acquisition_days not set: {lifecycle.ACQUISITION_RULE}; the log spans {span} days, "
+                  f"so {days} days.")
 
 
-def _calibration(params: Any, transactions: pd.DataFrame, result: ValueResult, span: int) -> str | None:
+def _calibration(params: Any, days: pd.DataFrame, result: ValueResult, span: int) -> str | None:
     """Set the calibration/holdout split on ``result``; return why there can be no forecast (None: go on)."""
     c = params.clv
     if result.holdout_days is None:
@@ -119,7 +125,7 @@ def _calibration(params: Any, transactions: pd.DataFrame, result: ValueResult, s
                 "validated. Set clv.holdout_days to force a holdout, or use a longer log.")
     result.calibration_end = params.as_of - dt.timedelta(days=result.holdout_days)
     try:
-        result.calhold = clv.calibration_holdout(transactions, result.calibration_end, params.as_of, c.time_unit)
+        result.calhold = clv.calibration_holdout(days, result.calibration_end, params.as_of, c.time_unit)
     except DataError as exc:
         if c.holdout_days is not None:
             raise  # the analyst's own parameter is at fault: the message names it
@@ -198,20 +204,35 @@ def _forecast_caveats(params: Any, result: ValueResult) -> None:
             "they do not, so read CLV as a ranking of customers rather than as money."))
 
 
+def _example(params: Any, result: ValueResult, days: pd.DataFrame) -> None:
+    """The customer whose P(alive) history notebook 05 shows (``clv.example_customer`` or a frequent buyer gone)."""
+    c = params.clv
+    alive = clv.p_alive(result.fit, result.summary)
+    result.example = (privacy.find_customer(result.summary.index, c.example_customer) if c.example_customer
+                      else clv.example_customer(result.summary, alive))
+    if result.example is not None:
+        result.example_path = clv.alive_path(result.fit, days.loc[days["customer_id"] == result.example, "day"],
+                                             params.as_of, c.time_unit)
+
+
 def value_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataFrame) -> ValueResult:
     """Stage 05: validate the BTYD models on a holdout, refit the best sound one, price every customer.
 
-    ``params`` is the run's :class:`helpers.config.Params`; ``customers`` is
-    stage 04's table. Data-derived defaults (holdout, acquisition window) are
-    resolved here and stated in ``holdout_rule`` / ``acquisition_rule``.
+    ``params`` is the run's :class:`helpers.config.Params`; ``transactions``
+    the clean lines or their purchase days ([customer_id, day, spend],
+    :func:`helpers.clv.summary.as_purchase_days`: the log is grouped by day once
+    here and every summary starts from the days); ``customers`` is stage 04's
+    table. Data-derived defaults (holdout, acquisition window) are resolved here
+    and stated in ``holdout_rule`` / ``acquisition_rule``.
     """
     c = params.clv
-    span = clv.log_span_days(transactions, params.as_of)
+    days = clv.as_purchase_days(transactions, params.as_of)
+    span = clv.log_span_days(days, params.as_of)
     holdout, holdout_rule = _holdout(params, span)
     acquisition, acquisition_rule = _acquisition(params, span)
-    summary = clv.btyd_summary(transactions, params.as_of, c.time_unit)
-    result = ValueResult(holdout, holdout_rule, acquisition, acquisition_rule, summary, customers)
-    reason = _calibration(params, transactions, result, span)
+    summary = clv.btyd_summary(days, params.as_of, c.time_unit)
+    result = ValueResult(holdout, holdout_rule, acquisition, acquisition_rule, summary, customers, params=params)
+    reason = _calibration(params, days, result, span)
     if reason is None:
         reason = _choose_and_refit(params, result)
     spend_input: clv.SpendFit | pd.Series | None = None
@@ -228,13 +249,18 @@ def value_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataF
         result.forecast_reason = reason
         result.fit = None
         result.caveats.insert(0, caveat("no_forecast", f"No lifetime-value forecast: {reason}"))
-    result.value = clv.customer_value(customers, transactions, summary, result.fit, spend_input, params.as_of, params,
+    result.value = clv.customer_value(customers, days, summary, result.fit, spend_input, params.as_of, params,
                                       acquisition_days=acquisition)
     if result.forecast:
         bad = int((~np.isfinite(result.value[["p_alive", "expected_purchases", "clv"]].to_numpy())).sum())
         if bad:  # every check above should make this impossible; never publish NaN money
             raise DataError(f"stage 05: {bad} non-finite values in P(alive), expected purchases or CLV "
                             f"from {result.fit.label}; please report this with the parameter file")
+        _example(params, result, days)
+        from helpers.rfm import load_segment_map
+        from helpers.tiers import tier_table
+
+        result.tiers = tier_table(result.value, load_segment_map(params.rfm.segment_map, params.rfm.bins).tiers)
     return result
 
 
@@ -260,5 +286,5 @@ def value(params: Any, catalog: Any) -> ValueResult:
 
     transactions = load_transactions(catalog, TRANSACTION_COLUMNS)
     result = value_customers(params, transactions, load_customers(catalog, "customers_rfm"))
-    save_value(params, catalog, result)
+    result.written = save_value(params, catalog, result)
     return result

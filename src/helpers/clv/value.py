@@ -1,0 +1,163 @@
+"""Lifetime value: discounted expected margin per customer, and the customer table of stage 05.
+
+CLV = sum over the coming months of expected purchases x expected spend x
+margin, discounted (:func:`lifetime_value`); :func:`customer_value` adds it,
+P(alive), the value tier and the lifecycle stage to stage 04's customers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from helpers.clv.models import BTYDModel, SpendFit, expected_spend
+from helpers.clv.summary import DAYS_PER_MONTH, UNIT_DAYS, as_purchase_days, distinct_rows, log_span_days
+from helpers.lifecycle import default_acquisition_days, lifecycle_stage, purchase_halves
+
+
+def lifetime_value(fit: BTYDModel, spend_per_purchase: pd.Series, summary: pd.DataFrame, *, months: int, unit: str,
+                   discount_rate_annual: float = 0.10, margin: float = 1.0,
+                   days_per_month: float = DAYS_PER_MONTH) -> pd.DataFrame:
+    """Discounted margin over the next ``months``: expected purchases per month x spend x margin.
+
+    A month is ``days_per_month`` days (365.25/12) converted into the model's
+    time unit, so the horizon is right whether the model counts days or weeks.
+    The annual discount rate is applied monthly. Returns ``expected_purchases``
+    (over the whole horizon) and ``clv``.
+    """
+    month = days_per_month / UNIT_DAYS[unit]
+    monthly = (1 + discount_rate_annual) ** (1 / 12) - 1
+    model = fit.model
+
+    def per_row(f: np.ndarray, r: np.ndarray, T: np.ndarray) -> np.ndarray:
+        # discounted expected purchases over the horizon, and the undiscounted total, per distinct row
+        previous, discounted = np.zeros(len(f)), np.zeros(len(f))
+        for i in range(1, months + 1):
+            cumulative = np.asarray(model.conditional_expected_number_of_purchases_up_to_time(i * month, f, r, T),
+                                    dtype=float)
+            discounted += (cumulative - previous) / (1 + monthly) ** i
+            previous = cumulative
+        return np.stack([discounted, previous], axis=1)
+
+    rows, inverse = distinct_rows(summary)
+    with np.errstate(all="ignore"):
+        both = per_row(rows["frequency"].to_numpy(), rows["recency"].to_numpy(), rows["T"].to_numpy())[inverse]
+    value = pd.Series(both[:, 0], index=summary.index) * spend_per_purchase * margin
+    return pd.DataFrame({"expected_purchases": both[:, 1], "clv": value.clip(lower=0)}, index=summary.index)
+
+
+def alive_path(fit: BTYDModel, days: pd.Series, as_of: dt.date, unit: str) -> pd.DataFrame:
+    """P(alive) of one customer on every day from the first purchase to ``as_of``.
+
+    ``days`` are the customer's purchase days (or purchase times). On each day
+    the customer's frequency, recency and age are those known on that day.
+    """
+    days = pd.Series(sorted(pd.to_datetime(days).dt.normalize().unique()))
+    grid = pd.date_range(days.iloc[0], pd.Timestamp(as_of), freq="D")
+    bought = np.searchsorted(days.to_numpy(), grid.to_numpy(), side="right")
+    last = days.to_numpy()[bought - 1]
+    summary = pd.DataFrame({
+        "frequency": (bought - 1).astype(float),
+        "recency": (last - days.iloc[0].to_datetime64()) / np.timedelta64(1, "D") / UNIT_DAYS[unit],
+        "T": (grid - days.iloc[0]).days / UNIT_DAYS[unit],
+    }, index=grid)
+    return pd.DataFrame({"p_alive": fit.p_alive(summary), "purchase": grid.isin(days)}, index=grid)
+
+
+def example_customer(summary: pd.DataFrame, alive: pd.Series) -> str | None:
+    """A customer worth showing the P(alive) history of: a frequent buyer who is probably gone.
+
+    The most frequent repeat buyer with P(alive) below 0.5 (ties: the lowest
+    P(alive), then the key); when nobody is below 0.5, the repeat buyer with
+    the lowest P(alive); None when nobody bought twice.
+
+    >>> s = pd.DataFrame({"frequency": [0.0, 3.0, 5.0]}, index=["a", "b", "c"])
+    >>> example_customer(s, pd.Series([1.0, 0.3, 0.9], index=s.index)), example_customer(s, pd.Series(1.0, s.index))
+    ('b', 'c')
+    """
+    table = summary.assign(p=alive.reindex(summary.index))
+    table = table[(table["frequency"] > 0) & table["p"].notna()].rename_axis("key").reset_index()
+    if table.empty:
+        return None
+    gone = table[table["p"] < 0.5]
+    pick = (gone.sort_values(["frequency", "p", "key"], ascending=[False, True, True]) if not gone.empty
+            else table.sort_values(["p", "frequency", "key"], ascending=[True, False, True]))
+    return str(pick["key"].iloc[0])
+
+
+def own_spend(summary: pd.DataFrame) -> pd.Series:
+    """Spend per purchase without a spend model: a repeat buyer's own mean, otherwise the repeat buyers' mean.
+
+    The fallback when Gamma-Gamma cannot be fitted (no shrinkage towards the population).
+
+    >>> own_spend(pd.DataFrame({"frequency": [2.0, 0.0], "monetary_value": [8.0, 0.0]})).tolist()
+    [8.0, 8.0]
+    """
+    repeat = summary.loc[summary["frequency"] > 0, "monetary_value"]
+    overall = float(repeat[repeat > 0].mean()) if (repeat > 0).any() else 0.0
+    own = summary["monetary_value"].where(summary["frequency"] > 0, overall).clip(lower=0)
+    return own.astype(float)
+
+
+def customer_value(customers: pd.DataFrame, frame: pd.DataFrame, summary: pd.DataFrame, fit: BTYDModel | None,
+                   spend: SpendFit | pd.Series | None, as_of: dt.date, params: Any,
+                   acquisition_days: int | None = None) -> pd.DataFrame:
+    """Add the BTYD summary, P(alive), expected purchases, CLV, value tier and lifecycle stage.
+
+    ``frame`` is the clean transactions or their purchase days
+    (:func:`helpers.clv.summary.as_purchase_days`). ``params`` is the run's
+    :class:`helpers.config.Params` (``clv``, ``tiers`` and ``lifecycle`` sections).
+    ``spend`` is a fitted Gamma-Gamma model or spend per purchase per customer (:func:`own_spend`).
+    Without a forecast (``fit`` None) P(alive), expected purchases, spend, CLV and the value tier are
+    missing, and the lifecycle rule runs without P(alive). ``acquisition_days`` overrides
+    ``params.lifecycle.acquisition_days`` (the caller resolves a data-derived default).
+    """
+    from helpers.tiers import value_tiers
+
+    c = params.clv
+    days = as_purchase_days(frame, as_of)
+    out = customers.set_index("customer_id")
+    btyd = summary.rename(columns={"frequency": "btyd_frequency", "recency": "btyd_recency", "T": "btyd_T",
+                                   "monetary_value": "btyd_monetary"})
+    out = out.join(btyd, how="left")
+    if fit is not None and spend is not None:
+        out["p_alive"] = fit.p_alive(summary)
+        out["expected_spend"] = expected_spend(spend, summary) if isinstance(spend, SpendFit) else spend
+        value = lifetime_value(fit, out["expected_spend"], summary, months=c.horizon_months, unit=c.time_unit,
+                               discount_rate_annual=c.discount_rate_annual, margin=c.margin)
+        out = out.join(value)
+        out["value_tier"] = value_tiers(out["monetary_total"], out["clv"], params.tiers.current_high_share,
+                                        params.tiers.potential_high_share)
+    else:
+        for column in ("p_alive", "expected_spend", "expected_purchases", "clv"):
+            out[column] = np.nan
+        out["value_tier"] = pd.Series(None, index=out.index, dtype=object)
+    out = out.join(purchase_halves(days, as_of))
+    lc = params.lifecycle
+    window = lc.acquisition_days if acquisition_days is None else acquisition_days
+    if window is None:
+        window = default_acquisition_days(log_span_days(days, as_of))
+    out["lifecycle_stage"] = lifecycle_stage(out["tenure_days"], out["p_alive"], out, acquisition_days=window,
+                                             decline_p_alive=lc.decline_p_alive,
+                                             termination_p_alive=lc.termination_p_alive, trend_change=lc.trend_change)
+    return out.reset_index()
+
+
+#: The columns of the top-customers table (:func:`top_customers`); without a forecast only the first three.
+TOP_COLUMNS = ["customer_id", "rfm_segment", "monetary_total", "btyd_frequency", "btyd_recency", "btyd_T", "p_alive",
+               "expected_purchases", "expected_spend", "clv"]
+
+
+def top_customers(value: pd.DataFrame, forecast: bool, n: int = 10) -> pd.DataFrame:
+    """The ``n`` customers with the highest CLV (without a forecast: the highest spend so far), rounded.
+
+    >>> v = pd.DataFrame({"customer_id": ["a", "b"], "rfm_segment": ["x", "y"], "monetary_total": [5.0, 9.0]})
+    >>> top_customers(v, forecast=False, n=1)["customer_id"].tolist()
+    ['b']
+    """
+    if forecast:
+        return value[TOP_COLUMNS].sort_values(["clv", "customer_id"], ascending=[False, True]).head(n).round(2)
+    return value[TOP_COLUMNS[:3]].sort_values(["monetary_total", "customer_id"], ascending=[False, True]).head(n).round(2)

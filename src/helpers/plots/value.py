@@ -1,0 +1,145 @@
+"""Notebook 05's figures (lifetime value), one function per figure, each from the stage result.
+
+Every function takes a :class:`helpers.stages.value.ValueResult` and returns
+the matplotlib Figure, or a :class:`Note` saying why there is nothing to draw
+(no forecast, nobody bought twice), which a notebook shows as plain text. The
+figures are closed before they are returned, so a notebook shows each once.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import matplotlib.pyplot as plt
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from helpers import plots, privacy
+
+#: What a figure function says when the run has no forecast.
+NO_FORECAST = "no forecast: nothing to draw (see above)"
+
+
+class Note(str):
+    """A short message returned instead of a figure; a notebook shows it as plain text.
+
+    >>> Note("no forecast")
+    no forecast
+    """
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _done(fig: Figure) -> Figure:
+    fig.tight_layout()
+    plt.close(fig)  # returned, not left open: the notebook shows it once
+    return fig
+
+
+def holdout_check(result: Any) -> Figure | Note:
+    """Repeat purchases in calibration (actual vs simulated) and holdout purchases by calibration purchases."""
+    from lifetimes import plotting as ltplot
+
+    if not result.forecast:
+        return Note(NO_FORECAST)
+    cal_fit, calhold = result.cal_fit, result.calhold
+    holdout_view = calhold.rename(columns={"frequency": "frequency_cal", "recency": "recency_cal", "T": "T_cal"})
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    (100 * cal_fit.period_transactions(calhold)).plot.bar(ax=axes[0], rot=0)
+    axes[0].set(xlabel="repeat purchases in calibration (7 = 7 or more)", ylabel="% of customers")
+    axes[0].set_title(f"{cal_fit.label}: repeat purchases in calibration,\nactual vs simulated from the model")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="No artists with labels")  # from lifetimes' own plot
+        ltplot.plot_calibration_purchases_vs_holdout_purchases(cal_fit.model, holdout_view, n=7, ax=axes[1])
+    axes[1].set_title("holdout purchases by calibration purchases:\nactual vs predicted")
+    return _done(fig)
+
+
+def _matrix(result: Any, draw: str, title: str, **kwargs: Any) -> Figure | Note:
+    """One of lifetimes' frequency x recency matrices of the full-history fit (they draw on the current figure)."""
+    from lifetimes import plotting as ltplot
+
+    if not result.forecast:
+        return Note(NO_FORECAST)
+    fig = plt.figure(figsize=(6.5, 5))
+    getattr(ltplot, draw)(result.fit.model, **kwargs)
+    plt.title(title)
+    plt.close(fig)
+    return fig
+
+
+def expected_purchases_matrix(result: Any) -> Figure | Note:
+    """Expected purchases over the horizon by frequency and recency."""
+    c = result.params.clv
+    from helpers.clv import DAYS_PER_MONTH, UNIT_DAYS
+
+    horizon = c.horizon_months * DAYS_PER_MONTH / UNIT_DAYS[c.time_unit]
+    return _matrix(result, "plot_frequency_recency_matrix", f"expected purchases in the next {c.horizon_months} "
+                   f"months\nby frequency and recency ({result.unit_name})", T=horizon)
+
+
+def p_alive_matrix(result: Any) -> Figure | Note:
+    """P(alive) by frequency and recency."""
+    return _matrix(result, "plot_probability_alive_matrix", f"P(alive) by frequency and recency ({result.unit_name})")
+
+
+def alive_path(result: Any) -> Figure | Note:
+    """The example customer's P(alive) from the first purchase to ``as_of``, purchase days marked."""
+    if not result.forecast:
+        return Note(NO_FORECAST)
+    if result.example_path is None:
+        return Note("nobody bought twice: there is no P(alive) history worth showing")
+    path = result.example_path
+    fig, ax = plt.subplots(figsize=(11, 3.5))
+    ax.plot(path.index, path["p_alive"], color="tab:blue")
+    for day in path.index[path["purchase"]]:
+        ax.axvline(day, color="tab:red", lw=0.8, ls="--")
+    who = privacy.shown_id(result.example, result.params.privacy.raw_ids)
+    ax.set(title=f"P(alive) of customer {who} over time (red: purchase days); today {path['p_alive'].iloc[-1]:.2f}",
+           ylabel="P(alive)", ylim=(0, 1.05))
+    plt.close(fig)
+    return fig
+
+
+def clv_by_segment(result: Any) -> Figure | Note:
+    """Predicted CLV by RFM segment (box plot) and the histogram of P(alive)."""
+    if not result.forecast:
+        return Note(NO_FORECAST)
+    value = result.value
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    order = value.groupby("rfm_segment")["clv"].median().sort_values(ascending=False).index
+    sns.boxplot(data=value, y="rfm_segment", x="clv", order=order, ax=axes[0], showfliers=False, color="tab:blue")
+    axes[0].set(title="predicted CLV by RFM segment (notebook 04)",
+                xlabel=f"CLV, next {result.params.clv.horizon_months} months", ylabel="")
+    sns.histplot(value["p_alive"], bins=20, ax=axes[1])
+    axes[1].set(title="P(alive) of all customers", xlabel="P(alive)")
+    return _done(fig)
+
+
+def pyramid(result: Any) -> Figure | Note:
+    """The value pyramid and current value x growth potential (a sample of at most 20,000 customers)."""
+    if result.tiers is None:
+        return Note("The pyramid needs growth potential (CLV), and there is no forecast: only current value is "
+                    "known. Notebook 04's ABC classes rank customers by it.")
+    fig, axes = plt.subplots(1, 2, figsize=(14, 5), gridspec_kw={"width_ratios": [1.1, 1]})
+    plots.pyramid(axes[0], result.tiers)
+    axes[0].set_title("the customer value pyramid")
+    shown = plots.sample(result.value)  # a scatter of millions shows nothing more
+    sns.scatterplot(data=shown, x=shown["monetary_total"].clip(lower=0.01), y=shown["clv"].clip(lower=0.01),
+                    hue="value_tier", palette=plots.TIER_COLORS, hue_order=list(plots.TIER_COLORS), s=14, alpha=0.7,
+                    ax=axes[1])
+    axes[1].set(xscale="log", yscale="log", xlabel="current value: spend so far (log)",
+                ylabel="growth potential: predicted CLV (log)", title="current value x growth potential")
+    return _done(fig)
+
+
+def lifecycle(result: Any) -> Figure:
+    """Customers per lifecycle stage (drawn with or without a forecast)."""
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    params = result.params
+    plots.lifecycle(ax, result.value["lifecycle_stage"], f"{params.dataset}: customers by lifecycle stage at "
+                                                         f"{params.as_of}")
+    plt.close(fig)
+    return fig

@@ -1,0 +1,151 @@
+"""What notebook 05 shows of stage 05's result: its sentences and tables, one method each.
+
+:class:`ValueViews` is a mixin of :class:`helpers.stages.value.ValueResult`:
+every sentence and table the notebook prints comes from a method here, built
+from the result's fields (and the run's parameters it keeps), so the
+notebook holds no wrangling and the tests can check what it shows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from helpers import clv, lifecycle, privacy
+
+
+class ValueViews:
+    """Sentences and tables of a stage 05 result (see :class:`helpers.stages.value.ValueResult` for the fields)."""
+
+    params: Any
+    forecast: bool
+
+    # --- what notebook 05 shows: sentences and tables from this result ----------------------------
+
+    @property
+    def unit_name(self) -> str:
+        """The model's time unit in words."""
+        return {"D": "days", "W": "weeks"}[self.params.clv.time_unit]
+
+    def overview(self) -> str:
+        """Time unit, holdout rule, calibration period and whether there is a forecast."""
+        lines = [f"time unit: {self.unit_name}", f"holdout: {self.holdout_rule}"]
+        if self.calibration_end:
+            lines.append(f"calibration: up to {self.calibration_end}; holdout: {self.calibration_end} to "
+                         f"{self.params.as_of}")
+        return "\n".join(lines) + "\n\nforecast: " + ("yes" if self.forecast else f"NO. {self.forecast_reason}")
+
+    def cohort_text(self) -> str:
+        """The calibration cohort: customers, repeat buyers against the minimum, holdout purchases."""
+        if self.calhold is None:
+            return "no calibration period (see above)"
+        cal, repeaters = self.calhold, int((self.calhold["frequency"] > 0).sum())
+        return (f"cohort: {len(cal):,} customers; {repeaters:,} ({repeaters / len(cal):.1%}) made a repeat purchase "
+                f"in calibration (a forecast needs {self.params.clv.min_repeat_buyers}, clv.min_repeat_buyers); "
+                f"{int(cal['frequency_holdout'].sum()):,} purchases in the holdout")
+
+    def cohort_description(self) -> pd.DataFrame | None:
+        """``describe()`` of the calibration/holdout summary, one row per column (None: no calibration)."""
+        return None if self.calhold is None else self.calhold.describe().T.round(2)
+
+    def comparison_table(self) -> pd.DataFrame | None:
+        """The model comparison as shown (without the internal model key)."""
+        return None if self.comparison is None else self.comparison.drop(columns=["key"])
+
+    def choice_text(self) -> str:
+        """Why the model was chosen, or why none is used."""
+        return f"Chosen: {self.why}" if self.forecast else f"No model is used: {self.forecast_reason}"
+
+    def deciles(self) -> pd.DataFrame | None:
+        """The chosen calibration fit's decile table on the holdout (None without a forecast)."""
+        if not self.forecast:
+            return None
+        predicted = clv.expected_purchases(self.cal_fit, self.calhold, self.calhold["duration_holdout"].iloc[0])
+        return clv.decile_table(predicted, self.calhold["frequency_holdout"])
+
+    def refit_text(self) -> str:
+        """The full-history fit: its status, parameters and log-likelihood."""
+        if not self.forecast:
+            return "no refit: no forecast"
+        fit = self.fit
+        return (f"{fit.label}: {fit.message}; parameters {fit.model.params_.round(4).to_dict()}; "
+                f"log-likelihood {clv.log_likelihood(fit, self.summary):,.1f}")
+
+    def spend_text(self) -> str:
+        """The Gamma-Gamma fit in sentences (what it used, the independence check, its parameters)."""
+        if self.spend is None:
+            return "Gamma-Gamma: not fitted" + ("" if self.forecast else " (no forecast)")
+        return "\n".join(self.spend.describe())
+
+    def value_text(self) -> str:
+        """The horizon, margin and discount, with the total predicted value and purchases."""
+        c = self.params.clv
+        if not self.forecast:
+            return "no CLV without a forecast; the largest customers by spend so far:"
+        return (f"horizon {c.horizon_months} months, margin {c.margin:.0%}, discount {c.discount_rate_annual:.0%} a "
+                f"year: total predicted value {self.value['clv'].sum():,.0f}; expected purchases "
+                f"{self.value['expected_purchases'].sum():,.0f}")
+
+    def shown(self, table: pd.DataFrame) -> pd.DataFrame:
+        """``table`` as a notebook may show it: pseudonymous keys unless ``privacy.raw_ids``."""
+        return privacy.shown_ids(table, self.params.privacy.raw_ids)
+
+    def top_customers(self) -> pd.DataFrame:
+        """The ten customers with the highest CLV (without a forecast: the highest spend so far)."""
+        return self.shown(clv.top_customers(self.value, self.forecast))
+
+    def tier_table(self) -> Any:
+        """The pyramid's tier table, formatted (None without a forecast)."""
+        if self.tiers is None:
+            return None
+        return self.tiers.style.format({"revenue_share": "{:.1%}", "clv_share": "{:.1%}", "mean_clv": "{:,.1f}",
+                                        "mean_p_alive": "{:.2f}"})
+
+    @property
+    def stars(self) -> pd.DataFrame:
+        """Tomorrow's stars: class-C customers among the top ``tiers.potential_high_share`` by CLV."""
+        from helpers.tiers import tomorrows_stars
+
+        return tomorrows_stars(self.value, self.params.tiers.potential_high_share)
+
+    def stars_text(self) -> str:
+        """How many ordinary customers are tomorrow's stars."""
+        if not self.forecast:
+            return "no forecast: tomorrow's stars need predicted value"
+        stars, share = self.stars, self.params.tiers.potential_high_share
+        return (f"{len(stars):,} ordinary (C) customers are among the top {share:.0%} by predicted CLV "
+                f"({len(stars) / max(1, (self.value['abc_class'] == 'C').sum()):.1%} of class C); the ten with the "
+                "most potential:")
+
+    def stars_table(self) -> pd.DataFrame | None:
+        """The ten stars with the most potential (None without a forecast)."""
+        if not self.forecast:
+            return None
+        return self.shown(self.stars[["customer_id", "abc_class", "monetary_total", "clv", "value_tier"]].head(10)
+                          .round(2))
+
+    def lifecycle_text(self) -> str:
+        """The lifecycle rule with this run's thresholds and where the acquisition window comes from."""
+        text = (lifecycle.lifecycle_rule(self.params.lifecycle.model_dump(), self.acquisition_days)
+                + f"\n\n({self.acquisition_rule})")
+        if not self.forecast:
+            text += ("\nWithout a forecast P(alive) is unknown: the rules that use it do not apply, so nobody is in "
+                     "termination.")
+        return text
+
+    def lifecycle_table(self) -> pd.DataFrame:
+        """Customers per lifecycle stage (with a forecast: mean P(alive), mean CLV, CLV share)."""
+        return lifecycle.lifecycle_table(self.value, self.forecast)
+
+    def caveat_text(self) -> str:
+        """The caveats as a list, or that there are none."""
+        if not self.caveats:
+            return "- nothing: the holdout is informative and the chosen model's assumptions hold"
+        return "\n".join(f"- {item['text']}" for item in self.caveats)
+
+    def written_text(self) -> str:
+        """The artifacts the stage wrote."""
+        from helpers.paths import shown
+
+        return "written: " + ", ".join(shown(p) for p in self.written.values()) + " (table 'customers')"
