@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -344,6 +345,15 @@ def pareto_curve(monetary: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({"customer_share": np.arange(len(values) + 1) / len(values), "revenue_share": cum})
 
 
+def revenue_share_at(curve: pd.DataFrame, customer_share: float) -> float:
+    """The share of revenue the top ``customer_share`` of customers bring, read off :func:`pareto_curve` (nearest point).
+
+    >>> revenue_share_at(pareto_curve(pd.Series([1.0, 3.0])), 0.5)
+    0.75
+    """
+    return float(curve.loc[(curve["customer_share"] - customer_share).abs().idxmin(), "revenue_share"])
+
+
 def class_summary(customers: pd.DataFrame, by: str) -> pd.DataFrame:
     """Customers, revenue and their shares per class or segment, largest revenue first."""
     g = customers.groupby(by, sort=True)
@@ -476,10 +486,10 @@ def one_time_summary(customers: pd.DataFrame, segment_map: SegmentMap | None = N
     return text
 
 
-def save_rfm_summary(catalog: Catalog, customers: pd.DataFrame, bins: int) -> Path:
-    """Write ``rfm.json`` beside ``customers_rfm.parquet``: score levels used, one-time buyers, caveats."""
+def rfm_summary(customers: pd.DataFrame, bins: int) -> dict[str, Any]:
+    """The content of ``rfm.json``: score levels used, one-time buyers, caveats (:func:`spread_caveats`)."""
     once = int(customers["frequency"].eq(1).sum())
-    summary = {
+    return {
         "bins": bins,
         "customers": len(customers),
         "one_time_buyers": once,
@@ -487,7 +497,11 @@ def save_rfm_summary(catalog: Catalog, customers: pd.DataFrame, bins: int) -> Pa
         "score_levels": {score: sorted(int(v) for v in customers[score].unique()) for _, score, *_ in MEASURES},
         "caveats": spread_caveats(customers, bins),
     }
-    return catalog.write_json("rfm", summary)
+
+
+def save_rfm_summary(catalog: Catalog, customers: pd.DataFrame, bins: int) -> Path:
+    """Write ``rfm.json`` (:func:`rfm_summary`) beside ``customers_rfm.parquet``."""
+    return catalog.write_json("rfm", rfm_summary(customers, bins))
 
 
 def save_customers(catalog: Catalog, customers: pd.DataFrame, name: str = "customers") -> Path:
