@@ -105,6 +105,18 @@ def write_purchase_days(transactions_file: Path, as_of: dt.date, target: Path) -
     return Path(target)
 
 
+def line_counts(transactions_file: Path, as_of: dt.date) -> tuple[int, int]:
+    """Clean lines and distinct orders of ``transactions_file`` up to the end of ``as_of`` (counted in DuckDB)."""
+    end = _literal((as_of + dt.timedelta(days=1)).isoformat())
+    con = _connect(Path(transactions_file).parent)
+    try:
+        lines, orders = con.execute(f"SELECT count(*), count(DISTINCT order_id) FROM read_parquet("
+                                    f"{_literal(str(transactions_file))}) WHERE order_ts < TIMESTAMP {end}").fetchone()
+    finally:
+        con.close()
+    return int(lines), int(orders)
+
+
 def _as_frame(table: object) -> pd.DataFrame:
     """A purchase-days Arrow table as pandas, ``day`` as ``datetime64[ns]`` (what the pandas path gives)."""
     frame = table.to_pandas(date_as_object=False)  # type: ignore[attr-defined]
@@ -130,8 +142,8 @@ def purchase_days(transactions_file: Path, as_of: dt.date) -> pd.DataFrame:
     """
     con = _connect(Path(transactions_file).parent)
     try:
-        return _as_frame(con.execute(purchase_days_sql(transactions_file, as_of,
-                                                       _has_country(con, transactions_file))).arrow())
+        select = purchase_days_sql(transactions_file, as_of, _has_country(con, transactions_file))
+        return _as_frame(con.sql(select).to_arrow_table())
     finally:
         con.close()
 

@@ -82,10 +82,11 @@ def customer_table(transactions: pd.DataFrame, as_of: dt.date, days: pd.DataFram
     return table
 
 
-def save_customers(catalog: Catalog, customers: pd.DataFrame, name: str = "customers") -> Path:
-    """Write the customer table as Parquet and as a DuckDB table (same name)."""
+def save_customers(catalog: Catalog, customers: pd.DataFrame, name: str = "customers",
+                   views: dict[str, str] | None = None) -> Path:
+    """Write the customer table as Parquet and as a DuckDB table (same name), with ``views`` (over artifacts) beside it."""
     target = catalog.write_parquet(name, customers)
-    catalog.write_tables({name: customers})
+    catalog.write_tables({name: customers}, views=views)
     return target
 
 

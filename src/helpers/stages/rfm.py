@@ -1,9 +1,11 @@
 """Stage 04, customer value now: the customer table, RFM scores and segments, ABC classes and the Pareto curve.
 
-:func:`rfm` reads stage 03's clean lines from the run's catalog, builds the
-scored customer table (:func:`helpers.rfm.rfm_table`) and everything notebook
-04 shows about it, and writes ``customers_rfm`` (Parquet and a DuckDB table)
-and ``rfm.json``. It prints and draws nothing; :mod:`helpers.plots.rfm` draws
+:func:`rfm` computes the run's purchase days from stage 03's clean lines, in
+DuckDB (:mod:`helpers.summary`: the lines never enter pandas), writes them as
+the artifact ``purchase_days`` (also a view in the run's database) for stages
+05 and 07, builds the scored customer table from them
+(:func:`helpers.rfm.score_customers`) and everything notebook 04 shows about
+it, and writes ``customers_rfm`` (Parquet and a DuckDB table) and ``rfm.json``. It prints and draws nothing; :mod:`helpers.plots.rfm` draws
 the notebook's figures from its result.
 """
 
@@ -16,13 +18,10 @@ from typing import Any
 
 import pandas as pd
 
-from helpers import paths
+from helpers import paths, summary
 from helpers.rfm import (MEASURES, SegmentMap, abc_summary, class_summary, grid_counts, load_segment_map,
-                         one_time_summary, pareto_curve, revenue_share_at, rfm_summary, rfm_table, save_customers,
+                         one_time_summary, pareto_curve, revenue_share_at, rfm_summary, save_customers, score_customers,
                          spend_outliers)
-
-#: The columns of stage 03's lines that stage 04 reads.
-TRANSACTION_COLUMNS = ["customer_id", "order_id", "order_ts", "amount", "country"]
 #: The numeric columns of the customer table the notebook profiles (before scoring).
 PROFILED = ["recency_days", "frequency", "monetary_total", "monetary_avg", "tenure_days"]
 #: The columns of the spend outliers the notebook lists (at most :data:`OUTLIERS_SHOWN` of them).
@@ -128,7 +127,7 @@ def score_levels(customers: pd.DataFrame, bins: int) -> pd.DataFrame:
 
 def describe_customers(customers: pd.DataFrame, segment_map: SegmentMap, params: Any, lines: int,
                        orders: int) -> RFMResult:
-    """Everything notebook 04 shows about a scored customer table (:func:`helpers.rfm.rfm_table`)."""
+    """Everything notebook 04 shows about a scored customer table (:func:`helpers.rfm.score_customers`)."""
     r = params.rfm
     summary = rfm_summary(customers, r.bins)
     return RFMResult(
@@ -146,14 +145,16 @@ def describe_customers(customers: pd.DataFrame, segment_map: SegmentMap, params:
 
 
 def rfm(params: Any, catalog: Any) -> RFMResult:
-    """Stage 04 in one call: read stage 03's lines, score and segment the customers, write the artifacts."""
-    from helpers.cleaning import load_transactions
-
-    transactions = load_transactions(catalog, TRANSACTION_COLUMNS)
+    """Stage 04 in one call: the run's purchase days (in DuckDB), the scored customers, the artifacts."""
+    lines_file = catalog.require("transactions", "03-clean-integrate")
+    summary.write_purchase_days(lines_file, params.as_of, catalog.path("purchase_days"))
+    days = summary.read_purchase_days(catalog, ["amount", "country"])
     segment_map = load_segment_map(params.rfm.segment_map, params.rfm.bins)
-    customers = rfm_table(transactions, params.as_of, params.rfm.bins, segment_map, params.rfm.abc_cuts)
-    result = describe_customers(customers, segment_map, params, len(transactions),
-                                int(transactions["order_id"].nunique()))
-    result.written = {"customers_rfm": save_customers(catalog, customers, "customers_rfm"),
-                      "rfm": catalog.write_json("rfm", result.summary)}
+    customers = score_customers(summary.customer_table(days, params.as_of), params.rfm.bins, segment_map,
+                                params.rfm.abc_cuts)
+    result = describe_customers(customers, segment_map, params, *summary.line_counts(lines_file, params.as_of))
+    result.written = {"customers_rfm": save_customers(catalog, customers, "customers_rfm",
+                                                      views={"purchase_days": "purchase_days"}),
+                      "rfm": catalog.write_json("rfm", result.summary),
+                      "purchase_days": catalog.path("purchase_days")}
     return result
