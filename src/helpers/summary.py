@@ -43,8 +43,6 @@ from helpers.errors import DataError
 
 #: Time units of the BTYD summary, in days.
 UNIT_DAYS = {"D": 1.0, "W": 7.0}
-#: The columns of the purchase-days table (``country`` only when the lines have one).
-PURCHASE_DAY_COLUMNS = ["customer_id", "day", "amount", "orders", "lines", "country"]
 #: The columns of the customer table, in order (``country`` only when known).
 CUSTOMER_COLUMNS = ["customer_id", "country", "first_purchase", "last_purchase", "recency_days", "frequency",
                     "monetary_total", "monetary_avg", "tenure_days"]
@@ -55,6 +53,11 @@ CUSTOMER_COLUMNS = ["customer_id", "country", "first_purchase", "last_purchase",
 
 
 def _literal(value: str) -> str:
+    """A SQL string literal.
+
+    >>> _literal("it's")
+    "'it''s'"
+    """
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -85,6 +88,7 @@ def _connect(spill: Path) -> duckdb.DuckDBPyConnection:
 
 
 def _has_country(con: duckdb.DuckDBPyConnection, transactions_file: Path) -> bool:
+    """Whether the lines of ``transactions_file`` have a ``country`` column."""
     names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({_literal(str(transactions_file))})").fetchall()]
     return "country" in names
 

@@ -111,7 +111,8 @@ class RFMResult:
         """What the stage wrote, in one line."""
         return (f"written: {paths.shown(self.written['customers_rfm'])} and table 'customers_rfm' in the DuckDB "
                 f"database ({len(self.customers):,} customers); {paths.shown(self.written['rfm'])} "
-                f"({len(self.caveats)} caveat(s))")
+                f"({len(self.caveats)} caveat(s)); {paths.shown(self.written['purchase_days'])} and view "
+                f"'purchase_days' ({self.customers['frequency'].sum():,} purchase days, for stages 05 and 07)")
 
 
 def score_levels(customers: pd.DataFrame, bins: int) -> pd.DataFrame:
