@@ -408,3 +408,72 @@ def test_a_map_without_states_loads_a_segment_may_lack_one_and_an_unknown_state_
     partial.write_text(default.replace("  loyal:\n    state: active\n", "  loyal:\n    state: asleep\n"))
     with pytest.raises(ConfigError, match=r"partial.yaml: unknown segment state\(s\) \{'loyal': 'asleep'\}; a state is one of new, active"):
         load_segment_map(str(partial))
+
+
+# ---------------------------------------------------------------------------
+# the stage function (in-process) and its figures
+
+#: Fingerprints of the artifacts notebook 04 wrote on cdnow_sample before stage 04 became a function
+#: (``pd.util.hash_pandas_object`` of customers_rfm.parquet, SHA-256 of rfm.json): the stage must keep them.
+CDNOW_SAMPLE_CUSTOMERS_RFM = 3697946033733988657
+CDNOW_SAMPLE_RFM_JSON = "366b08edb334bd306bf254090f174c4c7a43864a397d1b79bf775f36e87ba36e"
+
+
+@pytest.fixture(scope="module")
+def sample_stage(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - (params, catalog, result)
+    from helpers.stages.rfm import rfm
+
+    params = load_params("cdnow_sample.yaml")
+    base = tmp_path_factory.mktemp("stage04")
+    catalog = Catalog(params.dataset, "test", base / "run")
+    catalog.write_parquet("transactions", collected("cdnow_sample.yaml", base / "data", clean=True))
+    return params, catalog, rfm(params, catalog)
+
+
+def test_the_stage_writes_the_artifacts_notebook_04_wrote(sample_stage) -> None:  # noqa: ANN001
+    import hashlib
+
+    params, catalog, result = sample_stage
+    written = catalog.read_parquet("customers_rfm")
+    assert int(pd.util.hash_pandas_object(written, index=False).sum() % 2**63) == CDNOW_SAMPLE_CUSTOMERS_RFM
+    assert hashlib.sha256(catalog.path("rfm").read_bytes()).hexdigest() == CDNOW_SAMPLE_RFM_JSON
+    pd.testing.assert_frame_equal(written, result.customers.reset_index(drop=True))
+    in_db = catalog.query("select * from customers_rfm order by customer_id")
+    assert len(in_db) == len(written) == 2_357 and in_db["customer_id"].tolist() == sorted(written["customer_id"])
+    assert catalog.read_json("rfm")["caveats"] == result.caveats
+
+
+def test_the_stage_result_holds_what_notebook_04_shows(sample_stage) -> None:  # noqa: ANN001
+    params, catalog, result = sample_stage
+    c = result.customers
+    assert result.intro == "2,357 customers: 6,919 clean lines in 6,696 orders on 6,696 purchase days (customer x day)"
+    assert result.profile.index.tolist() == ["recency_days", "frequency", "monetary_total", "monetary_avg", "tenure_days"]
+    assert result.score_levels.index.tolist() == ["r_score", "f_score", "m_score"]
+    assert (result.score_levels.sum(axis=1) == len(c)).all() and result.score_levels.columns.tolist() == [1, 2, 3, 4, 5]
+    assert result.spread == [x["text"] for x in result.caveats]
+    assert " ".join(result.score_notes.split()).endswith(result.one_time) and result.one_time.startswith(f"{c['frequency'].eq(1).sum():,} of 2,357")
+    assert int(result.grid.to_numpy().sum()) == int(c["frequency"].gt(1).sum())  # the grid places the repeat buyers
+    assert result.outside_grid.startswith(f"not in the grid: {c['frequency'].eq(1).sum():,} one-time buyers")
+    assert result.who_in_grid == "repeat buyers"
+    assert result.segments["customers"].sum() == len(c) and {"meaning", "action"} <= set(result.segments.columns)
+    assert result.abc["customers"].tolist() == c["abc_class"].value_counts().reindex(["A", "B", "C"]).tolist()
+    top20 = c["monetary_total"].nlargest(int(0.2 * len(c)) + 1).sum() / c["monetary_total"].sum()
+    assert abs(result.top20_share - top20) < 0.01
+    assert result.outliers["times_median"].gt(params.rfm.outlier_factor).all()
+    assert result.outlier_note.startswith(f"{len(result.outliers):,} customer(s) spent more than 100 times")
+    assert len(result.outliers_shown) <= 10 and "abc_class" in result.outliers_shown.columns
+    assert result.crosstab.loc["All", "All"] == len(c) and result.crosstab["All"].is_monotonic_decreasing
+    assert "customers_rfm.parquet" in result.written_note and "(1 caveat(s))" in result.written_note
+    assert result.written_note.endswith("view 'purchase_days' (6,696 purchase days, for stages 05 and 07)")
+
+
+def test_notebook_04_figures_come_from_the_result(sample_stage) -> None:  # noqa: ANN001
+    from helpers.plots import rfm as rfm_plots
+
+    _, _, result = sample_stage
+    grid = rfm_plots.segment_grid(result, "demo")
+    ax = grid.axes[0]
+    assert ax.get_title() == "demo: repeat buyers per R x F cell and their segment"
+    assert any(t.get_text().startswith("champions\n") for t in ax.texts)  # each cell names its segment
+    curve = rfm_plots.pareto(result, "demo").axes[0]
+    assert curve.get_title() == "demo: Pareto curve" and len(curve.lines) == 4  # curve, diagonal, A and B cuts

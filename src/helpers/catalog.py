@@ -4,7 +4,7 @@ A run is a data set at an ``as_of`` day, optionally an analyst's experiment::
 
     data/processed/<dataset>/<as_of>[-<experiment>]/
         collected.parquet  snapshot.json  transactions.parquet  quality_log.csv
-        customers_rfm.parquet  rfm.json  customers.parquet  clv_validation.json
+        purchase_days.parquet  customers_rfm.parquet  rfm.json  customers.parquet  clv_validation.json
         clusters.parquet  clusters.json  predictions.parquet  classification.json
         customer_segments.parquet  customer_segments.csv  metrics.json
         data_dictionary.csv  customers.duckdb
@@ -44,6 +44,7 @@ ARTIFACTS: dict[str, str] = {
     "snapshot": "snapshot.json",
     "transactions": "transactions.parquet",
     "quality_log": "quality_log.csv",
+    "purchase_days": "purchase_days.parquet",
     "customers_rfm": "customers_rfm.parquet",
     "rfm": "rfm.json",
     "customers": "customers.parquet",

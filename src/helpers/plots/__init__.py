@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.patches import Polygon
 
 from helpers import names
-from helpers.rfm import pareto_curve
+from helpers.rfm import pareto_curve, revenue_share_at
 
 TIER_COLORS = {"platinum": "#8e44ad", "gold": "#d4a017", "iron": "#2e86c1", "lead": "#7f8c8d"}
 LIFECYCLE = list(names.LIFECYCLE)
@@ -32,7 +32,7 @@ def pareto(ax: Axes, monetary: pd.Series, cuts: tuple[float, float], title: str,
     curve = pareto_curve(monetary)
 
     def share_at(x: float) -> float:
-        return float(curve.loc[(curve["customer_share"] - x).abs().idxmin(), "revenue_share"])
+        return revenue_share_at(curve, x)
 
     ax.plot(curve["customer_share"], curve["revenue_share"], color="tab:blue", label="cumulative revenue")
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":", label="every customer equal")

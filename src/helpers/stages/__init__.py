@@ -17,7 +17,7 @@ stage                    function                          writes (artifact name
 01-define-customer-data  ``helpers.stages.define``         data_dictionary
 02-collect-sources       ``helpers.stages.collect``        snapshot, collected (+ raw snapshot)
 03-clean-integrate       ``helpers.stages.clean``          transactions, quality_log
-04-rfm-value-tiers       ``helpers.stages.rfm``            customers_rfm, rfm
+04-rfm-value-tiers       ``helpers.stages.rfm``            purchase_days, customers_rfm, rfm
 05-clv-lifetimes         ``helpers.stages.value``          customers, clv_validation, model_comparison
 06-cluster-segments      ``helpers.stages.cluster``        clusters, clusters_summary
 07-classify-prospects    ``helpers.stages.classify``       predictions, classification

@@ -1,0 +1,152 @@
+"""RFM scores: quantile scores that follow the data (equal values, equal scores), and what to say about their spread."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from helpers.errors import DataError
+
+if TYPE_CHECKING:
+    from helpers.rfm.segment_map import SegmentMap
+
+
+def value_scores(values: pd.Series, higher_is_better: bool = True, bins: int = 5) -> pd.Series:
+    """Scores 1..``bins`` from the share of customers with a worse value; equal values, equal scores.
+
+    The score of a value is ``1 + floor(bins * w / n)``, where ``w`` counts the
+    customers with a strictly worse value and ``n`` all customers (integer
+    arithmetic, so no rounding differences). This is the quantile cut with the
+    lower quantiles as edges: a tie group gets the score of its lowest member,
+    so nobody is promoted by a tie. Without ties every score holds n / bins
+    customers (give or take one); a value shared by many customers takes one
+    score and some scores may stay unused. The worst value always scores 1.
+
+    >>> f = pd.Series([1, 1, 1, 1, 1, 1, 1, 1, 2, 5])   # 80% buy once
+    >>> value_scores(f, bins=5).tolist()
+    [1, 1, 1, 1, 1, 1, 1, 1, 5, 5]
+    >>> value_scores(pd.Series([30, 0, 10, 10]), higher_is_better=False, bins=4).tolist()
+    [1, 4, 2, 2]
+    """
+    if values.isna().any():
+        raise DataError(f"cannot score {values.name or 'a measure'}: {int(values.isna().sum())} missing value(s)")
+    oriented = values.to_numpy() if higher_is_better else -values.to_numpy()
+    n = len(oriented)
+    worse = np.searchsorted(np.sort(oriented, kind="stable"), oriented, side="left").astype("int64")
+    return pd.Series(np.minimum(worse * bins // max(n, 1) + 1, bins).astype("int64"), index=values.index)
+
+
+#: The RFM measures: (column, score column, letter, higher is better).
+MEASURES: list[tuple[str, str, str, bool]] = [
+    ("recency_days", "r_score", "R", False),
+    ("frequency", "f_score", "F", True),
+    ("monetary_total", "m_score", "M", True),
+]
+
+
+def rfm_scores(customers: pd.DataFrame, bins: int = 5) -> pd.DataFrame:
+    """Add ``r_score``, ``f_score``, ``m_score`` (``bins`` = most recent, most frequent, highest spend).
+
+    Each score is :func:`value_scores` of its own measure only.
+    """
+    out = customers.copy()
+    for column, score, _, better in MEASURES:
+        out[score] = value_scores(out[column], better, bins)
+    out["rfm_cell"] = out["r_score"].astype(str) + out["f_score"].astype(str) + out["m_score"].astype(str)
+    return out
+
+
+#: A measure has "almost no spread" when one value is shared by at least this share of customers.
+NO_SPREAD_SHARE = 0.9
+
+
+def _values(lo: float, hi: float, column: str) -> str:
+    """A value or range of one measure in words: '1 purchase day', '0-30 days since the last purchase'."""
+    money = column == "monetary_total"
+    shown = (lambda v: f"{v:,.2f}") if money else (lambda v: f"{int(v):,}")  # noqa: E731
+    span = shown(lo) if lo == hi else f"{shown(lo)}-{shown(hi)}"
+    if money:
+        return f"total spend {span}"
+    if column == "frequency":
+        return f"{span} purchase day" + ("" if lo == hi == 1 else "s")
+    return f"{span} day{'' if lo == hi == 1 else 's'} since the last purchase"
+
+
+def spread_caveats(customers: pd.DataFrame, bins: int = 5) -> list[dict[str, str]]:
+    """``{"code", "text"}`` caveats on the RFM measures of this customer table (scored by :func:`rfm_scores`).
+
+    Two kinds: a measure with almost no spread (one value shared by at least
+    :data:`NO_SPREAD_SHARE` of customers: the score cannot tell them apart),
+    and a score that uses fewer than ``bins`` levels (equal values get equal
+    scores), with the values behind each level used.
+    """
+    n = len(customers)
+    out: list[dict[str, str]] = []
+    if n == 0:
+        return out
+    for column, score, letter, _ in MEASURES:
+        counts = customers[column].value_counts()
+        top_value, top_n = counts.index[0], int(counts.iloc[0])
+        if top_n == n:
+            out.append({"code": f"rfm_no_spread_{column}", "text": (
+                f"{column} has no spread: all {n:,} customers have {_values(top_value, top_value, column)}, "
+                f"so every {letter} score is 1 and tells no customers apart"
+                + (" (recent or lapsed in a segment name says nothing here)." if letter == "R" else "."))})
+            continue
+        if top_n / n >= NO_SPREAD_SHARE:
+            top_score = int(customers.loc[customers[column] == top_value, score].iloc[0])
+            out.append({"code": f"rfm_no_spread_{column}", "text": (
+                f"{column} has almost no spread: {top_n / n:.1%} of customers ({top_n:,} of {n:,}) have the same "
+                f"value, {_values(top_value, top_value, column)}; the {letter} score cannot tell them apart "
+                f"(they all get {letter} {top_score}) and separates only the other {n - top_n:,}.")})
+        levels = customers.groupby(score, sort=True)[column].agg(["min", "max", "size"])
+        if len(levels) < bins:
+            parts = [f"{letter} {lvl} = {_values(row['min'], row['max'], column)} "
+                     f"({int(row['size']):,} customer{'' if row['size'] == 1 else 's'})"
+                     for lvl, row in levels.iterrows()]
+            why = (f"customers with equal {column} get equal scores" if len(counts) < n
+                   else f"there are only {n:,} customers")
+            out.append({"code": f"rfm_{letter.lower()}_levels", "text": (
+                f"{letter} scores use only {len(levels)} of {bins} levels ({why}): " + "; ".join(parts) + ".")})
+    return out
+
+
+def spread_warnings(customers: pd.DataFrame, bins: int = 5) -> list[str]:
+    """The sentences of :func:`spread_caveats`, for the notebook."""
+    return [c["text"] for c in spread_caveats(customers, bins)]
+
+
+def one_time_summary(customers: pd.DataFrame, segment_map: SegmentMap | None = None) -> str:
+    """One sentence: how many customers bought on a single day, their revenue share and their segments."""
+    n = len(customers)
+    once = customers["frequency"].eq(1)
+    k = int(once.sum())
+    if k == 0:
+        return f"No one-time buyers: all {n:,} customers bought on at least two days."
+    revenue = float(customers["monetary_total"].sum())
+    rev_share = float(customers.loc[once, "monetary_total"].sum()) / revenue if revenue > 0 else 0.0
+    text = (f"{k:,} of {n:,} customers ({k / n:.1%}) bought on a single day (one-time buyers) and brought "
+            f"{rev_share:.1%} of revenue; the other {n - k:,} bought on two or more days.")
+    if "rfm_segment" in customers.columns:
+        seg = customers.loc[once, "rfm_segment"].value_counts()
+        listed = ", ".join(f"{name} {int(c):,}" for name, c in seg.items())
+        if segment_map is not None and segment_map.one_time is None:
+            text += f" The segment map has no one-time segments, so the R x F grid places them: {listed}."
+        else:
+            text += f" Their segments: {listed}."
+    return text
+
+
+def rfm_summary(customers: pd.DataFrame, bins: int) -> dict[str, Any]:
+    """The content of ``rfm.json``: score levels used, one-time buyers, caveats (:func:`spread_caveats`)."""
+    once = int(customers["frequency"].eq(1).sum())
+    return {
+        "bins": bins,
+        "customers": len(customers),
+        "one_time_buyers": once,
+        "one_time_share": once / len(customers) if len(customers) else 0.0,
+        "score_levels": {score: sorted(int(v) for v in customers[score].unique()) for _, score, *_ in MEASURES},
+        "caveats": spread_caveats(customers, bins),
+    }
