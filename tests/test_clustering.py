@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,16 @@ from helpers.errors import DataError
 
 FEATURES = ["recency_days", "frequency", "monetary_total", "clv", "p_alive", "tenure_days"]
 LOGGED = ["recency_days", "frequency", "monetary_total", "clv", "tenure_days"]
+
+
+@pytest.fixture(autouse=True)
+def one_openmp_thread() -> Iterator[None]:
+    """Fit on one OpenMP thread, as the stage functions do (helpers.clustering.one_thread): on a shared
+    2-core machine, scikit-learn's spinning OpenMP threads make these fits many times slower."""
+    from helpers.clustering import one_thread
+
+    with one_thread():
+        yield
 
 
 def customers(n_per_group: int = 60, seed: int = 0) -> pd.DataFrame:
@@ -211,6 +223,7 @@ def staged_customers(tiers: bool = True) -> pd.DataFrame:
 
 @pytest.fixture
 def stage_run(tmp_path) -> tuple:  # noqa: ANN001
+    """(params, catalog) of a run whose stage 05 left the three groups as its customer table."""
     from helpers.catalog import Catalog
     from helpers.config import load_params
     from helpers.rfm import save_customers
@@ -301,3 +314,12 @@ def test_importing_the_modules_leaves_the_thread_pools_alone() -> None:
     assert out.startswith("True"), out
     with cl.one_thread():
         assert {p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp"} <= {1}
+
+
+def test_a_figure_is_left_to_the_caller_to_show() -> None:
+    import matplotlib.pyplot as plt
+
+    from helpers.plots.clusters import figure
+
+    fig = figure(4, 3)
+    assert tuple(fig.get_size_inches()) == (4, 3) and fig.number not in plt.get_fignums()  # pyplot will not show it again

@@ -1,11 +1,12 @@
 """Notebook 06's figures: one function per figure, each drawn from stage 06's result (:mod:`helpers.stages.cluster`).
 
-Each returns a :class:`matplotlib.figure.Figure` made without pyplot, so a
-notebook shows it once, where the call stands.
+Each returns a :class:`matplotlib.figure.Figure` (made by :func:`figure`), which
+a notebook shows once, where the call stands.
 """
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import seaborn as sns
 from matplotlib.figure import Figure
 
@@ -16,9 +17,20 @@ SCAN_PANELS = [("inertia", "elbow: within-cluster sum of squares"), ("silhouette
                ("calinski_harabasz", "Calinski-Harabasz (higher is better)")]
 
 
+def figure(width: float, height: float) -> Figure:
+    """A new figure that a notebook shows once, where the call returning it stands.
+
+    Made through pyplot (which loads the notebook's inline backend, whose formatter shows a
+    returned Figure) and closed at once, so the backend does not show it again at the end of the cell.
+    """
+    fig = plt.figure(figsize=(width, height))
+    plt.close(fig)
+    return fig
+
+
 def k_scan(result: ClusterResult) -> Figure:
     """The elbow, silhouette and Calinski-Harabasz curves over k, the chosen k marked."""
-    fig = Figure(figsize=(15, 3.8))
+    fig = figure(15, 3.8)
     scan = result.choice.scan
     for ax, (col, title) in zip(fig.subplots(1, 3), SCAN_PANELS, strict=True):
         ax.plot(scan["k"], scan[col], marker="o")
@@ -30,7 +42,7 @@ def k_scan(result: ClusterResult) -> Figure:
 
 def centres(result: ClusterResult) -> Figure:
     """The cluster centres on the scaled features: a heatmap and a snake plot."""
-    fig = Figure(figsize=(15, 0.6 * result.k + 3))
+    fig = figure(15, 0.6 * result.k + 3)
     axes = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.1]})
     table = result.centres
     sns.heatmap(table, annot=True, fmt=".2f", cmap="RdBu_r", center=0, ax=axes[0], cbar_kws={"label": "scaled mean"})
@@ -50,7 +62,7 @@ def business(result: ClusterResult) -> Figure:
     panels = [(result.by_segment, "share of each cluster in each RFM segment", "Blues")]
     if result.by_tier is not None:
         panels.append((result.by_tier, "... and in each value tier", "Purples"))
-    fig = Figure(figsize=(16 if result.has_tiers else 11, 0.6 * result.k + 3))
+    fig = figure(16 if result.has_tiers else 11, 0.6 * result.k + 3)
     axes = fig.subplots(1, len(panels), squeeze=False, gridspec_kw={"width_ratios": [2.2, 1][:len(panels)]})
     for ax, (table, title, cmap) in zip(axes[0], panels, strict=True):
         sns.heatmap(table, annot=True, fmt=".0%", cmap=cmap, ax=ax, cbar=False)
