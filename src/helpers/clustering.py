@@ -1,27 +1,23 @@
 """Discovering segments: k-means and a Gaussian mixture on customer features.
 
-Stage 06. Business rules (RFM segments, value tiers) say which groups we
-*expect*; clustering asks which groups the data *has*, with no labels. The
-steps, each a function here:
+Stage 06. Business rules (RFM segments, value tiers) say which groups we *expect*; clustering asks which
+groups the data *has*, with no labels. The steps, each a function here:
 
-1. :func:`usable_features` leaves out features empty for every customer (``clv``
-   and ``p_alive`` when stage 05 made no forecast); :func:`feature_matrix` -
-   chosen features, ``log(1 + x)`` for skewed ones, robust scaling (median and
-   interquartile range, so a few huge spenders do not set the scale);
-2. :func:`scan_k` - k-means for each k in a range on a sample of customers,
-   scored by inertia (elbow), silhouette and Calinski-Harabasz; :func:`best_k`
-   takes the highest silhouette; :func:`choose_k` wraps both (and falls back
-   to one cluster when customers are all alike);
-3. :func:`fit_kmeans` / :func:`fit_gmm` - the two methods, with labels
-   renumbered by cluster value so reruns give identical labels;
-4. :func:`bootstrap_stability` - refit on bootstrap samples, adjusted Rand index
-   against the full-data labels;
-5. :func:`profile` and :func:`name_clusters` - sizes, revenue shares, feature
-   means, and a readable name derived from each profile;
+1. :func:`usable_features` leaves out features empty for every customer (``clv`` and ``p_alive`` when
+   stage 05 made no forecast); :func:`feature_matrix` - chosen features, ``log(1 + x)`` for skewed ones,
+   robust scaling (median and interquartile range, so a few huge spenders do not set the scale);
+2. :func:`scan_k` - k-means for each k in a range on a sample of customers, scored by inertia (elbow),
+   silhouette and Calinski-Harabasz; :func:`best_k` takes the highest silhouette; :func:`choose_k` wraps
+   both (and falls back to one cluster when customers are all alike);
+3. :func:`fit_kmeans` / :func:`fit_gmm` - the two methods, with labels renumbered by cluster value so
+   reruns give identical labels;
+4. :func:`bootstrap_stability` - refit on bootstrap samples, adjusted Rand index against the full-data labels;
+5. :func:`profile` and :func:`name_clusters` - sizes, revenue shares, feature means, and a readable name
+   derived from each profile;
 6. :func:`agreement` and :func:`strength` - how the clusters meet the business segments;
-7. :func:`caveats` - sentences from this run's numbers when the result is weaker
-   than its scores suggest (a tiny cluster behind a high silhouette, methods that
-   disagree, clusters that do not survive resampling).
+7. :func:`caveats` - sentences from this run's numbers when the result is weaker than its scores suggest
+   (a tiny cluster behind a high silhouette, methods that disagree, clusters that do not survive resampling).
+
 The stage (:mod:`helpers.stages.cluster`) runs the fits on one OpenMP thread (:func:`one_thread`).
 """
 
