@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import datetime as dt
 import re
 
@@ -14,6 +15,16 @@ from helpers.errors import DataError
 from helpers.tiers import value_tiers
 
 AS_OF = dt.date(2021, 12, 31)
+
+
+@pytest.fixture(autouse=True)
+def one_openmp_thread() -> Iterator[None]:
+    """Fit on one OpenMP thread, as the stage functions do (helpers.clustering.one_thread): on a shared
+    2-core machine, scikit-learn's spinning OpenMP threads make these fits many times slower."""
+    from helpers.clustering import one_thread
+
+    with one_thread():
+        yield
 
 
 def log(n: int = 300, seed: int = 0) -> pd.DataFrame:
@@ -341,3 +352,109 @@ def test_question_1_splits_a_cohort_that_arrived_on_one_day_and_names_a_single_d
     one_day = tx.assign(order_ts=pd.Timestamp("2021-06-01 10:00"))
     with pytest.raises(DataError, match=r"all 300 eligible customers were acquired on the same day \(2021-06-01\)"):
         cf.tier_split(one_day, tiered(one_day, AS_OF), AS_OF, 90, 0.3)
+
+
+# ---------------------------------------------------------------------------
+# the stage function (helpers.stages.classify), in-process on a synthetic run catalog
+
+
+def stage_catalog(tmp_path, tx: pd.DataFrame, customers: pd.DataFrame, forecast: bool = True):  # noqa: ANN001, ANN201
+    """A run catalog holding what stage 07 reads: clean lines, stage 05's customers and its validation."""
+    from helpers.catalog import Catalog
+    from helpers.rfm import save_customers
+
+    catalog = Catalog("synthetic", "run", tmp_path)
+    catalog.write_parquet("transactions", tx.assign(order_id=[f"o{i}" for i in range(len(tx))]))
+    table = customers.assign(rfm_segment=np.where(customers["frequency"] > 3, "champions", "others"))
+    save_customers(catalog, table, "customers")
+    catalog.write_json("clv_validation", {"forecast": forecast, "forecast_reason": None if forecast else "too few"})
+    return catalog
+
+
+def stage_params(**overrides: object):  # noqa: ANN201
+    """The parameters of a stage 07 run on the synthetic log (``overrides`` by dotted name)."""
+    from helpers.config import load_params
+
+    return load_params("cdnow_sample.yaml", {"as_of": AS_OF.isoformat(), "classify.cv_folds": 3, **overrides})
+
+
+@pytest.fixture(scope="module")
+def stage_run(tmp_path_factory: pytest.TempPathFactory, tx: pd.DataFrame, customers: pd.DataFrame):  # noqa: ANN201
+    """Stage 07 run once on the synthetic catalog: (catalog, result)."""
+    from helpers.stages.classify import classify
+
+    catalog = stage_catalog(tmp_path_factory.mktemp("stage07"), tx, customers)
+    return catalog, classify(stage_params(), catalog)
+
+
+def test_the_stage_writes_what_it_returns(stage_run, customers: pd.DataFrame) -> None:  # noqa: ANN001
+    catalog, result = stage_run
+    written = catalog.read_parquet("predictions")
+    pd.testing.assert_frame_equal(written, result.artifact())
+    assert "value_tier" not in written and len(written) == len(customers) and written["p_high_value"].between(0, 1).all()
+    summary = catalog.read_json("classification")
+    assert summary["q1_skipped"] is None and summary["q2_skipped"] is None
+    assert summary["q1"]["model"][cf.TIER_AUC] == result.tier_answer.table.loc[cf.TIER_AUC, "model"]
+    assert summary["prospects"] == int(written["prospect"].sum()) and summary["caveats"] == result.caveats
+    assert set(summary["q2_importance"]) == set(result.importance["feature"]) == set(cf.RFM_FEATURES)
+    assert catalog.query("select count(*) as n from predictions")["n"].item() == len(written)
+
+
+def test_the_stage_uses_the_run_s_prospect_share_and_train_sample(tmp_path, tx: pd.DataFrame, customers: pd.DataFrame,  # noqa: ANN001
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from helpers.classify import splits
+    from helpers.stages.classify import classify_customers
+
+    monkeypatch.setattr(splits, "TRAIN_SAMPLE", 10)  # a function falling back on the module default would sample
+    catalog = stage_catalog(tmp_path, tx, customers)
+    args = (catalog.read_parquet("transactions"), catalog.read_parquet("customers"), {"forecast": True})
+    result = classify_customers(stage_params(**{"classify.prospect_share": 0.25}), *args)
+    assert "seeded sample" not in result.tiers.description + result.value.description
+    assert result.summary()["prospect_share"] == 0.25
+    expected = int(np.ceil(0.25 * len(customers))) if result.flag else 0
+    assert int(result.scored["prospect"].sum()) == expected
+
+
+def test_the_stage_tables_and_figures(stage_run) -> None:  # noqa: ANN001
+    from helpers import names
+    from helpers.plots import classify as plot
+
+    _, result = stage_run
+    counts = result.q1_counts()
+    assert list(counts.index) == list(names.TIERS) and counts.to_numpy().sum() == len(result.tiers.y_train) + len(result.tiers.y_test)
+    confusions = result.q1_confusions()
+    assert list(confusions) == ["model", "one-rule baseline"]
+    assert all(t.to_numpy().sum() == len(result.tiers.y_test) for t in confusions.values())
+    q2 = result.q2_confusion()
+    assert q2.to_numpy().sum() == len(result.value.y_test)
+    called = int(q2.loc[:, "high value"].sum())  # the top target_share by score (ties at the cut called too)
+    assert called >= np.ceil(result.target_share * len(result.value.y_test)) - 1
+    assert set(result.gains()) == {"model", "RFM score"}
+    assert len(plot.high_value(result).axes) == 3 and len(plot.tier_confusions(result).axes) == 2
+    assert plot.importance(result).axes[0].get_title().startswith("question 2")
+    assert "relies most on" in result.describe_importance()
+    top = result.top_scored(5)
+    assert len(top) == 5 and "customer_key" in top and top["p_high_value"].is_monotonic_decreasing
+    assert result.describe_windows().startswith("the log spans") and "rule:" in result.describe_windows()
+
+
+def test_the_stage_without_a_forecast_skips_question_1_and_says_so(tmp_path, tx: pd.DataFrame,  # noqa: ANN001
+                                                                   customers: pd.DataFrame) -> None:
+    from helpers.plots import classify as plot
+    from helpers.stages.classify import classify
+
+    no_tiers = customers.assign(value_tier=None)
+    result = classify(stage_params(), stage_catalog(tmp_path, tx, no_tiers, forecast=False))
+    assert result.tier_answer is None and "no CLV forecast (too few)" in result.describe_q1()
+    assert result.q1_counts() is None and result.q1_table() is None and plot.tier_confusions(result) is None
+    assert result.caveats[0]["code"] == "q1_skipped" and result.value_answer is not None
+    summary = result.summary()
+    assert summary["q1"] is None and summary["q1_label_overlap"] is None and summary["q2"] is not None
+    assert result.scored["predicted_tier"].isna().all()
+
+
+def test_calling_the_top_share_cuts_at_its_quantile() -> None:
+    y = pd.Series([1, 1, 0, 0, 0, 0, 0, 0, 0, 1])
+    table = cf.top_share_confusion(y, np.linspace(1, 0, 10), 0.2)
+    assert table.loc["high value", "high value"] == 2 and table.loc["other", "high value"] == 0
+    assert table.to_numpy().sum() == 10 and table.loc["high value", "other"] == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,16 @@ from helpers.errors import DataError
 
 FEATURES = ["recency_days", "frequency", "monetary_total", "clv", "p_alive", "tenure_days"]
 LOGGED = ["recency_days", "frequency", "monetary_total", "clv", "tenure_days"]
+
+
+@pytest.fixture(autouse=True)
+def one_openmp_thread() -> Iterator[None]:
+    """Fit on one OpenMP thread, as the stage functions do (helpers.clustering.one_thread): on a shared
+    2-core machine, scikit-learn's spinning OpenMP threads make these fits many times slower."""
+    from helpers.clustering import one_thread
+
+    with one_thread():
+        yield
 
 
 def customers(n_per_group: int = 60, seed: int = 0) -> pd.DataFrame:
@@ -195,3 +207,119 @@ def test_tiny_customer_tables_go_through_every_step(n: int) -> None:
     assert set(names) == set(labels) and cl.profile(c, labels, FEATURES)["customers"].sum() == n
     for caveat in cl.caveats(labels, choice, 1.0, stability):
         assert caveat["code"] in {"single_cluster", "small_cluster", "methods_disagree", "unstable"} and caveat["text"]
+
+
+# ---------------------------------------------------------------------------
+# the stage function (helpers.stages.cluster), in-process on a synthetic run catalog
+
+
+def staged_customers(tiers: bool = True) -> pd.DataFrame:
+    """The three groups as stage 05 leaves them: with RFM segments and (unless ``tiers`` is false) value tiers."""
+    c = customers(seed=3)
+    c["rfm_segment"] = c["true_group"].map({0: "champions", 1: "new customers", 2: "lost"})
+    c["value_tier"] = c["true_group"].map({0: "platinum", 1: "iron", 2: "lead"}) if tiers else None
+    return c.drop(columns="true_group")
+
+
+@pytest.fixture
+def stage_run(tmp_path) -> tuple:  # noqa: ANN001
+    """(params, catalog) of a run whose stage 05 left the three groups as its customer table."""
+    from helpers.catalog import Catalog
+    from helpers.config import load_params
+    from helpers.rfm import save_customers
+
+    params = load_params("cdnow_sample.yaml", {"clusters.bootstrap": 4, "clusters.k_max": 5})
+    catalog = Catalog("synthetic", "run", tmp_path)
+    save_customers(catalog, staged_customers(), "customers")
+    return params, catalog
+
+
+def test_the_stage_writes_what_it_returns(stage_run: tuple) -> None:
+    from helpers.stages.cluster import cluster
+
+    params, catalog = stage_run
+    result = cluster(params, catalog)
+    assert result.k == 3 and result.ari_methods == 1.0 and cl.is_stable(result.stability)
+    written = catalog.read_parquet("clusters")
+    pd.testing.assert_frame_equal(written, result.artifact())
+    assert written["cluster"].nunique() == 3 and set(written["cluster_id"]) == {0, 1, 2}
+    summary = catalog.read_json("clusters_summary")
+    assert summary["k"] == 3 and summary["names"] == {str(i): n for i, n in result.names.items()}
+    assert summary["smallest_cluster_share"] == pytest.approx(1 / 3) and summary["caveats"] == result.caveats == []
+    tables = catalog.query("select (select count(*) from clusters) as c, (select count(*) from cluster_profiles) as p")
+    assert tables.iloc[0].tolist() == [len(written), 3]
+
+
+def test_the_stage_compares_clusters_with_segments_and_tiers(stage_run: tuple) -> None:
+    from helpers import names
+    from helpers.stages.cluster import cluster
+
+    params, catalog = stage_run
+    result = cluster(params, catalog)
+    assert result.ari_segment == 1.0 and result.ari_tier == 1.0
+    assert (result.reading["share in it"] == 1.0).all() and (result.reading["share in tier"] == 1.0).all()
+    assert list(result.by_tier.columns) == [t for t in names.TIERS if t in {"platinum", "iron", "lead"}]
+    lines = result.describe_agreement().splitlines()
+    assert len(lines) == 1 + result.k and all(" mostly " in line for line in lines[1:])
+    assert "stable means a mean ARI of at least 0.8" in result.describe_stability()
+    assert result.methods_table().to_numpy().trace() == len(result.labels)  # both methods put everyone alike
+    assert "no caveats" in result.describe_caveats()
+
+
+def test_the_stage_without_value_tiers_compares_with_rfm_segments_only(tmp_path) -> None:  # noqa: ANN001
+    from helpers.catalog import Catalog
+    from helpers.config import load_params
+    from helpers.plots import clusters as plot
+    from helpers.rfm import save_customers
+    from helpers.stages.cluster import cluster
+
+    catalog = Catalog("synthetic", "run", tmp_path)
+    no_forecast = staged_customers(tiers=False).assign(clv=np.nan, p_alive=np.nan)
+    save_customers(catalog, no_forecast, "customers")
+    result = cluster(load_params("cdnow_sample.yaml", {"clusters.bootstrap": 2}), catalog)
+    assert result.by_tier is None and result.ari_tier is None and "main tier" not in result.reading
+    assert "no value tiers" in result.describe_agreement()
+    assert set(result.dropped) == {"clv", "p_alive"} and "left out: clv" in result.describe_features()
+    assert [c["code"] for c in result.caveats][:1] == ["features_dropped"]
+    assert len(plot.business(result).axes) == 1 and len(plot.centres(result).axes) == 3  # heatmap, colorbar, snake
+
+
+def test_figures_have_one_panel_per_score_and_mark_k(stage_run: tuple) -> None:
+    from helpers.plots import clusters as plot
+    from helpers.stages.cluster import cluster
+
+    result = cluster(*stage_run)
+    fig = plot.k_scan(result)
+    assert [ax.get_title() for ax in fig.axes] == [title for _, title in plot.SCAN_PANELS]
+    assert all(ax.lines[1].get_xdata()[0] == result.k for ax in fig.axes)  # the chosen k, marked
+    assert len(plot.business(result).axes) == 2
+
+
+def test_strength_words_follow_the_thresholds() -> None:
+    assert cl.strength(cl.MOSTLY_SHARE) == "mostly" and cl.strength(cl.MOSTLY_SHARE - 0.001) == "partly"
+    assert cl.strength(cl.PARTLY_SHARE) == "partly" and cl.strength(cl.PARTLY_SHARE - 0.001).startswith("spread")
+
+
+def test_importing_the_modules_leaves_the_thread_pools_alone() -> None:
+    """The single-thread limit is held where the fits run (one_thread), not set by importing a module."""
+    import subprocess
+    import sys
+
+    from threadpoolctl import threadpool_info
+
+    openmp = "[p['num_threads'] for p in __import__('threadpoolctl').threadpool_info() if p['user_api'] == 'openmp']"
+    code = (f"import sklearn.ensemble, sklearn.cluster; before = {openmp}; import helpers.clustering, helpers.classify, "
+            f"helpers.stages.cluster, helpers.stages.classify, helpers.plots.classify; print(before == {openmp}, before)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("True"), out
+    with cl.one_thread():
+        assert {p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp"} <= {1}
+
+
+def test_a_figure_is_left_to_the_caller_to_show() -> None:
+    import matplotlib.pyplot as plt
+
+    from helpers.plots.clusters import figure
+
+    fig = figure(4, 3)
+    assert tuple(fig.get_size_inches()) == (4, 3) and fig.number not in plt.get_fignums()  # pyplot will not show it again

@@ -262,7 +262,7 @@ def test_large_populations_train_on_a_seeded_sample_and_say_so(monkeypatch: pyte
     xs, ys = classify._sample_rows(x, y, classify.TRAIN_SAMPLE, 0)
     assert len(xs) == 100 and xs.index.equals(ys.index) and set(xs.index) <= set(x.index)
     assert xs.equals(classify._sample_rows(x, y, 100, 0)[0])  # seeded: the same sample every run
-    assert "seeded sample of 100" in classify._sampled(1000) and classify._sampled(50) == ""
+    assert "seeded sample of 100" in classify._sampled(1000, 100) and classify._sampled(50, 100) == ""
 
 
 def test_duckdb_engine_collects_only_the_mapped_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,26 +1,24 @@
 """Discovering segments: k-means and a Gaussian mixture on customer features.
 
-Stage 06. Business rules (RFM segments, value tiers) say which groups we
-*expect*; clustering asks which groups the data *has*, with no labels. The
-steps, each a function here:
+Stage 06. Business rules (RFM segments, value tiers) say which groups we *expect*; clustering asks which
+groups the data *has*, with no labels. The steps, each a function here:
 
-1. :func:`usable_features` leaves out features empty for every customer (``clv``
-   and ``p_alive`` when stage 05 made no forecast); :func:`feature_matrix` -
-   chosen features, ``log(1 + x)`` for skewed ones, robust scaling (median and
-   interquartile range, so a few huge spenders do not set the scale);
-2. :func:`scan_k` - k-means for each k in a range on a sample of customers,
-   scored by inertia (elbow), silhouette and Calinski-Harabasz; :func:`best_k`
-   takes the highest silhouette; :func:`choose_k` wraps both (and falls back
-   to one cluster when customers are all alike);
-3. :func:`fit_kmeans` / :func:`fit_gmm` - the two methods, with labels
-   renumbered by cluster value so reruns give identical labels;
-4. :func:`bootstrap_stability` - refit on bootstrap samples, adjusted Rand index
-   against the full-data labels;
-5. :func:`profile` and :func:`name_clusters` - sizes, revenue shares, feature
-   means, and a readable name derived from each profile;
-6. :func:`caveats` - sentences from this run's numbers when the result is weaker
-   than its scores suggest (a tiny cluster behind a high silhouette, methods that
-   disagree, clusters that do not survive resampling).
+1. :func:`usable_features` leaves out features empty for every customer (``clv`` and ``p_alive`` when
+   stage 05 made no forecast); :func:`feature_matrix` - chosen features, ``log(1 + x)`` for skewed ones,
+   robust scaling (median and interquartile range, so a few huge spenders do not set the scale);
+2. :func:`scan_k` - k-means for each k in a range on a sample of customers, scored by inertia (elbow),
+   silhouette and Calinski-Harabasz; :func:`best_k` takes the highest silhouette; :func:`choose_k` wraps
+   both (and falls back to one cluster when customers are all alike);
+3. :func:`fit_kmeans` / :func:`fit_gmm` - the two methods, with labels renumbered by cluster value so
+   reruns give identical labels;
+4. :func:`bootstrap_stability` - refit on bootstrap samples, adjusted Rand index against the full-data labels;
+5. :func:`profile` and :func:`name_clusters` - sizes, revenue shares, feature means, and a readable name
+   derived from each profile;
+6. :func:`agreement` and :func:`strength` - how the clusters meet the business segments;
+7. :func:`caveats` - sentences from this run's numbers when the result is weaker than its scores suggest
+   (a tiny cluster behind a high silhouette, methods that disagree, clusters that do not survive resampling).
+
+The stage (:mod:`helpers.stages.cluster`) runs the fits on one OpenMP thread (:func:`one_thread`).
 """
 
 from __future__ import annotations
@@ -33,13 +31,10 @@ from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import RobustScaler, StandardScaler
-
 from threadpoolctl import threadpool_limits
 
+from helpers.caveats import caveat
 from helpers.errors import DataError
-
-# k-means' OpenMP threads slow down many times over when another process holds a core (as in helpers.classify)
-threadpool_limits(limits=1, user_api="openmp")
 
 
 #: Columns stage 05 leaves empty (all NaN) when it makes no CLV forecast.
@@ -52,6 +47,18 @@ FORECAST_COLUMNS = ("p_alive", "expected_purchases", "expected_spend", "clv")
 SMALL_CLUSTER_SHARE, METHODS_AGREE_ARI, STABLE_ARI = 0.02, 0.2, 0.8
 #: A silhouette at least this high next to a tiny cluster is called inflated by it.
 INFLATED_SILHOUETTE = 0.5
+#: A cluster with at least MOSTLY_SHARE of its customers in one business segment is "mostly" that segment,
+#: with at least PARTLY_SHARE "partly"; below, it is spread over several segments.
+MOSTLY_SHARE, PARTLY_SHARE = 0.6, 0.35
+
+
+def one_thread() -> threadpool_limits:
+    """A context manager running scikit-learn's OpenMP code (k-means, gradient boosting) on one thread.
+
+    Their threads spin while they wait: on a 2-core machine shared with another busy process that
+    made stage 07 fifty times slower. The stage functions wrap their fits in it (``with one_thread():``).
+    """
+    return threadpool_limits(limits=1, user_api="openmp")
 
 
 def _check_columns(customers: pd.DataFrame, features: list[str]) -> None:
@@ -222,9 +229,9 @@ def fit_kmeans(x: pd.DataFrame, k: int, value: pd.Series, seed: int = 42) -> np.
     data = x.to_numpy()
     if len(x) > LARGE:  # mini-batch k-means: memory and time grow with the batch, not the customer base
         km = MiniBatchKMeans(n_clusters=k, n_init=3, batch_size=8192, random_state=seed).fit(data)
-        return _renumber(km.labels_, value)  # labels of every customer, computed at the end of fit
-    km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(data)
-    return _renumber(km.labels_, value)
+    else:
+        km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(data)
+    return _renumber(km.labels_, value)  # MiniBatchKMeans too: labels of every customer, computed at the end of fit
 
 
 def fit_gmm(x: pd.DataFrame, k: int, value: pd.Series, seed: int = 42) -> np.ndarray:
@@ -340,6 +347,15 @@ def agreement(clusters: pd.Series, business: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({"main_segment": share.idxmax(axis=1), "share": share.max(axis=1).round(3)})
 
 
+def strength(share: float) -> str:
+    """How a cluster relates to its main business segment, from the share of its customers in it.
+
+    >>> strength(0.6), strength(0.35), strength(0.2)
+    ('mostly', 'partly', 'spread over several segments; biggest:')
+    """
+    return "mostly" if share >= MOSTLY_SHARE else "partly" if share >= PARTLY_SHARE else "spread over several segments; biggest:"
+
+
 def caveats(labels: np.ndarray, choice: KChoice, ari_methods: float | None, stability: np.ndarray,
             dropped: dict[str, str] | None = None) -> list[dict[str, str]]:
     """Sentences, from this run's numbers, for when the clusters are weaker than their scores suggest.
@@ -352,29 +368,29 @@ def caveats(labels: np.ndarray, choice: KChoice, ari_methods: float | None, stab
     """
     out = []
     if dropped:
-        out.append({"code": "features_dropped", "text": "Clustered without " + "; ".join(
-            f"{f} ({why})" for f, why in dropped.items()) + "."})
+        out.append(caveat("features_dropped", "Clustered without " + "; ".join(
+            f"{f} ({why})" for f, why in dropped.items()) + "."))
     k = int(len(np.unique(labels)))
     if k <= 1:
-        out.append({"code": "single_cluster", "text": f"All {len(labels):,} customers form one cluster ({choice.note}): "
-                                                      "nothing was discovered."})
+        out.append(caveat("single_cluster", f"All {len(labels):,} customers form one cluster ({choice.note}): "
+                                               "nothing was discovered."))
         return out
     sizes = np.bincount(labels)
     sizes = sizes[sizes > 0]
     smallest = sizes.min() / len(labels)
     if smallest < SMALL_CLUSTER_SHARE:
         sil = choice.silhouette
-        out.append({"code": "small_cluster", "text": (
+        out.append(caveat("small_cluster", (
             f"The smallest of the {k} clusters holds only {smallest:.1%} of customers ({int(sizes.min()):,} of "
             f"{len(labels):,})" + (f": a silhouette of {sil:.3f} then mostly says that these few customers sit far "
                                    f"from everyone else, not that the customer base falls into {k} clear groups"
-                                   if sil is not None and sil >= INFLATED_SILHOUETTE else "") + ".")})
+                                   if sil is not None and sil >= INFLATED_SILHOUETTE else "") + ".")))
     if ari_methods is not None and np.isfinite(ari_methods) and ari_methods < METHODS_AGREE_ARI:
-        out.append({"code": "methods_disagree", "text": (
+        out.append(caveat("methods_disagree", (
             f"k-means and the Gaussian mixture agree only at ARI {ari_methods:.3f} (below {METHODS_AGREE_ARI}): the "
-            "groups depend on the method; read them as one possible cut, not as structure in the data.")})
+            "groups depend on the method; read them as one possible cut, not as structure in the data.")))
     if is_stable(stability) is False:
-        out.append({"code": "unstable", "text": (
+        out.append(caveat("unstable", (
             f"k-means refitted on {len(stability)} bootstrap samples reproduces its clusters only at mean ARI "
-            f"{stability.mean():.3f} (below {STABLE_ARI}): the clusters are partly an accident of the sample.")})
+            f"{stability.mean():.3f} (below {STABLE_ARI}): the clusters are partly an accident of the sample.")))
     return out

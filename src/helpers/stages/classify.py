@@ -1,0 +1,226 @@
+"""Stage 07, prospects: both questions answered, today's customers scored and the artifacts written, in one call.
+
+:func:`classify_customers` is the pure core: from the run's parameters, the
+clean lines, stage 05's customer table and its validation it derives the
+windows, builds each question's time split (a question the log cannot answer
+is skipped with its reason), answers both against their baselines, explains
+question 2 (gains, confusion, permutation importance), scores today's
+customers (prospects only from a model that beats the RFM score) and words the
+caveats. The fits run on one OpenMP thread (:func:`helpers.clustering.one_thread`).
+:func:`classify` reads from the catalog and writes ``predictions.parquet``,
+``classification.json`` and the DuckDB table ``predictions``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from helpers import classify as cf
+from helpers import names, privacy
+from helpers.clustering import one_thread
+
+#: The columns of the clean lines stage 07 reads.
+TRANSACTION_COLUMNS = ["customer_id", "order_id", "order_ts", "amount", "country"]
+#: The columns of the customer table shown beside the scores (not written to ``predictions.parquet``).
+SHOWN_BESIDE = ["value_tier", "rfm_segment"]
+
+
+@dataclass
+class ClassifyResult:
+    """Stage 07's result: the windows, both questions (split, answer or skip reason), the scores and the caveats."""
+
+    windows: cf.Windows
+    tiers: cf.Split | None  # question 1's split (None: skipped)
+    q1_skipped: str | None
+    tier_answer: cf.Answer | None
+    q1_overlap: dict[str, float] | None  # what the early features already see of the label
+    value: cf.Split | None  # question 2's split (None: skipped)
+    q2_skipped: str | None
+    value_answer: cf.Answer | None
+    importance: pd.DataFrame  # question 2's permutation importance (empty: none)
+    flag: bool  # whether prospects are flagged (the question 2 model beat the RFM score)
+    scored: pd.DataFrame  # every customer's scores, with its value tier and RFM segment
+    caveats: list[dict[str, str]]
+    target_share: float
+    prospect_share: float
+    raw_ids: bool = False  # privacy.raw_ids: show raw customer ids
+
+    def describe_windows(self) -> str:
+        """The two windows, set or derived (with the rule when derived)."""
+        text = self.windows.describe()
+        return text + (f"\nrule: {cf.WINDOW_RULE}" if self.windows.derived else "")
+
+    def describe_q1(self) -> str:
+        """Question 1's split (or why it was skipped) and its features."""
+        if self.tiers is None:
+            return f"question 1 skipped: {self.q1_skipped}"
+        return f"{self.tiers.description}\nfeatures: {', '.join(self.tiers.x_train.columns)}"
+
+    def q1_counts(self) -> pd.DataFrame | None:
+        """Customers per tier in question 1's training and test periods (None when skipped)."""
+        if self.tiers is None:
+            return None
+        return (pd.DataFrame({"train": self.tiers.y_train.value_counts(), "test": self.tiers.y_test.value_counts()})
+                .reindex(list(names.TIERS)).fillna(0).astype(int))
+
+    def describe_q1_answer(self) -> str:
+        """Cross-validation, the comparison with the baseline and the label overlap of question 1."""
+        a = self.tier_answer
+        if a is None:
+            return f"question 1 skipped: {self.q1_skipped}"
+        o = self.q1_overlap
+        return (f"training period, {a.cv_note}: ROC-AUC {a.cv_mean:.3f} +/- {a.cv_std:.3f}\n{a.comparison()}\n"
+                f"what the features already see of the label: {o['spend_seen']:.0%} of the test customers' spend "
+                f"falls in their first {self.windows.early_days} days; {o['no_later_purchase']:.0%} bought nothing later")
+
+    def q1_table(self) -> pd.DataFrame | None:
+        """Question 1's metrics on the test period, model vs one-rule baseline (None when skipped)."""
+        return self.tier_answer.table if self.tier_answer is not None else None
+
+    def q1_confusions(self) -> dict[str, pd.DataFrame]:
+        """Question 1's confusion matrices on the test period: the model's and the one-rule baseline's (empty: skipped)."""
+        a = self.tier_answer
+        if a is None:
+            return {}
+        return {title: cf.confusion(self.tiers.y_test, predicted, list(names.TIERS))
+                for title, predicted in [("model", a.predicted), ("one-rule baseline", a.baseline)]}
+
+    def describe_q2(self) -> str:
+        """Question 2's split (or why it was skipped), label shares, cross-validation and the verdict."""
+        a, v = self.value_answer, self.value
+        if a is None:
+            return f"question 2 skipped: {self.q2_skipped}"
+        return (f"{v.description}\nhigh-value share: train {v.y_train.mean():.1%} of {len(v.y_train):,} customers, "
+                f"test {v.y_test.mean():.1%} of {len(v.y_test):,}\n"
+                f"training period, {a.cv_note}: ROC-AUC {a.cv_mean:.3f} +/- {a.cv_std:.3f}\n"
+                + a.comparison() + ("; prospects will be flagged." if a.beats_baseline
+                                    else "; so no customer will be flagged as a prospect."))
+
+    def q2_table(self) -> pd.DataFrame | None:
+        """Question 2's metrics on the test period, model vs RFM-score baseline (None when skipped)."""
+        return self.value_answer.table if self.value_answer is not None else None
+
+    def q2_confusion(self) -> pd.DataFrame | None:
+        """Question 2's confusion matrix when the top ``classify.target_share`` by model score are called."""
+        if self.value_answer is None:
+            return None
+        return cf.top_share_confusion(self.value.y_test, self.value_answer.test_scores, self.target_share)
+
+    def gains(self) -> dict[str, pd.DataFrame]:
+        """Cumulative gains and lift on question 2's test period: the model's and the RFM score's (empty: skipped)."""
+        a = self.value_answer
+        if a is None:
+            return {}
+        return {"model": cf.gains_table(self.value.y_test, a.test_scores),
+                "RFM score": cf.gains_table(self.value.y_test, a.baseline)}
+
+    def describe_importance(self) -> str:
+        """Which features question 2's model relies on most (or why there is no importance)."""
+        if self.value_answer is None:
+            return f"no permutation importance: question 2 skipped ({self.q2_skipped})"
+        if self.importance.empty:
+            return "no permutation importance: the test period has a single class"
+        top = self.importance.head(3)
+        return "the model relies most on: " + ", ".join(f"{r.feature} ({r.importance:.3f})" for r in top.itertuples())
+
+    def describe_prospects(self) -> str:
+        """How many prospects were flagged, and how many customers are still inside their early window."""
+        s = self.scored
+        return (f"{int(s['prospect'].sum()):,} prospects"
+                + ("" if self.flag else " (the high-value model did not earn them: see the caveats below)")
+                + f"; {int((~s['early_window_complete']).sum()):,} customers still inside their first "
+                  f"{self.windows.early_days} days (predicted tier from partial information)")
+
+    def top_scored(self, n: int = 10) -> pd.DataFrame:
+        """The ``n`` customers most likely to be high value, as a notebook may show them (pseudonymous ids)."""
+        top = self.scored.sort_values(["p_high_value", "customer_id"], ascending=[False, True]).head(n).round(3)
+        return privacy.shown_ids(top, self.raw_ids)
+
+    def describe_caveats(self) -> str:
+        """One line per caveat (or that there are none)."""
+        lines = [f"- [{c['code']}] {c['text']}" for c in self.caveats]
+        return "\n".join(lines) or "no caveats: both models beat their baselines on data they had not seen"
+
+    def artifact(self) -> pd.DataFrame:
+        """``predictions.parquet``: every customer's predicted tier, P(high value) and prospect flag."""
+        return self.scored.drop(columns=SHOWN_BESIDE)
+
+    def summary(self) -> dict[str, Any]:
+        """``classification.json``: windows, splits, both answers, importance, prospects and caveats."""
+        t, v, ta, va = self.tiers, self.value, self.tier_answer, self.value_answer
+        return {
+            "windows": self.windows.as_dict(),
+            "q1_skipped": self.q1_skipped, "q1_split": t.description if t is not None else None,
+            "q1": cf.jsonable(ta.table if ta else None), "q1_cv_auc": cf.number(ta.cv_mean) if ta else None,
+            "q1_beats_baseline": ta.beats_baseline if ta else None,
+            "q1_label_overlap": cf.finite_or_none(self.q1_overlap),
+            "q2_skipped": self.q2_skipped, "q2_split": v.description if v is not None else None,
+            "q2": cf.jsonable(va.table if va else None), "q2_cv_auc": cf.number(va.cv_mean) if va else None,
+            "q2_beats_baseline": va.beats_baseline if va else None,
+            "q2_importance": self.importance.set_index("feature")["importance"].astype(float).round(4).to_dict(),
+            "prospect_share": self.prospect_share, "prospects_flagged": bool(self.flag),
+            "prospects": int(self.scored["prospect"].sum()), "caveats": self.caveats,
+        }
+
+
+def _question_1(params: Any, transactions: pd.DataFrame, customers: pd.DataFrame, clv_validation: dict[str, Any],
+                windows: cf.Windows) -> tuple[cf.Split | None, str | None, cf.Answer | None, dict[str, float] | None]:
+    """Question 1: the split (or the skip reason), the answer and the label overlap."""
+    q = params.classify
+    tiers, skipped = None, cf.tier_skip_reason(customers, clv_validation)
+    if skipped is None:
+        tiers, skipped = cf.attempt(cf.tier_split, transactions, customers, params.as_of, windows.early_days,
+                                    q.test_share, q.train_sample, q.seed)
+    if tiers is None:
+        return None, skipped, None, None
+    answer = cf.answer_tiers(tiers, q.cv_folds, q.seed)
+    return tiers, None, answer, cf.label_overlap(tiers, customers, windows.early_days, params.as_of)
+
+
+def classify_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataFrame,
+                       clv_validation: dict[str, Any]) -> ClassifyResult:
+    """Stage 07: both questions on their time splits, today's scores and prospects, and the caveats."""
+    q = params.classify
+    windows = cf.derive_windows(cf.log_start(transactions, params.as_of), params.as_of, q.early_days, q.label_days)
+    with one_thread():
+        tiers, q1_skipped, tier_answer, overlap = _question_1(params, transactions, customers, clv_validation, windows)
+        found, q2_skipped = cf.attempt(cf.high_value_split, transactions, params.as_of, windows.label_days,
+                                       q.target_share, q.train_sample, q.seed)
+        value, now = found if found is not None else (None, None)
+        value_answer = cf.answer_high_value(value, q.cv_folds, q.seed, q.prospect_share) if value is not None else None
+        importance = (cf.importance(value_answer.model, value, q.seed) if value_answer is not None
+                      else pd.DataFrame(columns=["feature", "importance", "std"]))
+        flag = value_answer is not None and value_answer.beats_baseline is True
+        scored = cf.score_customers(transactions, customers, params.as_of, tiers, value, now, windows.early_days,
+                                    q.seed, prospect_share=q.prospect_share, flag_prospects=flag,
+                                    train_sample=q.train_sample)
+    scored = scored.merge(customers[["customer_id", *SHOWN_BESIDE]], on="customer_id")
+    present = [t for t in names.TIERS if "value_tier" in customers and (customers["value_tier"] == t).any()]
+    caveats = (cf.tier_caveats(tier_answer, q1_skipped, overlap, present, windows.early_days)
+               + cf.value_caveats(value_answer, q2_skipped, q.prospect_share))
+    return ClassifyResult(windows, tiers, q1_skipped, tier_answer, overlap, value, q2_skipped, value_answer,
+                          importance, flag, scored, caveats, q.target_share, q.prospect_share, params.privacy.raw_ids)
+
+
+def save_classification(catalog: Any, result: ClassifyResult) -> dict[str, Path]:
+    """Write stage 07's artifacts: ``predictions.parquet``, ``classification.json`` and the table 'predictions'."""
+    artifact = result.artifact()
+    written = {"predictions": catalog.write_parquet("predictions", artifact)}
+    catalog.write_tables({"predictions": artifact})
+    written["classification"] = catalog.write_json("classification", result.summary())
+    return written
+
+
+def classify(params: Any, catalog: Any) -> ClassifyResult:
+    """Stage 07 in one call: read the clean lines, stage 05's customers and validation, answer, score, write."""
+    from helpers.cleaning import load_transactions
+    from helpers.rfm import load_customers
+
+    result = classify_customers(params, load_transactions(catalog, TRANSACTION_COLUMNS),
+                                load_customers(catalog, "customers"), catalog.read_json("clv_validation", {}))
+    save_classification(catalog, result)
+    return result
