@@ -50,6 +50,7 @@ def test_stages_01_to_03_on_the_cdnow_sample(isolated: Path) -> None:
     assert catalog.query("select count(*) as n from transactions")["n"].item() == 6919
     assert catalog.query("select count(*) as n from quality_log")["n"].item() == 7
     assert set(cleaned.files) == {"transactions", "quality_log"} and "transactions.parquet" in cleaned.written
+    assert "pandera" in cleaned.message and "rules ran in DuckDB" in cleaned.message
 
 
 @pytest.mark.parametrize("mode, rows_out", [("drop", 31_922), ("net", 31_641)])

@@ -22,6 +22,13 @@ class CleanResult:
     engine: str
 
     @property
+    def message(self) -> str:
+        """Which engine did what: stage 02 read the source with ``engine``; the rules always run in DuckDB."""
+        kept = "came into pandas, checked with the pandera schema" if self.engine == "pandas" else \
+            "stayed in DuckDB, checked with the same schema in SQL"
+        return f"engine: {self.engine} (stage 02); the rules ran in DuckDB and the clean lines {kept}"
+
+    @property
     def rows_in(self) -> int:
         """Lines that came in (the first rule's rows before)."""
         return int(self.quality["rows_before"].iloc[0])
