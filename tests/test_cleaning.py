@@ -210,3 +210,11 @@ def test_the_duckdb_engine_over_parquet_gives_the_frames_log_notes_included(tmp_
         out = con.execute(f"SELECT * EXCLUDE (_row) FROM clean {CLEAN_ORDER}").df()
         pd.testing.assert_frame_equal(out.astype(clean.dtypes.to_dict()), clean)
         assert log.set_index("rule").loc["non_product_lines", "note"] == "POST 1"
+
+
+def test_ids_are_trimmed_of_every_kind_of_whitespace_as_python_strips_it() -> None:
+    from helpers.cleaning import normalise_ids
+
+    ids = ["\t123\u00a0", "123.00\n", "\u2003 ", "1 2", "7.5"]
+    out = normalise_ids(pd.DataFrame({"customer_id": ids}), ALL_ON, AS_OF)
+    assert out.frame["customer_id"].tolist() == ["123", "123", None, "1 2", "7.5"] and out.rows_modified == 3

@@ -61,8 +61,9 @@ def apply_step(con: duckdb.DuckDBPyConnection, rule: Rule, before: str, after: s
         same = ", ".join(quote(c) for c in columns if c != "source_row")
         select = (f"SELECT * FROM {before} WHERE _row IN "
                   f"(SELECT min(_row) FROM {before} GROUP BY {same})")
-    else:
-        select = f"SELECT * FROM {before} WHERE NOT ({condition})"
+    else:  # a filter is a view: the next rule that rewrites or groups materialises the chain
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {after} AS SELECT * FROM {before} WHERE NOT ({condition})")
+        return 0
     con.execute(f"CREATE OR REPLACE TEMP TABLE {after} AS {select}")
     return int(modified)
 
@@ -82,6 +83,7 @@ def run_rules(con: duckdb.DuckDBPyConnection, lines: str, cfg: CleaningParams, a
         check_as_of(pd.Timestamp(first), pd.Timestamp(last), as_of, where)
     log = [bad_lines_row(bad_lines, rows_in)] if bad_lines is not None else []
     current, (rows, money) = "_step0", _totals(con, "_step0")
+    made: list[tuple[str, str]] = []
     for step, rule in enumerate(RULES_IN_ORDER, start=1):
         enabled = rule.enabled(cfg)
         modified, note, after = 0, "off", current
@@ -90,6 +92,7 @@ def run_rules(con: duckdb.DuckDBPyConnection, lines: str, cfg: CleaningParams, a
         elif enabled:
             after = f"_step{step}"
             modified = apply_step(con, rule, current, after, cfg, columns, as_of)
+            made.append((after, "VIEW" if rule.kind_for(cfg) == "filter" else "TABLE"))
             note = rule.note(con, current, after, cfg, columns, as_of)
         rows_after, money_after = _totals(con, after) if after != current else (rows, money)
         log.append({"step": step, "rule": rule.name, "enabled": enabled, "rows_before": rows,
@@ -99,10 +102,10 @@ def run_rules(con: duckdb.DuckDBPyConnection, lines: str, cfg: CleaningParams, a
             raise CleaningError(f"{where}: cleaning rule {rule.name!r} removed the last {rows} rows ({note}); nothing "
                                 f"is left. Check the data or switch the rule off with cleaning.{rule.name} in the "
                                 "parameter file.")
-        if after != current and current != "_step0":
-            con.execute(f"DROP TABLE {current}")
         current, rows, money = after, rows_after, money_after
     con.execute(f"CREATE OR REPLACE TEMP TABLE clean AS SELECT * FROM {current}")
+    for name, kind in reversed(made):  # later steps first: a view reads the table before it
+        con.execute(f"DROP {kind} {name}")
     quality = pd.DataFrame(log)
     check_quality_log(quality, rows_in=rows_in + (int(bad_lines["count"]) if bad_lines else 0), rows_out=rows)
     return quality

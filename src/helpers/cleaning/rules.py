@@ -48,8 +48,13 @@ def literal(value: str) -> str:
 
 
 def stripped(column: str) -> str:
-    """SQL for ``column`` with surrounding whitespace removed, as Python's ``str.strip()`` removes it."""
-    return f"trim({column}, {literal(WHITESPACE)})"
+    """SQL for ``column`` with surrounding whitespace removed, as Python's ``str.strip()`` removes it.
+
+    The full trim runs only on values that start or end with whitespace (most do not: it is slow).
+    """
+    ws = literal(WHITESPACE)
+    return (f"CASE WHEN contains({ws}, {column}[1]) OR contains({ws}, {column}[-1]) "
+            f"THEN trim({column}, {ws}) ELSE {column} END")
 
 
 def end_of_day(as_of: dt.date) -> str:
@@ -63,7 +68,9 @@ def end_of_day(as_of: dt.date) -> str:
 
 def normalised_id(column: str = "customer_id") -> str:
     """A customer key trimmed, with Excel's float suffix removed (``12417.0`` -> ``12417``); blank -> NULL."""
-    return f"nullif(regexp_replace({stripped(column)}, '^([0-9]+)\\.0+$', '\\1'), '')"
+    text = stripped(column)
+    return (f"nullif(CASE WHEN suffix({text}, '0') AND contains({text}, '.') "
+            f"THEN regexp_replace({text}, '^([0-9]+)\\.0+$', '\\1') ELSE {text} END, '')")
 
 
 def cancellation(cfg: CleaningParams, columns: list[str]) -> str:
