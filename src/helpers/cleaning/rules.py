@@ -11,7 +11,7 @@ columns the table has:
 
 :mod:`helpers.cleaning.engine` runs them in order, one DuckDB statement per
 rule, over the collected Parquet file or over a frame pandas parsed, and
-writes the quality log; the notes are the rules' own (:meth:`Rule.note`).
+writes the quality log; the notes are the rules' own (``Rule.note``).
 """
 
 from __future__ import annotations
@@ -134,7 +134,6 @@ class Rule:
 
     name: str
     kind: str  # rewrite, filter, dedup or net (chosen by the configuration: see kind_for)
-    doc: str
     condition: Callable[[CleaningParams, list[str], dt.date], str] | None
     note: Note
     needs: str | None = None  # a column the rule needs; without it the rule is skipped (and says so)
@@ -149,24 +148,20 @@ class Rule:
         return "net" if self.name == "cancellations" and cfg.cancellations == "net" else self.kind
 
 
-#: The rules, in the order they run. Each can be switched off in ``cleaning:``.
+#: The rules, in the order they run (what each does: the table in :mod:`helpers.cleaning`). Each can be
+#: switched off in ``cleaning:``.
 RULES_IN_ORDER: list[Rule] = [
-    Rule("normalise_ids", "rewrite", "customer keys: trim spaces, Excel's 12417.0 -> 12417",
-         lambda cfg, cols, as_of: normalised_id(), _fixed("trimmed spaces, removed Excel '.0' suffixes")),
-    Rule("missing_customer_id", "filter", "drop lines with no customer (they identify nobody)",
-         lambda cfg, cols, as_of: "customer_id IS NULL", _fixed("no customer key")),
-    Rule("future_timestamps", "filter", "drop lines after the end of the as_of day",
-         lambda cfg, cols, as_of: f"NOT coalesce(order_ts < {end_of_day(as_of)}, false)", _future_note),
-    Rule("exact_duplicates", "dedup", "drop repeated identical lines (keep the first)", None,
-         _fixed("identical in every column")),
-    Rule("non_product_lines", "filter", "drop postage, manual, adjustment, discount, carriage, fees",
-         lambda cfg, cols, as_of: non_product(cfg), _codes_note, needs="product_code"),
-    Rule("cancellations", "filter", "cancellation / return lines: drop them, net them against the purchases "
-         "they cancel, or keep them", lambda cfg, cols, as_of: cancellation(cfg, cols),
+    Rule("normalise_ids", "rewrite", lambda cfg, cols, as_of: normalised_id(),
+         _fixed("trimmed spaces, removed Excel '.0' suffixes")),
+    Rule("missing_customer_id", "filter", lambda cfg, cols, as_of: "customer_id IS NULL", _fixed("no customer key")),
+    Rule("future_timestamps", "filter", lambda cfg, cols, as_of: f"NOT coalesce(order_ts < {end_of_day(as_of)}, false)",
+         _future_note),
+    Rule("exact_duplicates", "dedup", None, _fixed("identical in every column")),
+    Rule("non_product_lines", "filter", lambda cfg, cols, as_of: non_product(cfg), _codes_note, needs="product_code"),
+    Rule("cancellations", "filter", lambda cfg, cols, as_of: cancellation(cfg, cols),
          _fixed(lambda cfg, cols: "netted against the purchases they cancel" if cfg.cancellations == "net"
                 else "cancellation lines dropped; purchases kept")),
-    Rule("non_positive_price", "filter", "drop lines with zero or negative unit price (or amount)",
-         lambda cfg, cols, as_of: non_positive_price(cfg, cols),
+    Rule("non_positive_price", "filter", lambda cfg, cols, as_of: non_positive_price(cfg, cols),
          _fixed(lambda cfg, cols: "unit_price <= 0 (amount <= 0 where no price)" if "unit_price" in cols
                 else "amount <= 0 (no unit_price column)")),
 ]
