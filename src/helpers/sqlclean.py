@@ -34,7 +34,7 @@ from helpers.cleaning.rules import quote as _quote
 from helpers.config import Params
 from helpers.errors import ConfigError, DataError
 from helpers.schemas import transaction_schema, validate_sql
-from helpers.sources import CANONICAL_ORDER, check_signs, source_label
+from helpers.sources import CANONICAL_ORDER, check_signs, role_columns, source_label
 
 #: Above this size a Parquet source goes through DuckDB when ``engine`` is ``auto``.
 DUCKDB_MIN_BYTES = 64 * 2**20
@@ -75,7 +75,7 @@ def canonical_select(params: Params, source: Path) -> str:
     """
     if params.source.kind != "parquet":
         raise ConfigError(f"the DuckDB path reads Parquet sources, not {params.source.kind!r}")
-    cols = {role: col for role, col in params.columns.model_dump().items() if col is not None}
+    cols = role_columns(params.columns)
     text = {role: f"CAST({_quote(col)} AS VARCHAR)" for role, col in cols.items()}
     ts = _quote(cols["order_ts"])
     order_ts = (f"strptime({text['order_ts']}, {_literal(params.date_format)})" if params.date_format
@@ -174,7 +174,7 @@ def collect(params: Params, snapshot_file: Path, target: Path) -> Path:
         if any(bad[:3]):
             raise DataError(f"{where}: {bad[0]} lines without a timestamp, {bad[1]} without an amount, "
                             f"{bad[2]} without an order id (run with engine: pandas to see the rows)")
-        mapping = {role: col for role, col in params.columns.model_dump().items() if col is not None}
+        mapping = role_columns(params.columns)
         check_signs({r: (mapping.get(r), int(bad[3 + 2 * i]), int(bad[4 + 2 * i])) for i, r in enumerate(signs)}, where)
         return copy_to(con, f"SELECT {select} FROM ({view})", target)
     except duckdb.Error as exc:

@@ -49,7 +49,7 @@ from helpers.config import Params
 from helpers.errors import DataError
 from helpers.sources.files import LIFETIMES_PREFIX, resolve_source_path, sha256_file, source_label
 from helpers.sources.mapping import (CANONICAL_ORDER, FLIPPED_SHARE, check_signs, day_month_hint, map_columns,
-                                     parse_numbers, parse_timestamps, sign_counts)
+                                     parse_numbers, parse_timestamps, role_columns, sign_counts)
 from helpers.sources.reading import (KEPT_LINES, SEPARATORS, SHOWN_LINES, BadLines, guess_separator, header_names,
                                      read_snapshot, read_source, separator_hint, show_lines)
 from helpers.sources.snapshots import Snapshot, snapshot_history, snapshot_source
@@ -104,7 +104,7 @@ def map_snapshot(params: Params, snap: Snapshot) -> pd.DataFrame:
     label = source_label(spec)
     raw, _, bad = read_source(spec, snap.file, label)
     found = [c for c in raw.columns if c != "source_row"]
-    missing = [c for c in params.columns.model_dump().values() if c is not None and c not in raw.columns]
+    missing = [c for c in role_columns(params.columns).values() if c not in raw.columns]
     if missing and (hint := separator_hint(snap.file, spec, label)):
         raise DataError(f"{hint} (mapped column(s) {missing} not found with source.sep {spec.sep!r}; "
                         f"columns found: {found[:5]}{' ...' if len(found) > 5 else ''})")
@@ -141,8 +141,9 @@ def collect_and_save(params: Params, catalog: Any = None) -> tuple[Snapshot, str
     return snap, engine
 
 
-__all__ = ["CANONICAL_ORDER", "FLIPPED_SHARE", "KEPT_LINES", "LIFETIMES_PREFIX", "SEPARATORS", "SHOWN_LINES", "BadLines",
-           "Snapshot", "check_signs", "collect", "collect_and_save", "day_month_hint", "extract_sql", "guess_separator",
-           "header_names", "map_columns", "map_snapshot", "parse_numbers", "parse_timestamps", "query_inputs",
-           "read_info", "read_snapshot", "read_source", "resolve_source_path", "save_collected", "separator_hint",
-           "sha256_file", "show_lines", "sign_counts", "snapshot_history", "snapshot_source", "source_label"]
+__all__ = ["CANONICAL_ORDER", "FLIPPED_SHARE", "KEPT_LINES", "LIFETIMES_PREFIX", "SEPARATORS", "SHOWN_LINES",
+           "BadLines", "Snapshot", "check_signs", "collect", "collect_and_save", "day_month_hint",
+           "extract_sql", "guess_separator", "header_names", "map_columns", "map_snapshot", "parse_numbers",
+           "parse_timestamps", "query_inputs", "read_info", "read_snapshot", "read_source",
+           "resolve_source_path", "role_columns", "save_collected", "separator_hint", "sha256_file",
+           "show_lines", "sign_counts", "snapshot_history", "snapshot_source", "source_label"]

@@ -156,6 +156,15 @@ def _as_text(raw: pd.Series) -> pd.Series:
     return text.where(raw.notna(), None)
 
 
+def role_columns(columns: ColumnMap) -> dict[str, str]:
+    """The roles the parameter file maps, with their source columns (roles mapped to nothing left out).
+
+    >>> role_columns(ColumnMap(customer_id="cust", order_ts="day", amount="usd"))
+    {'customer_id': 'cust', 'order_ts': 'day', 'amount': 'usd'}
+    """
+    return {role: col for role, col in columns.model_dump().items() if col is not None}
+
+
 def map_columns(raw: pd.DataFrame, columns: ColumnMap, date_format: str | None, where: str) -> pd.DataFrame:
     """Map source columns onto the canonical transaction contract.
 
@@ -171,7 +180,7 @@ def map_columns(raw: pd.DataFrame, columns: ColumnMap, date_format: str | None, 
     [['7', '7@19970101', 1.5], ['7', '7@19970102', 2.0]]
     """
     found = [c for c in raw.columns if c != "source_row"]
-    mapping = {role: col for role, col in columns.model_dump().items() if col is not None}
+    mapping = role_columns(columns)
     for role, col in mapping.items():
         if col not in raw.columns:
             raise _missing_column_error(where, col, role, found)

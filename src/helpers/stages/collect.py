@@ -16,7 +16,7 @@ import pandas as pd
 
 from helpers import privacy
 from helpers.paths import shown
-from helpers.sources import Snapshot, collect_and_save
+from helpers.sources import Snapshot, collect_and_save, role_columns
 
 #: What notebook 02 shows, as SQL over the run's database (tables ``collected`` and ``snapshots``).
 QUERIES = {name: textwrap.dedent(sql).strip() for name, sql in {
@@ -81,7 +81,7 @@ def unmapped_columns(params: Any, snapshot: Snapshot) -> list[str]:
     >>> unmapped_columns(load_params("cdnow_sample.yaml"), snap)
     ['sample_id']
     """
-    mapped = {col for col in params.columns.model_dump().values() if col}
+    mapped = set(role_columns(params.columns).values())
     return [str(col) for col in snapshot.manifest["columns"] if col not in mapped]
 
 
