@@ -192,3 +192,29 @@ def test_quality_log_always_accounts_for_every_line_and_every_cent(rows: list[tu
         return  # a rule emptied the table: reported, nothing to account for
     _assert_accounts(lines, clean, log)
     assert (clean["amount"] >= 0).all()
+
+
+def test_the_duckdb_engine_over_parquet_gives_the_frames_log_notes_included(tmp_path: Path) -> None:
+    import duckdb
+
+    from helpers.cleaning import CLEAN_ORDER, parquet_lines, run_rules
+
+    lines = make_lines(RETURNS + [("3", "200", "2011-01-05", 2.0, 1, 2.0, "POST"), ("3", "201", "2011-01-05", 5.0, 1, 5.0, "A")])
+    lines.to_parquet(tmp_path / "collected.parquet")
+    for mode in ("drop", "net"):
+        cfg = ALL_ON.model_copy(update={"cancellations": mode})
+        clean, log = clean_transactions(lines, cfg, AS_OF)
+        con = duckdb.connect()
+        quality = run_rules(con, parquet_lines(tmp_path / "collected.parquet"), cfg, AS_OF, "x")
+        pd.testing.assert_frame_equal(quality, log)
+        out = con.execute(f"SELECT * EXCLUDE (_row) FROM clean {CLEAN_ORDER}").df()
+        pd.testing.assert_frame_equal(out.astype(clean.dtypes.to_dict()), clean)
+        assert log.set_index("rule").loc["non_product_lines", "note"] == "POST 1"
+
+
+def test_ids_are_trimmed_of_every_kind_of_whitespace_as_python_strips_it() -> None:
+    from helpers.cleaning import normalise_ids
+
+    ids = ["\t123\u00a0", "123.00\n", "\u2003 ", "1 2", "7.5"]
+    out = normalise_ids(pd.DataFrame({"customer_id": ids}), ALL_ON, AS_OF)
+    assert out.frame["customer_id"].tolist() == ["123", "123", None, "1 2", "7.5"] and out.rows_modified == 3

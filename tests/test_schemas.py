@@ -68,3 +68,29 @@ def test_customer_schema_rejects_duplicate_keys_and_bad_scores() -> None:
     })
     with pytest.raises(DataError, match=r"customer_id.*unique|r_score"):
         validate(customers, customer_schema, "customers")
+
+
+@pytest.mark.parametrize(("column", "value", "message"), [
+    ("customer_id", "12417.0", "not an Excel float"),
+    ("customer_id", " 7", "no surrounding spaces"),
+    ("customer_id", None, "not_nullable"),
+    ("amount", -1.0, "greater_than_or_equal_to"),
+])
+def test_the_sql_checks_refuse_what_the_pandera_schema_refuses(column: str, value: object, message: str) -> None:
+    import duckdb
+
+    from helpers.schemas import validate_sql
+
+    con = duckdb.connect()
+    con.register("good", clean_frame())
+    validate_sql(con, "good", transaction_schema, "fixture")
+    frame = clean_frame()
+    frame.loc[1, column] = value
+    con.register("bad", frame)
+    with pytest.raises(DataError):
+        validate(frame, transaction_schema, "fixture")
+    with pytest.raises(DataError, match=rf"(?s)fixture .*column '{column}'.*{message}.*source rows 3"):
+        validate_sql(con, "bad", transaction_schema, "fixture")
+    con.register("short", clean_frame().drop(columns="order_ts"))
+    with pytest.raises(DataError, match="'order_ts' is missing"):
+        validate_sql(con, "short", transaction_schema, "fixture")

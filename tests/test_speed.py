@@ -173,10 +173,14 @@ def test_duckdb_customer_table_equals_the_pandas_one(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(ours, theirs[ours.columns], check_dtype=False, check_exact=False, rtol=1e-9)
 
 
-def test_duckdb_path_refuses_netting_with_a_clear_message(tmp_path: Path) -> None:
-    params, file = bench_params(tmp_path, synth.transaction_log(synth.Design(50, seed=1)), cancellations="net")
-    with pytest.raises(ConfigError, match="net"):
-        sqlclean.clean_lines(sqlclean.connect(), params, file)
+def test_duckdb_path_nets_cancellations_as_the_pandas_path_does(tmp_path: Path) -> None:
+    log = synth.transaction_log(synth.Design(200, seed=1, cancellations=0.1))
+    params, file = bench_params(tmp_path, log, cancellations="net")
+    quality = sqlclean.clean_lines(sqlclean.connect(), params, file)
+    _, expected = pandas_way(params, file)
+    assert quality.set_index("rule").loc["cancellations", "rows_removed"] > 0
+    assert quality.set_index("rule").loc["cancellations", "note"] == "netted against the purchases they cancel"
+    pd.testing.assert_frame_equal(quality, expected)
 
 
 # --- clustering at scale, the bench itself --------------------------------------------------------
@@ -243,7 +247,7 @@ def test_duckdb_engine_writes_the_transactions_the_pandas_engine_writes(tmp_path
     pd.testing.assert_frame_equal(again, pandas_lines)
     pd.testing.assert_frame_equal(duck_lines, pandas_lines[duck_lines.columns], check_exact=False, rtol=1e-12)
     assert list(duck_lines.columns) == list(pandas_lines.columns)
-    cols = ["rule", "rows_before", "rows_removed", "rows_after", "rows_modified"]
+    cols = ["rule", "rows_before", "rows_removed", "rows_after", "rows_modified", "note"]
     pd.testing.assert_frame_equal(duck_quality[cols], pandas_quality[cols])
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
+from pandera import extensions
 from pandera.errors import SchemaErrors
 
 from helpers import names
@@ -48,9 +49,15 @@ class Field:
     checks: list[pa.Check] = field(default_factory=list)
 
 
+@extensions.register_check_method(statistics=["pattern"])
+def str_not_matches(values: pd.Series, *, pattern: str) -> pd.Series:
+    """A pandera check: no value matches ``pattern`` in full (:data:`SQL_CHECKS` has its SQL)."""
+    return ~values.str.fullmatch(pattern)
+
+
 # A customer key after normalisation: no surrounding spaces, no Excel '.0'.
 _CLEAN_ID = pa.Check.str_matches(r"^\S(.*\S)?$", error="no surrounding spaces")
-_NO_FLOAT_ID = pa.Check(lambda s: ~s.str.fullmatch(r"\d+\.0+"), error="not an Excel float such as 12417.0")
+_NO_FLOAT_ID = pa.Check.str_not_matches(pattern=r"\d+\.0+", error="not an Excel float such as 12417.0")
 
 TRANSACTION_FIELDS: list[Field] = [
     Field("customer_id", str, IDENTITY, "Customer key, as a string (Excel's 12417.0 becomes 12417 in cleaning)."),
@@ -203,3 +210,74 @@ def save_data_dictionary(catalog) -> Path:  # noqa: ANN001 - helpers.catalog.Cat
                                                                 ("customers", customer_schema))]
     table = pd.concat(frames, ignore_index=True)
     return catalog.write_text("data_dictionary", table.to_csv(index=False))
+
+
+# ---------------------------------------------------------------------------
+# the same checks in SQL, for tables too large for pandas
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+#: Each kind of pandera check the schemas use, as the SQL condition a valid value ``{c}`` meets.
+SQL_CHECKS: dict[str, Any] = {
+    "greater_than_or_equal_to": lambda s: f"{{c}} >= {s['min_value']!r}",
+    "greater_than": lambda s: f"{{c}} > {s['min_value']!r}",
+    "in_range": lambda s: f"{{c}} BETWEEN {s['min_value']!r} AND {s['max_value']!r}",
+    "isin": lambda s: "{c} IN (" + ", ".join(_sql_text(str(v)) for v in sorted(s["allowed_values"])) + ")",
+    "str_matches": lambda s: f"regexp_matches({{c}}, {_sql_text('^(?:' + s['pattern'] + ')')})",
+    "str_not_matches": lambda s: f"NOT regexp_full_match({{c}}, {_sql_text(s['pattern'])})",
+}
+#: The DuckDB types that hold each schema dtype.
+SQL_TYPES = {"str": ("VARCHAR",), "float64": ("DOUBLE", "FLOAT"), "int64": ("BIGINT", "INTEGER", "HUGEINT"),
+             "datetime64[ns]": ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_US", "TIMESTAMP_MS", "TIMESTAMP_S")}
+
+
+def sql_checks(schema: pa.DataFrameSchema, columns: list[str]) -> list[tuple[str, str, str]]:
+    """The schema's checks on the ``columns`` a table has, as ``(column, check, SQL true on a failing row)``.
+
+    Generated from the pandera schema itself (nullability and each check), so
+    the SQL path checks exactly what :func:`validate` checks.
+
+    >>> [c[1:] for c in sql_checks(transaction_schema, ["amount"])]
+    [('not_nullable', '"amount" IS NULL'), ('greater_than_or_equal_to(0)', '"amount" IS NOT NULL AND NOT ("amount" >= 0)')]
+    """
+    found = []
+    for name, col in schema.columns.items():
+        if name not in columns:
+            continue
+        c = '"' + name.replace('"', '""') + '"'
+        if not col.nullable:
+            found.append((name, "not_nullable", f"{c} IS NULL"))
+        for check in col.checks:
+            label = str(check.error or f"{check.name}({', '.join(map(str, (check.statistics or {}).values()))})")
+            condition = SQL_CHECKS[check.name](check.statistics).replace("{c}", c)
+            found.append((name, label, f"{c} IS NOT NULL AND NOT ({condition})"))
+    return found
+
+
+def validate_sql(con: Any, table: str, schema: pa.DataFrameSchema, where: str) -> None:
+    """:func:`validate` for a DuckDB table: the same schema checks in SQL, the same kind of message.
+
+    The table never enters pandas; a failing check names the column, the check,
+    the first failing source rows and values.
+    """
+    types = {r[0]: r[1] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+    lines = [f"  - column {name!r} is missing" for name, col in schema.columns.items()
+             if col.required and name not in types]
+    for name, col in schema.columns.items():
+        wanted = SQL_TYPES.get(str(col.dtype))
+        if name in types and wanted and not types[name].startswith(wanted):
+            lines.append(f"  - column {name!r} fails dtype('{col.dtype}'): found {types[name]}")
+    checks = sql_checks(schema, list(types))
+    counts = con.execute("SELECT " + ", ".join(f"count(*) FILTER ({cond})" for _, _, cond in checks)
+                         + f" FROM {table}").fetchall()[0] if checks else []
+    for (name, label, cond), n in zip(checks, counts, strict=True):
+        if n:
+            rows = con.execute(f'SELECT {"source_row" if "source_row" in types else "NULL"}, "{name}" '
+                               f"FROM {table} WHERE {cond} LIMIT 5").fetchall()
+            lines.append(f"  - column {name!r} fails {label!r} ({n} rows); source rows "
+                         f"{show_rows([r[0] for r in rows])}; values {show_rows(sorted({str(r[1]) for r in rows}))}")
+    if lines:
+        raise DataError(f"{where} does not match the {schema.name} schema:\n" + "\n".join(lines))

@@ -1,0 +1,125 @@
+"""Running the rules: one DuckDB engine over the collected lines, whatever their size.
+
+The lines are a DuckDB relation with a ``_row`` column (their order as
+collected): the collected Parquet file (:func:`parquet_lines`) or a frame
+pandas parsed, registered with the connection (:func:`frame_lines`). Each
+enabled rule of :data:`~helpers.cleaning.rules.RULES_IN_ORDER` makes the next
+table from the last one; the quality log counts rows and money before and
+after each rule and takes the rule's own note. The rule that leaves no rows is
+named (:class:`~helpers.errors.CleaningError`). The clean lines end in the
+temporary table ``clean`` (with ``_row``; :data:`CLEAN_ORDER` sorts them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from helpers.cleaning import netting
+from helpers.cleaning.quality import bad_lines_row, check_as_of, check_quality_log
+from helpers.cleaning.rules import RULES_IN_ORDER, Rule, literal, quote
+from helpers.config import CleaningParams
+from helpers.errors import CleaningError
+
+#: How the clean lines are sorted (ties: the order they were collected in).
+CLEAN_ORDER = "ORDER BY customer_id, order_ts, order_id, _row"
+
+
+def parquet_lines(file: Path) -> str:
+    """SQL reading a ``collected.parquet`` as the engine's lines (``_row``: the line's position in the file)."""
+    return f"SELECT * RENAME (file_row_number AS _row) FROM read_parquet({literal(str(file))}, file_row_number = true)"
+
+
+def frame_lines(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, name: str = "_collected") -> str:
+    """Register ``frame`` with ``con`` and return SQL reading it as the engine's lines."""
+    con.register(name, frame.assign(_row=np.arange(len(frame), dtype="int64")))
+    return f"SELECT * FROM {name}"
+
+
+def _totals(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, float]:
+    rows, money = con.execute(f"SELECT count(*), coalesce(fsum(amount), 0) FROM {table}").fetchall()[0]
+    return int(rows), float(money)
+
+
+def apply_step(con: duckdb.DuckDBPyConnection, rule: Rule, before: str, after: str, cfg: CleaningParams,
+           columns: list[str], as_of: dt.date) -> int:
+    """Make table ``after`` from ``before`` with ``rule``; return the rows it rewrote."""
+    kind = rule.kind_for(cfg)
+    condition = rule.condition(cfg, columns, as_of) if rule.condition else None
+    if kind == "net":
+        return netting.net(con, before, after, condition, columns)
+    modified = 0
+    if kind == "rewrite":
+        modified = con.execute(f"SELECT count(*) FILTER (customer_id IS DISTINCT FROM {condition}) "
+                               f"FROM {before}").fetchall()[0][0]
+        select = f"SELECT * REPLACE ({condition} AS customer_id) FROM {before}"
+    elif kind == "dedup":
+        same = ", ".join(quote(c) for c in columns if c != "source_row")
+        select = (f"SELECT * FROM {before} WHERE _row IN "
+                  f"(SELECT min(_row) FROM {before} GROUP BY {same})")
+    else:  # a filter is a view: the next rule that rewrites or groups materialises the chain
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {after} AS SELECT * FROM {before} WHERE NOT ({condition})")
+        return 0
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {after} AS {select}")
+    return int(modified)
+
+
+def run_rules(con: duckdb.DuckDBPyConnection, lines: str, cfg: CleaningParams, as_of: dt.date, where: str,
+              bad_lines: dict | None = None) -> pd.DataFrame:
+    """Run every rule over ``lines`` (SQL with a ``_row`` column) into table ``clean``; return the quality log.
+
+    ``bad_lines`` (stage 02's record of skipped text lines) adds the first
+    row ``bad_lines``. Raises :class:`CleaningError` when ``as_of`` is before
+    the first line, and naming the rule that left no rows.
+    """
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _step0 AS {lines}")
+    columns = [r[0] for r in con.execute("DESCRIBE _step0").fetchall() if r[0] != "_row"]
+    rows_in, first, last = con.execute("SELECT count(*), min(order_ts), max(order_ts) FROM _step0").fetchall()[0]
+    if rows_in:
+        check_as_of(pd.Timestamp(first), pd.Timestamp(last), as_of, where)
+    log = [bad_lines_row(bad_lines, rows_in)] if bad_lines is not None else []
+    current, (rows, money) = "_step0", _totals(con, "_step0")
+    made: list[tuple[str, str]] = []
+    for step, rule in enumerate(RULES_IN_ORDER, start=1):
+        enabled = rule.enabled(cfg)
+        modified, note, after = 0, "off", current
+        if enabled and rule.needs and rule.needs not in columns:
+            note = f"skipped: no {rule.needs} column mapped"
+        elif enabled:
+            after = f"_step{step}"
+            modified = apply_step(con, rule, current, after, cfg, columns, as_of)
+            made.append((after, "VIEW" if rule.kind_for(cfg) == "filter" else "TABLE"))
+            note = rule.note(con, current, after, cfg, columns, as_of)
+        rows_after, money_after = _totals(con, after) if after != current else (rows, money)
+        log.append({"step": step, "rule": rule.name, "enabled": enabled, "rows_before": rows,
+                    "rows_removed": rows - rows_after, "rows_after": rows_after, "rows_modified": modified,
+                    "amount_removed": round(money - money_after, 2), "note": note})
+        if rows and not rows_after:
+            raise CleaningError(f"{where}: cleaning rule {rule.name!r} removed the last {rows} rows ({note}); nothing "
+                                f"is left. Check the data or switch the rule off with cleaning.{rule.name} in the "
+                                "parameter file.")
+        current, rows, money = after, rows_after, money_after
+    con.execute(f"CREATE OR REPLACE TEMP TABLE clean AS SELECT * FROM {current}")
+    for name, kind in reversed(made):  # later steps first: a view reads the table before it
+        con.execute(f"DROP {kind} {name}")
+    quality = pd.DataFrame(log)
+    check_quality_log(quality, rows_in=rows_in + (int(bad_lines["count"]) if bad_lines else 0), rows_out=rows)
+    return quality
+
+
+def like_types(out: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
+    """``out`` with the column types of ``like`` (DuckDB gives an all-missing text column another type)."""
+    for column, dtype in like.dtypes.items():
+        if column in out.columns and out[column].dtype != dtype:
+            out[column] = (out[column].astype(object).where(out[column].notna(), None) if dtype == object
+                           else out[column].astype(dtype))
+    return out
+
+
+def clean_frame(con: duckdb.DuckDBPyConnection, like: pd.DataFrame) -> pd.DataFrame:
+    """Table ``clean`` as a frame, sorted, with the column types of ``like`` (the collected frame)."""
+    return like_types(con.execute(f"SELECT * EXCLUDE (_row) FROM clean {CLEAN_ORDER}").df(), like)

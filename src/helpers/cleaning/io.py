@@ -1,0 +1,97 @@
+"""Stage 03's input and output: the collected lines in, the clean lines and the quality log out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow.parquet as pq
+
+from helpers import paths
+from helpers.catalog import Catalog
+from helpers.cleaning.engine import CLEAN_ORDER, clean_frame, parquet_lines, run_rules
+from helpers.errors import DataError
+from helpers.schemas import transaction_schema, validate, validate_sql
+
+
+def load_collected(catalog: Catalog) -> pd.DataFrame:
+    """Read the collected transactions written by stage 02."""
+    return catalog.read_parquet("collected", stage="02-collect-sources")
+
+
+def load_transactions(catalog: Catalog, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read the clean transactions written by stage 03 (what stages 04+ start from).
+
+    ``columns`` reads only those of them the table has (a large table in
+    pandas costs memory per column). Timestamps come back as nanoseconds
+    whichever engine wrote them.
+    """
+    import pyarrow.parquet as pq
+
+    file = catalog.require("transactions", "03-clean-integrate")
+    if columns is not None:
+        present = set(pq.ParquetFile(file).schema_arrow.names)
+        columns = [c for c in columns if c in present]
+    frame = pd.read_parquet(file, columns=columns)
+    if "order_ts" in frame.columns:
+        frame["order_ts"] = frame["order_ts"].astype("datetime64[ns]")
+    return frame
+
+
+def save_clean(catalog: Catalog, clean: pd.DataFrame, quality: pd.DataFrame) -> dict[str, Path]:
+    """Write stage 03's artifacts: Parquet, the quality log (CSV) and the DuckDB tables."""
+    files = {
+        "transactions": catalog.write_parquet("transactions", clean),
+        "quality_log": catalog.write_text("quality_log", quality.to_csv(index=False)),
+    }
+    catalog.write_tables({"transactions": clean, "quality_log": quality})
+    return files
+
+
+def overview(con: duckdb.DuckDBPyConnection, table: str = "clean") -> pd.Series:
+    """Headline numbers of a transaction table: customers, orders, lines, revenue, first and last order."""
+    row = con.execute(f"SELECT count(DISTINCT customer_id), count(DISTINCT order_id), count(*), fsum(amount), "
+                      f"min(order_ts), max(order_ts) FROM {table}").fetchall()[0]
+    return pd.Series({"customers": row[0], "orders": row[1], "lines": row[2], "revenue": round(float(row[3]), 2),
+                      "first order": row[4].date().isoformat(), "last order": row[5].date().isoformat()})
+
+
+def clean_and_save(params: Any, catalog: Catalog | None = None) -> tuple[pd.DataFrame, pd.Series, dict[str, Path], str]:
+    """Stage 03 in one call: the rules over ``collected.parquet`` in DuckDB; write the clean lines and the log.
+
+    Returns the quality log, the headline numbers of the clean table, the
+    files written and the engine stage 02 used (``pandas`` or ``duckdb``,
+    :func:`helpers.sqlclean.engine`). A source small enough for pandas gives
+    a clean frame checked with the pandera schema and written as tables; a
+    large one stays in DuckDB (the same schema checks, in SQL) and is written
+    with ``COPY``, the database getting a view.
+    """
+    from helpers import sqlclean
+
+    catalog = catalog if catalog is not None else Catalog.of(params)  # default: the run folder of params
+    manifest = catalog.read_json("snapshot")
+    engine = sqlclean.engine(params, paths.raw_dir(params.dataset) / manifest["snapshot_id"] / manifest["file"])
+    read = manifest.get("read") or {}
+    bad_lines = read.get("bad_lines") if read.get("on_bad_lines") == "skip" else None
+    collected = catalog.require("collected", "02-collect-sources")
+    where = f"{params.dataset} collected lines"
+    con = sqlclean.connect(temp_directory=catalog.folder)
+    try:
+        quality = run_rules(con, parquet_lines(collected), params.cleaning, params.as_of, where, bad_lines)
+        numbers = overview(con)
+        if engine == "pandas":
+            like = pq.read_schema(collected).empty_table().to_pandas()
+            files = save_clean(catalog, validate(clean_frame(con, like), transaction_schema, where), quality)
+        else:
+            validate_sql(con, "clean", transaction_schema, where)
+            files = {"transactions": sqlclean.copy_to(con, f"SELECT * EXCLUDE (_row) FROM clean {CLEAN_ORDER}",
+                                                      catalog.path("transactions")),
+                     "quality_log": catalog.write_text("quality_log", quality.to_csv(index=False))}
+            catalog.write_tables({"quality_log": quality}, views={"transactions": "transactions"})
+    except duckdb.Error as exc:
+        raise DataError(f"{collected}: DuckDB could not clean the lines: {str(exc).splitlines()[0]}") from None
+    finally:
+        con.close()
+    return quality, numbers, files, engine

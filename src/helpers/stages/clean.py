@@ -1,0 +1,56 @@
+"""Stage 03, clean and integrate: every rule in order, the quality log, the clean transactions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from helpers.cleaning import clean_and_save
+from helpers.paths import shown
+
+
+@dataclass
+class CleanResult:
+    """Stage 03's result: the quality log, the headline numbers of the clean table, the files, the engine."""
+
+    quality: pd.DataFrame
+    overview: pd.Series
+    files: dict[str, Path]
+    engine: str
+
+    @property
+    def message(self) -> str:
+        """Which engine did what: stage 02 read the source with ``engine``; the rules always run in DuckDB."""
+        kept = "came into pandas, checked with the pandera schema" if self.engine == "pandas" else \
+            "stayed in DuckDB, checked with the same schema in SQL"
+        return f"engine: {self.engine} (stage 02); the rules ran in DuckDB and the clean lines {kept}"
+
+    @property
+    def rows_in(self) -> int:
+        """Lines that came in (the first rule's rows before)."""
+        return int(self.quality["rows_before"].iloc[0])
+
+    @property
+    def rows_out(self) -> int:
+        """Clean lines written."""
+        return int(self.overview["lines"])
+
+    @property
+    def balance(self) -> str:
+        """The quality log's sum in a sentence: lines in - removed = lines out, and whether it adds up."""
+        removed = int(self.quality["rows_removed"].sum())
+        adds_up = "adds up" if self.rows_in - removed == self.rows_out else "DOES NOT ADD UP"
+        return f"{self.rows_in:,} lines in - {removed:,} removed by the rules = {self.rows_out:,} lines out ({adds_up})"
+
+    @property
+    def written(self) -> str:
+        """The files written, one per line."""
+        return "\n".join(f"{name:>13}: {shown(path)}" for name, path in self.files.items())
+
+
+def clean(params: Any, catalog: Any) -> CleanResult:
+    """Stage 03 in one call: clean the collected lines, write ``transactions`` and ``quality_log`` (files and tables)."""
+    return CleanResult(*clean_and_save(params, catalog))

@@ -1,0 +1,95 @@
+"""Stage 02, collect the sources: snapshot, read, map onto the contract, and what the notebook shows of it.
+
+The work is :func:`helpers.sources.collect_and_save`; this adds what notebook
+02 shows, read back from the run's DuckDB database with SQL (the same queries
+an analyst would run): the first lines, the counts, the lines and money per
+month before cleaning, and the raw snapshots of the data set.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from helpers import privacy
+from helpers.paths import shown
+from helpers.sources import Snapshot, collect_and_save, role_columns
+
+#: What notebook 02 shows, as SQL over the run's database (tables ``collected`` and ``snapshots``).
+QUERIES = {name: textwrap.dedent(sql).strip() for name, sql in {
+    "head": "select * from collected limit 5",
+    "counts": """
+        select count(*) as lines, count(distinct customer_id) as customers,
+               count(*) filter (where customer_id is null) as no_customer
+        from collected""",
+    "monthly": """
+        select date_trunc('month', order_ts) as month,
+               count(*) as lines,
+               count(distinct customer_id) as customers,
+               sum(amount) filter (where amount > 0) as sales,
+               sum(amount) filter (where amount < 0) as returns
+        from collected
+        group by 1 order by 1""",
+    "snapshots": "select snapshot_id, file, rows, collected_at, used_by_this_run from snapshots",
+}.items()}
+
+
+@dataclass
+class CollectResult:
+    """Stage 02's result: the snapshot, the engine, and the tables notebook 02 shows."""
+
+    snapshot: Snapshot
+    engine: str
+    parameter_engine: str
+    unmapped: list[str]
+    head: pd.DataFrame
+    counts: pd.Series
+    monthly: pd.DataFrame
+    snapshots: pd.DataFrame
+    written: str
+
+    @property
+    def manifest(self) -> pd.DataFrame:
+        """The snapshot's manifest (without the source block), one row per entry."""
+        return pd.Series(self.snapshot.manifest).drop(["source"]).to_frame("manifest")
+
+    @property
+    def message(self) -> str:
+        """Which snapshot and engine were used, and the source columns left in the raw snapshot."""
+        text = f"snapshot: {shown(self.snapshot.file)}\nengine:   {self.engine} (parameter engine: {self.parameter_engine})"
+        if self.unmapped:
+            text += f"\nnot collected (they stay in the raw snapshot only): {', '.join(self.unmapped)}"
+        return text
+
+    @property
+    def counts_message(self) -> str:
+        """Lines, customer keys and lines without a customer, in a sentence."""
+        c = self.counts
+        return (f"{c['lines']:,} lines from {c['customers']:,} customer keys, "
+                f"{c['no_customer']:,} lines without a customer")
+
+
+def unmapped_columns(params: Any, snapshot: Snapshot) -> list[str]:
+    """The source's columns no role of the column mapping names (they stay in the raw snapshot only).
+
+    >>> from helpers.config import load_params
+    >>> from pathlib import Path
+    >>> snap = Snapshot(Path("."), Path("x"), {"columns": ["customer_id", "sample_id", "date"]})
+    >>> unmapped_columns(load_params("cdnow_sample.yaml"), snap)
+    ['sample_id']
+    """
+    mapped = set(role_columns(params.columns).values())
+    return [str(col) for col in snapshot.manifest["columns"] if col not in mapped]
+
+
+def collect(params: Any, catalog: Any) -> CollectResult:
+    """Stage 02 in one call: snapshot the source, map it, write ``collected`` (Parquet and table); query it back."""
+    snapshot, engine = collect_and_save(params, catalog)
+    q = {name: catalog.query(sql) for name, sql in QUERIES.items()}
+    return CollectResult(
+        snapshot, engine, params.engine, unmapped_columns(params, snapshot),
+        privacy.shown_ids(q["head"], params.privacy.raw_ids), q["counts"].iloc[0], q["monthly"], q["snapshots"],
+        f"written: {shown(catalog.path('collected'))} and table 'collected' in {shown(catalog.database)}")
