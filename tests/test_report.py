@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from helpers.catalog import Catalog
-from helpers import paths, report
+from helpers import history, migration, paths
 from helpers.config import load_params
 from helpers.compare import main as compare_main
 from helpers.i18n import translate, translate_frame
@@ -43,7 +43,7 @@ def test_pseudonyms_are_stable_keyed_and_not_the_id(monkeypatch: pytest.MonkeyPa
 def test_migration_counts_every_customer_once() -> None:
     before = pd.DataFrame({"customer_key": list("abcd"), "rfm_segment": ["loyal", "loyal", "at risk", "lost"]})
     after = pd.DataFrame({"customer_key": list("abcde"), "rfm_segment": ["loyal", "at risk", "loyal", "lost", "new customers"]})
-    matrix, flows = report.migration(before, after)
+    matrix, flows = migration.migration(before, after)
     assert matrix.to_numpy().sum() == 5
     assert matrix.loc["loyal", "at risk"] == 1 and matrix.loc["(new)", "new customers"] == 1
     assert flows["customers"].sum() == 3
@@ -56,14 +56,14 @@ def test_migration_summary_counts_by_state_not_by_segment_name() -> None:
                            "rfm_segment": ["stars", "stars", "newbies", "dozing", "fading", "gone", "fading", "retired"]})
     after = pd.DataFrame({"customer_key": list("abcdefghi"),
                           "rfm_segment": ["fading", "gone", "gone", "gone", "stars", "newbies", "gone", "stars", "gone"]})
-    _, flows = report.migration(before, after)
-    s = report.migration_summary(flows, states)
+    _, flows = migration.migration(before, after)
+    s = migration.migration_summary(flows, states)
     # slipping away: a, b (active), c (new), d (cooling); fading -> gone (g) is not a new slip; i is new since
     assert (s["slipping_away"], s["won_back"], s["unplaced"]) == (4, 1, 1)  # won back: e; f went to newbies, not active
     assert s["text"].startswith("Slipping away: 4 customers moved from a new, active or cooling segment into a "
                                 "slipping or lost one (fading, gone); won back: 1 moved from there into an active one (stars).")
     assert "1 customers moved from or to segments the segment map gives no state (retired)" in s["text"]
-    none = report.migration_summary(flows, None)
+    none = migration.migration_summary(flows, None)
     assert none["has_states"] is False and none["slipping_away"] is None and none["won_back"] is None
     assert "cannot tell customers slipping away from customers won back" in none["text"]
 
@@ -136,13 +136,13 @@ def test_a_successful_run_prints_only_its_progress_lines(two_reports: tuple[Path
 
 def test_the_later_report_shows_migration_from_the_earlier_one(two_reports: tuple[Path, Path]) -> None:
     earlier, later = two_reports
-    assert report.previous_run("cdnow_sample", pd.Timestamp("1998-06-30").date()) == earlier
+    assert history.previous_run("cdnow_sample", pd.Timestamp("1998-06-30").date()) == earlier
     html = (later / "report.html").read_text()
     assert "compared with the report of 1998-03-31" in html
     assert "This is the first report" in (earlier / "report.html").read_text()
     before = pd.read_parquet(earlier / "customer_segments.parquet")
     after = pd.read_parquet(later / "customer_segments.parquet")
-    matrix, flows = report.migration(before, after)
+    matrix, flows = migration.migration(before, after)
     assert matrix.to_numpy().sum() == 2_357 and flows["customers"].sum() > 0
 
 
@@ -164,7 +164,7 @@ def test_experiments_at_one_as_of_are_kept_apart_and_compared(two_reports: tuple
         assert f"'{raw_id}'" not in text and f'"{raw_id}"' not in text and f": {raw_id}" not in text
     html = (variant / "report.html").read_text()  # no earlier k3 report, but earlier runs are listed: not "first"
     assert "This is the first report" not in html and "No earlier report to compare with" in html
-    table = report.compare_runs("cdnow_sample")
+    table = history.compare_runs("cdnow_sample")
     assert table["run"].tolist() == ["1998-03-31", "1998-06-30", "1998-06-30-k3"]
     assert {"as_of", "clusters.k", "experiment", "rfm.abc_cuts"} <= set(table.columns)
     assert table["holdout_rmse"].notna().all()

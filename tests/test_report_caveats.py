@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from helpers.catalog import Catalog
-from helpers import paths, report
+from helpers import history, paths, report
 from helpers.i18n import translate
 
 Q2_WORSE = {"model": {"ROC-AUC": 0.717}, "RFM-score baseline": {"ROC-AUC": 0.75}}
@@ -121,12 +121,12 @@ def test_the_header_never_shows_empty_bold(title: str, shown: str) -> None:
 
 def test_first_report_is_said_only_when_nothing_ran_before(isolated: Path) -> None:
     as_of = dt.date(2020, 6, 30)
-    assert report.no_previous_text("shop", as_of).startswith("This is the first report of this data set")
-    report.append_runs_log("shop", {"folder": "2020-06-30", "finished_at": "2020-07-01T06:00:00+00:00",
+    assert history.no_previous_text("shop", as_of).startswith("This is the first report of this data set")
+    history.append_runs_log("shop", {"folder": "2020-06-30", "finished_at": "2020-07-01T06:00:00+00:00",
                                     "params": {}, "metrics": {}})
-    again = report.no_previous_text("shop", as_of)
+    again = history.no_previous_text("shop", as_of)
     assert "first report" not in again and "none of the 1 earlier run(s)" in again and "scheduled runs" in again
-    assert "experiment 'k3'" in report.no_previous_text("shop", as_of, "k3")
+    assert "experiment 'k3'" in history.no_previous_text("shop", as_of, "k3")
 
 
 def test_a_caveat_a_stage_has_said_is_not_repeated_by_the_report(isolated: Path) -> None:

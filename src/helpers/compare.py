@@ -15,7 +15,7 @@ import sys
 
 import pandas as pd
 
-from helpers.report import compare_runs
+from helpers.history import compare_runs
 
 
 def main(argv: list[str] | None = None) -> int:
