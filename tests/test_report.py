@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,7 +21,11 @@ from helpers.config import load_params
 from helpers.compare import main as compare_main
 from helpers.i18n import translate, translate_frame
 from helpers.privacy import pseudonymize
+from helpers.names import TIERS
+from helpers.plots import report as show
 from helpers.run import run
+from helpers.stages import run_stage
+from helpers.stages.report import report as report_stage
 from tests_support import assert_raw_intact, raw_fingerprint
 
 pytestmark = pytest.mark.notebooks
@@ -144,6 +149,59 @@ def test_the_later_report_shows_migration_from_the_earlier_one(two_reports: tupl
     after = pd.read_parquet(later / "customer_segments.parquet")
     matrix, flows = migration.migration(before, after)
     assert matrix.to_numpy().sum() == 2_357 and flows["customers"].sum() > 0
+
+
+@pytest.fixture()
+def staged_later(two_reports: tuple[Path, Path], tmp_path: Path) -> Catalog:
+    """A copy of the later run's artifacts (stage 08 rewrites its export there, not in the run's own folder)."""
+    run_catalog = Catalog.of(load_params("cdnow_sample.yaml"))
+    shutil.copytree(run_catalog.folder, tmp_path / "run")
+    return Catalog(run_catalog.dataset, run_catalog.run, tmp_path / "run")
+
+
+def test_the_stage_function_returns_what_the_published_report_shows(two_reports: tuple[Path, Path],
+                                                                     staged_later: Catalog) -> None:
+    """Stage 08 in this process, on the later run's artifacts: the published export and metrics, every section."""
+    _, later = two_reports
+    r = run_stage("08-segment-report", load_params("cdnow_sample.yaml"), staged_later)
+    pd.testing.assert_frame_equal(r.export, pd.read_parquet(later / "customer_segments.parquet"))
+    assert pd.read_parquet(staged_later.path("customer_segments")).equals(r.export)
+    assert staged_later.path("customer_segments_csv").read_text() == (later / "customer_segments.csv").read_text()
+    published = json.loads((later / "metrics.json").read_text())
+    assert _close(staged_later.read_json("metrics"), published) and _close(r.metrics, published)
+    assert r.headline.loc["customers", "cdnow_sample"] == "2,357" and r.forecast
+    assert r.segments["customers"].sum() == 2_357 and set(r.segments.index) == set(r.export["rfm_segment"])
+    assert r.segments["action"].notna().all()
+    assert list(r.tiers.index) == list(TIERS) and r.tiers["customers"].sum() == 2_357 and r.no_pyramid is None
+    assert r.clusters["customers"].sum() == 2_357 and len(r.clusters) == published["clusters_k"]
+    assert r.prospects.empty is False and r.withheld.startswith("No prospects are flagged")  # CDNOW: RFM wins
+    assert f"ROC-AUC {published['classifier_auc_high_value']:.2f}" in r.classifier
+    assert r.validation.startswith("Lifetime value comes from **Pareto/NBD") and "273 days" in r.validation
+    assert "Read these numbers with care" in r.caveats_html
+    # migration: against the published earlier report, found by its recorded as_of
+    assert r.previous == "1998-03-31" and r.no_previous is None and r.matrix.to_numpy().sum() == 2_357
+    assert r.changed == f"compared with the report of 1998-03-31: {r.flows['customers'].sum():,} customers changed segment"
+    assert r.moved["has_states"] and r.moved["slipping_away"] > 0 and r.moved["won_back"] > 0
+    assert r.runs is not None and "1998-03-31" in r.runs["run"].tolist()
+    assert len(show.value_figure(r).axes) == 2 and len(show.lifecycle_figure(r).axes) == 2
+    assert "(1998-03-31)" in show.migration_figure(r).axes[0].get_title()
+    assert show.segments(r).data.index.name == "segment"
+
+
+def test_the_stage_function_speaks_the_report_language(staged_later: Catalog) -> None:
+    r = report_stage(load_params("cdnow_sample.yaml", {"language": "zh"}), staged_later)
+    assert r.t("Headline numbers") == translate("Headline numbers", "zh") != "Headline numbers"
+    assert translate("customers", "zh") in r.headline.index and "customers" not in r.headline.index
+    assert translate("Read these numbers with care", "zh") in r.caveats_html
+    assert set(show.flows(r)["from"]) <= {translate(s, "zh") for s in r.flows["from"]}
+
+
+def test_an_as_of_before_every_report_has_nothing_to_compare_with(two_reports: tuple[Path, Path],
+                                                                  staged_later: Catalog) -> None:
+    r = report_stage(load_params("cdnow_sample.yaml", {"as_of": "1998-03-31"}), staged_later)
+    assert r.previous is None and r.matrix is None and r.moved is None
+    assert r.no_previous.startswith("No earlier report to compare with: migration needs a published report of the "
+                                    "scheduled runs (no experiment) with an as_of before 1998-03-31")
 
 
 def test_experiments_at_one_as_of_are_kept_apart_and_compared(two_reports: tuple[Path, Path],
