@@ -160,7 +160,8 @@ def staged_later(two_reports: tuple[Path, Path], tmp_path: Path) -> Catalog:
 
 
 def test_the_stage_function_returns_what_the_published_report_shows(two_reports: tuple[Path, Path],
-                                                                     staged_later: Catalog) -> None:
+                                                                     staged_later: Catalog,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     """Stage 08 in this process, on the later run's artifacts: the published export and metrics, every section."""
     _, later = two_reports
     r = run_stage("08-segment-report", load_params("cdnow_sample.yaml"), staged_later)
@@ -186,6 +187,11 @@ def test_the_stage_function_returns_what_the_published_report_shows(two_reports:
     assert len(show.value_figure(r).axes) == 2 and len(show.lifecycle_figure(r).axes) == 2
     assert "(1998-03-31)" in show.migration_figure(r).axes[0].get_title()
     assert show.segments(r).data.index.name == "segment"
+    capsys.readouterr()
+    show.prospects(r)  # withheld: the sentence, not the table
+    show.runs(r)
+    shown = capsys.readouterr().out
+    assert shown.startswith(r.withheld + "\nparameters that differ between runs") and "1998-03-31" in shown
 
 
 def test_the_stage_function_speaks_the_report_language(staged_later: Catalog) -> None:

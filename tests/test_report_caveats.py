@@ -122,6 +122,7 @@ def test_the_header_never_shows_empty_bold(title: str, shown: str) -> None:
 def test_first_report_is_said_only_when_nothing_ran_before(isolated: Path) -> None:
     as_of = dt.date(2020, 6, 30)
     assert history.no_previous_text("shop", as_of).startswith("This is the first report of this data set")
+    assert history.earlier_runs("shop") is None
     history.append_runs_log("shop", {"folder": "2020-06-30", "finished_at": "2020-07-01T06:00:00+00:00",
                                     "params": {}, "metrics": {}})
     again = history.no_previous_text("shop", as_of)
