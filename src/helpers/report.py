@@ -65,6 +65,7 @@ def export_table(catalog: Catalog, raw_ids: bool = False) -> pd.DataFrame:
 
 
 def _json(path: Path) -> dict[str, Any]:
+    """A JSON artifact's content, ``{}`` when the file is missing."""
     return json.loads(path.read_text()) if path.exists() else {}
 
 
@@ -91,6 +92,7 @@ def prospects_flagged(export: pd.DataFrame) -> int:
 
 
 def _baseline_auc(q2: dict[str, Any]) -> tuple[str | None, float | None]:
+    """The name and ROC-AUC of stage 07's baseline for the high-value question (``None, None`` without one)."""
     for name, scores in q2.items():
         if "baseline" in name.lower() and isinstance(scores, dict) and scores.get("ROC-AUC") is not None:
             return name, float(scores["ROC-AUC"])

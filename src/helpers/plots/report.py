@@ -31,12 +31,14 @@ def _language(result: Any) -> None:
 
 
 def _done(fig: Figure) -> Figure:
+    """Lay the figure out and close it (it is returned, so the notebook shows it once)."""
     fig.tight_layout()
-    plt.close(fig)  # returned, not left open: the notebook shows it once
+    plt.close(fig)
     return fig
 
 
 def _shown(frame: pd.DataFrame, result: Any) -> pd.DataFrame:
+    """``frame`` with its labels and text cells in the report's language."""
     return i18n.translate_frame(frame, result.language)
 
 
