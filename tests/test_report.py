@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,12 +16,16 @@ import pytest
 import yaml
 
 from helpers.catalog import Catalog
-from helpers import paths, report
+from helpers import history, migration, paths
 from helpers.config import load_params
 from helpers.compare import main as compare_main
 from helpers.i18n import translate, translate_frame
 from helpers.privacy import pseudonymize
+from helpers.names import TIERS
+from helpers.plots import report as show
 from helpers.run import run
+from helpers.stages import run_stage
+from helpers.stages.report import report as report_stage
 from tests_support import assert_raw_intact, raw_fingerprint
 
 pytestmark = pytest.mark.notebooks
@@ -43,7 +48,7 @@ def test_pseudonyms_are_stable_keyed_and_not_the_id(monkeypatch: pytest.MonkeyPa
 def test_migration_counts_every_customer_once() -> None:
     before = pd.DataFrame({"customer_key": list("abcd"), "rfm_segment": ["loyal", "loyal", "at risk", "lost"]})
     after = pd.DataFrame({"customer_key": list("abcde"), "rfm_segment": ["loyal", "at risk", "loyal", "lost", "new customers"]})
-    matrix, flows = report.migration(before, after)
+    matrix, flows = migration.migration(before, after)
     assert matrix.to_numpy().sum() == 5
     assert matrix.loc["loyal", "at risk"] == 1 and matrix.loc["(new)", "new customers"] == 1
     assert flows["customers"].sum() == 3
@@ -56,14 +61,14 @@ def test_migration_summary_counts_by_state_not_by_segment_name() -> None:
                            "rfm_segment": ["stars", "stars", "newbies", "dozing", "fading", "gone", "fading", "retired"]})
     after = pd.DataFrame({"customer_key": list("abcdefghi"),
                           "rfm_segment": ["fading", "gone", "gone", "gone", "stars", "newbies", "gone", "stars", "gone"]})
-    _, flows = report.migration(before, after)
-    s = report.migration_summary(flows, states)
+    _, flows = migration.migration(before, after)
+    s = migration.migration_summary(flows, states)
     # slipping away: a, b (active), c (new), d (cooling); fading -> gone (g) is not a new slip; i is new since
     assert (s["slipping_away"], s["won_back"], s["unplaced"]) == (4, 1, 1)  # won back: e; f went to newbies, not active
     assert s["text"].startswith("Slipping away: 4 customers moved from a new, active or cooling segment into a "
                                 "slipping or lost one (fading, gone); won back: 1 moved from there into an active one (stars).")
     assert "1 customers moved from or to segments the segment map gives no state (retired)" in s["text"]
-    none = report.migration_summary(flows, None)
+    none = migration.migration_summary(flows, None)
     assert none["has_states"] is False and none["slipping_away"] is None and none["won_back"] is None
     assert "cannot tell customers slipping away from customers won back" in none["text"]
 
@@ -136,14 +141,75 @@ def test_a_successful_run_prints_only_its_progress_lines(two_reports: tuple[Path
 
 def test_the_later_report_shows_migration_from_the_earlier_one(two_reports: tuple[Path, Path]) -> None:
     earlier, later = two_reports
-    assert report.previous_run("cdnow_sample", pd.Timestamp("1998-06-30").date()) == earlier
+    assert history.previous_run("cdnow_sample", pd.Timestamp("1998-06-30").date()) == earlier
     html = (later / "report.html").read_text()
     assert "compared with the report of 1998-03-31" in html
     assert "This is the first report" in (earlier / "report.html").read_text()
     before = pd.read_parquet(earlier / "customer_segments.parquet")
     after = pd.read_parquet(later / "customer_segments.parquet")
-    matrix, flows = report.migration(before, after)
+    matrix, flows = migration.migration(before, after)
     assert matrix.to_numpy().sum() == 2_357 and flows["customers"].sum() > 0
+
+
+@pytest.fixture()
+def staged_later(two_reports: tuple[Path, Path], tmp_path: Path) -> Catalog:
+    """A copy of the later run's artifacts (stage 08 rewrites its export there, not in the run's own folder)."""
+    run_catalog = Catalog.of(load_params("cdnow_sample.yaml"))
+    shutil.copytree(run_catalog.folder, tmp_path / "run")
+    return Catalog(run_catalog.dataset, run_catalog.run, tmp_path / "run")
+
+
+def test_the_stage_function_returns_what_the_published_report_shows(two_reports: tuple[Path, Path],
+                                                                     staged_later: Catalog,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Stage 08 in this process, on the later run's artifacts: the published export and metrics, every section."""
+    _, later = two_reports
+    r = run_stage("08-segment-report", load_params("cdnow_sample.yaml"), staged_later)
+    pd.testing.assert_frame_equal(r.export, pd.read_parquet(later / "customer_segments.parquet"))
+    assert pd.read_parquet(staged_later.path("customer_segments")).equals(r.export)
+    assert staged_later.path("customer_segments_csv").read_text() == (later / "customer_segments.csv").read_text()
+    published = json.loads((later / "metrics.json").read_text())
+    assert _close(staged_later.read_json("metrics"), published) and _close(r.metrics, published)
+    assert r.headline.loc["customers", "cdnow_sample"] == "2,357" and r.forecast
+    assert r.segments["customers"].sum() == 2_357 and set(r.segments.index) == set(r.export["rfm_segment"])
+    assert r.segments["action"].notna().all()
+    assert list(r.tiers.index) == list(TIERS) and r.tiers["customers"].sum() == 2_357 and r.no_pyramid is None
+    assert r.clusters["customers"].sum() == 2_357 and len(r.clusters) == published["clusters_k"]
+    assert r.prospects.empty is False and r.withheld.startswith("No prospects are flagged")  # CDNOW: RFM wins
+    assert f"ROC-AUC {published['classifier_auc_high_value']:.2f}" in r.classifier
+    assert r.validation.startswith("Lifetime value comes from **Pareto/NBD") and "273 days" in r.validation
+    assert "Read these numbers with care" in r.caveats_html
+    # migration: against the published earlier report, found by its recorded as_of
+    assert r.previous == "1998-03-31" and r.no_previous is None and r.matrix.to_numpy().sum() == 2_357
+    assert r.changed == f"compared with the report of 1998-03-31: {r.flows['customers'].sum():,} customers changed segment"
+    assert r.moved["has_states"] and r.moved["slipping_away"] > 0 and r.moved["won_back"] > 0
+    assert r.runs is not None and "1998-03-31" in r.runs["run"].tolist()
+    assert len(show.value_figure(r).axes) == 2 and len(show.lifecycle_figure(r).axes) == 2
+    assert "(1998-03-31)" in show.migration_figure(r).axes[0].get_title()
+    assert show.segments(r).data.index.name == "segment"
+    capsys.readouterr()
+    show.prospects(r)  # withheld: the sentence, not the table
+    show.runs(r)
+    shown = capsys.readouterr().out
+    assert shown.startswith(r.withheld + "\nparameters that differ between runs") and "1998-03-31" in shown
+
+
+def test_the_stage_function_speaks_the_report_language(staged_later: Catalog) -> None:
+    r = report_stage(load_params("cdnow_sample.yaml", {"language": "zh"}), staged_later)
+    assert r.t("Headline numbers") == translate("Headline numbers", "zh") != "Headline numbers"
+    assert translate("customers", "zh") in r.headline.index and "customers" not in r.headline.index
+    assert translate("Read these numbers with care", "zh") in r.caveats_html
+    flows = show.flows(r)
+    assert list(flows.columns) == [translate(c, "zh") for c in ("from", "to", "customers")]
+    assert flows.iloc[:, 0].tolist() == [translate(s, "zh") for s in r.flows["from"].head(10)]
+
+
+def test_an_as_of_before_every_report_has_nothing_to_compare_with(two_reports: tuple[Path, Path],
+                                                                  staged_later: Catalog) -> None:
+    r = report_stage(load_params("cdnow_sample.yaml", {"as_of": "1998-03-31"}), staged_later)
+    assert r.previous is None and r.matrix is None and r.moved is None
+    assert r.no_previous.startswith("No earlier report to compare with: migration needs a published report of the "
+                                    "scheduled runs (no experiment) with an as_of before 1998-03-31")
 
 
 def test_experiments_at_one_as_of_are_kept_apart_and_compared(two_reports: tuple[Path, Path],
@@ -164,7 +230,7 @@ def test_experiments_at_one_as_of_are_kept_apart_and_compared(two_reports: tuple
         assert f"'{raw_id}'" not in text and f'"{raw_id}"' not in text and f": {raw_id}" not in text
     html = (variant / "report.html").read_text()  # no earlier k3 report, but earlier runs are listed: not "first"
     assert "This is the first report" not in html and "No earlier report to compare with" in html
-    table = report.compare_runs("cdnow_sample")
+    table = history.compare_runs("cdnow_sample")
     assert table["run"].tolist() == ["1998-03-31", "1998-06-30", "1998-06-30-k3"]
     assert {"as_of", "clusters.k", "experiment", "rfm.abc_cuts"} <= set(table.columns)
     assert table["holdout_rmse"].notna().all()

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from helpers.catalog import Catalog
-from helpers import paths, report
+from helpers import history, paths, report
 from helpers.i18n import translate
 
 Q2_WORSE = {"model": {"ROC-AUC": 0.717}, "RFM-score baseline": {"ROC-AUC": 0.75}}
@@ -121,12 +121,13 @@ def test_the_header_never_shows_empty_bold(title: str, shown: str) -> None:
 
 def test_first_report_is_said_only_when_nothing_ran_before(isolated: Path) -> None:
     as_of = dt.date(2020, 6, 30)
-    assert report.no_previous_text("shop", as_of).startswith("This is the first report of this data set")
-    report.append_runs_log("shop", {"folder": "2020-06-30", "finished_at": "2020-07-01T06:00:00+00:00",
+    assert history.no_previous_text("shop", as_of).startswith("This is the first report of this data set")
+    assert history.earlier_runs("shop") is None
+    history.append_runs_log("shop", {"folder": "2020-06-30", "finished_at": "2020-07-01T06:00:00+00:00",
                                     "params": {}, "metrics": {}})
-    again = report.no_previous_text("shop", as_of)
+    again = history.no_previous_text("shop", as_of)
     assert "first report" not in again and "none of the 1 earlier run(s)" in again and "scheduled runs" in again
-    assert "experiment 'k3'" in report.no_previous_text("shop", as_of, "k3")
+    assert "experiment 'k3'" in history.no_previous_text("shop", as_of, "k3")
 
 
 def test_a_caveat_a_stage_has_said_is_not_repeated_by_the_report(isolated: Path) -> None:
@@ -154,3 +155,39 @@ def test_the_validation_paragraph_copes_with_no_spend_model_and_no_rank_correlat
     assert "correlates with frequency (+0.45)" in strong
     assert "independent of purchase frequency" in report.validation_text(
         check | {"spend_frequency_correlation": -0.1}, dt.date(2022, 6, 30))
+
+
+def _published(dataset: str, folder: str, as_of: str | None, experiment: str | None = None) -> None:
+    """A published report folder (its export) and, when ``as_of`` is given, its record in the runs log."""
+    target = paths.reports_dir() / dataset / folder
+    target.mkdir(parents=True)
+    _export().to_parquet(target / history.PUBLISHED_FILE)
+    if as_of is not None:
+        history.append_runs_log(dataset, {"folder": folder, "finished_at": "2020-07-01T06:00:00+00:00",
+                                          "params": {"as_of": as_of, "experiment": experiment}, "metrics": {}})
+
+
+def test_the_previous_run_is_found_by_the_recorded_as_of_not_by_the_folder_name(isolated: Path) -> None:
+    _published("shop", "2020-03-31", "2020-03-31")
+    _published("shop", "spring", "2020-04-30")  # a name that is no date: its record says when it was
+    _published("shop", "2020-05-31", None)  # published, never recorded: its as_of is unknown, so not compared
+    _published("shop", "2020-05-15-k3", "2020-05-15", "k3")  # another experiment
+    _published("shop", "2020-06-30", "2020-06-30")  # this run's own (earlier) publication: not before itself
+    found = history.previous_run("shop", dt.date(2020, 6, 30))
+    assert found == paths.reports_dir() / "shop" / "spring"
+    assert history.previous_run("shop", dt.date(2020, 6, 30), "k3").name == "2020-05-15-k3"
+    assert history.previous_run("shop", dt.date(2020, 3, 31)) is None
+    # a folder rerun at another as_of: its last record says what it holds now
+    history.append_runs_log("shop", {"folder": "spring", "finished_at": "2020-07-02T06:00:00+00:00",
+                                     "params": {"as_of": "2020-07-31", "experiment": None}, "metrics": {}})
+    assert history.previous_run("shop", dt.date(2020, 6, 30)).name == "2020-03-31"
+
+
+def test_the_classifier_sentence_and_the_cluster_table() -> None:
+    assert report.classifier_text({"classifier_auc_high_value": 0.7}, {}) == (
+        "Classification (notebook 07): ROC-AUC 0.70 for next period's high-value customers.")
+    clusters = report.cluster_table(_export().assign(cluster=[0] * 4 + [1] * 6))
+    assert clusters["customers"].tolist() == [4, 6] and clusters["revenue_share"].sum() == pytest.approx(1.0)
+    assert list(clusters.columns) == ["customers", "mean_clv", "mean_p_alive", "revenue_share"]
+    assert report.validation_section({"forecast": False, "forecast_reason": "3 repeat buyers"}, dt.date(2020, 1, 1)) \
+        .startswith("No lifetime value or P(alive) forecast in this run: 3 repeat buyers.")

@@ -15,10 +15,11 @@ import sys
 
 import pandas as pd
 
-from helpers.report import compare_runs
+from helpers.history import compare_runs
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Print the runs of a data set side by side; 2 when none were recorded yet."""
     parser = argparse.ArgumentParser(prog="python -m helpers.compare", description=__doc__.split("\n\n")[0])
     parser.add_argument("dataset", help="data set name, e.g. cdnow")
     args = parser.parse_args(argv)

@@ -6,7 +6,8 @@ translation). A text with no translation is shown in English.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Callable
+from functools import lru_cache, partial
 
 import pandas as pd
 import yaml
@@ -35,6 +36,16 @@ def translate(text: str, language: str) -> str:
     ('流失风险客户', 'at risk')
     """
     return catalogue(language).get(text, text)
+
+
+def translator(language: str) -> Callable[[str], str]:
+    """:func:`translate` into ``language``, as a function of the text (what the report's helpers take as ``t``).
+
+    >>> translator("zh")("at risk"), translator("en")("at risk")
+    ('流失风险客户', 'at risk')
+    """
+    catalogue(language)  # an unsupported language fails here, not at the first text
+    return partial(translate, language=language)
 
 
 def translate_frame(frame: pd.DataFrame, language: str) -> pd.DataFrame:

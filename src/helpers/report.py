@@ -1,6 +1,9 @@
-"""The parameterized report: export, headline metrics, migration between runs, and run records.
+"""The report's content: the customer export, the headline metrics, the caveats, the texts and the tables.
 
-Stage 08 and the runner's bookkeeping. What a run publishes under
+What stage 08 (:mod:`helpers.stages.report`) computes and notebook 08 shows;
+the run bookkeeping (published runs, the runs log, the manifest) is in
+:mod:`helpers.history`, migration between reports in :mod:`helpers.migration`
+and the HTML rendering in :mod:`helpers.render`. What a run publishes under
 ``reports/<dataset>/<as_of>[-<experiment>]/``:
 
 - the executed notebooks and ``report.html`` (notebook 08 without code);
@@ -10,9 +13,6 @@ Stage 08 and the runner's bookkeeping. What a run publishes under
 - ``metrics.json``: the headline numbers and their ``caveats`` (what the stages and the report
   say about reading them: :func:`gather_caveats`);
 - ``manifest.json``: parameters, input checksum, package versions, git commit.
-
-Every published run also appends one line to ``reports/<dataset>/runs.jsonl``,
-which :func:`compare_runs` (``python -m helpers.compare <dataset>``) reads.
 """
 
 from __future__ import annotations
@@ -20,17 +20,13 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
-import re
-import subprocess
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from helpers import paths, store
 from helpers.catalog import Catalog
 from helpers.privacy import pseudonymize
 
@@ -39,7 +35,6 @@ EXPORT_COLUMNS = [
     "r_score", "f_score", "m_score", "rfm_segment", "abc_class", "value_tier", "p_alive", "expected_purchases",
     "clv", "lifecycle_stage", "cluster", "predicted_tier", "p_high_value", "prospect",
 ]
-PACKAGES = ["pandas", "numpy", "scipy", "lifetimes", "scikit-learn", "duckdb", "pandera", "papermill"]
 
 #: The stage artifacts whose ``"caveats"`` lists the report gathers (the team contract of issue 11).
 CAVEAT_SOURCES = {"04-rfm-value-tiers": "rfm.json", "05-clv-lifetimes": "clv_validation.json",
@@ -70,6 +65,7 @@ def export_table(catalog: Catalog, raw_ids: bool = False) -> pd.DataFrame:
 
 
 def _json(path: Path) -> dict[str, Any]:
+    """A JSON artifact's content, ``{}`` when the file is missing."""
     return json.loads(path.read_text()) if path.exists() else {}
 
 
@@ -96,6 +92,7 @@ def prospects_flagged(export: pd.DataFrame) -> int:
 
 
 def _baseline_auc(q2: dict[str, Any]) -> tuple[str | None, float | None]:
+    """The name and ROC-AUC of stage 07's baseline for the high-value question (``None, None`` without one)."""
     for name, scores in q2.items():
         if "baseline" in name.lower() and isinstance(scores, dict) and scores.get("ROC-AUC") is not None:
             return name, float(scores["ROC-AUC"])
@@ -307,215 +304,6 @@ def headline_metrics(catalog: Catalog, export: pd.DataFrame, outlier_factor: flo
     }
 
 
-def published_runs(dataset: str) -> list[Path]:
-    """Published run folders of a data set, oldest ``as_of`` first (failed and partial runs excluded)."""
-    root = paths.reports_dir() / dataset
-    if not root.exists():
-        return []
-    runs = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != "failed"
-            and not p.name.endswith("-partial") and (p / "customer_segments.parquet").exists()]
-    return sorted(runs, key=lambda p: p.name)
-
-
-def previous_run(dataset: str, as_of: dt.date, experiment: str | None = None) -> Path | None:
-    """The latest published run of the same data set (and experiment) with an earlier ``as_of``."""
-    suffix = f"-{experiment}" if experiment else ""
-    earlier = []
-    for run in published_runs(dataset):
-        stamp, rest = run.name[:10], run.name[10:]
-        if rest == suffix and stamp < as_of.isoformat():
-            earlier.append(run)
-    return earlier[-1] if earlier else None
-
-
-def migration(before: pd.DataFrame, after: pd.DataFrame, column: str = "rfm_segment") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """How customers moved between segments from one run to the next.
-
-    Returns the transition matrix (rows: segment before, columns: after; a
-    customer new since the earlier run is "(new)") and the flows between
-    different segments, largest first.
-
-    >>> b = pd.DataFrame({"customer_key": ["x", "y"], "rfm_segment": ["loyal", "loyal"]})
-    >>> a = pd.DataFrame({"customer_key": ["x", "y", "z"], "rfm_segment": ["loyal", "at risk", "new"]})
-    >>> migration(b, a)[1].values.tolist()
-    [['(new)', 'new', 1], ['loyal', 'at risk', 1]]
-    """
-    joined = after[["customer_key", column]].merge(before[["customer_key", column]], on="customer_key", how="left",
-                                                   suffixes=("_after", "_before"))
-    joined[f"{column}_before"] = joined[f"{column}_before"].fillna("(new)")
-    matrix = pd.crosstab(joined[f"{column}_before"], joined[f"{column}_after"]).rename_axis(index="before", columns="after")
-    flows = (joined[joined[f"{column}_before"] != joined[f"{column}_after"]]
-             .groupby([f"{column}_before", f"{column}_after"]).size().rename("customers").reset_index()
-             .rename(columns={f"{column}_before": "from", f"{column}_after": "to"})
-             .sort_values(["customers", "from", "to"], ascending=[False, True, True]).reset_index(drop=True))
-    return matrix, flows
-
-
-#: Segment states a customer slips away into, the states they slip away from, and the states they are won back into.
-GONE_STATES = ("slipping", "lost")
-STAYING_STATES = ("new", "active", "cooling")
-WON_BACK_STATES = ("active",)
-
-
-def migration_summary(flows: pd.DataFrame, states: dict[str, str] | None) -> dict[str, Any]:
-    """Customers slipping away and won back, from :func:`migration`'s ``flows`` and the map's segment states.
-
-    Slipping away: from a new, active or cooling segment into a slipping or lost
-    one; won back: from a slipping or lost segment into an active one. Customers
-    new since the earlier report ("(new)") and segments the map gives no state
-    (a segment added without one, or an earlier report made with another map)
-    are counted in neither; ``unplaced``
-    says how many moved from or to such segments. Without states (``None``: the
-    map has no ``state`` entries) both counts are ``None`` and ``text`` says so.
-
-    >>> flows = pd.DataFrame({"from": ["loyal", "at risk", "(new)", "loyal"],
-    ...                       "to": ["at risk", "loyal", "lost", "champions"], "customers": [5, 2, 3, 4]})
-    >>> states = {"loyal": "active", "champions": "active", "at risk": "slipping", "lost": "lost"}
-    >>> s = migration_summary(flows, states); s["slipping_away"], s["won_back"], s["unplaced"]
-    (5, 2, 0)
-    >>> migration_summary(flows, None)["won_back"] is None
-    True
-    """
-    if not states:
-        return {"has_states": False, "slipping_away": None, "won_back": None, "unplaced": None,
-                "text": "The segment map gives its segments no state (new, active, cooling, slipping, lost), so this "
-                        "report cannot tell customers slipping away from customers won back; give each segment a "
-                        "`state` in the segment map (rfm.segment_map) to count them."}
-    before = flows["from"].map(states)
-    after = flows["to"].map(states)
-    n = flows["customers"].astype(int)
-    slipping = int(n[before.isin(STAYING_STATES) & after.isin(GONE_STATES)].sum())
-    won = int(n[before.isin(GONE_STATES) & after.isin(WON_BACK_STATES)].sum())
-    stateless = sorted((set(flows.loc[before.isna(), "from"]) - {"(new)"}) | set(flows.loc[after.isna(), "to"]))
-    unplaced = int(n[flows["from"].isin(stateless) | flows["to"].isin(stateless)].sum())
-    names = lambda wanted: ", ".join(k for k, v in states.items() if v in wanted) or "none in this map"  # noqa: E731
-    text = (f"Slipping away: {slipping:,} customers moved from a new, active or cooling segment into a slipping or lost "
-            f"one ({names(GONE_STATES)}); won back: {won:,} moved from there into an active one ({names(WON_BACK_STATES)}).")
-    if unplaced:
-        text += (f" {unplaced:,} customers moved from or to segments the segment map gives no state "
-                 f"({', '.join(stateless)}) and are counted in neither.")
-    return {"has_states": True, "slipping_away": slipping, "won_back": won, "unplaced": unplaced, "text": text}
-
-
-def git_commit() -> str | None:
-    """The project's current git commit, if it is a git checkout."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=paths.PROJECT_ROOT, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of the packages that decide the numbers."""
-    found = {}
-    for name in PACKAGES:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = "not installed"
-    return found
-
-
-def run_manifest(params_yaml: str, catalog: Catalog, experiment: str | None) -> dict[str, Any]:
-    """What is needed to reproduce a run: parameters, the input snapshot, package versions, git commit."""
-    snapshot = catalog.read_json("snapshot", {})
-    return {
-        "dataset": catalog.dataset, "experiment": experiment, "run": catalog.run,
-        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "params": params_yaml, "input": {k: snapshot.get(k) for k in ("file", "sha256", "rows", "snapshot_id")},
-        "packages": package_versions(), "git_commit": git_commit(),
-    }
-
-
-def render_html(notebook: Path, target: Path) -> Path:
-    """Render an executed notebook to self-contained HTML without code cells (images embedded).
-
-    Cells tagged ``report-hide`` are left out, and so are the outputs of cells tagged ``report-hide-output``.
-    """
-    import nbformat
-    from nbconvert import HTMLExporter
-    from nbconvert.preprocessors import TagRemovePreprocessor
-
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={"report-hide"},
-                                                         remove_all_outputs_tags={"report-hide-output"}), enabled=True)
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
-    return store.write_text(offline(body), target)
-
-
-def offline(html: str) -> str:
-    """Drop the scripts nbconvert loads from CDNs (require.js, MathJax): the report must open with no network.
-
-    >>> offline('<p>x</p><script src="https://cdn.example/require.js"></script>')
-    '<p>x</p>'
-    """
-    return re.sub(r'<script[^>]*\bsrc="https?://[^"]*"[^>]*>\s*</script>', "", html)
-
-
-def append_runs_log(dataset: str, record: dict[str, Any]) -> Path:
-    """Add one published run to ``reports/<dataset>/runs.jsonl``."""
-    log = paths.reports_dir() / dataset / "runs.jsonl"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record, sort_keys=True, default=str) + "\n")
-    return log
-
-
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out |= _flatten(v, key + ".")
-        else:
-            out[key] = json.dumps(v) if isinstance(v, list) else v
-    return out
-
-
-def recorded_runs(dataset: str) -> list[dict[str, Any]]:
-    """The records of ``reports/<dataset>/runs.jsonl``, oldest first (empty when none were recorded)."""
-    log = paths.reports_dir() / dataset / "runs.jsonl"
-    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
-
-
-def no_previous_text(dataset: str, as_of: dt.date, experiment: str | None = None) -> str:
-    """What the migration section says when :func:`previous_run` finds no report to compare with.
-
-    "The first report" only when nothing was run before; otherwise it says why the runs
-    listed under "Earlier runs" (reruns, other experiments, later ``as_of``) are not compared.
-    """
-    recorded, published = recorded_runs(dataset), published_runs(dataset)
-    if not recorded and not published:
-        return "This is the first report of this data set: there is nothing to compare with yet."
-    n = max(len(recorded), len(published))
-    which = f"experiment '{experiment}'" if experiment else "the scheduled runs (no experiment)"
-    return (f"No earlier report to compare with: migration needs a published report of {which} with an as_of "
-            f"before {as_of}, and none of the {n:,} earlier run(s) of this data set (listed below) is one.")
-
-
-def compare_runs(dataset: str) -> pd.DataFrame:
-    """The runs of a data set side by side: the parameters that differ and the headline metrics."""
-    log = paths.reports_dir() / dataset / "runs.jsonl"
-    records = recorded_runs(dataset)
-    if not records:
-        raise FileNotFoundError(f"no runs recorded for {dataset!r} yet ({log}); run python -m helpers.run first")
-    params = pd.DataFrame([_flatten(r["params"]) for r in records])
-    differing = [c for c in params.columns if params[c].astype(str).nunique() > 1]
-    table = pd.DataFrame({
-        "run": [r["folder"] for r in records],
-        "finished_at": [r["finished_at"] for r in records],
-    })
-    table = table.join(params[differing])
-    metrics = pd.DataFrame([r["metrics"] for r in records])
-    table["model"] = metrics.get("model")
-    table["holdout_rmse"] = [(h or {}).get("rmse") for h in metrics.get("holdout", [None] * len(records))]
-    table["silhouette"] = metrics.get("silhouette")
-    table["auc_high_value"] = metrics.get("classifier_auc_high_value")
-    seg = pd.DataFrame(list(metrics["segments"])).fillna(0).astype(int).add_prefix("n_")
-    return table.join(seg)
-
-
 def segment_table(export: pd.DataFrame, actions: pd.DataFrame) -> pd.DataFrame:
     """Per RFM segment: customers, revenue share, mean CLV, mean P(alive), and the recommended action."""
     g = export.groupby("rfm_segment")
@@ -535,6 +323,52 @@ def prospects(export: pd.DataFrame, top: int = 15) -> pd.DataFrame:
     if "p_high_value" not in export.columns:
         return pd.DataFrame(columns=cols)
     return export.sort_values(["p_high_value", "customer_key"], ascending=[False, True]).head(top)[cols]
+
+
+def cluster_table(export: pd.DataFrame) -> pd.DataFrame | None:
+    """Per discovered cluster: customers, mean CLV, mean P(alive) and revenue share (``None`` without clusters).
+
+    Columns that are empty throughout (no forecast: no CLV, no P(alive)) are left out.
+
+    >>> x = pd.DataFrame({"cluster": [0, 0, 1], "customer_key": list("abc"), "monetary_total": [1.0, 2.0, 1.0],
+    ...                   "clv": [None] * 3, "p_alive": [None] * 3})
+    >>> cluster_table(x).to_dict("list")
+    {'customers': [2, 1], 'revenue_share': [0.75, 0.25]}
+    >>> cluster_table(x.drop(columns="cluster")) is None
+    True
+    """
+    if "cluster" not in export:
+        return None
+    table = export.groupby("cluster").agg(customers=("customer_key", "size"), revenue=("monetary_total", "sum"),
+                                          mean_clv=("clv", "mean"), mean_p_alive=("p_alive", "mean"))
+    table["revenue_share"] = table["revenue"] / table["revenue"].sum()
+    return table.drop(columns="revenue").dropna(axis=1, how="all")
+
+
+#: What the report says instead of the value pyramid when stage 05 made no forecast.
+NO_PYRAMID = "No value pyramid: its growth axis is predicted CLV, and this run made no forecast (see the note above)."
+
+
+def validation_section(clv_check: dict[str, Any], as_of: dt.date) -> str:
+    """The model validation paragraph: :func:`validation_text`, or :func:`no_forecast_text` without a forecast."""
+    return validation_text(clv_check, as_of) if has_forecast(clv_check) else no_forecast_text(clv_check)
+
+
+def classifier_text(metrics: dict[str, Any], classification: dict[str, Any]) -> str | None:
+    """The classifier's ROC-AUC for next period's high-value customers against its baseline (``None`` without one).
+
+    >>> q2 = {"model": {"ROC-AUC": 0.783}, "RFM-score baseline": {"ROC-AUC": 0.803}}
+    >>> classifier_text({"classifier_auc_high_value": 0.783}, {"q2": q2})
+    "Classification (notebook 07): ROC-AUC 0.78 for next period's high-value customers, against 0.80 for the RFM-score baseline."
+    >>> classifier_text({"classifier_auc_high_value": None}, {"q2": q2}) is None
+    True
+    """
+    auc = metrics.get("classifier_auc_high_value")
+    if auc is None:
+        return None
+    baseline, baseline_auc = _baseline_auc(classification.get("q2") or {})
+    return (f"Classification (notebook 07): ROC-AUC {auc:.2f} for next period's high-value customers"
+            + (f", against {baseline_auc:.2f} for the {baseline}." if baseline is not None else "."))
 
 
 def save_export(catalog: Catalog, export: pd.DataFrame, metrics: dict[str, Any]) -> dict[str, Path]:

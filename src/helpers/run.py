@@ -303,21 +303,21 @@ def finish_report(params: Params, staged: runs.Catalog, staging: Path, html: boo
 
     Returns the report's main file: ``report.html``, or without ``html`` (an in-process run) the export.
     """
-    from helpers import report
+    from helpers import history, render
 
     for name in ("customer_segments", "customer_segments_csv", "metrics"):
         shutil.copyfile(staged.path(name), staging / staged.path(name).name)
-    store.write_json(report.run_manifest(dump_params(params), staged, params.experiment), staging / "manifest.json")
+    store.write_json(history.run_manifest(dump_params(params), staged, params.experiment), staging / "manifest.json")
     if not html:
         return staging / staged.path("customer_segments").name
-    return report.render_html(staging / "08-segment-report.ipynb", staging / "report.html")
+    return render.render_html(staging / "08-segment-report.ipynb", staging / "report.html")
 
 
 def record_run(params: Params, folder: Path) -> None:
     """Append the published run to the data set's runs log (for ``python -m helpers.compare``)."""
-    from helpers import report
+    from helpers import history
 
-    report.append_runs_log(params.dataset, {
+    history.append_runs_log(params.dataset, {
         "folder": folder.name, "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "params": params.model_dump(mode="json"), "metrics": store.json_load(folder / "metrics.json"),
     })

@@ -1,0 +1,128 @@
+"""Notebook 08's figures and tables, drawn from stage 08's result (:class:`helpers.stages.report.ReportResult`).
+
+Each figure function returns a closed matplotlib Figure (the notebook shows it
+once, with ``display``); each table function shows one section's table in the
+report's language, or the sentence that replaces it (no forecast: no pyramid;
+no prospects flagged: why). Labels are translated here, when shown; the result's
+tables stay in English.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from helpers import i18n, plots
+
+#: Printed once when the report is in Chinese and matplotlib finds no CJK font.
+NO_CJK_FONT = "no CJK font is installed: Chinese labels in the plots may not render (make setup installs one)"
+_warned: set[str] = set()
+
+
+def _language(result: Any) -> None:
+    """Use a font for the report's language in the figures (and say once when there is none)."""
+    if i18n.use_language_in_plots(result.language) is None and result.language == "zh" and "zh" not in _warned:
+        _warned.add("zh")
+        print(NO_CJK_FONT)
+
+
+def _done(fig: Figure) -> Figure:
+    """Lay the figure out and close it (it is returned, so the notebook shows it once)."""
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def _shown(frame: pd.DataFrame, result: Any) -> pd.DataFrame:
+    """``frame`` with its labels and text cells in the report's language."""
+    return i18n.translate_frame(frame, result.language)
+
+
+def value_figure(result: Any) -> Figure:
+    """Revenue concentration (Pareto curve with the A/B cuts) and, with a forecast, the value pyramid beside it."""
+    _language(result)
+    t, forecast = result.t, result.forecast
+    fig, axes = plt.subplots(1, 2 if forecast else 1, figsize=(15 if forecast else 8, 5),
+                             gridspec_kw={"width_ratios": [1, 1.2]} if forecast else None, squeeze=False)
+    plots.pareto(axes[0, 0], result.export["monetary_total"], result.abc_cuts, t("Revenue concentration (ABC, 80/20)"), t)
+    if forecast:
+        plots.pyramid(axes[0, 1], result.tiers, t)
+        axes[0, 1].set_title(t("The customer value pyramid"))
+    return _done(fig)
+
+
+def lifecycle_figure(result: Any) -> Figure:
+    """Customers per lifecycle stage and, beside them, each discovered cluster's share of revenue."""
+    _language(result)
+    t = result.t
+    fig, axes = plt.subplots(1, 2, figsize=(15, 4), gridspec_kw={"width_ratios": [1, 1.2]})
+    plots.lifecycle(axes[0], result.export["lifecycle_stage"], t("Lifecycle stages"), t)
+    if result.clusters is not None:
+        axes[1].barh(result.clusters.index, result.clusters["revenue_share"], color="tab:blue")
+        axes[1].xaxis.set_major_formatter("{x:.0%}")
+        axes[1].set(title=t("Discovered clusters"), xlabel=t("revenue share"))
+    return _done(fig)
+
+
+def migration_figure(result: Any) -> Figure:
+    """The migration matrix as a heatmap: customers by segment in the earlier report (rows) and now (columns)."""
+    _language(result)
+    t = result.t
+    fig, ax = plt.subplots(figsize=(11, 0.45 * len(result.matrix) + 2))
+    sns.heatmap(_shown(result.matrix, result), annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
+    ax.set(title=f"{t('before')} ({result.previous}) -> {t('after')} ({result.as_of})")
+    plt.close(fig)  # no tight_layout: the heatmap keeps its own margins
+    return fig
+
+
+def segments(result: Any) -> Any:
+    """The segment table (customers, revenue share, mean CLV and P(alive), action), formatted (a Styler)."""
+    t = result.t
+    table = _shown(result.segments.round({"mean_clv": 1, "mean_p_alive": 2}).rename(columns={
+        "revenue_share": "revenue share", "mean_clv": "mean CLV", "mean_p_alive": "mean P(alive)"})
+        .rename_axis("segment"), result)
+    return table.style.format({k: v for k, v in {t("revenue share"): "{:.1%}", t("mean CLV"): "{:,.1f}",
+                                                  t("mean P(alive)"): "{:.2f}"}.items() if k in table.columns})
+
+
+def _show(table: pd.DataFrame | None, text: str | None = None) -> None:
+    """Display ``table`` (when there is one), else print ``text`` (when there is one)."""
+    from IPython.display import display
+
+    if table is not None:
+        display(table)
+    elif text:
+        print(text)
+
+
+def tiers(result: Any) -> None:
+    """Show the value tiers with their customers and actions, or why there is no pyramid."""
+    _show(None if result.tiers is None else _shown(result.tiers[["customers", "action"]].rename_axis("tier"), result),
+          result.no_pyramid)
+
+
+def clusters(result: Any) -> None:
+    """Show the discovered clusters' table (nothing when stage 06 made no clusters)."""
+    _show(None if result.clusters is None else _shown(result.clusters.round(2), result))
+
+
+def prospects(result: Any) -> None:
+    """Show the likely high-value customers of next period, or why none are flagged."""
+    _show(None if result.withheld else _shown(result.prospects.set_index("customer_key").round(2), result),
+          result.withheld)
+
+
+def flows(result: Any) -> pd.DataFrame:
+    """The ten biggest flows between segments since the earlier report, in the report's language."""
+    return _shown(result.flows.head(10), result)
+
+
+def runs(result: Any) -> None:
+    """Show the earlier runs of the data set side by side (the last eight), or that none were recorded."""
+    if result.runs is not None:
+        print("parameters that differ between runs, and the headline numbers (python -m helpers.compare shows the same):")
+    _show(None if result.runs is None else result.runs.tail(8), "no earlier runs recorded yet")

@@ -1,0 +1,101 @@
+"""Stage 08, the segment report: the export, the headline numbers and everything notebook 08 shows, in one call.
+
+:func:`report` reads what stages 03-07 wrote in the run's catalog, writes the
+customer export (``customer_segments`` Parquet and CSV, pseudonymous keys only)
+and ``metrics`` there, and returns a :class:`ReportResult`: the headline rows
+and caveats, the segment, tier, cluster and prospect tables, the validation
+texts, and the migration since the published earlier report of the same data
+set (by the ``as_of`` each run recorded) with the earlier runs side by side.
+Texts the reader sees are in the run's language (``params.language``); the
+tables are in English and translated when shown (:mod:`helpers.plots.report`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from helpers import history, i18n
+from helpers import report as content
+from helpers.catalog import Catalog
+from helpers.migration import changed_text, migration, migration_summary
+from helpers.rfm import load_segment_map
+from helpers.tiers import tier_table
+
+
+@dataclass
+class ReportResult:
+    """Stage 08's result: the export and its metrics, and each section of the report."""
+
+    language: str
+    dataset: str
+    as_of: dt.date
+    export: pd.DataFrame
+    metrics: dict[str, Any]
+    files: dict[str, Path]
+    header: str
+    headline: pd.DataFrame  # one column (the data set): label -> text, labels in the run's language
+    caveats_html: str  # the marked box of caveats ("" when there are none)
+    segments: pd.DataFrame  # per RFM segment, with its action
+    abc_cuts: tuple[float, float]
+    tiers: pd.DataFrame | None  # the value pyramid's table (None without a forecast)
+    no_pyramid: str | None  # why there is no pyramid (None with a forecast)
+    clusters: pd.DataFrame | None  # per discovered cluster (None when stage 06 made none)
+    prospects: pd.DataFrame
+    withheld: str | None  # why no prospects are flagged (None when some are)
+    validation: str
+    classifier: str | None  # the classifier's ROC-AUC sentence (None without one)
+    previous: str | None = None  # the earlier report compared with (its run)
+    no_previous: str | None = None  # why there is none
+    matrix: pd.DataFrame | None = None
+    flows: pd.DataFrame | None = None
+    changed: str | None = None  # "compared with the report of ...: N customers changed segment"
+    moved: dict[str, Any] | None = None  # helpers.migration.migration_summary
+    runs: pd.DataFrame | None = None  # the earlier runs side by side (None when none was recorded)
+
+    @property
+    def forecast(self) -> bool:
+        """Whether stage 05 made a BTYD forecast (CLV, P(alive), the value pyramid)."""
+        return bool(self.metrics["forecast"])
+
+    def t(self, text: str) -> str:
+        """``text`` in the report's language."""
+        return i18n.translate(text, self.language)
+
+
+def report(params: Any, catalog: Catalog) -> ReportResult:
+    """Run stage 08: write the export and the metrics into ``catalog``, return every section of the report."""
+    t = i18n.translator(params.language)
+    segment_map = load_segment_map(params.rfm.segment_map, params.rfm.bins)
+    export = content.export_table(catalog, params.privacy.raw_ids)
+    metrics = content.headline_metrics(catalog, export, params.rfm.outlier_factor)
+    files = content.save_export(catalog, export, metrics)
+    clv_check = catalog.read_json("clv_validation")
+    classification = catalog.read_json("classification", {})
+    rows = content.headline_rows(metrics, export, params.clv.horizon_months, params.rfm.outlier_factor, t)
+    forecast = bool(metrics["forecast"])
+    result = ReportResult(
+        language=params.language, dataset=params.dataset, as_of=params.as_of, export=export, metrics=metrics,
+        files=files, header=content.header_markdown(params.title, params.dataset, params.as_of, params.experiment, t),
+        headline=pd.Series(rows, name=params.dataset).to_frame(),
+        caveats_html=content.caveats_html(metrics["caveats"], t),
+        segments=content.segment_table(export, segment_map.actions()), abc_cuts=tuple(params.rfm.abc_cuts),
+        tiers=tier_table(export, segment_map.tiers) if forecast else None,
+        no_pyramid=None if forecast else content.NO_PYRAMID, clusters=content.cluster_table(export),
+        prospects=content.prospects(export), withheld=content.prospects_withheld(export, classification),
+        validation=content.validation_section(clv_check, params.as_of),
+        classifier=content.classifier_text(metrics, classification),
+        runs=history.earlier_runs(params.dataset))
+    previous = history.previous_run(params.dataset, params.as_of, params.experiment)
+    if previous is None:
+        result.no_previous = history.no_previous_text(params.dataset, params.as_of, params.experiment)
+    else:  # the published earlier report's export, the only thing read from outside this run
+        result.previous = previous.name
+        result.matrix, result.flows = migration(pd.read_parquet(previous / history.PUBLISHED_FILE), export)
+        result.changed = changed_text(previous.name, result.flows)
+        result.moved = migration_summary(result.flows, segment_map.states)  # by the map's states, not by names
+    return result
