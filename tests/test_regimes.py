@@ -194,7 +194,7 @@ def regime_params_file(name: str, folder: Path, request: pytest.FixtureRequest) 
         request.getfixturevalue("olist_tables")  # the tables beside the project (CI fails without them)
         shipped = yaml.safe_load((paths.PARAMS_DIR / "olist.yaml").read_text(encoding="utf-8"))  # the walk-through's file
         folder.mkdir(parents=True, exist_ok=True)
-        return write_params(synth._merge(shipped, QUICK), folder / "olist.yaml")
+        return write_params(synth.merge(shipped, QUICK), folder / "olist.yaml")
     return synth.write_regime(name, folder, SEED, overrides=QUICK)
 
 
