@@ -50,10 +50,10 @@ test-fast: $(STAMP)
 
 SIZES ?= 10k 100k
 bench: $(STAMP)
-	$(BIN)/python -m helpers.bench --sizes $(SIZES)
+	$(BIN)/python -m benchmarks.bench --sizes $(SIZES)
 
 bench-1m: $(STAMP)
-	$(BIN)/python -m helpers.bench --sizes 1m --report --out-of-core 100 --out benchmarks/results-1m.json
+	$(BIN)/python -m benchmarks.bench --sizes 1m --report --out-of-core 100 --out benchmarks/results-1m.json
 
 lock:
 	$(BIN)/python -m pip install --quiet uv

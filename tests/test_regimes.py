@@ -153,8 +153,7 @@ def parameter_names() -> set[str]:
 def user_errors() -> set[str]:
     """Names of the project's user-facing exceptions: DataError, ConfigError and their subclasses in helpers."""
     for mod in pkgutil.iter_modules(helpers.__path__):
-        if mod.name not in ("bench",):
-            importlib.import_module(f"helpers.{mod.name}")
+        importlib.import_module(f"helpers.{mod.name}")
     found, todo = set(), [DataError, ConfigError]
     while todo:
         cls = todo.pop()

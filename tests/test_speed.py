@@ -18,7 +18,8 @@ from lifetimes import GammaGammaFitter
 from lifetimes.utils import summary_data_from_transaction_data
 
 from helpers.catalog import Catalog
-from helpers import bench, cleaning, clustering, clv, sources, sqlclean, synth
+from benchmarks import bench
+from helpers import cleaning, clustering, clv, sources, sqlclean, synth
 from helpers.config import load_params
 from helpers.errors import ConfigError, DataError
 
@@ -54,7 +55,7 @@ populations = st.builds(
 @SLOW
 @given(summary=populations, penalizer=st.sampled_from([0.0, 0.01]))
 def test_weighted_fit_on_distinct_rows_equals_the_plain_fit(model: str, summary: pd.DataFrame, penalizer: float) -> None:
-    plain = clv._fit_lifetimes(clv.MODEL_CLASSES[model], penalizer, summary, 1e-7, weighted=False).params_
+    plain = bench.plain_fit(model, summary, penalizer).params_
     # Pareto/NBD on BG/NBD data with nearly the same dropout rate for everyone is not identified: the likelihood
     # is flat along s, beta -> infinity (s / beta fixed), and any two optimizer runs stop at different points.
     assume(model != "pareto" or plain["s"] < 20)
@@ -69,7 +70,7 @@ def test_large_fit_starts_from_a_sample_fit_and_matches_the_plain_fit() -> None:
     start = clv.starting_values(clv.MODEL_CLASSES["bgnbd"], summary, 0.0)
     assert start is not None and start.shape == (4,)
     fast = clv.fit_btyd("bgnbd", summary)
-    plain = clv._fit_lifetimes(clv.MODEL_CLASSES["bgnbd"], 0.0, summary, 1e-7, weighted=False).params_
+    plain = bench.plain_fit("bgnbd", summary).params_
     assert np.allclose(fast.model.params_.to_numpy(), plain.to_numpy(), rtol=1e-4)
 
 
