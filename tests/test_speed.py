@@ -6,6 +6,7 @@ Speed itself is measured by ``make bench``, never asserted here.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import warnings
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from benchmarks import bench
 from helpers import cleaning, clustering, clv, sources, sqlclean, synth
 from helpers.config import load_params
 from helpers.errors import ConfigError, DataError
+from tests_support import NOTEBOOKS, pipeline_run, published
 
 # Each example fits models on thousands of customers: few examples, and no shrinking (minutes per step).
 SLOW = settings(max_examples=4, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
@@ -203,13 +205,35 @@ def test_bench_runs_every_step_and_reports_ratios_and_checks(tmp_path: Path, mon
     assert "clean_summary_duckdb" in bench.table({"sizes": {"tiny": result}})
 
 
-def test_bench_report_times_every_stage(tmp_path: Path) -> None:
-    """The `--report` timing parses the runner's progress lines (here on a failing run: the error is kept)."""
-    params = tmp_path / "bad.yaml"
-    params.write_text("dataset: bad\nas_of: 2020-01-01\nsource: {kind: parquet, path: /nonexistent.parquet}\n"
-                      "columns: {customer_id: a, order_ts: b, amount: c}\n")
-    result = bench.run_report(params, tmp_path)
-    assert "error" in result and result["peak_mb"] >= 0
+@pytest.mark.notebooks
+def test_bench_report_parses_the_runners_stage_timings(tmp_path: Path) -> None:
+    """`--report` reads the runner's progress lines: each stage's seconds as printed, summing to the runner's total.
+
+    Stages 01-03 of a small log (three kernels, or in-process once the stage functions exist), then a run that
+    fails: its error is kept.
+    """
+    file = tmp_path / "log.parquet"
+    synth.transaction_log(synth.Design(300, seed=4)).to_parquet(file)
+    params = tmp_path / "small.yaml"
+    params.write_text(bench.BENCH_PARAMS.format(size="small", customers=300, as_of="2022-06-30", path=file))
+    args = ["--stages", "01", "02", "03", *([] if NOTEBOOKS else ["--no-notebooks"])]
+    result = bench.run_report(params, tmp_path, args)
+    assert "error" not in result, result
+    assert list(result["stages"]) == ["01-define-customer-data", "02-collect-sources", "03-clean-integrate"]
+    for stage, timing in result["stages"].items():
+        printed = [line.split() for line in result["printed"] if line.split()[:1] == [stage]]
+        assert printed == [[stage, f"{timing['seconds']:.1f}s"]]  # the seconds the runner printed, parsed right
+        assert timing["peak_mb"] > 50  # the memory of the runner and its kernels was sampled during the stage
+    total = sum(t["seconds"] for t in result["stages"].values())
+    assert result["runner_seconds"] is not None and total > 0
+    assert abs(result["runner_seconds"] - total) < 1.0 + 0.05 * len(result["stages"])  # publishing takes the rest
+    assert result["runner_seconds"] <= result["seconds"]  # the wall time adds the interpreter's start
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("dataset: bad\nas_of: 2020-01-01\nsource: {kind: parquet, path: /nonexistent.parquet}\n"
+                   "columns: {customer_id: a, order_ts: b, amount: c}\n")
+    failed = bench.run_report(bad, tmp_path)
+    assert "nonexistent.parquet" in failed["error"] and failed["runner_seconds"] is None
 
 
 # --- stages 02 and 03 on the DuckDB engine ---------------------------------------------------------
@@ -280,18 +304,44 @@ def test_duckdb_engine_collects_only_the_mapped_columns(tmp_path: Path, monkeypa
         assert not frame.astype(str).apply(lambda c: c.str.contains("ada@example|Lovelace")).any().any()
 
 
+def _printed(notebook: Path) -> str:
+    """What an executed notebook's cells printed (stream outputs)."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "stream")
+
+
 @pytest.mark.notebooks
 def test_the_notebooks_run_on_the_duckdb_engine(tmp_path: Path, isolated: Path) -> None:  # noqa: ARG001
-    """Stages 01-05 through the runner with engine: duckdb (the notebooks query views, not tables)."""
-    from helpers.run import run
-
+    """Stages 01-05 through the notebooks with engine: duckdb: stages 02 and 03 say they ran on DuckDB, the run's
+    ``transactions`` is a view over its Parquet file, and the customers' numbers are those the pandas engine gives
+    on the same log (the reference run goes in-process once the stage functions exist)."""
     file = tmp_path / "log.parquet"
     synth.transaction_log(synth.Design(1500, seed=8)).to_parquet(file)
     params = tmp_path / "synthetic.yaml"
     params.write_text(bench.BENCH_PARAMS.format(size="small", customers=1500, as_of="2022-06-30", path=file)
                       + "engine: duckdb\n")
-    folder = run(params, stages=["01", "02", "03", "04", "05"], log=lambda _: None)
-    assert (folder / "05-clv-lifetimes.ipynb").exists() and folder.name.endswith("-partial")
+    stages = ["01", "02", "03", "04", "05"]
+    folder = pipeline_run(params, stages=stages, notebooks=True)  # the notebooks' queries on views are under test
+    assert folder.name.endswith("-partial")
+    for notebook in ("02-collect-sources", "03-clean-integrate"):  # each prints the engine it ran on
+        assert re.search(r"^engine:\s+duckdb\b", _printed(folder / f"{notebook}.ipynb"), re.M), notebook
+    duck = published(params, partial=True)
+    kinds = duck.query("select table_name, table_type from information_schema.tables").set_index("table_name")
+    assert kinds.loc["transactions", "table_type"] == "VIEW"
+    view = duck.query("select sql from duckdb_views() where view_name = 'transactions'")["sql"].item()
+    assert str(duck.path("transactions")) in view  # over the run's own Parquet file, where it was published
+
+    pipeline_run(params, {"engine": "pandas"}, experiment="pandas", stages=stages)
+    reference = published(params, {"experiment": "pandas"}, partial=True)
+    kinds = reference.query("select table_name, table_type from information_schema.tables").set_index("table_name")
+    assert kinds.loc["transactions", "table_type"] == "BASE TABLE"  # the pandas engine: a table, not a view
+    for name in ("customers_rfm", "customers"):
+        ours, theirs = duck.read_parquet(name), reference.read_parquet(name)
+        assert len(ours) > 1000 and ours.index.equals(theirs.index), name
+        pd.testing.assert_frame_equal(ours, theirs, check_exact=False, rtol=1e-9)
+    assert ours["clv"].notna().all() and ours["value_tier"].notna().all()  # a forecast, compared number by number
 
 
 def test_out_of_core_run_replicates_the_log_and_cleans_it_in_duckdb(tmp_path: Path,
