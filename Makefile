@@ -42,12 +42,14 @@ system-deps:
 report: $(STAMP)
 	$(BIN)/python -m helpers.run -f $(PARAMS)
 
+# --durations: the slowest tests in every log, to keep the suite under its 5 minutes.
 test: $(STAMP) system-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not notebooks"
 
+# The benchmarks live outside the package, in benchmarks/ (run from the project root: python -m benchmarks.bench).
 SIZES ?= 10k 100k
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench --sizes $(SIZES)

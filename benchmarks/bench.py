@@ -362,7 +362,7 @@ def out_of_core(million_lines: float, work: Path, log: Callable[[str], None], ba
         from helpers import sqlclean
 
         con = sqlclean.connect("6GB", work / "tmp")
-        lines = con.execute("SELECT count(*) FROM read_parquet(?)", [str(source)]).fetchone()[0]
+        lines = con.execute("SELECT count(*) FROM read_parquet(?)", [str(source)]).fetchall()[0][0]
         copies = max(1, round(million_lines * 1e6 / lines))
         copied = con.sql("""SELECT * REPLACE ("Customer ID" + 1000000 * k AS "Customer ID",
                                    regexp_replace(Invoice, '^(C?)', '\\1' || k || '-') AS Invoice)
