@@ -195,7 +195,10 @@ def test_large_populations_cluster_with_mini_batch_and_a_sampled_mixture(monkeyp
 
 
 def test_bench_runs_every_step_and_reports_ratios_and_checks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks import measure
+
     monkeypatch.setitem(bench.SIZES, "tiny", 1500)
+    monkeypatch.setattr(measure, "START_METHOD", "forkserver")  # a process per step, without an import per step
     result = bench.bench_size("tiny", tmp_path, report=False, log=lambda _: None)
     assert all("error" not in s for s in result["steps"].values()), result["steps"]
     assert result["checks"]["summary_same_customers"] and result["checks"]["summary_max_rel_diff"] < 1e-9
