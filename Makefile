@@ -42,18 +42,20 @@ system-deps:
 report: $(STAMP)
 	$(BIN)/python -m helpers.run -f $(PARAMS)
 
+# --durations: the slowest tests in every log, to keep the suite under its 5 minutes.
 test: $(STAMP) system-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not notebooks"
 
+# The benchmarks live outside the package, in benchmarks/ (run from the project root: python -m benchmarks.bench).
 SIZES ?= 10k 100k
 bench: $(STAMP)
-	$(BIN)/python -m helpers.bench --sizes $(SIZES)
+	$(BIN)/python -m benchmarks.bench --sizes $(SIZES)
 
 bench-1m: $(STAMP)
-	$(BIN)/python -m helpers.bench --sizes 1m --report --out-of-core 100 --out benchmarks/results-1m.json
+	$(BIN)/python -m benchmarks.bench --sizes 1m --report --out-of-core 100 --out benchmarks/results-1m.json
 
 lock:
 	$(BIN)/python -m pip install --quiet uv

@@ -1,9 +1,8 @@
-"""The runner executes the stage notebooks with papermill and publishes a report folder atomically."""
+"""The runner executes the stages (notebooks with papermill, or in-process) and publishes a run atomically."""
 
 from __future__ import annotations
 
 import ast
-import hashlib
 from pathlib import Path
 
 import nbformat
@@ -14,15 +13,15 @@ from helpers.catalog import Catalog
 from helpers import paths, store
 from helpers.config import load_params
 from helpers.errors import ConfigError
-from helpers.run import StageFailed, available_stages, main, run
+from helpers.run import StageFailed, available_stages, main
+from tests_support import NOTEBOOKS, pipeline_run, published, tree_digest
 
 pytestmark = pytest.mark.notebooks
 DATA_STAGES = ["01-define-customer-data", "02-collect-sources", "03-clean-integrate", "04-rfm-value-tiers",
                "05-clv-lifetimes", "06-cluster-segments", "07-classify-prospects", "08-segment-report"]
-
-
-def _digest(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+#: How the isolation test runs the pipeline: papermill until every stage has its function, then in-process
+#: (``run(..., notebooks=False)``); the suite's switch, :data:`tests_support.NOTEBOOKS`.
+ISOLATION_NOTEBOOKS = NOTEBOOKS
 
 
 def _errors(notebook: Path) -> list[str]:
@@ -44,10 +43,11 @@ def test_every_notebook_has_a_parameters_cell_with_plain_values_and_no_outputs()
 
 def test_cdnow_runs_end_to_end(isolated: Path) -> None:
     lines: list[str] = []
-    folder = run("cdnow.yaml", log=lines.append)
+    folder = pipeline_run("cdnow.yaml", log=lines.append)
     assert folder == paths.reports_dir() / "cdnow" / "1998-06-30"
-    assert lines[-1] == f"report: {folder / 'report.html'}" and (folder / "report.html").exists()
-    for stage in DATA_STAGES:
+    main_file = folder / ("report.html" if NOTEBOOKS else "customer_segments.parquet")  # in-process: no HTML
+    assert lines[-1] == f"report: {main_file}" and main_file.exists()
+    for stage in DATA_STAGES if NOTEBOOKS else []:
         assert _errors(folder / f"{stage}.ipynb") == []
     assert any(line.lstrip().startswith("02-collect-sources") for line in lines)
     cdnow = Catalog.of(load_params("cdnow.yaml"))
@@ -69,8 +69,8 @@ def test_cdnow_runs_end_to_end(isolated: Path) -> None:
 
 
 def test_online_retail_runs_and_experiments_are_kept_apart(isolated: Path, online_retail_xlsx: Path) -> None:
-    scheduled = run("online_retail_sample.yaml", log=lambda _: None)
-    variant = run("online_retail_sample.yaml", {"cleaning.cancellations": "net"}, experiment="net", log=lambda _: None)
+    scheduled = pipeline_run("online_retail_sample.yaml")
+    variant = pipeline_run("online_retail_sample.yaml", {"cleaning.cancellations": "net"}, experiment="net")
     assert scheduled.name == "2011-12-09" and variant.name == "2011-12-09-net"
     assert "cancellations: net" in (variant / "params.yaml").read_text()
     assert "cancellations: drop" in (scheduled / "params.yaml").read_text()
@@ -79,22 +79,11 @@ def test_online_retail_runs_and_experiments_are_kept_apart(isolated: Path, onlin
     quality = pd.read_csv(netted.path("quality_log"))  # the experiment's own artifacts
     assert quality["rows_before"].iloc[0] - quality["rows_removed"].sum() == quality["rows_after"].iloc[-1]
     assert quality.set_index("rule").loc["cancellations", "rows_modified"] > 0
-    for stage in DATA_STAGES:
+    for stage in DATA_STAGES if NOTEBOOKS else []:
         assert _errors(variant / f"{stage}.ipynb") == [] and _errors(scheduled / f"{stage}.ipynb") == []
     assert len(netted.query("select * from customers")) > 250
     plain = pd.read_csv(Catalog.of(load_params("online_retail_sample.yaml")).path("quality_log"))
     assert plain.set_index("rule").loc["cancellations", "rows_modified"] == 0  # the scheduled run was not netted
-
-
-def test_a_failing_stage_keeps_the_last_good_report(isolated: Path) -> None:
-    good = run("cdnow_sample.yaml", log=lambda _: None)
-    before = _digest(good)
-    with pytest.raises(StageFailed, match=r"stage 02-collect-sources failed.*DataError.*'customer' \(mapped to customer_id\) not found"):
-        run("cdnow_sample.yaml", {"columns.customer_id": "customer"}, log=lambda _: None)
-    assert _digest(good) == before
-    failed = list((paths.reports_dir() / "cdnow_sample" / "failed").iterdir())
-    assert len(failed) == 1 and "DataError" in _errors(failed[0] / "02-collect-sources.ipynb")
-    assert not [p for p in good.parent.iterdir() if p.name.startswith(".")]  # no staging folder left
 
 
 def test_parameter_errors_stop_before_anything_runs(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -107,9 +96,38 @@ def test_parameter_errors_stop_before_anything_runs(isolated: Path, capsys: pyte
     assert main(["-f", "params/cdnow.yaml", "--experiment", "../x"]) == 2
 
 
-def test_a_partial_run_never_replaces_the_full_report(isolated: Path) -> None:
-    full = run("cdnow_sample.yaml", log=lambda _: None)
-    before = _digest(full)
-    partial = run("cdnow_sample.yaml", stages=["04"], log=lambda _: None)
-    assert partial.name == "1998-06-30-partial" and _digest(full) == before
+def test_experiments_failed_reruns_and_partial_runs_leave_the_scheduled_run_byte_identical(isolated: Path) -> None:
+    """Every file of the scheduled run (``data/processed/<dataset>/<as_of>/`` and its report folder), hashed
+    before and after an ``--experiment`` run, a failed rerun of the scheduled run and a partial run: the same bytes.
+
+    The failed rerun keeps its executed notebooks under ``failed/`` and leaves no staging folder; the partial
+    run is ``<as_of>-partial``, with only its own stage's notebook.
+    """
+    scheduled = pipeline_run("cdnow_sample.yaml", notebooks=ISOLATION_NOTEBOOKS)
+    artifacts = published("cdnow_sample.yaml").folder
+    assert artifacts == paths.data_dir() / "processed" / "cdnow_sample" / "1998-06-30"
+    before = {"artifacts": tree_digest(artifacts), "report": tree_digest(scheduled)}
+    assert {"customers.duckdb", "transactions.parquet", "customers.parquet", "metrics.json"} <= set(before["artifacts"])
+
+    variant = pipeline_run("cdnow_sample.yaml", {"rfm.abc_cuts": "[0.1, 0.3]", "clusters.k": "3"}, experiment="k3",
+                           notebooks=ISOLATION_NOTEBOOKS)
+    experiment = published("cdnow_sample.yaml", {"experiment": "k3"}).folder
+    assert variant.name == experiment.name == "1998-06-30-k3"
+    assert tree_digest(experiment)["clusters.parquet"] != before["artifacts"]["clusters.parquet"]  # it did differ
+    assert {"artifacts": tree_digest(artifacts), "report": tree_digest(scheduled)} == before, "the experiment"
+
+    with pytest.raises(StageFailed, match=r"stage 02-collect-sources failed.*DataError.*'customer' \(mapped to customer_id\) not found"):
+        pipeline_run("cdnow_sample.yaml", {"columns.customer_id": "customer"}, notebooks=ISOLATION_NOTEBOOKS)
+    assert {"artifacts": tree_digest(artifacts), "report": tree_digest(scheduled)} == before, "the failed rerun"
+    failed = list((paths.reports_dir() / "cdnow_sample" / "failed").iterdir())
+    assert len(failed) == 1
+    if ISOLATION_NOTEBOOKS:
+        assert "DataError" in _errors(failed[0] / "02-collect-sources.ipynb")
+    for folder in (artifacts.parent, scheduled.parent):
+        leftovers = [p.name for p in folder.iterdir() if p.name.startswith(".")]
+        assert leftovers == [], f"staging folders left in {folder}: {leftovers}"
+
+    partial = pipeline_run("cdnow_sample.yaml", stages=["04"], notebooks=True)  # one notebook: cheap either way
+    assert partial.name == "1998-06-30-partial"
     assert [p.name for p in partial.glob("*.ipynb")] == ["04-rfm-value-tiers.ipynb"]
+    assert {"artifacts": tree_digest(artifacts), "report": tree_digest(scheduled)} == before, "the partial run"

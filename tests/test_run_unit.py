@@ -1,4 +1,4 @@
-"""The runner's pieces that need no notebook run: the example customer's key, the quiet kernel shutdown."""
+"""The runner's pieces that need no notebook run: the example customer's key, the quiet kernel shutdown, the suite's switch."""
 
 from __future__ import annotations
 
@@ -79,3 +79,24 @@ def test_what_a_kernel_writes_to_its_stderr_goes_to_the_runs_log_not_the_console
                         kernel_manager_class=quiet_kernel_manager(str(log)))
     assert "planted" in log.read_text()
     assert "planted" not in capfd.readouterr().err
+
+
+def test_the_suites_switch_goes_in_process_only_when_every_stage_has_its_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tests_support
+    from helpers import stages
+
+    monkeypatch.setattr(stages, "STAGE_FUNCTIONS", {"05-clv-lifetimes": "helpers.stages.value:value"})
+    assert tests_support.stage_functions_ready()
+    monkeypatch.setitem(stages.STAGE_FUNCTIONS, "06-cluster-segments", "helpers.stages.no_such_stage:cluster")
+    assert not tests_support.stage_functions_ready()
+
+
+def test_tree_digest_sees_a_changed_byte_in_a_subfolder(tmp_path) -> None:  # noqa: ANN001
+    from tests_support import tree_digest
+
+    (tmp_path / "run" / "sub").mkdir(parents=True)
+    (tmp_path / "run" / "sub" / "a.json").write_bytes(b"{}")
+    before = tree_digest(tmp_path / "run")
+    assert list(before) == ["sub/a.json"] and tree_digest(tmp_path / "missing") == {}
+    (tmp_path / "run" / "sub" / "a.json").write_bytes(b"{ }")
+    assert tree_digest(tmp_path / "run") != before

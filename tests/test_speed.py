@@ -6,6 +6,7 @@ Speed itself is measured by ``make bench``, never asserted here.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import warnings
 from pathlib import Path
 
@@ -18,9 +19,11 @@ from lifetimes import GammaGammaFitter
 from lifetimes.utils import summary_data_from_transaction_data
 
 from helpers.catalog import Catalog
-from helpers import bench, cleaning, clustering, clv, sources, sqlclean, synth
+from benchmarks import bench
+from helpers import cleaning, clustering, clv, sources, sqlclean, synth
 from helpers.config import load_params
 from helpers.errors import ConfigError, DataError
+from tests_support import NOTEBOOKS, pipeline_run, published
 
 # Each example fits models on thousands of customers: few examples, and no shrinking (minutes per step).
 SLOW = settings(max_examples=4, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
@@ -54,7 +57,7 @@ populations = st.builds(
 @SLOW
 @given(summary=populations, penalizer=st.sampled_from([0.0, 0.01]))
 def test_weighted_fit_on_distinct_rows_equals_the_plain_fit(model: str, summary: pd.DataFrame, penalizer: float) -> None:
-    plain = clv._fit_lifetimes(clv.MODEL_CLASSES[model], penalizer, summary, 1e-7, weighted=False).params_
+    plain = bench.plain_fit(model, summary, penalizer).params_
     # Pareto/NBD on BG/NBD data with nearly the same dropout rate for everyone is not identified: the likelihood
     # is flat along s, beta -> infinity (s / beta fixed), and any two optimizer runs stop at different points.
     assume(model != "pareto" or plain["s"] < 20)
@@ -69,7 +72,7 @@ def test_large_fit_starts_from_a_sample_fit_and_matches_the_plain_fit() -> None:
     start = clv.starting_values(clv.MODEL_CLASSES["bgnbd"], summary, 0.0)
     assert start is not None and start.shape == (4,)
     fast = clv.fit_btyd("bgnbd", summary)
-    plain = clv._fit_lifetimes(clv.MODEL_CLASSES["bgnbd"], 0.0, summary, 1e-7, weighted=False).params_
+    plain = bench.plain_fit("bgnbd", summary).params_
     assert np.allclose(fast.model.params_.to_numpy(), plain.to_numpy(), rtol=1e-4)
 
 
@@ -196,7 +199,10 @@ def test_large_populations_cluster_with_mini_batch_and_a_sampled_mixture(monkeyp
 
 
 def test_bench_runs_every_step_and_reports_ratios_and_checks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks import measure
+
     monkeypatch.setitem(bench.SIZES, "tiny", 1500)
+    monkeypatch.setattr(measure, "START_METHOD", "forkserver")  # a process per step, without an import per step
     result = bench.bench_size("tiny", tmp_path, report=False, log=lambda _: None)
     assert all("error" not in s for s in result["steps"].values()), result["steps"]
     assert result["checks"]["summary_same_customers"] and result["checks"]["summary_max_rel_diff"] < 1e-9
@@ -206,13 +212,35 @@ def test_bench_runs_every_step_and_reports_ratios_and_checks(tmp_path: Path, mon
     assert "clean_summary_duckdb" in bench.table({"sizes": {"tiny": result}})
 
 
-def test_bench_report_times_every_stage(tmp_path: Path) -> None:
-    """The `--report` timing parses the runner's progress lines (here on a failing run: the error is kept)."""
-    params = tmp_path / "bad.yaml"
-    params.write_text("dataset: bad\nas_of: 2020-01-01\nsource: {kind: parquet, path: /nonexistent.parquet}\n"
-                      "columns: {customer_id: a, order_ts: b, amount: c}\n")
-    result = bench.run_report(params, tmp_path)
-    assert "error" in result and result["peak_mb"] >= 0
+@pytest.mark.notebooks
+def test_bench_report_parses_the_runners_stage_timings(tmp_path: Path) -> None:
+    """`--report` reads the runner's progress lines: each stage's seconds as printed, summing to the runner's total.
+
+    Stages 01-03 of a small log (three kernels, or in-process once the stage functions exist), then a run that
+    fails: its error is kept.
+    """
+    file = tmp_path / "log.parquet"
+    synth.transaction_log(synth.Design(300, seed=4)).to_parquet(file)
+    params = tmp_path / "small.yaml"
+    params.write_text(bench.BENCH_PARAMS.format(size="small", customers=300, as_of="2022-06-30", path=file))
+    args = ["--stages", "01", "02", "03", *([] if NOTEBOOKS else ["--no-notebooks"])]
+    result = bench.run_report(params, tmp_path, args)
+    assert "error" not in result, result
+    assert list(result["stages"]) == ["01-define-customer-data", "02-collect-sources", "03-clean-integrate"]
+    for stage, timing in result["stages"].items():
+        printed = [line.split() for line in result["printed"] if line.split()[:1] == [stage]]
+        assert printed == [[stage, f"{timing['seconds']:.1f}s"]]  # the seconds the runner printed, parsed right
+        assert timing["peak_mb"] > 50  # the memory of the runner and its kernels was sampled during the stage
+    total = sum(t["seconds"] for t in result["stages"].values())
+    assert result["runner_seconds"] is not None and total > 0
+    assert abs(result["runner_seconds"] - total) < 1.0 + 0.05 * len(result["stages"])  # publishing takes the rest
+    assert result["runner_seconds"] <= result["seconds"]  # the wall time adds the interpreter's start
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("dataset: bad\nas_of: 2020-01-01\nsource: {kind: parquet, path: /nonexistent.parquet}\n"
+                   "columns: {customer_id: a, order_ts: b, amount: c}\n")
+    failed = bench.run_report(bad, tmp_path)
+    assert "nonexistent.parquet" in failed["error"] and failed["runner_seconds"] is None
 
 
 # --- stages 02 and 03 on the DuckDB engine ---------------------------------------------------------
@@ -283,18 +311,44 @@ def test_duckdb_engine_collects_only_the_mapped_columns(tmp_path: Path, monkeypa
         assert not frame.astype(str).apply(lambda c: c.str.contains("ada@example|Lovelace")).any().any()
 
 
+def _printed(notebook: Path) -> str:
+    """What an executed notebook's cells printed (stream outputs)."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "stream")
+
+
 @pytest.mark.notebooks
 def test_the_notebooks_run_on_the_duckdb_engine(tmp_path: Path, isolated: Path) -> None:  # noqa: ARG001
-    """Stages 01-05 through the runner with engine: duckdb (the notebooks query views, not tables)."""
-    from helpers.run import run
-
+    """Stages 01-05 through the notebooks with engine: duckdb: stages 02 and 03 say they ran on DuckDB, the run's
+    ``transactions`` is a view over its Parquet file, and the customers' numbers are those the pandas engine gives
+    on the same log (the reference run goes in-process once the stage functions exist)."""
     file = tmp_path / "log.parquet"
     synth.transaction_log(synth.Design(1500, seed=8)).to_parquet(file)
     params = tmp_path / "synthetic.yaml"
     params.write_text(bench.BENCH_PARAMS.format(size="small", customers=1500, as_of="2022-06-30", path=file)
                       + "engine: duckdb\n")
-    folder = run(params, stages=["01", "02", "03", "04", "05"], log=lambda _: None)
-    assert (folder / "05-clv-lifetimes.ipynb").exists() and folder.name.endswith("-partial")
+    stages = ["01", "02", "03", "04", "05"]
+    folder = pipeline_run(params, stages=stages, notebooks=True)  # the notebooks' queries on views are under test
+    assert folder.name.endswith("-partial")
+    for notebook in ("02-collect-sources", "03-clean-integrate"):  # each prints the engine it ran on
+        assert re.search(r"^engine:\s+duckdb\b", _printed(folder / f"{notebook}.ipynb"), re.M), notebook
+    duck = published(params, partial=True)
+    kinds = duck.query("select table_name, table_type from information_schema.tables").set_index("table_name")
+    assert kinds.loc["transactions", "table_type"] == "VIEW"
+    view = duck.query("select sql from duckdb_views() where view_name = 'transactions'")["sql"].item()
+    assert str(duck.path("transactions")) in view  # over the run's own Parquet file, where it was published
+
+    pipeline_run(params, {"engine": "pandas"}, experiment="pandas", stages=stages)
+    reference = published(params, {"experiment": "pandas"}, partial=True)
+    kinds = reference.query("select table_name, table_type from information_schema.tables").set_index("table_name")
+    assert kinds.loc["transactions", "table_type"] == "BASE TABLE"  # the pandas engine: a table, not a view
+    for name in ("customers_rfm", "customers"):
+        ours, theirs = duck.read_parquet(name), reference.read_parquet(name)
+        assert len(ours) > 1000 and ours.index.equals(theirs.index), name
+        pd.testing.assert_frame_equal(ours, theirs, check_exact=False, rtol=1e-9)
+    assert ours["clv"].notna().all() and ours["value_tier"].notna().all()  # a forecast, compared number by number
 
 
 def test_out_of_core_run_replicates_the_log_and_cleans_it_in_duckdb(tmp_path: Path,

@@ -25,9 +25,8 @@ import pytest
 import yaml
 
 from helpers.privacy import pseudonymize
-from helpers.run import run
 from helpers.sources import resolve_source_path
-from tests_support import assert_raw_intact, raw_fingerprint
+from tests_support import assert_raw_intact, pipeline_run, raw_fingerprint, tree_digest
 
 pytestmark = pytest.mark.notebooks
 KEY = "trust-test-key"
@@ -69,11 +68,6 @@ def planted_params(folder: Path, source: Path) -> Path:
     return file
 
 
-def digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 def _wait_for(proc: subprocess.Popen, pattern: str, timeout: float) -> list[str]:
     """Read the run's progress lines until one matches ``pattern`` (a stage has finished)."""
     seen, deadline = [], time.monotonic() + timeout
@@ -97,9 +91,9 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         for name, value in env.items():
             mp.setenv(name, value)
         raw_before = raw_fingerprint(root / "data") | {str(source): hashlib.sha256(source.read_bytes()).hexdigest()}
-        good = run(params_file, log=lambda _: None)
+        good = pipeline_run(params_file)  # in-process once the stage functions exist: the rerun has the notebooks
         raw_after_good = raw_fingerprint(root / "data")
-        published_before = digest(good)
+        published_before = tree_digest(good)
         # A second run, killed while stage 05 is in progress.
         proc = subprocess.Popen([sys.executable, "-m", "helpers.run", "-f", str(params_file)], env=os.environ | env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -112,10 +106,10 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=60)
-        after_kill = {"published": digest(good), "siblings": sorted(p.name for p in good.parent.iterdir())}
+        after_kill = {"published": tree_digest(good), "siblings": sorted(p.name for p in good.parent.iterdir())}
         assert_raw_intact(raw_after_good, root / "data")
         rerun_lines: list[str] = []
-        rerun = run(params_file, log=rerun_lines.append)
+        rerun = pipeline_run(params_file, log=rerun_lines.append, notebooks=True)  # its notebooks are searched for PII
         yield {"root": root, "source": source, "people": people, "good": good, "rerun": rerun, "env": env,
                "params_file": params_file, "raw_before": raw_before, "published_before": published_before,
                "progress": progress, "staging": staging, "after_kill": after_kill, "returncode": proc.returncode,
@@ -215,7 +209,7 @@ def test_raw_ids_only_when_the_parameter_allows_them(planted: dict, tmp_path: Pa
         for name, value in planted["env"].items():
             mp.setenv(name, value)
         mp.setenv("CIN_REPORTS_DIR", str(tmp_path / "reports"))  # not beside the pseudonymous reports
-        folder = run(planted["params_file"], {"privacy.raw_ids": "true"}, stages=["08"], log=lambda _: None)
+        folder = pipeline_run(planted["params_file"], {"privacy.raw_ids": "true"}, stages=["08"])
     export = pd.read_parquet(folder / "customer_segments.parquet")
     assert export.columns[:2].tolist() == ["customer_key", "customer_id"]
     assert export["customer_id"].str.endswith("@example.com").all()

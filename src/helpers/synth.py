@@ -75,8 +75,7 @@ def simulate_purchases(design: Design, bgnbd: dict[str, float] = CDNOW_BGNBD,
     >>> bool(p.groupby("customer")["t"].min().lt(84).all()), int(p["customer"].nunique())
     (True, 200)
     """
-    rng = np.random.default_rng(design.seed)
-    n = design.customers
+    rng, n = np.random.default_rng(design.seed), design.customers
     first = rng.uniform(0, design.cohort_days, n)
     end = float(design.observed_days)
     lam = rng.gamma(bgnbd["r"], 1 / bgnbd["alpha"], n)
@@ -92,11 +91,8 @@ def simulate_purchases(design: Design, bgnbd: dict[str, float] = CDNOW_BGNBD,
         times.append(t)
         survive = rng.random(alive.size) >= drop[alive]
         alive, t = alive[survive], t[survive]
-    who = np.concatenate(customers)
-    when = np.concatenate(times)
-    value = rng.gamma(spend["p"], 1 / nu[who])
-    order = np.lexsort((when, who))
-    return pd.DataFrame({"customer": who[order], "t": when[order], "value": value[order]})
+    who, when = np.concatenate(customers), np.concatenate(times)
+    return _purchases(who, when, rng.gamma(spend["p"], 1 / nu[who]))
 
 
 def order_lines(purchases: pd.DataFrame, design: Design, rng: np.random.Generator, *,
@@ -158,8 +154,8 @@ def transaction_log(design: Design, *, first_customer: int = 0, first_invoice: i
     """
     rng = np.random.default_rng(design.seed + 1)
     purchases = simulate_purchases(design)
-    purchases = purchases[purchases["t"] < design.observed_days]
-    lines = order_lines(purchases, design, rng, first_customer=first_customer, first_invoice=first_invoice)
+    lines = order_lines(purchases[purchases["t"] < design.observed_days], design, rng,
+                        first_customer=first_customer, first_invoice=first_invoice)
     return add_dirt(lines, design, rng)[RAW_COLUMNS]
 
 
@@ -187,8 +183,7 @@ def write_log(design: Design, target: Path, chunk_customers: int = 250_000) -> P
     return target
 
 
-# ---------------------------------------------------------------------------
-# regimes: small logs unlike CDNOW, each with a parameter file
+# --- regimes: small logs unlike CDNOW, each with a parameter file ----------
 
 
 def _one_time(design: Design) -> pd.DataFrame:
@@ -256,6 +251,7 @@ def _heavy_tail(design: Design) -> pd.DataFrame:
 
 
 def _purchases(who: np.ndarray, when: np.ndarray, value: np.ndarray) -> pd.DataFrame:
+    """One row per purchase, ordered by customer and time."""
     order = np.lexsort((when, who))
     return pd.DataFrame({"customer": np.asarray(who)[order], "t": np.asarray(when)[order],
                          "value": np.asarray(value, dtype=float)[order]})
@@ -329,10 +325,15 @@ def regime_log(name: str, seed: int = 2005) -> pd.DataFrame:
     return add_dirt(lines, design, rng)[RAW_COLUMNS]
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` merged in, nested dicts key by key (a parameter file and its overrides).
+
+    >>> merge({"clv": {"months": 12, "unit": "D"}}, {"clv": {"months": 6}})
+    {'clv': {'months': 6, 'unit': 'D'}}
+    """
     out = dict(base)
     for key, value in extra.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
     return out
 
 
@@ -356,7 +357,7 @@ def regime_params(name: str, source: Path, seed: int = 2005, overrides: dict[str
                     "quantity": "Quantity", "unit_price": "Price", "country": "Country",
                     "product_code": "StockCode", "description": "Description"},
     }
-    return _merge(params, overrides or {})
+    return merge(params, overrides or {})
 
 
 def write_regime(name: str, folder: Path, seed: int = 2005, *, fmt: str = "csv",
@@ -371,10 +372,7 @@ def write_regime(name: str, folder: Path, seed: int = 2005, *, fmt: str = "csv",
     folder.mkdir(parents=True, exist_ok=True)
     log = regime_log(name, seed)
     source = folder / f"synth_{name}.{fmt}"
-    if fmt == "csv":
-        log.to_csv(source, index=False)
-    else:
-        log.to_parquet(source, index=False)
+    (log.to_csv if fmt == "csv" else log.to_parquet)(source, index=False)
     target = folder / f"synth_{name}.yaml"
     text = yaml.safe_dump(regime_params(name, source.resolve(), seed, overrides), sort_keys=False, allow_unicode=True)
     target.write_text(f"# {REGIMES[name].description} - written by helpers.synth.write_regime\n{text}", encoding="utf-8")
@@ -390,12 +388,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2005)
     args = parser.parse_args(argv)
     if args.regime:
-        params = write_regime(args.regime, args.out, args.seed)
-        print(f"{params}: {REGIMES[args.regime].description}")
-        return 0
-    design = Design(args.customers, seed=args.seed)
-    path = write_log(design, args.out)
-    print(f"{path}: {design.customers:,} customers, as_of {design.as_of}")
+        print(f"{write_regime(args.regime, args.out, args.seed)}: {REGIMES[args.regime].description}")
+    else:
+        design = Design(args.customers, seed=args.seed)
+        print(f"{write_log(design, args.out)}: {design.customers:,} customers, as_of {design.as_of}")
     return 0
 
 

@@ -1,6 +1,6 @@
 """Benchmarks: how fast the pipeline is, and how much faster than the plain way, measured in one run.
 
-``make bench`` (``python -m helpers.bench``) generates synthetic logs with
+``make bench`` (``python -m benchmarks.bench``, from the project root) generates synthetic logs with
 :mod:`helpers.synth` (10 thousand and 100 thousand customers by default;
 ``--sizes 1m`` for a million, about 11 million lines) and times each step in
 a fresh process while sampling the memory of that process and its children:
@@ -18,7 +18,8 @@ CLV + P(alive)      lifetimes' ``customer_lifetime_value``     :func:`helpers.cl
                                                                distinct row
 clustering          -                                          :mod:`helpers.clustering` (mini-batch
                                                                above 200k customers)
-report              -                                          ``python -m helpers.run`` (``--report``)
+report              -                                          ``python -m helpers.run`` (``--report``),
+                                                               with the time of each stage
 ==================  =========================================  ==========================================
 
 Each ratio is plain time / fast time from the same run on the same machine,
@@ -26,6 +27,9 @@ and each comes with the check that the answers agree (largest relative
 difference). Results go to ``benchmarks/results.json`` and a table is printed.
 ``--out-of-core N`` replicates the 1M log to N million lines and runs the
 DuckDB clean + summary on it under a 6 GB memory limit.
+
+The benchmark lives outside the ``helpers`` package (it is not part of the
+pipeline) and uses only the package's public functions.
 """
 
 from __future__ import annotations
@@ -33,25 +37,26 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import multiprocessing as mp
 import os
 import platform
 import re
 import subprocess
 import sys
-import threading
 import time
-import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from helpers import paths
+from benchmarks.measure import PeakMemory, measure
+from benchmarks.results import compare, relative_difference, table
+
+__all__ = ["compare", "measure", "relative_difference", "table"]  # bench.table(...) and friends, as before
 
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
-BENCH_DIR = paths.PROJECT_ROOT / "benchmarks"
+BENCH_DIR = Path(__file__).resolve().parent
 BENCH_PARAMS = """\
 dataset: synthetic_{size}
 title: Synthetic BG/NBD log ({customers:,} customers, CDNOW-like parameters)
@@ -65,83 +70,11 @@ cleaning: {{exact_duplicates: true, non_product_lines: true, cancellations: drop
 
 
 # ---------------------------------------------------------------------------
-# measuring
-
-
-def tree_rss(pid: int) -> int:
-    """Resident memory of a process and all its descendants, in bytes (0 once it is gone)."""
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.Error:
-        return 0
-    total = 0
-    for p in procs:
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
-
-
-class PeakMemory:
-    """Samples :func:`tree_rss` of ``pid`` every ``interval`` seconds in a thread; ``take()`` returns and resets the peak."""
-
-    def __init__(self, pid: int, interval: float = 0.25) -> None:
-        self.pid, self.interval, self.peak, self._stop = pid, interval, 0, threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss(self.pid))
-            time.sleep(self.interval)
-
-    def take(self) -> int:
-        peak, self.peak = self.peak, tree_rss(self.pid)
-        return peak
-
-    def stop(self) -> int:
-        self._stop.set()
-        self._thread.join()
-        return self.peak
-
-
-def _child(fn: Callable[..., dict[str, Any]], kwargs: dict[str, Any], queue: Any) -> None:
-    warnings.simplefilter("ignore")
-    try:
-        queue.put(("ok", fn(**kwargs)))
-    except Exception as exc:  # reported by the parent with the step's name
-        queue.put(("error", f"{type(exc).__name__}: {exc}"))
-
-
-def measure(fn: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
-    """Run ``fn(**kwargs)`` in a fresh process; its result plus ``peak_mb`` (process tree) and ``wall_s``.
-
-    ``fn`` times its own work (``seconds``), so interpreter start and imports
-    are not counted; ``peak_mb`` includes them (about 200 MB).
-    """
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(fn, kwargs, queue))
-    started = time.perf_counter()
-    proc.start()
-    memory = PeakMemory(proc.pid)
-    status, result = queue.get()
-    proc.join()
-    peak = memory.stop()
-    if status == "error":
-        return {"error": result, "peak_mb": round(peak / 2**20), "wall_s": round(time.perf_counter() - started, 2)}
-    return {**result, "peak_mb": round(peak / 2**20), "wall_s": round(time.perf_counter() - started, 2)}
-
-
-# ---------------------------------------------------------------------------
 # the steps (each runs in its own process)
 
 
-def _params(params_file: str):
+def _params(params_file: str) -> Any:
+    """The bench data set's parameters."""
     from helpers.config import load_params
 
     return load_params(params_file)
@@ -192,6 +125,16 @@ def step_duck_clean_summary(params_file: str, out: str, customers_out: str | Non
             "customers": int(len(summary))}
 
 
+def plain_fit(model: str, summary: pd.DataFrame, penalizer: float = 0.0) -> Any:
+    """Plain lifetimes: one row per customer, from lifetimes' own start, to the tolerance of the fast fit."""
+    from helpers import clv
+
+    cls = clv.MODEL_CLASSES[model]
+    f, r, t = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    extra = {"maxiter": 20_000} if model == "pareto" else {}
+    return cls(penalizer_coef=penalizer).fit(f, r, t, tol=1e-7, initial_params=clv.default_start(cls), **extra)
+
+
 def step_fit(summary_file: str, model: str, weighted: bool, unit_days: float = 1.0) -> dict[str, Any]:
     """One BTYD fit: plain lifetimes (``weighted=False``, one row per customer) or :func:`helpers.clv.fit_btyd`."""
     from helpers import clv
@@ -205,7 +148,7 @@ def step_fit(summary_file: str, model: str, weighted: bool, unit_days: float = 1
     else:
         try:
             with np.errstate(all="ignore"):
-                params = clv._fit_lifetimes(clv.MODEL_CLASSES[model], 0.0, summary, 1e-7, weighted=False).params_
+                params = plain_fit(model, summary).params_
             ok = bool(np.all(np.isfinite(params.to_numpy()))) and bool(np.all(params.to_numpy() > 0))
             message = "converged" if ok else f"degenerate parameters {params.round(4).to_dict()}"
         except Exception as exc:  # what the user of plain lifetimes meets: ConvergenceError, NaN
@@ -218,7 +161,8 @@ def step_fit(summary_file: str, model: str, weighted: bool, unit_days: float = 1
     return {"seconds": round(seconds, 3), "converged": ok, "message": message, "params": out, "rows_fitted": rows}
 
 
-def _models(bg_params: dict[str, float], summary: pd.DataFrame):
+def _models(bg_params: dict[str, float], summary: pd.DataFrame) -> tuple[Any, Any]:
+    """A BG/NBD model with ``bg_params`` and a Gamma-Gamma model fitted on the repeat buyers."""
     from lifetimes import BetaGeoFitter, GammaGammaFitter
 
     bg = BetaGeoFitter()
@@ -275,18 +219,6 @@ def step_cluster(customers_file: str) -> dict[str, Any]:
 # the run
 
 
-def relative_difference(a: pd.Series | np.ndarray, b: pd.Series | np.ndarray) -> float:
-    """Largest ``|a - b| / max(|b|, 1e-12)`` (0 for identical inputs).
-
-    >>> relative_difference(np.array([1.0, 2.0]), np.array([1.0, 2.5]))
-    0.2
-    """
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    with np.errstate(all="ignore"):
-        rel = np.abs(a - b) / np.maximum(np.abs(b), 1e-12)
-    return float(np.round(np.nanmax(rel), 12)) if rel.size else 0.0
-
-
 def dataset(size: str, work: Path) -> tuple[Path, Path]:
     """The synthetic log of ``size`` (generated once, then reused) and its parameter file."""
     from helpers import synth
@@ -301,26 +233,37 @@ def dataset(size: str, work: Path) -> tuple[Path, Path]:
     return data, params
 
 
-def run_report(params_file: Path, work: Path) -> dict[str, Any]:
-    """``python -m helpers.run`` on the bench data set: wall time and peak memory per stage and in all."""
+#: The runner's progress line of a finished stage ("  05-clv-lifetimes   35.1s") and its last line ("done in 61.2s: ...").
+STAGE_LINE = re.compile(r"\s+(\d\d-[\w-]+)\s+([\d.]+)s$")
+DONE_LINE = re.compile(r"done in ([\d.]+)s: ")
+
+
+def run_report(params_file: Path, work: Path, args: Sequence[str] = ()) -> dict[str, Any]:
+    """``python -m helpers.run`` (plus ``args``) on the bench data set: wall time and peak memory per stage and in all.
+
+    ``stages`` holds each stage's seconds as the runner printed them and the peak memory while it ran;
+    ``runner_seconds`` is the runner's own total ("done in"), ``printed`` what it printed.
+    """
     env = {**os.environ, "CIN_DATA_DIR": str(work / "pipeline" / "data"),
            "CIN_REPORTS_DIR": str(work / "pipeline" / "reports")}
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "helpers.run", "-f", str(params_file)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "helpers.run", "-f", str(params_file), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     memory = PeakMemory(proc.pid)
     stages: dict[str, dict[str, float]] = {}
-    overall, lines = 0, []
-    for line in proc.stdout:  # one line per finished stage: "  05-clv-lifetimes   35.1s"
+    overall, lines, total = 0, [], None
+    for line in proc.stdout:
         lines.append(line.rstrip())
-        hit = re.match(r"\s+(\d\d-[\w-]+)\s+([\d.]+)s$", line.rstrip())
-        if hit:
+        if hit := STAGE_LINE.match(line.rstrip()):
             peak = memory.take()
             overall = max(overall, peak)
             stages[hit[1]] = {"seconds": float(hit[2]), "peak_mb": round(peak / 2**20)}
+        elif done := DONE_LINE.match(line):
+            total = float(done[1])
     proc.wait()
     overall = max(overall, memory.stop())
-    result = {"seconds": round(time.perf_counter() - started, 1), "peak_mb": round(overall / 2**20), "stages": stages}
+    result = {"seconds": round(time.perf_counter() - started, 1), "runner_seconds": total,
+              "peak_mb": round(overall / 2**20), "stages": stages, "printed": lines}
     if proc.returncode:
         result["error"] = "\n".join(lines[-5:])
     return result
@@ -360,41 +303,6 @@ def bench_size(size: str, work: Path, report: bool, log: Callable[[str], None]) 
     return {"customers": SIZES[size], "steps": steps, **compare(steps, files)}
 
 
-def _ratio(plain: dict[str, Any], fast: dict[str, Any]) -> float | None:
-    if "error" in plain or "error" in fast or not fast.get("seconds"):
-        return None
-    return round(plain["seconds"] / fast["seconds"], 2)
-
-
-def compare(steps: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
-    """Speed ratios (plain / fast) and the largest relative differences between the answers."""
-    ratios, checks = {}, {}
-    ratios["clean_summary"] = _ratio(steps["clean_summary_plain"], steps["clean_summary_duckdb"])
-    if Path(files["plain"]).exists() and Path(files["fast"]).exists():
-        plain, fast = pd.read_parquet(files["plain"]), pd.read_parquet(files["fast"])
-        same = plain.index.equals(fast.index)
-        checks["summary_same_customers"] = bool(same)
-        if same:
-            checks["summary_max_rel_diff"] = max(relative_difference(fast[c], plain[c]) for c in plain.columns)
-    for model in ("bgnbd", "pareto"):
-        plain, fast = steps[f"fit_{model}_plain"], steps[f"fit_{model}_fast"]
-        ratios[f"fit_{model}"] = _ratio(plain, fast) if plain.get("converged") else None
-        if plain.get("params") and fast.get("params"):
-            names = list(plain["params"])
-            checks[f"fit_{model}_max_rel_diff"] = relative_difference([fast["params"][k] for k in names],
-                                                                      [plain["params"][k] for k in names])
-    checks["bgnbd_days_vs_weeks_rel_diff"] = (
-        relative_difference(list(steps["fit_bgnbd_fast"]["params"].values()),
-                            list(steps["fit_bgnbd_fast_weeks"]["params"].values()))
-        if steps["fit_bgnbd_fast"].get("params") and steps["fit_bgnbd_fast_weeks"].get("params") else None)
-    ratios["clv_palive"] = _ratio(steps["clv_palive_plain"], steps["clv_palive_fast"])
-    if Path(files["clv_plain"]).exists() and Path(files["clv_fast"]).exists():
-        plain, fast = pd.read_parquet(files["clv_plain"]), pd.read_parquet(files["clv_fast"])
-        checks["clv_max_rel_diff"] = relative_difference(fast["clv"], plain["clv"])
-        checks["p_alive_max_rel_diff"] = relative_difference(fast["p_alive"], plain["p_alive"])
-    return {"ratios": ratios, "checks": checks}
-
-
 def out_of_core(million_lines: float, work: Path, log: Callable[[str], None], base: str = "1m") -> dict[str, Any]:
     """Replicate the ``base`` log to about ``million_lines`` million lines and clean + summarise it in DuckDB.
 
@@ -409,12 +317,13 @@ def out_of_core(million_lines: float, work: Path, log: Callable[[str], None], ba
         from helpers import sqlclean
 
         con = sqlclean.connect("6GB", work / "tmp")
-        lines = con.execute("SELECT count(*) FROM read_parquet(?)", [str(source)]).fetchone()[0]
+        lines = con.execute("SELECT count(*) FROM read_parquet(?)", [str(source)]).fetchall()[0][0]
         copies = max(1, round(million_lines * 1e6 / lines))
-        con.execute(f"""COPY (SELECT * REPLACE ("Customer ID" + 1000000 * k AS "Customer ID",
+        copied = con.sql("""SELECT * REPLACE ("Customer ID" + 1000000 * k AS "Customer ID",
                                    regexp_replace(Invoice, '^(C?)', '\\1' || k || '-') AS Invoice)
-                       FROM read_parquet({sqlclean._literal(str(source))}), range({copies}) AS copies(k))
-                       TO {sqlclean._literal(str(target))} (FORMAT parquet, COMPRESSION zstd)""")
+                            FROM read_parquet($source), range($copies) AS copies(k)""",
+                         params={"source": str(source), "copies": copies})
+        copied.write_parquet(str(target), compression="zstd")
         con.close()
     params = work / f"{name}.yaml"
     params.write_text(BENCH_PARAMS.format(size=name.removeprefix("synthetic_"), customers=0,
@@ -425,30 +334,9 @@ def out_of_core(million_lines: float, work: Path, log: Callable[[str], None], ba
     return result
 
 
-def table(results: dict[str, Any]) -> str:
-    """The printed summary: seconds and peak memory per step, ratios and checks per size."""
-    out = []
-    for size, res in results["sizes"].items():
-        out.append(f"\n== {size}: {res['customers']:,} customers, "
-                   f"{res['steps']['clean_summary_duckdb'].get('lines_in', 0):,} lines ==")
-        out.append(f"{'step':<28}{'seconds':>10}{'peak MB':>10}  note")
-        for name, s in res["steps"].items():
-            note = s.get("error") or ("" if s.get("converged", True) else s.get("message", ""))
-            out.append(f"{name:<28}{s.get('seconds', float('nan')):>10}{s.get('peak_mb', 0):>10}  {note[:60]}")
-            for stage, st in s.get("stages", {}).items():
-                out.append(f"  {stage:<26}{st['seconds']:>10}{st['peak_mb']:>10}")
-        out.append("ratios (plain / fast): " + ", ".join(f"{k} {v}x" for k, v in res["ratios"].items()))
-        out.append("checks: " + ", ".join(f"{k} {v}" for k, v in res["checks"].items()))
-    if "out_of_core" in results:
-        r = results["out_of_core"]
-        out.append(f"\n== out of core: {r.get('lines_in', 0):,} lines, {r.get('customers', 0):,} customers ==")
-        out.append(r.get("error") or f"DuckDB clean + summary {r['seconds']} s (clean {r['clean_s']} s, summary "
-                                      f"{r['summary_s']} s), peak {r['peak_mb']} MB")
-    return "\n".join(out)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.bench", description=__doc__.splitlines()[0])
+    """``python -m benchmarks.bench``: run the sizes asked for, write the results, print the table."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="*", default=["10k", "100k"], choices=list(SIZES),
                         help="customer counts to run (none: only --out-of-core)")
     parser.add_argument("--report", action="store_true", help="also time `python -m helpers.run` on each size")
