@@ -29,6 +29,16 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     assert_raw_intact(before, tmp_path / "data")
 
 
+@pytest.fixture(autouse=True)
+def one_openmp_thread() -> Iterator[None]:
+    """Every test fits on one OpenMP thread, as the stage functions do (helpers.clustering.one_thread): on a
+    shared 2-core machine scikit-learn's spinning OpenMP threads make fits called directly many times slower."""
+    from helpers.clustering import one_thread
+
+    with one_thread():
+        yield
+
+
 @pytest.fixture(scope="session", autouse=True)
 def raw_layer_of_the_session() -> Iterator[None]:
     """The same check for the session's data folder (notebooks run by nbval, module fixtures)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import datetime as dt
 import re
 
@@ -15,16 +14,6 @@ from helpers.errors import DataError
 from helpers.tiers import value_tiers
 
 AS_OF = dt.date(2021, 12, 31)
-
-
-@pytest.fixture(autouse=True)
-def one_openmp_thread() -> Iterator[None]:
-    """Fit on one OpenMP thread, as the stage functions do (helpers.clustering.one_thread): on a shared
-    2-core machine, scikit-learn's spinning OpenMP threads make these fits many times slower."""
-    from helpers.clustering import one_thread
-
-    with one_thread():
-        yield
 
 
 def log(n: int = 300, seed: int = 0) -> pd.DataFrame:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -13,16 +12,6 @@ from helpers.errors import DataError
 
 FEATURES = ["recency_days", "frequency", "monetary_total", "clv", "p_alive", "tenure_days"]
 LOGGED = ["recency_days", "frequency", "monetary_total", "clv", "tenure_days"]
-
-
-@pytest.fixture(autouse=True)
-def one_openmp_thread() -> Iterator[None]:
-    """Fit on one OpenMP thread, as the stage functions do (helpers.clustering.one_thread): on a shared
-    2-core machine, scikit-learn's spinning OpenMP threads make these fits many times slower."""
-    from helpers.clustering import one_thread
-
-    with one_thread():
-        yield
 
 
 def customers(n_per_group: int = 60, seed: int = 0) -> pd.DataFrame:

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from helpers.plots import report as show
 from helpers.run import run
 from helpers.stages import run_stage
 from helpers.stages.report import report as report_stage
-from tests_support import assert_raw_intact, raw_fingerprint
+from tests_support import assert_raw_intact, pipeline_run, raw_fingerprint
 
 pytestmark = pytest.mark.notebooks
 #: What ``python -m helpers.run`` printed for the later report of :func:`two_reports` (run in a subprocess).
@@ -98,8 +99,8 @@ def two_reports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path
         mp.setenv("CIN_REPORTS_DIR", str(root / "reports"))
         mp.setenv("CIN_PSEUDONYM_KEY", "test-key")
         raw = raw_fingerprint(root / "data")
-        earlier = run("cdnow_sample.yaml", {"as_of": "1998-03-31"}, log=lambda _: None)
-        # the later one as a user runs it, to see everything it prints
+        earlier = pipeline_run("cdnow_sample.yaml", {"as_of": "1998-03-31"})  # in-process: no notebooks, no HTML
+        # the later one as a user runs it, through the notebooks, to see everything it prints and the HTML
         done = subprocess.run([sys.executable, "-m", "helpers.run", "-f", "params/cdnow_sample.yaml"], env=os.environ.copy(),
                               cwd=paths.PROJECT_ROOT, capture_output=True, text=True, timeout=1200)
         CONSOLE.update(stdout=done.stdout, stderr=done.stderr, returncode=str(done.returncode))
@@ -139,12 +140,47 @@ def test_a_successful_run_prints_only_its_progress_lines(two_reports: tuple[Path
     assert lines[-1] == f"report: {later / 'report.html'}"
 
 
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--enable-logging=stderr", "--log-level=0"]
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: .ci/run installs it (make system-deps)")
+        pytest.skip("chromium is not installed (make system-deps installs it)")
+    return found
+
+
+def test_report_renders_in_chromium_without_console_errors(two_reports: tuple[Path, Path], tmp_path: Path) -> None:
+    """The HTML report opens in a real browser (headless Chromium) with no console errors and no network.
+
+    Before the rerun below replaces the report folder with an in-process run's (no HTML).
+    """
+    browser = chromium()
+    html = two_reports[1] / "report.html"
+    with tempfile.TemporaryDirectory() as profile:
+        dom = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", html.as_uri()],
+                             capture_output=True, text=True, timeout=120)
+    assert "Customer identification report" in dom.stdout
+    assert dom.stdout.count("data:image/png;base64") >= 3
+    console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert console == [], console
+    assert "net::ERR" not in dom.stderr  # nothing fetched from the network
+    shot = tmp_path / "report.png"
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=1280,2400",
+                        f"--screenshot={shot}", html.as_uri()], capture_output=True, timeout=120, check=True)
+    assert shot.stat().st_size > 50_000  # a page with tables and plots, not a blank one
+
+
 def test_the_later_report_shows_migration_from_the_earlier_one(two_reports: tuple[Path, Path]) -> None:
     earlier, later = two_reports
     assert history.previous_run("cdnow_sample", pd.Timestamp("1998-06-30").date()) == earlier
     html = (later / "report.html").read_text()
     assert "compared with the report of 1998-03-31" in html
-    assert "This is the first report" in (earlier / "report.html").read_text()
     before = pd.read_parquet(earlier / "customer_segments.parquet")
     after = pd.read_parquet(later / "customer_segments.parquet")
     matrix, flows = migration.migration(before, after)
@@ -216,8 +252,8 @@ def test_experiments_at_one_as_of_are_kept_apart_and_compared(two_reports: tuple
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     _, later = two_reports
     raw_id = "00004"  # a CDNOW customer; the report and the run's records must show only its key
-    variant = run("cdnow_sample.yaml", {"rfm.abc_cuts": "[0.1, 0.3]", "clusters.k": "3",
-                                        "clv.example_customer": f"'{raw_id}'"}, experiment="k3", log=lambda _: None)
+    variant = pipeline_run("cdnow_sample.yaml", {"rfm.abc_cuts": "[0.1, 0.3]", "clusters.k": "3",
+                                                 "clv.example_customer": f"'{raw_id}'"}, experiment="k3")
     assert variant.name == "1998-06-30-k3" and later.exists()
     assert "clv.example_customer looks like a raw customer id; it is stored as its pseudonymous key" in capsys.readouterr().err
     key = pseudonymize(pd.Series([raw_id])).item()
@@ -228,8 +264,8 @@ def test_experiments_at_one_as_of_are_kept_apart_and_compared(two_reports: tuple
         assert stored["clv"]["example_customer"] == key
     for text in ((variant / "params.yaml").read_text(), json.dumps(manifest), json.dumps(recorded)):
         assert f"'{raw_id}'" not in text and f'"{raw_id}"' not in text and f": {raw_id}" not in text
-    html = (variant / "report.html").read_text()  # no earlier k3 report, but earlier runs are listed: not "first"
-    assert "This is the first report" not in html and "No earlier report to compare with" in html
+    shown = history.no_previous_text("cdnow_sample", pd.Timestamp("1998-06-30").date(), "k3")  # the report's words
+    assert "This is the first report" not in shown and "No earlier report to compare with" in shown  # runs exist
     table = history.compare_runs("cdnow_sample")
     assert table["run"].tolist() == ["1998-03-31", "1998-06-30", "1998-06-30-k3"]
     assert {"as_of", "clusters.k", "experiment", "rfm.abc_cuts"} <= set(table.columns)
@@ -249,13 +285,16 @@ def _close(a: object, b: object) -> bool:
 def test_a_rerun_with_the_same_parameters_gives_the_same_numbers(two_reports: tuple[Path, Path]) -> None:
     """Discrete results are identical; continuous ones agree to floating-point noise.
 
+    The first run went through the notebooks, the rerun calls the stage functions in this process
+    (:func:`tests_support.pipeline_run`): the notebooks and the functions give the same report.
+
     Model fits amplify differences in the last bits of numpy's sums (which depend on memory
     alignment), so fitted parameters can differ around the seventh digit between processes.
     """
     _, later = two_reports
     before_export = pd.read_parquet(later / "customer_segments.parquet")
     before_metrics = json.loads((later / "metrics.json").read_text())
-    again = run("cdnow_sample.yaml", log=lambda _: None)
+    again = pipeline_run("cdnow_sample.yaml")
     assert again == later
     after_export = pd.read_parquet(again / "customer_segments.parquet")
     discrete = ["customer_key", "r_score", "f_score", "m_score", "rfm_segment", "abc_class", "value_tier",

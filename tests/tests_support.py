@@ -37,14 +37,6 @@ def make_lines(rows: list[tuple]) -> pd.DataFrame:
     return frame
 
 
-def small_report():  # noqa: ANN201 - test helper
-    """Run every stage on the CDNOW sample (into the caller's data and reports folders); return the report.
-
-    Always through the notebooks: the HTML report is made from the executed notebook 08.
-    """
-    return pipeline_run("cdnow_sample.yaml", notebooks=True) / "report.html"
-
-
 def stage_functions_ready() -> bool:
     """Whether every stage in ``helpers.stages.STAGE_FUNCTIONS`` has its module (then a run needs no notebooks)."""
     from helpers.stages import STAGE_FUNCTIONS
