@@ -106,13 +106,9 @@ def step_plain_clean_summary(params_file: str, out: str) -> dict[str, Any]:
 
 
 def step_pipeline_clean_summary(params_file: str, out: str, work: str, customers_out: str | None = None) -> dict[str, Any]:
-    """The path ``make report`` takes: stages 02 and 03 on a run catalog, stage 04's purchase days, stage 05's summary.
+    """The path ``make report`` takes: stages 02 and 03 (:func:`helpers.stages.run_stage`) on a run catalog under
+    ``work``, stage 04's purchase days in SQL, stage 05's BTYD summary of them (daily, as lifetimes' ``freq="D"``).
 
-    The stage functions of 02 and 03 (:func:`helpers.stages.run_stage`: snapshot,
-    map, the rules in DuckDB) write into a :class:`helpers.catalog.Catalog`
-    under ``work``; :func:`helpers.summary.write_purchase_days` groups the clean
-    lines by customer and day in SQL and :func:`helpers.summary.btyd_summary`
-    (daily, as lifetimes' ``freq="D"``) summarises the purchase days stage 05 reads.
     ``customers_out`` gets stage 04's customer table (untimed, for the clustering step).
     """
     os.environ["CIN_DATA_DIR"] = str(Path(work) / "data")  # the source's snapshot: under the bench's work folder
@@ -139,30 +135,24 @@ def step_pipeline_clean_summary(params_file: str, out: str, work: str, customers
 
 
 def step_out_of_core(params_file: str, out: str, temp_directory: str, memory_limit: str = "6GB") -> dict[str, Any]:
-    """DuckDB clean straight from the Parquet file (:mod:`helpers.sqlclean`), then stage 04's purchase days in SQL.
-
-    Nothing of the lines enters pandas: the clean lines go to a Parquet file
-    and :func:`helpers.summary.write_purchase_days` groups them into ``out``.
-    """
-    import duckdb
-
+    """DuckDB clean straight from the Parquet file (:mod:`helpers.sqlclean`), then stage 04's purchase days in SQL
+    (:func:`helpers.summary.write_purchase_days`, into ``out``): nothing of the lines enters pandas."""
     from helpers import sqlclean, summary
     from helpers.cleaning import CLEAN_ORDER
 
-    params = _params(params_file)
-    tmp = Path(temp_directory)
+    params, tmp = _params(params_file), Path(temp_directory)
     t0 = time.perf_counter()
     con = sqlclean.connect(memory_limit, tmp)
     try:
         quality = sqlclean.clean_lines(con, params, Path(params.source.path))
         lines = sqlclean.copy_to(con, f"SELECT * EXCLUDE (_row) FROM clean {CLEAN_ORDER}", tmp / "ooc_transactions.parquet")
+        con.execute("DROP TABLE clean")  # the purchase days get the memory
+        t1 = time.perf_counter()
+        summary.write_purchase_days(lines, params.as_of, Path(out))
+        t2 = time.perf_counter()
+        customers, days = con.execute("SELECT count(DISTINCT customer_id), count(*) FROM read_parquet(?)", [out]).fetchone()
     finally:
         con.close()
-    t1 = time.perf_counter()
-    summary.write_purchase_days(lines, params.as_of, Path(out))
-    t2 = time.perf_counter()
-    with duckdb.connect() as con:
-        customers, days = con.execute("SELECT count(DISTINCT customer_id), count(*) FROM read_parquet(?)", [out]).fetchone()
     return {"seconds": round(t2 - t0, 3), "clean_s": round(t1 - t0, 3), "summary_s": round(t2 - t1, 3),
             "lines_in": int(quality["rows_before"].iloc[0]), "lines_clean": int(quality["rows_after"].iloc[-1]),
             "purchase_days": int(days), "customers": int(customers)}
