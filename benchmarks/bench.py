@@ -105,12 +105,11 @@ def step_plain_clean_summary(params_file: str, out: str) -> dict[str, Any]:
             "lines_clean": int(len(clean)), "customers": int(len(summary))}
 
 
-def step_pipeline_clean_summary(params_file: str, out: str, work: str, customers_out: str | None = None) -> dict[str, Any]:
+def step_pipeline_clean_summary(params_file: str, out: str, work: str,
+                                customers_out: str | None = None) -> dict[str, Any]:
     """The path ``make report`` takes: stages 02 and 03 (:func:`helpers.stages.run_stage`) on a run catalog under
-    ``work``, stage 04's purchase days in SQL, stage 05's BTYD summary of them (daily, as lifetimes' ``freq="D"``).
-
-    ``customers_out`` gets stage 04's customer table (untimed, for the clustering step).
-    """
+    ``work``, stage 04's purchase days in SQL, stage 05's BTYD summary of them (daily, as lifetimes' ``freq="D"``);
+    ``customers_out`` gets stage 04's customer table (untimed, for the clustering step)."""
     os.environ["CIN_DATA_DIR"] = str(Path(work) / "data")  # the source's snapshot: under the bench's work folder
     from helpers import stages, summary
     from helpers.catalog import Catalog
@@ -145,12 +144,13 @@ def step_out_of_core(params_file: str, out: str, temp_directory: str, memory_lim
     con = sqlclean.connect(memory_limit, tmp)
     try:
         quality = sqlclean.clean_lines(con, params, Path(params.source.path))
-        lines = sqlclean.copy_to(con, f"SELECT * EXCLUDE (_row) FROM clean {CLEAN_ORDER}", tmp / "ooc_transactions.parquet")
+        lines = sqlclean.copy_to(con, f"SELECT * EXCLUDE (_row) FROM clean {CLEAN_ORDER}", tmp / "ooc_lines.parquet")
         con.execute("DROP TABLE clean")  # the purchase days get the memory
         t1 = time.perf_counter()
         summary.write_purchase_days(lines, params.as_of, Path(out))
         t2 = time.perf_counter()
-        customers, days = con.execute("SELECT count(DISTINCT customer_id), count(*) FROM read_parquet(?)", [out]).fetchone()
+        customers, days = con.execute("SELECT count(DISTINCT customer_id), count(*) FROM read_parquet(?)",
+                                      [out]).fetchone()
     finally:
         con.close()
     return {"seconds": round(t2 - t0, 3), "clean_s": round(t1 - t0, 3), "summary_s": round(t2 - t1, 3),

@@ -52,7 +52,8 @@ def score_customers(days: pd.DataFrame, customers: pd.DataFrame, as_of: dt.date,
         tier_model = make_model(seed).fit(*_sample_rows(pd.concat([tier_split_.x_train, tier_split_.x_test]),
                                                         pd.concat([tier_split_.y_train, tier_split_.y_test]), size, seed))
         countries = [c[len("country_"):] for c in tier_split_.x_train.columns if c.startswith("country_")] or None
-        early = tier_split_.features if tier_split_.features is not None else early_features(days, early_days, countries)
+        early = (tier_split_.features if tier_split_.features is not None
+                 else early_features(days, early_days, countries))
         predicted = pd.Series(tier_model.predict(early[tier_split_.x_train.columns]), index=early.index, dtype=object)
         out["predicted_tier"] = predicted.reindex(out.index)
         first = early["first_purchase"]

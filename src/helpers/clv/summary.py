@@ -69,7 +69,7 @@ def log_span_days(frame: pd.DataFrame, as_of: dt.date) -> int:
 
 
 def btyd_summary(frame: pd.DataFrame, as_of: dt.date, unit: str = "W") -> pd.DataFrame:
-    """:func:`helpers.summary.btyd_summary` of the clean transactions or purchase days ``frame`` (:func:`as_purchase_days`).
+    """:func:`helpers.summary.btyd_summary` of the clean transactions or purchase days ``frame``.
 
     >>> tx = pd.DataFrame({"customer_id": ["a", "a", "a", "b"], "amount": [5.0, 1.0, 3.0, 2.0],
     ...     "order_ts": pd.to_datetime(["2020-01-01", "2020-01-01", "2020-01-15", "2020-01-29"])})

@@ -25,7 +25,7 @@ from helpers import names, privacy
 from helpers.clustering import one_thread
 from helpers.summary import log_start, read_purchase_days
 
-#: The columns of the clean lines stage 07 reads (question 2's labels sum them; the features come from the purchase days).
+#: The columns of the clean lines stage 07 reads: question 2's labels sum them (the features come from the purchase days).
 TRANSACTION_COLUMNS = ["customer_id", "order_ts", "amount"]
 #: The columns of the customer table shown beside the scores (not written to ``predictions.parquet``).
 SHOWN_BESIDE = ["value_tier", "rfm_segment"]
@@ -222,7 +222,7 @@ def save_classification(catalog: Any, result: ClassifyResult) -> dict[str, Path]
 
 
 def classify(params: Any, catalog: Any) -> ClassifyResult:
-    """Stage 07 in one call: read the purchase days, the clean lines, stage 05's customers and validation; answer, score, write."""
+    """Stage 07 in one call: read the purchase days, the lines, stage 05's customers and validation; answer, score, write."""
     from helpers.cleaning import load_transactions
     from helpers.rfm import load_customers
 
