@@ -8,9 +8,9 @@ a fresh process while sampling the memory of that process and its children:
 ==================  =========================================  ==========================================
 step                plain way                                  this project
 ==================  =========================================  ==========================================
-clean + summary     pandas: read, map, 7 rules                 DuckDB (:mod:`helpers.sqlclean`), one
-                    (:mod:`helpers.cleaning`), lifetimes'      scan plus one group-by, out of core
-                    ``summary_data_from_transaction_data``
+clean + summary     pandas: read, map, 7 rules                 what ``make report`` does: stages 02 and
+                    (:mod:`helpers.cleaning`), lifetimes'      03 (rules in DuckDB), stage 04's purchase
+                    ``summary_data_from_transaction_data``     days in SQL, :func:`helpers.summary.btyd_summary`
 BG/NBD, Pareto/NBD  lifetimes fit, one row per customer        weighted fit on distinct (f, r, T) rows
                                                                from starting values fitted on a sample
 CLV + P(alive)      lifetimes' ``customer_lifetime_value``     :func:`helpers.clv.lifetime_value` and
@@ -25,8 +25,8 @@ report              -                                          ``python -m helpe
 Each ratio is plain time / fast time from the same run on the same machine,
 and each comes with the check that the answers agree (largest relative
 difference). Results go to ``benchmarks/results.json`` and a table is printed.
-``--out-of-core N`` replicates the 1M log to N million lines and runs the
-DuckDB clean + summary on it under a 6 GB memory limit.
+``--out-of-core N`` replicates the 1M log to N million lines, cleans it in
+DuckDB under a 6 GB memory limit and groups it into purchase days in SQL.
 
 The benchmark lives outside the ``helpers`` package (it is not part of the
 pipeline) and uses only the package's public functions.
@@ -105,24 +105,57 @@ def step_plain_clean_summary(params_file: str, out: str) -> dict[str, Any]:
             "lines_clean": int(len(clean)), "customers": int(len(summary))}
 
 
-def step_duck_clean_summary(params_file: str, out: str, customers_out: str | None = None,
-                            memory_limit: str = "6GB", temp_directory: str | None = None) -> dict[str, Any]:
-    """DuckDB clean + summary straight from the Parquet file (no lines in pandas)."""
-    from helpers import sqlclean
+def step_pipeline_clean_summary(params_file: str, out: str, work: str,
+                                customers_out: str | None = None) -> dict[str, Any]:
+    """The path ``make report`` takes: stages 02 and 03 (:func:`helpers.stages.run_stage`) on a run catalog under
+    ``work``, stage 04's purchase days in SQL, stage 05's BTYD summary of them (daily, as lifetimes' ``freq="D"``);
+    ``customers_out`` gets stage 04's customer table (untimed, for the clustering step)."""
+    os.environ["CIN_DATA_DIR"] = str(Path(work) / "data")  # the source's snapshot: under the bench's work folder
+    from helpers import stages, summary
+    from helpers.catalog import Catalog
 
     params = _params(params_file)
+    catalog = Catalog(params.dataset, params.as_of.isoformat(), Path(work) / "processed" / params.dataset)
     t0 = time.perf_counter()
-    con = sqlclean.connect(memory_limit, Path(temp_directory) if temp_directory else None)
-    quality = sqlclean.clean_lines(con, params, Path(params.source.path))
+    stages.run_stage("02-collect-sources", params, catalog)
     t1 = time.perf_counter()
-    summary = sqlclean.btyd_summary(con, params.as_of)
+    cleaned = stages.run_stage("03-clean-integrate", params, catalog)
     t2 = time.perf_counter()
-    summary.to_parquet(out)
+    summary.write_purchase_days(catalog.path("transactions"), params.as_of, catalog.path("purchase_days"))
+    days = summary.read_purchase_days(catalog, ["amount"])
+    btyd = summary.btyd_summary(days, params.as_of, "D")
+    t3 = time.perf_counter()
+    btyd.to_parquet(out)
     if customers_out:
-        sqlclean.customer_table(con, params.as_of).to_parquet(customers_out)
+        summary.customer_table(days, params.as_of).to_parquet(customers_out)
+    return {"seconds": round(t3 - t0, 3), "ingest_s": round(t1 - t0, 3), "clean_s": round(t2 - t1, 3),
+            "summary_s": round(t3 - t2, 3), "engine": cleaned.engine, "lines_in": cleaned.rows_in,
+            "lines_clean": cleaned.rows_out, "customers": int(len(btyd))}
+
+
+def step_out_of_core(params_file: str, out: str, temp_directory: str, memory_limit: str = "6GB") -> dict[str, Any]:
+    """DuckDB clean straight from the Parquet file (:mod:`helpers.sqlclean`), then stage 04's purchase days in SQL
+    (:func:`helpers.summary.write_purchase_days`, into ``out``): nothing of the lines enters pandas."""
+    from helpers import sqlclean, summary
+    from helpers.cleaning import CLEAN_ORDER
+
+    params, tmp = _params(params_file), Path(temp_directory)
+    t0 = time.perf_counter()
+    con = sqlclean.connect(memory_limit, tmp)
+    try:
+        quality = sqlclean.clean_lines(con, params, Path(params.source.path))
+        lines = sqlclean.copy_to(con, f"SELECT * EXCLUDE (_row) FROM clean {CLEAN_ORDER}", tmp / "ooc_lines.parquet")
+        con.execute("DROP TABLE clean")  # the purchase days get the memory
+        t1 = time.perf_counter()
+        summary.write_purchase_days(lines, params.as_of, Path(out))
+        t2 = time.perf_counter()
+        customers, days = con.execute("SELECT count(DISTINCT customer_id), count(*) FROM read_parquet(?)",
+                                      [out]).fetchone()
+    finally:
+        con.close()
     return {"seconds": round(t2 - t0, 3), "clean_s": round(t1 - t0, 3), "summary_s": round(t2 - t1, 3),
             "lines_in": int(quality["rows_before"].iloc[0]), "lines_clean": int(quality["rows_after"].iloc[-1]),
-            "customers": int(len(summary))}
+            "purchase_days": int(days), "customers": int(customers)}
 
 
 def plain_fit(model: str, summary: pd.DataFrame, penalizer: float = 0.0) -> Any:
@@ -286,8 +319,8 @@ def bench_size(size: str, work: Path, report: bool, log: Callable[[str], None]) 
         return steps[name]
 
     step("clean_summary_plain", step_plain_clean_summary, params_file=str(params_file), out=files["plain"])
-    step("clean_summary_duckdb", step_duck_clean_summary, params_file=str(params_file), out=files["fast"],
-         customers_out=files["customers"], temp_directory=str(tmp))
+    step("clean_summary_pipeline", step_pipeline_clean_summary, params_file=str(params_file), out=files["fast"],
+         work=str(tmp / "pipeline"), customers_out=files["customers"])
     for model in ("bgnbd", "pareto"):
         step(f"fit_{model}_plain", step_fit, summary_file=files["fast"], model=model, weighted=False)
         step(f"fit_{model}_fast", step_fit, summary_file=files["fast"], model=model, weighted=True)
@@ -328,7 +361,7 @@ def out_of_core(million_lines: float, work: Path, log: Callable[[str], None], ba
     params = work / f"{name}.yaml"
     params.write_text(BENCH_PARAMS.format(size=name.removeprefix("synthetic_"), customers=0,
                                           as_of=dt.date(2022, 6, 30), path=target))
-    result = measure(step_duck_clean_summary, params_file=str(params), out=str(work / "tmp" / "ooc_summary.parquet"),
+    result = measure(step_out_of_core, params_file=str(params), out=str(work / "tmp" / "ooc_purchase_days.parquet"),
                      temp_directory=str(work / "tmp"))
     log(f"[out of core] {result}")
     return result

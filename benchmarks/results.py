@@ -31,7 +31,7 @@ def _ratio(plain: dict[str, Any], fast: dict[str, Any]) -> float | None:
 def compare(steps: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
     """Speed ratios (plain / fast) and the largest relative differences between the answers."""
     ratios, checks = {}, {}
-    ratios["clean_summary"] = _ratio(steps["clean_summary_plain"], steps["clean_summary_duckdb"])
+    ratios["clean_summary"] = _ratio(steps["clean_summary_plain"], steps["clean_summary_pipeline"])
     if Path(files["plain"]).exists() and Path(files["fast"]).exists():
         plain, fast = pd.read_parquet(files["plain"]), pd.read_parquet(files["fast"])
         same = plain.index.equals(fast.index)
@@ -62,7 +62,7 @@ def table(results: dict[str, Any]) -> str:
     out = []
     for size, res in results["sizes"].items():
         out.append(f"\n== {size}: {res['customers']:,} customers, "
-                   f"{res['steps']['clean_summary_duckdb'].get('lines_in', 0):,} lines ==")
+                   f"{res['steps']['clean_summary_pipeline'].get('lines_in', 0):,} lines ==")
         out.append(f"{'step':<28}{'seconds':>10}{'peak MB':>10}  note")
         for name, s in res["steps"].items():
             note = s.get("error") or ("" if s.get("converged", True) else s.get("message", ""))
@@ -74,6 +74,6 @@ def table(results: dict[str, Any]) -> str:
     if "out_of_core" in results:
         r = results["out_of_core"]
         out.append(f"\n== out of core: {r.get('lines_in', 0):,} lines, {r.get('customers', 0):,} customers ==")
-        out.append(r.get("error") or f"DuckDB clean + summary {r['seconds']} s (clean {r['clean_s']} s, summary "
-                                      f"{r['summary_s']} s), peak {r['peak_mb']} MB")
+        out.append(r.get("error") or f"DuckDB clean + purchase days {r['seconds']} s (clean {r['clean_s']} s, "
+                                      f"purchase days {r['summary_s']} s), peak {r['peak_mb']} MB")
     return "\n".join(out)

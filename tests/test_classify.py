@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 import re
+import tempfile
 
 import numpy as np
 import pandas as pd
@@ -31,6 +33,16 @@ def log(n: int = 300, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["customer_id", "order_ts", "amount", "country"])
 
 
+def days_of(lines: pd.DataFrame) -> pd.DataFrame:
+    """The purchase days of ``lines`` as stage 04 computes them: DuckDB over a Parquet file of the lines."""
+    from helpers import summary
+
+    with tempfile.TemporaryDirectory() as folder:
+        file = Path(folder) / "transactions.parquet"
+        lines.assign(order_id=[f"o{i}" for i in range(len(lines))]).to_parquet(file, index=False)
+        return summary.purchase_days(file, lines["order_ts"].max().date())
+
+
 @pytest.fixture(scope="module")
 def tx() -> pd.DataFrame:
     return log()
@@ -46,12 +58,12 @@ def customers(tx: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_question_2_features_never_see_the_future(tx: pd.DataFrame) -> None:
-    split, _ = cf.high_value_split(tx, AS_OF, 180, 0.2)
+    split, _ = cf.high_value_split(days_of(tx), tx, AS_OF, 180, 0.2)
     test_cut = pd.Timestamp(AS_OF) - pd.Timedelta(days=180)
     changed = tx.copy()
     later = changed["order_ts"] > test_cut + pd.Timedelta(days=1)
     changed.loc[later, "amount"] *= 100  # rewrite the future
-    again, _ = cf.high_value_split(changed, AS_OF, 180, 0.2)
+    again, _ = cf.high_value_split(days_of(changed), changed, AS_OF, 180, 0.2)
     pd.testing.assert_frame_equal(split.x_test, again.x_test)
     pd.testing.assert_frame_equal(split.x_train, again.x_train)
     pd.testing.assert_series_equal(split.y_train, again.y_train)  # training labels end at the test cut-off
@@ -59,13 +71,13 @@ def test_question_2_features_never_see_the_future(tx: pd.DataFrame) -> None:
 
 def test_question_1_learns_from_earlier_acquisitions_and_sees_only_the_first_days(tx: pd.DataFrame,
                                                                                    customers: pd.DataFrame) -> None:
-    split = cf.tier_split(tx, customers, AS_OF, 60, 0.3)
-    feats = cf.early_features(tx, 60)
+    split = cf.tier_split(days_of(tx), customers, AS_OF, 60, 0.3)
+    feats = cf.early_features(days_of(tx), 60)
     assert feats.loc[split.x_train.index, "first_purchase"].max() < feats.loc[split.x_test.index, "first_purchase"].min()
     late = tx.copy()
     first = late.groupby("customer_id")["order_ts"].transform("min")
     late.loc[late["order_ts"] >= first.dt.normalize() + pd.Timedelta(days=60), "amount"] = 1e6
-    pd.testing.assert_frame_equal(split.x_test, cf.tier_split(late, customers, AS_OF, 60, 0.3).x_test)
+    pd.testing.assert_frame_equal(split.x_test, cf.tier_split(days_of(late), customers, AS_OF, 60, 0.3).x_test)
     eligible = feats["first_purchase"] + pd.Timedelta(days=60) <= pd.Timestamp(AS_OF)
     assert len(split.x_train) + len(split.x_test) == int(eligible.sum())
 
@@ -79,18 +91,18 @@ def test_future_high_value_is_the_top_share_of_spenders(tx: pd.DataFrame) -> Non
 
 
 def test_the_model_beats_the_baselines_on_a_learnable_problem(tx: pd.DataFrame, customers: pd.DataFrame) -> None:
-    split, _ = cf.high_value_split(tx, AS_OF, 180, 0.2)
+    split, _ = cf.high_value_split(days_of(tx), tx, AS_OF, 180, 0.2)
     model = cf.make_model().fit(split.x_train, split.y_train)
     scores = model.predict_proba(split.x_test)[:, 1]
     assert cf.auc(split.y_test, scores) > 0.8
     assert cf.auc(split.y_test, cf.rfm_baseline_score(split.x_test)) > 0.6
-    tiers = cf.tier_split(tx, customers, AS_OF, 90, 0.3)
+    tiers = cf.tier_split(days_of(tx), customers, AS_OF, 90, 0.3)
     baseline = cf.one_rule_tier(tiers)
     assert set(baseline) <= set(tiers.y_train)
 
 
 def test_cross_validation_copes_with_a_class_of_one(tx: pd.DataFrame) -> None:
-    split, _ = cf.high_value_split(tx, AS_OF, 180, 0.2)
+    split, _ = cf.high_value_split(days_of(tx), tx, AS_OF, 180, 0.2)
     y = split.y_train.copy()
     y.iloc[:] = 0
     y.iloc[0] = 1  # a class with one member
@@ -117,15 +129,15 @@ def test_gains_end_at_everyone_found_and_lift_one() -> None:
 
 
 def test_scores_for_today_cover_every_customer(tx: pd.DataFrame, customers: pd.DataFrame) -> None:
-    tiers = cf.tier_split(tx, customers, AS_OF, 90, 0.3)
-    value, now = cf.high_value_split(tx, AS_OF, 180, 0.2)
-    scored = cf.score_customers(tx, customers, AS_OF, tiers, value, now, 90)
+    tiers = cf.tier_split(days_of(tx), customers, AS_OF, 90, 0.3)
+    value, now = cf.high_value_split(days_of(tx), tx, AS_OF, 180, 0.2)
+    scored = cf.score_customers(days_of(tx), customers, AS_OF, tiers, value, now, 90)
     assert len(scored) == len(customers) and scored["p_high_value"].between(0, 1).all()
     assert scored["prospect"].sum() == int(np.ceil(0.1 * len(customers)))
     assert set(scored["predicted_tier"]) <= {"platinum", "gold", "iron", "lead"}
     recent = customers.set_index("customer_id")["first_purchase"] > pd.Timestamp(AS_OF) - pd.Timedelta(days=90)
     assert (~scored.set_index("customer_id").loc[recent[recent].index, "early_window_complete"]).all()
-    again = cf.score_customers(tx, customers, AS_OF, tiers, value, now, 90)
+    again = cf.score_customers(days_of(tx), customers, AS_OF, tiers, value, now, 90)
     pd.testing.assert_frame_equal(scored, again)  # seeded: identical on rerun
 
 
@@ -181,32 +193,32 @@ def test_parameters_default_to_derived_windows() -> None:
 def test_a_short_log_runs_with_derived_windows_and_names_the_parameter_otherwise() -> None:
     tx, as_of = short_log(120)
     customers = tiered(tx, as_of)
-    w = cf.derive_windows(cf.log_start(tx, as_of), as_of)
-    split, now = cf.high_value_split(tx, as_of, w.label_days, 0.2)  # runs with the derived windows
+    w = cf.derive_windows(cf.log_start(days_of(tx), as_of), as_of)
+    split, now = cf.high_value_split(days_of(tx), tx, as_of, w.label_days, 0.2)  # runs with the derived windows
     assert split.y_train.nunique() == 2 and len(now) == len(customers)
-    cf.tier_split(tx, customers, as_of, w.early_days, 0.3)
+    cf.tier_split(days_of(tx), customers, as_of, w.early_days, 0.3)
     with pytest.raises(DataError, match=r"set classify\.label_days to at most (\d+)") as info:
-        cf.high_value_split(tx, as_of, 180, 0.2)  # CDNOW's old default on 120 days
+        cf.high_value_split(days_of(tx), tx, as_of, 180, 0.2)  # CDNOW's old default on 120 days
     most = int(re.search(r"at most (\d+)", str(info.value)).group(1))
-    cf.high_value_split(tx, as_of, most, 0.2)  # the advice works
+    cf.high_value_split(days_of(tx), tx, as_of, most, 0.2)  # the advice works
     with pytest.raises(DataError, match=r"set classify\.early_days to at most (\d+)") as info:
-        cf.tier_split(tx, customers, as_of, 200, 0.3)
+        cf.tier_split(days_of(tx), customers, as_of, 200, 0.3)
     most = int(re.search(r"at most (\d+)", str(info.value)).group(1))
-    assert len(cf.tier_split(tx, customers, as_of, most, 0.3).x_train) > 0
+    assert len(cf.tier_split(days_of(tx), customers, as_of, most, 0.3).x_train) > 0
 
 
 def test_a_log_of_a_few_days_skips_both_questions_with_reasons() -> None:
     tx, as_of = short_log(10, n=100)
     customers = tiered(tx, as_of)
-    w = cf.derive_windows(cf.log_start(tx, as_of), as_of)
-    value, why2 = cf.attempt(cf.high_value_split, tx, as_of, w.label_days, 0.2)
+    w = cf.derive_windows(cf.log_start(days_of(tx), as_of), as_of)
+    value, why2 = cf.attempt(cf.high_value_split, days_of(tx), tx, as_of, w.label_days, 0.2)
     assert value is None and "too short for question 2" in why2
     one_day = tx.assign(order_ts=pd.Timestamp(as_of) + pd.Timedelta(hours=10))
-    tiers, why1 = cf.attempt(cf.tier_split, one_day, tiered(one_day, as_of), as_of, 1, 0.3)
+    tiers, why1 = cf.attempt(cf.tier_split, days_of(one_day), tiered(one_day, as_of), as_of, 1, 0.3)
     assert tiers is None and why1  # nobody has a day of history after their first purchase by as_of
     caveats = cf.tier_caveats(None, why1) + cf.value_caveats(None, why2, 0.1)
     assert [c["code"] for c in caveats] == ["q1_skipped", "q2_skipped"] and why2 in caveats[1]["text"]
-    scored = cf.score_customers(tx, customers, as_of, None, None, None, w.early_days)
+    scored = cf.score_customers(days_of(tx), customers, as_of, None, None, None, w.early_days)
     assert len(scored) == len(customers) and not scored["prospect"].any()
     assert scored["predicted_tier"].isna().all() and scored["p_high_value"].isna().all()
 
@@ -214,7 +226,7 @@ def test_a_log_of_a_few_days_skips_both_questions_with_reasons() -> None:
 def test_a_period_without_high_value_customers_names_the_parameter(tx: pd.DataFrame) -> None:
     quiet = tx[tx["order_ts"] < pd.Timestamp(AS_OF) - pd.Timedelta(days=100)]  # nobody bought in the last 100 days
     with pytest.raises(DataError, match=r"test label period.*no customer.*classify\.label_days"):
-        cf.high_value_split(quiet, AS_OF, 90, 0.2)
+        cf.high_value_split(days_of(quiet), quiet, AS_OF, 90, 0.2)
 
 
 def _answer(table: pd.DataFrame, split: cf.Split, metrics: tuple[str, ...]) -> cf.Answer:
@@ -223,7 +235,7 @@ def _answer(table: pd.DataFrame, split: cf.Split, metrics: tuple[str, ...]) -> c
 
 
 def test_a_model_that_does_not_beat_its_baseline_flags_no_prospects(tx: pd.DataFrame, customers: pd.DataFrame) -> None:
-    value, now = cf.high_value_split(tx, AS_OF, 180, 0.2)
+    value, now = cf.high_value_split(days_of(tx), tx, AS_OF, 180, 0.2)
     worse = pd.DataFrame({"model": [0.717, 0.5], "RFM-score baseline": [0.750, 0.4]},
                          index=["ROC-AUC", "precision in the top decile"])
     answer = _answer(worse, value, ("ROC-AUC", "precision in the top decile"))
@@ -237,27 +249,27 @@ def test_a_model_that_does_not_beat_its_baseline_flags_no_prospects(tx: pd.DataF
     assert better.beats_baseline is True and cf.value_caveats(better, None, 0.1) == []
     undefined = _answer(worse.assign(model=[np.nan, np.nan]), value, ("ROC-AUC",))
     assert undefined.beats_baseline is None and cf.value_caveats(undefined, None, 0.1)[0]["code"] == "q2_not_judged"
-    tiers = cf.tier_split(tx, customers, AS_OF, 90, 0.3)
+    tiers = cf.tier_split(days_of(tx), customers, AS_OF, 90, 0.3)
     mixed = pd.DataFrame({"model": [0.404, 0.753], "one-rule baseline": [0.356, 0.775]},
                          index=["balanced accuracy", cf.TIER_AUC])
     half = _answer(mixed, tiers, ("balanced accuracy", cf.TIER_AUC))
     assert half.beats_baseline is False and "(it does on balanced accuracy 0.404 vs 0.356)" in half.comparison()
     [caveat] = cf.tier_caveats(half, None)
     assert "0.753 vs 0.775), although it does on balanced accuracy 0.404 vs 0.356" in caveat["text"]
-    scored = cf.score_customers(tx, customers, AS_OF, tiers, value, now, 90, flag_prospects=False)
+    scored = cf.score_customers(days_of(tx), customers, AS_OF, tiers, value, now, 90, flag_prospects=False)
     assert scored["p_high_value"].notna().all() and not scored["prospect"].any()  # scores kept, nobody flagged
-    flagged = cf.score_customers(tx, customers, AS_OF, tiers, value, now, 90, prospect_share=0.25)
+    flagged = cf.score_customers(days_of(tx), customers, AS_OF, tiers, value, now, 90, prospect_share=0.25)
     assert flagged["prospect"].sum() == int(np.ceil(0.25 * len(customers)))
     top = flagged.nlargest(int(flagged["prospect"].sum()), "p_high_value")
     assert flagged.loc[flagged["prospect"], "p_high_value"].min() >= top["p_high_value"].min()
 
 
 def test_real_answers_compare_with_their_baselines_on_every_metric(tx: pd.DataFrame, customers: pd.DataFrame) -> None:
-    value, _ = cf.high_value_split(tx, AS_OF, 180, 0.2)
+    value, _ = cf.high_value_split(days_of(tx), tx, AS_OF, 180, 0.2)
     a2 = cf.answer_high_value(value, 3, 0, top=0.2)
     assert list(a2.table.index) == ["ROC-AUC", "precision in the top 20%"]
     assert a2.beats_baseline == all(a2.table.loc[m, "model"] > a2.table.loc[m, "RFM-score baseline"] for m in a2.metrics)
-    a1 = cf.answer_tiers(cf.tier_split(tx, customers, AS_OF, 90, 0.3), 3, 0)
+    a1 = cf.answer_tiers(cf.tier_split(days_of(tx), customers, AS_OF, 90, 0.3), 3, 0)
     assert np.isfinite(a1.table.loc[cf.TIER_AUC, "one-rule baseline"])  # the baseline has a ROC-AUC now
     assert a1.metrics == ("balanced accuracy", cf.TIER_AUC)
     assert ("does NOT beat" in a1.comparison()) == (a1.beats_baseline is False)
@@ -271,7 +283,7 @@ def test_an_early_window_that_holds_the_whole_history_gives_a_tautology_caveat()
                        "amount": rng.gamma(2, 50, n), "country": "BR"})
     customers = tiered(tx, AS_OF)
     customers["value_tier"] = value_tiers(customers["monetary_total"], pd.Series(rng.random(n)))
-    split = cf.tier_split(tx, customers, AS_OF, 90, 0.3)
+    split = cf.tier_split(days_of(tx), customers, AS_OF, 90, 0.3)
     overlap = cf.label_overlap(split, customers, 90, AS_OF)
     assert overlap["spend_seen"] == pytest.approx(1.0) and overlap["no_later_purchase"] == 1.0
     answer = cf.answer_tiers(split, 3, 0)
@@ -279,19 +291,19 @@ def test_an_early_window_that_holds_the_whole_history_gives_a_tautology_caveat()
     assert "q1_auc_near_tautological" in codes and "100% of the test customers' spend" in codes["q1_auc_near_tautological"]
     repeat = log(seed=2)  # repeat buyers over two years: the first 90 days hold well under the limit
     rc = tiered(repeat, AS_OF)
-    rs = cf.tier_split(repeat, rc, AS_OF, 90, 0.3)
+    rs = cf.tier_split(days_of(repeat), rc, AS_OF, 90, 0.3)
     assert cf.label_overlap(rs, rc, 90, AS_OF)["spend_seen"] < cf.SEEN_SPEND_LIMIT
 
 
 def test_too_few_training_customers_and_a_missing_tier_are_caveats(tx: pd.DataFrame, customers: pd.DataFrame) -> None:
-    split = cf.tier_split(tx, customers, AS_OF, 90, 0.3)
+    split = cf.tier_split(days_of(tx), customers, AS_OF, 90, 0.3)
     answer = cf.answer_tiers(split, 3, 0)
     present = sorted(set(split.y_train))
     assert not any(c["code"] == "q1_tier_missing_from_training" for c in cf.tier_caveats(answer, None, None, present))
     codes = {c["code"]: c["text"] for c in cf.tier_caveats(answer, None, None, present + ["unheard-of"])}
     assert "unheard-of" in codes["q1_tier_missing_from_training"]
     assert ("q1_few_training" in codes) == (len(split.y_train) < cf.FEW_TRAINING)
-    value, _ = cf.high_value_split(tx, AS_OF, 180, 0.2)
+    value, _ = cf.high_value_split(days_of(tx), tx, AS_OF, 180, 0.2)
     few = cf.Split(value.x_train.iloc[:60], value.y_train.iloc[:60], value.x_test, value.y_test, "")
     assert few.y_train.sum() < cf.FEW_POSITIVES
     assert "q2_few_positives" in {c["code"] for c in cf.value_caveats(cf.answer_high_value(few, 3, 0), None, 0.1)}
@@ -304,28 +316,28 @@ def test_without_a_forecast_question_1_is_skipped_and_question_2_still_runs(tx: 
     reason = cf.tier_skip_reason(no_forecast, {"forecast": False, "forecast_reason": "only 3 repeat buyers"})
     assert "no CLV forecast (only 3 repeat buyers)" in reason
     assert cf.tier_skip_reason(no_forecast, {}) is not None and cf.tier_skip_reason(customers, {"forecast": True}) is None
-    value, now = cf.high_value_split(tx, AS_OF, 180, 0.2)
+    value, now = cf.high_value_split(days_of(tx), tx, AS_OF, 180, 0.2)
     answer = cf.answer_high_value(value, 3, 0)
-    scored = cf.score_customers(tx, no_forecast, AS_OF, None, value, now, 90, flag_prospects=bool(answer.beats_baseline))
+    scored = cf.score_customers(days_of(tx), no_forecast, AS_OF, None, value, now, 90, flag_prospects=bool(answer.beats_baseline))
     assert scored["predicted_tier"].isna().all() and scored["p_high_value"].between(0, 1).all()
     recent = no_forecast.set_index("customer_id")["first_purchase"] > pd.Timestamp(AS_OF) - pd.Timedelta(days=90)
     assert (scored.set_index("customer_id")["early_window_complete"] == ~recent).all()
     with pytest.raises(DataError, match="needs at least 20 customers with a value tier"):
-        cf.tier_split(tx, no_forecast, AS_OF, 90, 0.3)
+        cf.tier_split(days_of(tx), no_forecast, AS_OF, 90, 0.3)
 
 
 def test_the_stage_gives_identical_answers_twice(tx: pd.DataFrame, customers: pd.DataFrame) -> None:
     def run() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        tiers = cf.tier_split(tx, customers, AS_OF, 90, 0.3, train_sample=150, seed=3)
-        value, now = cf.high_value_split(tx, AS_OF, 180, 0.2, train_sample=150, seed=3)
+        tiers = cf.tier_split(days_of(tx), customers, AS_OF, 90, 0.3, train_sample=150, seed=3)
+        value, now = cf.high_value_split(days_of(tx), tx, AS_OF, 180, 0.2, train_sample=150, seed=3)
         a1, a2 = cf.answer_tiers(tiers, 3, 3), cf.answer_high_value(value, 3, 3)
-        scored = cf.score_customers(tx, customers, AS_OF, tiers, value, now, 90, 3, train_sample=150)
+        scored = cf.score_customers(days_of(tx), customers, AS_OF, tiers, value, now, 90, 3, train_sample=150)
         return scored, a1.table, a2.table, cf.importance(a2.model, value, 3)
 
     first, again = run(), run()
     for a, b in zip(first, again):
         pd.testing.assert_frame_equal(a, b)
-    assert "seeded sample of 150" in cf.tier_split(tx, customers, AS_OF, 90, 0.3, train_sample=150, seed=3).description
+    assert "seeded sample of 150" in cf.tier_split(days_of(tx), customers, AS_OF, 90, 0.3, train_sample=150, seed=3).description
 
 
 def test_question_1_splits_a_cohort_that_arrived_on_one_day_and_names_a_single_day(tx: pd.DataFrame) -> None:
@@ -334,13 +346,13 @@ def test_question_1_splits_a_cohort_that_arrived_on_one_day_and_names_a_single_d
     shift = cohort["customer_id"].str[1:].astype(int) % 5 != 0
     cohort.loc[shift, "order_ts"] = cohort.loc[shift, "order_ts"] - (first[shift] - pd.Timestamp("2020-01-01 08:00"))
     customers = tiered(cohort, AS_OF)
-    split = cf.tier_split(cohort, customers, AS_OF, 90, 0.3)
+    split = cf.tier_split(days_of(cohort), customers, AS_OF, 90, 0.3)
     on_first_day = int((customers["first_purchase"] == pd.Timestamp("2020-01-01")).sum())
     assert on_first_day >= 240 and split.cut > dt.date(2020, 1, 1)
     assert len(split.x_train) == on_first_day and len(split.x_test) == 300 - on_first_day  # trained on the cohort
     one_day = tx.assign(order_ts=pd.Timestamp("2021-06-01 10:00"))
     with pytest.raises(DataError, match=r"all 300 eligible customers were acquired on the same day \(2021-06-01\)"):
-        cf.tier_split(one_day, tiered(one_day, AS_OF), AS_OF, 90, 0.3)
+        cf.tier_split(days_of(one_day), tiered(one_day, AS_OF), AS_OF, 90, 0.3)
 
 
 # ---------------------------------------------------------------------------
@@ -348,12 +360,14 @@ def test_question_1_splits_a_cohort_that_arrived_on_one_day_and_names_a_single_d
 
 
 def stage_catalog(tmp_path, tx: pd.DataFrame, customers: pd.DataFrame, forecast: bool = True):  # noqa: ANN001, ANN201
-    """A run catalog holding what stage 07 reads: clean lines, stage 05's customers and its validation."""
+    """A run catalog holding what stage 07 reads: clean lines, their purchase days, stage 05's customers and its validation."""
+    from helpers import summary
     from helpers.catalog import Catalog
     from helpers.rfm import save_customers
 
     catalog = Catalog("synthetic", "run", tmp_path)
     catalog.write_parquet("transactions", tx.assign(order_id=[f"o{i}" for i in range(len(tx))]))
+    summary.write_purchase_days(catalog.path("transactions"), AS_OF, catalog.path("purchase_days"))
     table = customers.assign(rfm_segment=np.where(customers["frequency"] > 3, "champions", "others"))
     save_customers(catalog, table, "customers")
     catalog.write_json("clv_validation", {"forecast": forecast, "forecast_reason": None if forecast else "too few"})
@@ -396,7 +410,8 @@ def test_the_stage_uses_the_run_s_prospect_share_and_train_sample(tmp_path, tx: 
 
     monkeypatch.setattr(splits, "TRAIN_SAMPLE", 10)  # a function falling back on the module default would sample
     catalog = stage_catalog(tmp_path, tx, customers)
-    args = (catalog.read_parquet("transactions"), catalog.read_parquet("customers"), {"forecast": True})
+    lines = catalog.read_parquet("transactions")
+    args = (days_of(lines), lines, catalog.read_parquet("customers"), {"forecast": True})
     result = classify_customers(stage_params(**{"classify.prospect_share": 0.25}), *args)
     assert "seeded sample" not in result.tiers.description + result.value.description
     assert result.summary()["prospect_share"] == 0.25

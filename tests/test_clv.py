@@ -238,14 +238,14 @@ def test_customer_value_fills_the_customer_schema(sample_tx: pd.DataFrame) -> No
 # --- the package: purchase days, the model wrapper ------------------------------------------------
 
 def test_summaries_from_purchase_days_equal_those_from_transactions(sample_tx: pd.DataFrame) -> None:
-    from helpers.lifecycle import purchase_halves
+    from helpers.clv import purchase_halves
 
     days = clv.as_purchase_days(sample_tx, AS_OF)
     assert list(days.columns) == clv.PURCHASE_DAY_COLUMNS and not days.duplicated(["customer_id", "day"]).any()
     # a purchase-days table from elsewhere (SQL): other column order, a day after as_of, another index
-    later = pd.DataFrame({"spend": [1.0], "customer_id": [days["customer_id"].iloc[0]],
+    later = pd.DataFrame({"amount": [1.0], "customer_id": [days["customer_id"].iloc[0]],
                           "day": [pd.Timestamp(AS_OF) + pd.Timedelta(days=3)]})
-    sql = pd.concat([days[["spend", "customer_id", "day"]], later]).iloc[::-1].reset_index(drop=True)
+    sql = pd.concat([days[["amount", "customer_id", "day"]], later]).iloc[::-1].reset_index(drop=True)
     for frame in (days, sql):
         pd.testing.assert_frame_equal(clv.btyd_summary(frame, AS_OF, "W"), clv.btyd_summary(sample_tx, AS_OF, "W"))
         pd.testing.assert_frame_equal(clv.calibration_holdout(frame, CAL_END, AS_OF, "W"),

@@ -2,43 +2,18 @@
 
 CRM describes a customer's relationship in stages. Stage 05 gives every
 customer one, from tenure, the purchase trend (repeat purchase days in the
-second half of the customer's tenure against the first half) and P(alive),
+second half of the customer's tenure against the first half:
+:func:`helpers.summary.purchase_halves`) and P(alive),
 by :data:`LIFECYCLE_RULE` (first match wins; thresholds are the
 ``lifecycle:`` parameters). The stage names are :data:`helpers.names.LIFECYCLE`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import pandas as pd
 
 from helpers import names
-
-
-def purchase_halves(frame: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
-    """Repeat purchase days in the first and the second half of each customer's tenure.
-
-    ``frame`` is the clean transactions or purchase days (:func:`helpers.clv.summary.as_purchase_days`).
-    The first purchase (acquisition) is not counted; the halves split the time
-    from the first purchase to ``as_of``.
-
-    >>> tx = pd.DataFrame({"customer_id": ["a"] * 4, "amount": [1.0] * 4,
-    ...     "order_ts": pd.to_datetime(["2020-01-01", "2020-01-20", "2020-03-01", "2020-03-20"])})
-    >>> purchase_halves(tx, dt.date(2020, 3, 31)).values.tolist()
-    [[1, 2]]
-    """
-    from helpers.clv.summary import as_purchase_days
-
-    days = as_purchase_days(frame, as_of)
-    first = days.groupby("customer_id")["day"].transform("min")
-    midpoint = first + (pd.Timestamp(as_of) - first) / 2
-    repeat = days["day"] > first
-    halves = pd.DataFrame({"customer_id": days["customer_id"],
-                           "repeat_first_half": repeat & (days["day"] < midpoint),
-                           "repeat_second_half": repeat & (days["day"] >= midpoint)})
-    return halves.groupby("customer_id", sort=True).sum().astype("int64")
 
 
 LIFECYCLE_RULE = """\

@@ -1,18 +1,18 @@
-"""Stages 02 and 03 out of core, in DuckDB: map a large Parquet source, run the rules, summarise.
+"""Stages 02 and 03 out of core, in DuckDB: map a large Parquet source and run the rules over it.
 
 The cleaning rules are :mod:`helpers.cleaning`'s, defined once in SQL and run
 by its DuckDB engine (:func:`helpers.cleaning.run_rules`); here they run over
 the raw Parquet file mapped onto the contract in SQL (:func:`canonical_select`),
-so a log of tens of millions of lines is cleaned and summarised without
-entering pandas: only the quality log and one row per customer come back.
+so a log of tens of millions of lines is cleaned without
+entering pandas: only the quality log comes back.
 
 - :func:`clean_lines` builds the table ``clean`` in a DuckDB connection and
   returns the quality log (the same log, notes included, as
   :func:`helpers.cleaning.clean_transactions` on the same lines), with the
   clean-transaction schema checked in SQL (:func:`helpers.schemas.validate_sql`);
-- :func:`btyd_summary` and :func:`customer_table` aggregate it per purchase
-  day and per customer, with the same numbers as :func:`helpers.clv.btyd_summary`
-  and :func:`helpers.rfm.customer_table`.
+- the clean lines then go to a Parquet file (:func:`copy_to`), which
+  :func:`helpers.summary.write_purchase_days` groups by customer and day in SQL
+  (the one summary of stages 04, 05 and 07).
 
 Stage 02 uses it when ``engine`` says so (``auto``: Parquet sources of 64 MB
 and more): :func:`collect` writes ``collected.parquet`` straight from the raw
@@ -22,7 +22,6 @@ names the rows at fault.
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import duckdb
@@ -110,38 +109,6 @@ def clean_lines(con: duckdb.DuckDBPyConnection, params: Params, source: Path) ->
         return quality
     except duckdb.Error as exc:
         raise DataError(f"{source}: DuckDB could not read, map or clean the lines: {str(exc).splitlines()[0]}") from None
-
-
-def _purchase_days(as_of: dt.date) -> str:
-    end = _literal((as_of + dt.timedelta(days=1)).isoformat())
-    return (f"SELECT customer_id, CAST(date_trunc('day', order_ts) AS DATE) AS day, sum(amount) AS amount "
-            f"FROM clean WHERE order_ts < TIMESTAMP {end} GROUP BY ALL")
-
-
-def btyd_summary(con: duckdb.DuckDBPyConnection, as_of: dt.date, unit_days: float = 1.0) -> pd.DataFrame:
-    """Frequency, recency, T and mean repeat spend per customer from table ``clean`` (as :func:`helpers.clv.btyd_summary`)."""
-    day = _literal(as_of.isoformat())
-    frame = con.execute(f"""
-        SELECT customer_id,
-               CAST(count(*) - 1 AS DOUBLE) AS frequency,
-               datediff('day', min(day), max(day)) / {unit_days} AS recency,
-               datediff('day', min(day), DATE {day}) / {unit_days} AS "T",
-               CASE WHEN count(*) > 1 THEN (sum(amount) - arg_min(amount, day)) / (count(*) - 1) ELSE 0 END
-                 AS monetary_value
-        FROM ({_purchase_days(as_of)}) GROUP BY customer_id ORDER BY customer_id""").df()
-    return frame.set_index("customer_id")
-
-
-def customer_table(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> pd.DataFrame:
-    """The behaviour columns of :func:`helpers.rfm.customer_table` from table ``clean`` (no country)."""
-    day = _literal(as_of.isoformat())
-    frame = con.execute(f"""
-        SELECT customer_id, CAST(min(day) AS TIMESTAMP) AS first_purchase, CAST(max(day) AS TIMESTAMP) AS last_purchase,
-               datediff('day', max(day), DATE {day}) AS recency_days, count(*) AS frequency,
-               sum(amount) AS monetary_total, sum(amount) / count(*) AS monetary_avg,
-               datediff('day', min(day), DATE {day}) AS tenure_days
-        FROM ({_purchase_days(as_of)}) GROUP BY customer_id ORDER BY customer_id""").df()
-    return frame.astype({"recency_days": "int64", "frequency": "int64", "tenure_days": "int64"})
 
 
 # ---------------------------------------------------------------------------

@@ -23,9 +23,17 @@ that names one. The functions below are pure and take that table (as read by
 - :func:`purchase_halves` - repeat purchase days per half of the tenure (the lifecycle rule);
 - :func:`log_start` - the first purchase day (data-derived windows).
 
-They give exactly what the line-level functions gave (``helpers.rfm.customer_table``,
-``helpers.clv.btyd_summary``, ...): the day's amount is DuckDB's Kahan sum
-(``fsum``) of its lines in file order, the compensated sum pandas computes.
+Each summary is defined here once. Stage 04 scores :func:`customer_table`;
+stage 05 reads the artifact (:func:`read_purchase_days`) for its BTYD summary,
+calibration/holdout split, lifecycle halves and the example customer's
+P(alive) path; stage 07 builds every feature from it; the benchmark times this
+path. ``helpers.clv.btyd_summary`` and friends are these functions behind an
+adapter that also takes clean lines in a frame (grouped by day in pandas,
+:func:`helpers.rfm.purchase_days`). They give exactly what the line-level
+path gives: the day's amount is DuckDB's Kahan sum (``fsum``) of its lines in
+file order, the compensated sum pandas computes. (A sum of day amounts over a
+window is not always the sum of its lines to the last bit, so stage 07's labels,
+spend in a future window, are summed over the lines.)
 """
 
 from __future__ import annotations

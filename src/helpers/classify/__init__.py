@@ -55,7 +55,7 @@ from helpers.classify.splits import (EARLY_FEATURES, MIN_CUSTOMERS, RFM_FEATURES
                                      high_value_split, rfm_features, tier_skip_reason, tier_split)
 from helpers.classify.windows import (EARLY_DAYS_CAP, EARLY_SPAN_SHARE, LABEL_DAYS_CAP, LABEL_SPAN_SHARE, WINDOW_RULE,
                                       Windows, derive_windows, whole_weeks)
-from helpers.rfm import log_start
+from helpers.summary import log_start
 
 __all__ = ["CV_SAMPLE", "EARLY_DAYS_CAP", "EARLY_FEATURES", "EARLY_SPAN_SHARE", "EARLY_TENURE_LIMIT", "FEW_POSITIVES",
            "FEW_TRAINING", "HIGH_VALUE_LABELS", "IMPORTANCE_SAMPLE", "LABEL_DAYS_CAP", "LABEL_SPAN_SHARE",

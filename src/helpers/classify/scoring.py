@@ -29,7 +29,7 @@ def prospects(p_high_value: pd.Series, share: float, allowed: bool) -> pd.Series
     return (rank <= np.ceil(share * len(p_high_value))).fillna(False).astype(bool)
 
 
-def score_customers(transactions: pd.DataFrame, customers: pd.DataFrame, as_of: dt.date, tier_split_: Split | None,
+def score_customers(days: pd.DataFrame, customers: pd.DataFrame, as_of: dt.date, tier_split_: Split | None,
                     value_split: Split | None, now: pd.DataFrame | None, early_days: int, seed: int = 42, *,
                     prospect_share: float = 0.1, flag_prospects: bool = True,
                     train_sample: int | None = None) -> pd.DataFrame:
@@ -42,6 +42,7 @@ def score_customers(transactions: pd.DataFrame, customers: pd.DataFrame, as_of: 
     acquired less than ``early_days`` before ``as_of`` (their early behaviour is
     still incomplete). ``prospect`` marks the ``prospect_share`` with the highest
     P(high value), and nobody unless ``flag_prospects`` (see :func:`prospects`).
+    ``days`` are the run's purchase days (for the early features when ``tier_split_`` has none).
     """
     size = TRAIN_SAMPLE if train_sample is None else train_sample
     out = pd.DataFrame(index=customers["customer_id"].rename("customer_id"))
@@ -51,7 +52,8 @@ def score_customers(transactions: pd.DataFrame, customers: pd.DataFrame, as_of: 
         tier_model = make_model(seed).fit(*_sample_rows(pd.concat([tier_split_.x_train, tier_split_.x_test]),
                                                         pd.concat([tier_split_.y_train, tier_split_.y_test]), size, seed))
         countries = [c[len("country_"):] for c in tier_split_.x_train.columns if c.startswith("country_")] or None
-        early = tier_split_.features if tier_split_.features is not None else early_features(transactions, early_days, countries)
+        early = (tier_split_.features if tier_split_.features is not None
+                 else early_features(days, early_days, countries))
         predicted = pd.Series(tier_model.predict(early[tier_split_.x_train.columns]), index=early.index, dtype=object)
         out["predicted_tier"] = predicted.reindex(out.index)
         first = early["first_purchase"]

@@ -23,7 +23,7 @@ import pandas as pd
 from helpers import names
 from helpers.config import ClassifyParams
 from helpers.errors import DataError
-from helpers.rfm import customer_table, first_country, purchase_days
+from helpers.summary import customer_table
 
 EARLY_FEATURES = ["first_order_value", "early_purchases", "early_spend", "early_mean_spend"]
 RFM_FEATURES = ["recency_days", "frequency", "monetary_total", "monetary_avg", "tenure_days",
@@ -38,15 +38,18 @@ TRAIN_SAMPLE: int = ClassifyParams.model_fields["train_sample"].default
 MIN_CUSTOMERS = 20
 
 
-def early_features(transactions: pd.DataFrame, early_days: int, countries: list[str] | None = None) -> pd.DataFrame:
-    """What is known about each customer ``early_days`` after their first purchase.
+def early_features(days: pd.DataFrame, early_days: int, countries: list[str] | None = None) -> pd.DataFrame:
+    """What is known about each customer ``early_days`` after their first purchase, from the purchase ``days``.
 
-    >>> tx = pd.DataFrame({"customer_id": ["a", "a", "a"], "amount": [10.0, 5.0, 99.0],
-    ...     "order_ts": pd.to_datetime(["2020-01-01", "2020-01-20", "2020-06-01"])})
-    >>> early_features(tx, 30).loc["a", EARLY_FEATURES].astype(float).tolist()
-    [10.0, 2.0, 15.0, 7.5]
+    ``days`` are the run's purchase days (:mod:`helpers.summary`: customer and
+    day order, ``amount`` and, when known, ``country``); ``countries`` adds one
+    indicator per country of the customer's first purchase day that names one.
+
+    >>> d = pd.DataFrame({"customer_id": ["a", "a", "a"], "amount": [10.0, 5.0, 99.0], "country": [None, "FR", "DE"],
+    ...     "day": pd.to_datetime(["2020-01-01", "2020-01-20", "2020-06-01"])})
+    >>> early_features(d, 30, ["FR", "DE"]).loc["a", [*EARLY_FEATURES, "country_FR", "country_DE"]].astype(float).tolist()
+    [10.0, 2.0, 15.0, 7.5, 1.0, 0.0]
     """
-    days = purchase_days(transactions, transactions["order_ts"].max().date())
     first = days.groupby("customer_id")["day"].transform("min")
     early = days[days["day"] < first + pd.Timedelta(days=early_days)]
     g = early.groupby("customer_id", sort=True)
@@ -57,22 +60,26 @@ def early_features(transactions: pd.DataFrame, early_days: int, countries: list[
         "early_spend": g["amount"].sum(),
     })
     out["early_mean_spend"] = out["early_spend"] / out["early_purchases"]
-    if countries is not None and "country" in transactions.columns:
-        country = first_country(transactions).reindex(out.index)
+    if countries is not None and "country" in days.columns:
+        country = days.groupby("customer_id", sort=True)["country"].first().reindex(out.index)  # first one named
         for c in countries:
             out[f"country_{c}"] = (country == c).astype(float)
     return out
 
 
-def rfm_features(transactions: pd.DataFrame, cutoff: dt.date) -> pd.DataFrame:
-    """RFM features of every customer from purchases up to ``cutoff`` (nothing later)."""
-    end = pd.Timestamp(cutoff) + pd.Timedelta(days=1)
-    known = transactions[transactions["order_ts"] < end]
+def rfm_features(days: pd.DataFrame, cutoff: dt.date) -> pd.DataFrame:
+    """RFM features of every customer from the purchase ``days`` up to ``cutoff`` (nothing later).
+
+    >>> d = pd.DataFrame({"customer_id": ["a", "a", "b"], "amount": [10.0, 20.0, 5.0],
+    ...     "day": pd.to_datetime(["2020-01-01", "2020-06-01", "2020-06-20"])})
+    >>> rfm_features(d, dt.date(2020, 6, 30))[["frequency", "purchases_last_90d", "spend_last_90d"]].values.tolist()
+    [[2.0, 1.0, 20.0], [1.0, 1.0, 5.0]]
+    """
+    known = days[days["day"] <= pd.Timestamp(cutoff)]
     if known.empty:
         raise DataError(f"no purchases before the cut-off {cutoff}")
-    days = purchase_days(known, cutoff)
-    table = customer_table(known, cutoff, days, country=False).set_index("customer_id")
-    recent = days[days["day"] >= pd.Timestamp(cutoff) - pd.Timedelta(days=89)]
+    table = customer_table(known, cutoff, country=False).set_index("customer_id")
+    recent = known[known["day"] >= pd.Timestamp(cutoff) - pd.Timedelta(days=89)]
     g = recent.groupby("customer_id")
     table["purchases_last_90d"] = g.size().reindex(table.index, fill_value=0).astype(float)
     table["spend_last_90d"] = g["amount"].sum().reindex(table.index, fill_value=0.0)
@@ -83,7 +90,14 @@ def future_high_value(transactions: pd.DataFrame, customers: pd.Index, start: dt
                       share: float) -> pd.Series:
     """1 if a customer's spend in (``start``, ``start`` + ``days``] is in the top ``share`` of ``customers``.
 
-    Only customers who spend something can be high value; ties at the cut all count.
+    Only customers who spend something can be high value; ties at the cut all count. The spend is summed
+    over the clean lines (``transactions``), not over purchase days: a sum of day sums can differ from it
+    in the last bits, enough to break a tie at the cut.
+
+    >>> tx = pd.DataFrame({"customer_id": ["a", "b", "b"], "amount": [5.0, 1.0, 1.0],
+    ...     "order_ts": pd.to_datetime(["2020-01-02", "2020-01-03", "2020-03-01"])})
+    >>> future_high_value(tx, pd.Index(["a", "b", "c"]), dt.date(2020, 1, 1), 30, 0.3).tolist()
+    [1, 0, 0]
     """
     lo, hi = pd.Timestamp(start) + pd.Timedelta(days=1), pd.Timestamp(start) + pd.Timedelta(days=days + 1)
     window = transactions[(transactions["order_ts"] >= lo) & (transactions["order_ts"] < hi)]
@@ -116,19 +130,19 @@ def tier_skip_reason(customers: pd.DataFrame, clv_validation: dict[str, Any] | N
     return None
 
 
-def tier_split(transactions: pd.DataFrame, customers: pd.DataFrame, as_of: dt.date, early_days: int,
+def tier_split(days: pd.DataFrame, customers: pd.DataFrame, as_of: dt.date, early_days: int,
                test_share: float, train_sample: int | None = None, seed: int = 0) -> Split:
     """Question 1: early behaviour -> value tier, learning from earlier acquisitions, testing on later ones.
 
     Only customers with a value tier whose early window ended by ``as_of`` take
-    part. Raises :class:`DataError` naming ``classify.early_days`` when fewer than
+    part; ``days`` are the run's purchase days. Raises :class:`DataError` naming ``classify.early_days`` when fewer than
     :data:`MIN_CUSTOMERS` qualify, and when no split in time or nothing to learn is left.
     """
     size = TRAIN_SAMPLE if train_sample is None else train_sample
     countries = None
     if "country" in customers.columns and customers["country"].notna().any():
         countries = customers["country"].value_counts().head(5).index.tolist()
-    feats = early_features(transactions, early_days, countries)
+    feats = early_features(days, early_days, countries)
     labels = customers.set_index("customer_id")["value_tier"]
     labelled = feats.join(labels, how="inner")
     labelled = labelled[labelled["value_tier"].notna()]
@@ -143,13 +157,13 @@ def tier_split(transactions: pd.DataFrame, customers: pd.DataFrame, as_of: dt.da
         raise DataError(f"only {len(eligible)} customers have classify.early_days = {early_days} days of history "
                         f"after their first purchase by as_of {as_of}; question 1 needs at least {MIN_CUSTOMERS}: {fix}")
     eligible = eligible.sort_values(["first_purchase"], kind="stable")
-    days = eligible["first_purchase"].drop_duplicates()
-    if len(days) < 2:
-        raise DataError(f"all {len(eligible):,} eligible customers were acquired on the same day ({days.iloc[0].date()}): "
+    acquired = eligible["first_purchase"].drop_duplicates()
+    if len(acquired) < 2:
+        raise DataError(f"all {len(eligible):,} eligible customers were acquired on the same day ({acquired.iloc[0].date()}): "
                         "question 1 learns from earlier acquisitions and is tested on later ones")
     cut = eligible["first_purchase"].iloc[int(len(eligible) * (1 - test_share))]
-    if cut == days.iloc[0]:  # most customers arrived on the first day (a cohort): test on everyone who came later
-        cut = days.iloc[1]
+    if cut == acquired.iloc[0]:  # most customers arrived on the first day (a cohort): test on everyone who came later
+        cut = acquired.iloc[1]
     train, test = eligible[eligible["first_purchase"] < cut], eligible[eligible["first_purchase"] >= cut]
     if train["value_tier"].nunique() < 2:
         raise DataError(f"all {len(train):,} training customers (acquired before {cut.date()}) are in tier "
@@ -162,9 +176,12 @@ def tier_split(transactions: pd.DataFrame, customers: pd.DataFrame, as_of: dt.da
     return Split(x_train, y_train, test[cols], test["value_tier"], desc, feats, cut.date())
 
 
-def high_value_split(transactions: pd.DataFrame, as_of: dt.date, label_days: int, share: float,
+def high_value_split(days: pd.DataFrame, transactions: pd.DataFrame, as_of: dt.date, label_days: int, share: float,
                      train_sample: int | None = None, seed: int = 0) -> tuple[Split, pd.DataFrame]:
     """Question 2: RFM at a cut-off -> top ``share`` of spend in the next ``label_days``.
+
+    The features come from the purchase ``days``, the labels from the clean
+    lines ``transactions`` (:func:`future_high_value`).
 
     Test cut-off = ``as_of - label_days`` (labels: the last period); training
     cut-off one period earlier (its labels end at the test cut-off). Returns the
@@ -176,9 +193,7 @@ def high_value_split(transactions: pd.DataFrame, as_of: dt.date, label_days: int
     size = TRAIN_SAMPLE if train_sample is None else train_sample
     test_cut = as_of - dt.timedelta(days=label_days)
     train_cut = test_cut - dt.timedelta(days=label_days)
-    end = pd.Timestamp(as_of) + pd.Timedelta(days=1)
-    firsts = np.sort(transactions.loc[transactions["order_ts"] < end].groupby("customer_id")["order_ts"].min()
-                     .dt.normalize().to_numpy())
+    firsts = np.sort(days.loc[days["day"] <= pd.Timestamp(as_of)].groupby("customer_id")["day"].min().to_numpy())
     before = int((firsts < np.datetime64(pd.Timestamp(train_cut) + pd.Timedelta(days=1))).sum())
     if before < MIN_CUSTOMERS:
         if len(firsts) < MIN_CUSTOMERS:
@@ -189,8 +204,8 @@ def high_value_split(transactions: pd.DataFrame, as_of: dt.date, label_days: int
         raise DataError(f"only {before} customers bought on or before question 2's training cut-off {train_cut} "
                         f"(as_of minus 2 x classify.label_days = 2 x {label_days} days; the log starts on "
                         f"{pd.Timestamp(firsts[0]).date()}); it needs at least {MIN_CUSTOMERS}: {fix}")
-    x_train = rfm_features(transactions, train_cut)
-    x_test = rfm_features(transactions, test_cut)
+    x_train = rfm_features(days, train_cut)
+    x_test = rfm_features(days, test_cut)
     y_train = future_high_value(transactions, x_train.index, train_cut, label_days, share)
     y_test = future_high_value(transactions, x_test.index, test_cut, label_days, share)
     for y, name, lo, hi in [(y_train, "training", train_cut, test_cut), (y_test, "test", test_cut, as_of)]:
@@ -198,7 +213,7 @@ def high_value_split(transactions: pd.DataFrame, as_of: dt.date, label_days: int
             raise DataError(f"in question 2's {name} label period ({lo} to {hi}) {'no' if y.sum() == 0 else 'every'} "
                             f"customer of {len(y):,} is high value: nothing to {'learn' if name == 'training' else 'test'}; "
                             "change classify.label_days or classify.target_share")
-    now = rfm_features(transactions, as_of)
+    now = rfm_features(days, as_of)
     n_train = len(x_train)
     x_train, y_train = _sample_rows(x_train, y_train, size, seed)
     desc = (f"train{_sampled(n_train, size)}: features at {train_cut}, labels = top {share:.0%} spend from {train_cut} "

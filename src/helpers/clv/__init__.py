@@ -29,11 +29,11 @@ from helpers.clv.models import (FIT_ERRORS, MIN_CUSTOMERS, MODEL_CLASSES, MODEL_
                                 BTYDModel, SpendFit, expected_spend, family_of, fit_btyd, fit_spend)
 from helpers.clv.summary import (DAYS_PER_MONTH, HOLDOUT_MAX_DAYS, HOLDOUT_MIN_DAYS, HOLDOUT_RULE,
                                  PURCHASE_DAY_COLUMNS, UNIT_DAYS, as_purchase_days, btyd_summary, calibration_holdout,
-                                 default_holdout_days, distinct_rows, log_span_days)
+                                 default_holdout_days, distinct_rows, log_span_days, purchase_halves)
 from helpers.clv.value import (alive_path, customer_value, example_customer, lifetime_value, own_spend,
                                top_customers)
 from helpers.lifecycle import (ACQUISITION_MAX_DAYS, ACQUISITION_RULE, LIFECYCLE_RULE, default_acquisition_days,
-                               lifecycle_stage, purchase_halves)
+                               lifecycle_stage)
 
 #: A fit: the model wrapper (the name its callers know).
 Fit = BTYDModel

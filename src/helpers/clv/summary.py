@@ -11,11 +11,12 @@ Time is measured in a chosen unit (days or weeks) as a real number of days
 divided by the unit, which is how Fader, Hardie and Lee (2005) measured CDNOW
 (and what the published-results tests check).
 
-Every function here starts from **purchase days** - one row per customer and
-day, columns ``customer_id``, ``day`` and ``spend`` (:data:`PURCHASE_DAY_COLUMNS`)
-- or from the clean transactions, which :func:`as_purchase_days` turns into
-purchase days. Stage 05 groups the log by day once and passes the days on; a
-purchase-days table computed elsewhere (in SQL) plugs in the same way.
+The summaries are defined once, in :mod:`helpers.summary`, on **purchase days**
+- one row per customer and day, columns ``customer_id``, ``day`` and ``amount``
+(:data:`PURCHASE_DAY_COLUMNS`), the run's ``purchase_days`` artifact that stage 04
+computes in SQL and stage 05 reads. The functions here take those days or the
+clean transactions (:func:`as_purchase_days` groups them by day in pandas), for
+callers that hold lines in a frame.
 """
 
 from __future__ import annotations
@@ -25,20 +26,20 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from helpers.errors import DataError
+from helpers import summary as days_summary
 from helpers.rfm import purchase_days
+from helpers.summary import UNIT_DAYS
 
-UNIT_DAYS = {"D": 1.0, "W": 7.0}
 DAYS_PER_MONTH = 365.25 / 12
-#: The columns of a purchase-days frame: one row per customer and purchase day, the day's total spend.
-PURCHASE_DAY_COLUMNS = ["customer_id", "day", "spend"]
+#: The columns of a purchase-days frame: one row per customer and purchase day, the day's total amount.
+PURCHASE_DAY_COLUMNS = ["customer_id", "day", "amount"]
 
 
 def as_purchase_days(frame: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     """Purchase days up to ``as_of`` from purchase days (``day`` column) or from transactions (``order_ts``).
 
-    Either way the result is in customer and day order (a table from elsewhere,
-    e.g. SQL, may come in any order).
+    Either way the result is in customer and day order (a table from elsewhere
+    may come in any order), columns :data:`PURCHASE_DAY_COLUMNS`.
 
     >>> tx = pd.DataFrame({"customer_id": ["a", "a", "b"], "amount": [1.0, 2.0, 4.0],
     ...     "order_ts": pd.to_datetime(["2020-01-01 09:00", "2020-01-01 17:00", "2020-02-05 08:00"])})
@@ -49,11 +50,8 @@ def as_purchase_days(frame: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     True
     """
     if "day" not in frame.columns:
-        days = purchase_days(frame, as_of).rename(columns={"amount": "spend"})
-        return days[PURCHASE_DAY_COLUMNS]
-    known = frame[frame["day"] <= pd.Timestamp(as_of)]
-    if known.empty:
-        raise DataError(f"no transactions on or before as_of {as_of.isoformat()}")
+        return purchase_days(frame, as_of)[PURCHASE_DAY_COLUMNS]
+    known = days_summary.until(frame, as_of)
     # in customer and day order, as grouped transactions are: a customer's first row is the first purchase
     return known[PURCHASE_DAY_COLUMNS].sort_values(["customer_id", "day"], kind="stable")
 
@@ -62,42 +60,28 @@ def log_span_days(frame: pd.DataFrame, as_of: dt.date) -> int:
     """Days from the first purchase in the log (transactions or purchase days) to ``as_of``.
 
     What the data-derived defaults (holdout, acquisition window) are measured on.
+
+    >>> log_span_days(pd.DataFrame({"customer_id": ["a"], "amount": [1.0], "day": pd.to_datetime(["2020-01-01"])}),
+    ...               dt.date(2020, 1, 31))
+    30
     """
-    return (as_of - as_purchase_days(frame, as_of)["day"].min().date()).days
+    return (as_of - days_summary.log_start(as_purchase_days(frame, as_of), as_of)).days
 
 
 def btyd_summary(frame: pd.DataFrame, as_of: dt.date, unit: str = "W") -> pd.DataFrame:
-    """Frequency, recency, T and mean repeat spend per customer at ``as_of``.
-
-    ``frame`` is the clean transactions or purchase days (:func:`as_purchase_days`).
-    ``monetary_value`` is the mean amount of the repeat purchase days (0 for
-    one-time buyers), the input Gamma-Gamma expects.
+    """:func:`helpers.summary.btyd_summary` of the clean transactions or purchase days ``frame``.
 
     >>> tx = pd.DataFrame({"customer_id": ["a", "a", "a", "b"], "amount": [5.0, 1.0, 3.0, 2.0],
     ...     "order_ts": pd.to_datetime(["2020-01-01", "2020-01-01", "2020-01-15", "2020-01-29"])})
     >>> btyd_summary(tx, dt.date(2020, 1, 29), "W").values.tolist()
     [[1.0, 2.0, 4.0, 3.0], [0.0, 0.0, 0.0, 0.0]]
     """
-    days = as_purchase_days(frame, as_of)
-    g = days.groupby("customer_id", sort=True)
-    first, last, n = g["day"].min(), g["day"].max(), g.size()
-    unit_days = UNIT_DAYS[unit]
-    repeat_total = g["spend"].sum() - g["spend"].first()
-    frequency = (n - 1).astype(float)
-    return pd.DataFrame({
-        "frequency": frequency,
-        "recency": (last - first).dt.days / unit_days,
-        "T": (pd.Timestamp(as_of) - first).dt.days / unit_days,
-        "monetary_value": np.where(frequency > 0, repeat_total / frequency.where(frequency > 0, 1), 0.0),
-    })
+    return days_summary.btyd_summary(as_purchase_days(frame, as_of), as_of, unit)
 
 
 def calibration_holdout(frame: pd.DataFrame, calibration_end: dt.date, as_of: dt.date,
                         unit: str = "W") -> pd.DataFrame:
-    """The calibration summary plus purchases in the holdout period (``calibration_end``, ``as_of``].
-
-    ``frame`` is the clean transactions or purchase days. Customers first seen
-    in the holdout are not part of the calibration cohort and are left out.
+    """:func:`helpers.summary.calibration_holdout` of the clean transactions or purchase days ``frame``.
 
     >>> tx = pd.DataFrame({"customer_id": ["a", "a", "a", "b"], "amount": [1.0] * 4,
     ...     "order_ts": pd.to_datetime(["2020-01-01", "2020-01-08", "2020-02-01", "2020-02-02"])})
@@ -106,27 +90,18 @@ def calibration_holdout(frame: pd.DataFrame, calibration_end: dt.date, as_of: dt
     customer_id                              
     a                  1.0                1.0
     """
-    if calibration_end >= as_of:
-        raise DataError(f"calibration end {calibration_end} must be before as_of {as_of}")
-    days = as_purchase_days(frame, as_of)
-    first_day = days["day"].min().date()
-    if first_day > calibration_end:
-        raise DataError(
-            f"no purchases in the calibration period: the first purchase is on {first_day}, after the calibration "
-            f"end {calibration_end} ({(as_of - calibration_end).days} holdout days before as_of {as_of}). "
-            "Shorten clv.holdout_days so the calibration period holds purchases."
-        )
-    cal = btyd_summary(days, calibration_end, unit)
-    later = days[days["day"] > pd.Timestamp(calibration_end)]
-    if not later["customer_id"].isin(cal.index).any():
-        raise DataError(
-            f"no purchases in the holdout period {calibration_end} to {as_of} by the {len(cal)} customers of the "
-            "calibration period, so the models cannot be compared on it. Check as_of (is the data complete up to "
-            "it?) or change clv.holdout_days."
-        )
-    cal["frequency_holdout"] = later.groupby("customer_id").size().reindex(cal.index, fill_value=0).astype(float)
-    cal["duration_holdout"] = (as_of - calibration_end).days / UNIT_DAYS[unit]
-    return cal
+    return days_summary.calibration_holdout(as_purchase_days(frame, as_of), calibration_end, as_of, unit)
+
+
+def purchase_halves(frame: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    """:func:`helpers.summary.purchase_halves` (the lifecycle rule's trend) of the clean transactions or purchase days.
+
+    >>> tx = pd.DataFrame({"customer_id": ["a"] * 4, "amount": [1.0] * 4,
+    ...     "order_ts": pd.to_datetime(["2020-01-01", "2020-01-20", "2020-03-01", "2020-03-20"])})
+    >>> purchase_halves(tx, dt.date(2020, 3, 31)).values.tolist()
+    [[1, 2]]
+    """
+    return days_summary.purchase_halves(as_purchase_days(frame, as_of), as_of)
 
 
 def distinct_rows(summary: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:

@@ -15,7 +15,8 @@ import pandas as pd
 
 from helpers.clv.models import BTYDModel, SpendFit, expected_spend
 from helpers.clv.summary import DAYS_PER_MONTH, UNIT_DAYS, as_purchase_days, distinct_rows, log_span_days
-from helpers.lifecycle import default_acquisition_days, lifecycle_stage, purchase_halves
+from helpers.lifecycle import default_acquisition_days, lifecycle_stage
+from helpers.summary import purchase_halves
 
 
 def lifetime_value(fit: BTYDModel, spend_per_purchase: pd.Series, summary: pd.DataFrame, *, months: int, unit: str,

@@ -39,7 +39,7 @@ import pandas as pd
 from helpers.catalog import Catalog
 from helpers.rfm.abc_analysis import (ABC, abc_classes, abc_rules, abc_summary, class_summary, pareto_curve,
                                       revenue_share_at, spend_outliers)
-from helpers.rfm.customers import (customer_table, first_country, load_customers, log_start, purchase_days,
+from helpers.rfm.customers import (customer_table, first_country, load_customers, purchase_days,
                                    save_customers)
 from helpers.rfm.scores import (MEASURES, NO_SPREAD_SHARE, one_time_summary, rfm_scores, rfm_summary, spread_caveats,
                                 spread_warnings, value_scores)
@@ -48,7 +48,7 @@ from helpers.schemas import customer_schema_for, validate
 
 __all__ = ["ABC", "MEASURES", "NO_SPREAD_SHARE", "SEGMENT_STATES", "SegmentMap", "abc_classes", "abc_rules",
            "abc_summary", "class_summary", "customer_table", "first_country", "grid_counts", "load_customers",
-           "load_segment_map", "log_start", "one_time_summary", "pareto_curve", "purchase_days", "revenue_share_at",
+           "load_segment_map", "one_time_summary", "pareto_curve", "purchase_days", "revenue_share_at",
            "rfm_scores", "rfm_summary", "rfm_table", "save_customers", "save_rfm_summary", "score_customers",
            "spend_outliers", "spread_caveats", "spread_warnings", "value_scores"]
 

@@ -34,19 +34,6 @@ def purchase_days(transactions: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     return days.groupby(["customer_id", "day"], sort=True, as_index=False)["amount"].sum()
 
 
-def log_start(transactions: pd.DataFrame, as_of: dt.date) -> dt.date:
-    """The day of the first purchase on or before ``as_of`` (data-derived windows are measured from it).
-
-    >>> log_start(pd.DataFrame({"order_ts": pd.to_datetime(["2020-01-05 10:00", "2020-01-02 09:00"])}),
-    ...           dt.date(2020, 1, 31))
-    datetime.date(2020, 1, 2)
-    """
-    known = transactions.loc[transactions["order_ts"] < pd.Timestamp(as_of) + pd.Timedelta(days=1), "order_ts"]
-    if known.empty:
-        raise DataError(f"no purchases on or before as_of {as_of}")
-    return known.min().date()
-
-
 def first_country(transactions: pd.DataFrame) -> pd.Series:
     """Each customer's country on their earliest line that has one (ties: the first such line).
 

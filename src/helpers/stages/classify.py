@@ -1,7 +1,8 @@
 """Stage 07, prospects: both questions answered, today's customers scored and the artifacts written, in one call.
 
 :func:`classify_customers` is the pure core: from the run's parameters, the
-clean lines, stage 05's customer table and its validation it derives the
+run's purchase days (every feature; :mod:`helpers.summary`), the clean lines
+(question 2's labels), stage 05's customer table and its validation it derives the
 windows, builds each question's time split (a question the log cannot answer
 is skipped with its reason), answers both against their baselines, explains
 question 2 (gains, confusion, permutation importance), scores today's
@@ -22,9 +23,10 @@ import pandas as pd
 from helpers import classify as cf
 from helpers import names, privacy
 from helpers.clustering import one_thread
+from helpers.summary import log_start, read_purchase_days
 
-#: The columns of the clean lines stage 07 reads.
-TRANSACTION_COLUMNS = ["customer_id", "order_id", "order_ts", "amount", "country"]
+#: The columns of the clean lines stage 07 reads: question 2's labels sum them (the features come from the purchase days).
+TRANSACTION_COLUMNS = ["customer_id", "order_ts", "amount"]
 #: The columns of the customer table shown beside the scores (not written to ``predictions.parquet``).
 SHOWN_BESIDE = ["value_tier", "rfm_segment"]
 
@@ -167,13 +169,13 @@ class ClassifyResult:
         }
 
 
-def _question_1(params: Any, transactions: pd.DataFrame, customers: pd.DataFrame, clv_validation: dict[str, Any],
+def _question_1(params: Any, days: pd.DataFrame, customers: pd.DataFrame, clv_validation: dict[str, Any],
                 windows: cf.Windows) -> tuple[cf.Split | None, str | None, cf.Answer | None, dict[str, float] | None]:
     """Question 1: the split (or the skip reason), the answer and the label overlap."""
     q = params.classify
     tiers, skipped = None, cf.tier_skip_reason(customers, clv_validation)
     if skipped is None:
-        tiers, skipped = cf.attempt(cf.tier_split, transactions, customers, params.as_of, windows.early_days,
+        tiers, skipped = cf.attempt(cf.tier_split, days, customers, params.as_of, windows.early_days,
                                     q.test_share, q.train_sample, q.seed)
     if tiers is None:
         return None, skipped, None, None
@@ -181,21 +183,25 @@ def _question_1(params: Any, transactions: pd.DataFrame, customers: pd.DataFrame
     return tiers, None, answer, cf.label_overlap(tiers, customers, windows.early_days, params.as_of)
 
 
-def classify_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataFrame,
+def classify_customers(params: Any, days: pd.DataFrame, transactions: pd.DataFrame, customers: pd.DataFrame,
                        clv_validation: dict[str, Any]) -> ClassifyResult:
-    """Stage 07: both questions on their time splits, today's scores and prospects, and the caveats."""
+    """Stage 07: both questions on their time splits, today's scores and prospects, and the caveats.
+
+    ``days`` are the run's purchase days (``amount``, ``country``: every feature),
+    ``transactions`` the clean lines (``customer_id``, ``order_ts``, ``amount``: question 2's labels).
+    """
     q = params.classify
-    windows = cf.derive_windows(cf.log_start(transactions, params.as_of), params.as_of, q.early_days, q.label_days)
+    windows = cf.derive_windows(log_start(days, params.as_of), params.as_of, q.early_days, q.label_days)
     with one_thread():
-        tiers, q1_skipped, tier_answer, overlap = _question_1(params, transactions, customers, clv_validation, windows)
-        found, q2_skipped = cf.attempt(cf.high_value_split, transactions, params.as_of, windows.label_days,
+        tiers, q1_skipped, tier_answer, overlap = _question_1(params, days, customers, clv_validation, windows)
+        found, q2_skipped = cf.attempt(cf.high_value_split, days, transactions, params.as_of, windows.label_days,
                                        q.target_share, q.train_sample, q.seed)
         value, now = found if found is not None else (None, None)
         value_answer = cf.answer_high_value(value, q.cv_folds, q.seed, q.prospect_share) if value is not None else None
         importance = (cf.importance(value_answer.model, value, q.seed) if value_answer is not None
                       else pd.DataFrame(columns=["feature", "importance", "std"]))
         flag = value_answer is not None and value_answer.beats_baseline is True
-        scored = cf.score_customers(transactions, customers, params.as_of, tiers, value, now, windows.early_days,
+        scored = cf.score_customers(days, customers, params.as_of, tiers, value, now, windows.early_days,
                                     q.seed, prospect_share=q.prospect_share, flag_prospects=flag,
                                     train_sample=q.train_sample)
     scored = scored.merge(customers[["customer_id", *SHOWN_BESIDE]], on="customer_id")
@@ -216,11 +222,12 @@ def save_classification(catalog: Any, result: ClassifyResult) -> dict[str, Path]
 
 
 def classify(params: Any, catalog: Any) -> ClassifyResult:
-    """Stage 07 in one call: read the clean lines, stage 05's customers and validation, answer, score, write."""
+    """Stage 07 in one call: read the purchase days, the lines, stage 05's customers and validation; answer, score, write."""
     from helpers.cleaning import load_transactions
     from helpers.rfm import load_customers
 
-    result = classify_customers(params, load_transactions(catalog, TRANSACTION_COLUMNS),
+    result = classify_customers(params, read_purchase_days(catalog, ["amount", "country"]),
+                                load_transactions(catalog, TRANSACTION_COLUMNS),
                                 load_customers(catalog, "customers"), catalog.read_json("clv_validation", {}))
     save_classification(catalog, result)
     return result

@@ -1,7 +1,8 @@
 """Stage 05, lifetime value: what the stage decides, computed in one call that tests and notebooks share.
 
 Stage 05 (lifetime value) lives here first: :func:`value_customers` takes
-the run's parameters, the clean transactions and stage 04's customer table,
+the run's parameters, the run's purchase days (:mod:`helpers.summary`, written
+by stage 04; or the clean lines) and stage 04's customer table,
 and returns everything notebook 05 shows and writes. It never ends in a
 library traceback on a valid log: a model that cannot be fitted soundly is
 skipped with its reason, the next-best sound model is used, and when no
@@ -24,6 +25,7 @@ from helpers.caveats import caveat
 from helpers.clv.models.gamma_gamma import SPEND_CORRELATION_LIMIT
 from helpers.errors import DataError
 from helpers.stages.value_views import ValueViews
+from helpers.summary import read_purchase_days
 
 #: Below these the holdout cannot tell models apart: the choice is reported as weakly validated.
 WEAK_HOLDOUT_PURCHASES = 100
@@ -219,9 +221,9 @@ def value_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataF
     """Stage 05: validate the BTYD models on a holdout, refit the best sound one, price every customer.
 
     ``params`` is the run's :class:`helpers.config.Params`; ``transactions``
-    the clean lines or their purchase days ([customer_id, day, spend],
-    :func:`helpers.clv.summary.as_purchase_days`: the log is grouped by day once
-    here and every summary starts from the days); ``customers`` is stage 04's
+    the run's purchase days ([customer_id, day, amount], the ``purchase_days``
+    artifact) or the clean lines (:func:`helpers.clv.summary.as_purchase_days`
+    groups them by day once here; every summary starts from the days); ``customers`` is stage 04's
     table. Data-derived defaults (holdout, acquisition window) are resolved here
     and stated in ``holdout_rule`` / ``acquisition_rule``.
     """
@@ -275,16 +277,11 @@ def save_value(params: Any, catalog: Any, result: ValueResult) -> dict[str, Path
     return written
 
 
-#: The columns of the clean lines stage 05 reads.
-TRANSACTION_COLUMNS = ["customer_id", "order_id", "order_ts", "amount", "country"]
-
-
 def value(params: Any, catalog: Any) -> ValueResult:
-    """Stage 05 in one call: read stage 03's lines and stage 04's customers, price them, write the artifacts."""
-    from helpers.cleaning import load_transactions
+    """Stage 05 in one call: read stage 04's purchase days and customers, price the customers, write the artifacts."""
     from helpers.rfm import load_customers
 
-    transactions = load_transactions(catalog, TRANSACTION_COLUMNS)
-    result = value_customers(params, transactions, load_customers(catalog, "customers_rfm"))
+    days = read_purchase_days(catalog, ["amount"])
+    result = value_customers(params, days, load_customers(catalog, "customers_rfm"))
     result.written = save_value(params, catalog, result)
     return result
