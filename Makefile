@@ -43,11 +43,14 @@ report: $(STAMP)
 	$(BIN)/python -m helpers.run -f $(PARAMS)
 
 # --durations: the slowest tests in every log, to keep the suite under its 5 minutes.
+# One worker per core (pytest-xdist); a test file runs in one worker (its module fixtures are made once;
+# the notebooks run under nbval in one test, tests/test_notebooks.py). WORKERS=0: all in this process.
+WORKERS ?= auto
 test: $(STAMP) system-deps
-	$(BIN)/python -m pytest --durations=15
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --durations=15
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not notebooks"
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile -m "not notebooks"
 
 # The benchmarks live outside the package, in benchmarks/ (run from the project root: python -m benchmarks.bench).
 SIZES ?= 10k 100k

@@ -29,10 +29,11 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     assert_raw_intact(before, tmp_path / "data")
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture()
 def one_openmp_thread() -> Iterator[None]:
-    """Every test fits on one OpenMP thread, as the stage functions do (helpers.clustering.one_thread): on a
-    shared 2-core machine scikit-learn's spinning OpenMP threads make fits called directly many times slower."""
+    """Fit on one OpenMP thread, as the stage functions do (helpers.clustering.one_thread): on a shared 2-core
+    machine scikit-learn's spinning OpenMP threads make fits called directly many times slower. Used by the
+    test files that call the fitting functions directly (``pytestmark = pytest.mark.usefixtures(...)``)."""
     from helpers.clustering import one_thread
 
     with one_thread():

@@ -15,6 +15,8 @@ from helpers import classify as cf
 from helpers.errors import DataError
 from helpers.tiers import value_tiers
 
+pytestmark = pytest.mark.usefixtures("one_openmp_thread")
+
 AS_OF = dt.date(2021, 12, 31)
 
 

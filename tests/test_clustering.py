@@ -10,6 +10,8 @@ import pytest
 from helpers import clustering as cl
 from helpers.errors import DataError
 
+pytestmark = pytest.mark.usefixtures("one_openmp_thread")
+
 FEATURES = ["recency_days", "frequency", "monetary_total", "clv", "p_alive", "tenure_days"]
 LOGGED = ["recency_days", "frequency", "monetary_total", "clv", "tenure_days"]
 
