@@ -35,13 +35,13 @@ from helpers import paths, rfm, stages, store, synth
 from helpers.config import Params, load_params
 from helpers.errors import ConfigError, DataError
 from helpers.run import StageFailed
-from tests_support import NOTEBOOKS, collected, pipeline_run, write_params
+from tests_support import NOTEBOOKS, QUICK_PARAMS, collected, pipeline_run, write_params
 
 REGIMES = list(synth.REGIMES)
 MATRIX = [*REGIMES, "olist"]
 SEED = 2005
 #: Speed only: fewer bootstrap refits (stage 06) and CV folds (stage 07); the matrix tests the other defaults as they are.
-QUICK = {"clusters": {"bootstrap": 5}, "classify": {"cv_folds": 3}}
+QUICK = QUICK_PARAMS
 #: What each regime must give (measured when the matrix was written): the run completes, with or without a
 #: BTYD forecast. A regression that stops a run, or silently forecasts where there is nothing to learn from
 #: (one-time buyers, one day), fails here even when its message is clear.

@@ -27,7 +27,7 @@ from helpers.plots import report as show
 from helpers.run import run
 from helpers.stages import run_stage
 from helpers.stages.report import report as report_stage
-from tests_support import assert_raw_intact, pipeline_run, raw_fingerprint
+from tests_support import QUICK, assert_raw_intact, pipeline_run, raw_fingerprint
 
 pytestmark = pytest.mark.notebooks
 #: What ``python -m helpers.run`` printed for the later report of :func:`two_reports` (run in a subprocess).
@@ -99,7 +99,7 @@ def two_reports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path
         mp.setenv("CIN_REPORTS_DIR", str(root / "reports"))
         mp.setenv("CIN_PSEUDONYM_KEY", "test-key")
         raw = raw_fingerprint(root / "data")
-        earlier = pipeline_run("cdnow_sample.yaml", {"as_of": "1998-03-31"})  # in-process: no notebooks, no HTML
+        earlier = pipeline_run("cdnow_sample.yaml", QUICK | {"as_of": "1998-03-31"})  # in-process: no notebooks, no HTML
         # the later one as a user runs it, through the notebooks, to see everything it prints and the HTML
         done = subprocess.run([sys.executable, "-m", "helpers.run", "-f", "params/cdnow_sample.yaml"], env=os.environ.copy(),
                               cwd=paths.PROJECT_ROOT, capture_output=True, text=True, timeout=1200)

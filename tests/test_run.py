@@ -14,7 +14,7 @@ from helpers import paths, store
 from helpers.config import load_params
 from helpers.errors import ConfigError
 from helpers.run import StageFailed, available_stages, main
-from tests_support import NOTEBOOKS, pipeline_run, published, tree_digest
+from tests_support import NOTEBOOKS, QUICK, pipeline_run, published, tree_digest
 
 pytestmark = pytest.mark.notebooks
 DATA_STAGES = ["01-define-customer-data", "02-collect-sources", "03-clean-integrate", "04-rfm-value-tiers",
@@ -43,7 +43,7 @@ def test_every_notebook_has_a_parameters_cell_with_plain_values_and_no_outputs()
 
 def test_cdnow_runs_end_to_end(isolated: Path) -> None:
     lines: list[str] = []
-    folder = pipeline_run("cdnow.yaml", log=lines.append)
+    folder = pipeline_run("cdnow.yaml", QUICK, log=lines.append)
     assert folder == paths.reports_dir() / "cdnow" / "1998-06-30"
     main_file = folder / ("report.html" if NOTEBOOKS else "customer_segments.parquet")  # in-process: no HTML
     assert lines[-1] == f"report: {main_file}" and main_file.exists()
@@ -69,8 +69,8 @@ def test_cdnow_runs_end_to_end(isolated: Path) -> None:
 
 
 def test_online_retail_runs_and_experiments_are_kept_apart(isolated: Path, online_retail_xlsx: Path) -> None:
-    scheduled = pipeline_run("online_retail_sample.yaml")
-    variant = pipeline_run("online_retail_sample.yaml", {"cleaning.cancellations": "net"}, experiment="net")
+    scheduled = pipeline_run("online_retail_sample.yaml", QUICK)
+    variant = pipeline_run("online_retail_sample.yaml", QUICK | {"cleaning.cancellations": "net"}, experiment="net")
     assert scheduled.name == "2011-12-09" and variant.name == "2011-12-09-net"
     assert "cancellations: net" in (variant / "params.yaml").read_text()
     assert "cancellations: drop" in (scheduled / "params.yaml").read_text()
@@ -103,13 +103,13 @@ def test_experiments_failed_reruns_and_partial_runs_leave_the_scheduled_run_byte
     The failed rerun keeps its executed notebooks under ``failed/`` and leaves no staging folder; the partial
     run is ``<as_of>-partial``, with only its own stage's notebook.
     """
-    scheduled = pipeline_run("cdnow_sample.yaml", notebooks=ISOLATION_NOTEBOOKS)
+    scheduled = pipeline_run("cdnow_sample.yaml", QUICK, notebooks=ISOLATION_NOTEBOOKS)
     artifacts = published("cdnow_sample.yaml").folder
     assert artifacts == paths.data_dir() / "processed" / "cdnow_sample" / "1998-06-30"
     before = {"artifacts": tree_digest(artifacts), "report": tree_digest(scheduled)}
     assert {"customers.duckdb", "transactions.parquet", "customers.parquet", "metrics.json"} <= set(before["artifacts"])
 
-    variant = pipeline_run("cdnow_sample.yaml", {"rfm.abc_cuts": "[0.1, 0.3]", "clusters.k": "3"}, experiment="k3",
+    variant = pipeline_run("cdnow_sample.yaml", QUICK | {"rfm.abc_cuts": "[0.1, 0.3]", "clusters.k": "3"}, experiment="k3",
                            notebooks=ISOLATION_NOTEBOOKS)
     experiment = published("cdnow_sample.yaml", {"experiment": "k3"}).folder
     assert variant.name == experiment.name == "1998-06-30-k3"

@@ -94,12 +94,12 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         good = pipeline_run(params_file)  # in-process once the stage functions exist: the rerun has the notebooks
         raw_after_good = raw_fingerprint(root / "data")
         published_before = tree_digest(good)
-        # A second run, killed while stage 05 is in progress.
+        # A second run, killed while stage 03 is in progress.
         proc = subprocess.Popen([sys.executable, "-m", "helpers.run", "-f", str(params_file)], env=os.environ | env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         try:
-            progress = _wait_for(proc, r"^\s+04-rfm-value-tiers\s", timeout=300)
-            time.sleep(2)  # well inside stage 05
+            progress = _wait_for(proc, r"^\s+02-collect-sources\s", timeout=300)
+            time.sleep(2)  # well inside stage 03 (stage 02 has written the run's first artifacts)
             staging = [p for p in good.parent.iterdir() if ".running-" in p.name]
             os.killpg(proc.pid, signal.SIGKILL)
         finally:
@@ -131,7 +131,7 @@ def test_the_next_run_succeeds_and_keeps_the_killed_runs_notebooks(planted: dict
     assert any("interrupted" in line for line in planted["rerun_lines"])
     interrupted = list((dataset_dir / "failed").glob("1998-06-30-*-interrupted"))
     assert len(interrupted) == 1
-    assert {"01-define-customer-data.ipynb", "04-rfm-value-tiers.ipynb"} <= {p.name for p in interrupted[0].iterdir()}
+    assert {"01-define-customer-data.ipynb", "02-collect-sources.ipynb"} <= {p.name for p in interrupted[0].iterdir()}
     assert not [p for p in dataset_dir.iterdir() if p.name.startswith(".")]
     assert len(pd.read_parquet(rerun / "customer_segments.parquet")) == 2_357
 

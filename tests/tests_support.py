@@ -52,6 +52,13 @@ def stage_functions_ready() -> bool:
 NOTEBOOKS: bool = os.environ.get("CIN_TEST_NOTEBOOKS") == "1" or not stage_functions_ready()
 
 
+#: Fewer bootstrap refits and CV folds, for the test runs that check neither (stages 06 and 07 dominate a run's time).
+QUICK_PARAMS: dict[str, dict[str, int]] = {"clusters": {"bootstrap": 5}, "classify": {"cv_folds": 3}}
+#: The same as ``-p`` overrides.
+QUICK: dict[str, str] = {f"{section}.{name}": str(v) for section, values in QUICK_PARAMS.items()
+                         for name, v in values.items()}
+
+
 def pipeline_run(params_file: str | Path, overrides: dict[str, str] | None = None, *, notebooks: bool | None = None,
                  **kwargs: Any) -> Path:
     """``helpers.run.run`` without progress lines, through the notebooks or in-process as :data:`NOTEBOOKS` says.
