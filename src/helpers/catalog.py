@@ -26,7 +26,6 @@ write straight into the run folder. Open a run's database with SQL any time::
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,13 +188,7 @@ def publish(staged: Catalog) -> Catalog:
     published files after the move, so the database works from its final place.
     """
     final = Catalog(staged.dataset, staged.run, run_folder(staged.dataset, staged.run))
-    old = final.folder.with_name(f".{final.run}.old")
-    if old.exists():
-        shutil.rmtree(old)
-    if final.folder.exists():
-        os.replace(final.folder, old)
-    os.replace(staged.folder, final.folder)
-    shutil.rmtree(old, ignore_errors=True)
+    store.replace_folder(staged.folder, final.folder)
     if final.database.exists():
         store.relink_views(final.database, staged.folder, final.folder)
     return final

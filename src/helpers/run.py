@@ -82,7 +82,7 @@ def run_folder(params: Params, partial: bool = False) -> Path:
     A run of only some stages (``--stages``) is published as ``-partial`` so it never
     replaces a complete report.
     """
-    name = params.as_of.isoformat() + (f"-{params.experiment}" if params.experiment else "") + ("-partial" if partial else "")
+    name = runs.run_key(params.as_of, params.experiment) + ("-partial" if partial else "")
     return paths.reports_dir() / params.dataset / name
 
 
@@ -199,18 +199,6 @@ def recover_interrupted(dataset_dir: Path, keep: bool = True) -> list[Path]:
     return moved
 
 
-def publish(staging: Path, target: Path) -> None:
-    """Move a finished run into place, replacing the previous one only at the last moment."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    old = target.with_name(f".{target.name}.old")
-    if old.exists():
-        shutil.rmtree(old)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(staging, target)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def pseudonymous_example(params: Params) -> Params:
     """``params`` with a raw customer id in ``clv.example_customer`` replaced by its pseudonymous key.
 
@@ -279,7 +267,7 @@ def run(params_file: str | Path, overrides: dict[str, str] | None = None, *, exp
         log(f"  {stage:<28} {time.perf_counter() - t0:5.1f}s")
     report_file = finish_report(params, staged, staging, html=notebooks) if "08-segment-report" in todo else None
     runs.publish(staged)
-    publish(staging, target)
+    store.replace_folder(staging, target)
     if report_file is not None and not partial:
         record_run(params, target)
     log(f"done in {time.perf_counter() - started:.1f}s: {target}")
