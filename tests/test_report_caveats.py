@@ -54,7 +54,7 @@ def test_caveats_are_gathered_from_each_stage_with_its_name(isolated: Path) -> N
 
 
 def test_missing_artifacts_and_keys_are_tolerated(isolated: Path) -> None:
-    assert report.stage_caveats(_run("nothing").folder) == []
+    assert report.stage_caveats(_run("nothing")) == []
     folder = _run("old").folder
     _write(folder, "clv_validation.json", {"chosen_model": "BG/NBD"})  # an artifact from before the contract
     _write(folder, "clusters.json", {"caveats": None})

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,9 +36,9 @@ EXPORT_COLUMNS = [
 ]
 
 #: The stage artifacts whose ``"caveats"`` lists the report gathers (the team contract of issue 11).
-CAVEAT_SOURCES = {"04-rfm-value-tiers": "rfm.json", "05-clv-lifetimes": "clv_validation.json",
-                  "06-cluster-segments": "clusters.json",
-                  "07-classify-prospects": "classification.json"}
+CAVEAT_SOURCES = {"04-rfm-value-tiers": "rfm", "05-clv-lifetimes": "clv_validation",
+                  "06-cluster-segments": "clusters_summary",
+                  "07-classify-prospects": "classification"}  # stage -> artifact name (helpers.catalog)
 REPORT_STAGE = "08-segment-report"
 #: P(alive) >= 0.5 for at least this share of customers is called out (the model may not tell who left).
 NEARLY_ALL_ALIVE = 0.99
@@ -51,22 +50,15 @@ def export_table(catalog: Catalog, raw_ids: bool = False) -> pd.DataFrame:
     Raw customer ids are added (as ``customer_id``, after the key) only when ``raw_ids`` is true
     (the parameter ``privacy.raw_ids``).
     """
-    folder = catalog.folder
     customers = catalog.read_parquet("customers", stage="05-clv-lifetimes")
     for name in ("clusters", "predictions"):
-        file = folder / f"{name}.parquet"
-        if file.exists():
-            extra = pd.read_parquet(file)
+        if catalog.exists(name):
+            extra = catalog.read_parquet(name)
             customers = customers.merge(extra[[c for c in extra.columns if c in EXPORT_COLUMNS or c == "customer_id"]],
                                         on="customer_id", how="left")
     customers.insert(0, "customer_key", pseudonymize(customers["customer_id"]))
     columns = EXPORT_COLUMNS[:1] + (["customer_id"] if raw_ids else []) + EXPORT_COLUMNS[1:]
     return customers[[c for c in columns if c in customers.columns]].sort_values("customer_key").reset_index(drop=True)
-
-
-def _json(path: Path) -> dict[str, Any]:
-    """A JSON artifact's content, ``{}`` when the file is missing."""
-    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def has_forecast(clv_validation: dict[str, Any]) -> bool:
@@ -165,15 +157,15 @@ def validation_text(clv_check: dict[str, Any], as_of: dt.date) -> str:
             f"{spend}.")
 
 
-def stage_caveats(folder: Path) -> list[dict[str, str]]:
-    """The ``"caveats"`` the stages wrote into their artifacts in ``folder``, each with the stage it came from.
+def stage_caveats(catalog: Catalog) -> list[dict[str, str]]:
+    """The ``"caveats"`` the stages wrote into this run's artifacts, each with the stage it came from.
 
     A missing artifact or key contributes nothing; an entry that is a bare string is kept (code
     ``"unspecified"``); entries without text are dropped.
     """
     found = []
     for stage, name in CAVEAT_SOURCES.items():
-        items = _json(folder / name).get("caveats") or []
+        items = catalog.read_json(name, {}).get("caveats") or []
         for item in items if isinstance(items, list) else [items]:
             if isinstance(item, str):
                 item = {"text": item}
@@ -203,10 +195,9 @@ def report_caveats(export: pd.DataFrame, clv_validation: dict[str, Any],
 
 def gather_caveats(catalog: Catalog, export: pd.DataFrame) -> list[dict[str, str]]:
     """Every caveat of this run, in stage order: those of stages 04-07 (from their artifacts), then the report's."""
-    folder = catalog.folder
-    stages = stage_caveats(folder)
+    stages = stage_caveats(catalog)
     said = {c["code"] for c in stages}
-    own = report_caveats(export, _json(folder / "clv_validation.json"), _json(folder / "classification.json"))
+    own = report_caveats(export, catalog.read_json("clv_validation", {}), catalog.read_json("classification", {}))
     return stages + [c for c in own if not said & REDUNDANT.get(c["code"], {c["code"]})]
 
 
@@ -275,11 +266,10 @@ def headline_metrics(catalog: Catalog, export: pd.DataFrame, outlier_factor: flo
     """
     from helpers.rfm import spend_outliers
 
-    folder = catalog.folder
     quality = pd.read_csv(catalog.path("quality_log"))
-    clv = _json(folder / "clv_validation.json")
-    clusters = _json(folder / "clusters.json")
-    classification = _json(folder / "classification.json")
+    clv = catalog.read_json("clv_validation", {})
+    clusters = catalog.read_json("clusters_summary", {})
+    classification = catalog.read_json("classification", {})
     forecast = has_forecast(clv)
     return {
         "customers": int(len(export)),
