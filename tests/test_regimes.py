@@ -4,8 +4,8 @@ Seven synthetic regimes (:data:`helpers.synth.REGIMES`: almost all one-time buye
 B2B, a fixed monthly subscription, one single day, heavy-tailed spend) and the Olist tables through a
 ``duckdb`` ``query`` source. Each run must either complete with finite numbers in what it publishes, or
 stop with a :class:`~helpers.errors.DataError` / :class:`~helpers.errors.ConfigError` whose message names
-a parameter to change - never a library traceback. A second, cheaper check per regime fits the stage-05
-models twice on the same clean transactions and asserts the same choice and the same parameters
+a parameter to change - never a library traceback. Each completed run then reruns stage 05 on a copy of
+its own artifacts and asserts the same choice, the same parameters and the same customer values
 (6 significant digits).
 
 The generator tests at the top are fast (no notebooks); the runs are marked ``notebooks``. They run in-process
@@ -19,6 +19,7 @@ import importlib
 import math
 import pkgutil
 import re
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,12 @@ import yaml
 from pydantic import BaseModel
 
 import helpers
-from helpers import paths, rfm, stages, store, synth
+from helpers import paths, stages, store, synth
+from helpers.catalog import Catalog
 from helpers.config import Params, load_params
 from helpers.errors import ConfigError, DataError
 from helpers.run import StageFailed
-from tests_support import NOTEBOOKS, QUICK_PARAMS, collected, pipeline_run, write_params
+from tests_support import NOTEBOOKS, QUICK_PARAMS, pipeline_run, published, write_params
 
 REGIMES = list(synth.REGIMES)
 MATRIX = [*REGIMES, "olist"]
@@ -252,30 +254,28 @@ def test_regime_runs_every_stage_or_stops_naming_a_parameter(name: str, isolated
     assert metrics["forecast"] is FORECAST[name], metrics["caveats"]
     if not metrics["forecast"]:  # the reason travels with the numbers
         assert any(c["code"] == "no_forecast" for c in metrics["caveats"]), metrics["caveats"]
+    assert_stage05_repeats(params, published(params_file), isolated / "stage05-again")
 
 
 # --- determinism of stage 05's model choice -------------------------------------------------------
 
-def stage05_choice(params: Params, transactions: pd.DataFrame) -> dict[str, Any]:
-    """Stage 05 (helpers.stages.value_customers) reduced to what must repeat exactly.
+def assert_stage05_repeats(params: Params, published_run: Catalog, folder: Path) -> None:
+    """Stage 05 rerun on the run's own inputs (a copy of its artifacts) writes what the run wrote.
 
     The forecast decision, every fit of the comparison (status and parameters), the chosen model and
-    its full-history parameters, the caveats, and every customer's value tier and lifecycle stage.
+    its parameters (``clv_validation.json``), and every customer's value, tier and lifecycle stage: discrete
+    values exactly, numbers to 6 significant digits (:func:`differences`).
     """
-    result = stages.value_customers(params, transactions, rfm.customer_table(transactions, params.as_of))
-    comparison = result.comparison
-    return {
-        "forecast": (result.forecast, result.forecast_reason),
-        "holdout_days": result.holdout_days,
-        "comparison": {} if comparison is None else
-        {(r.key, r.penalizer): (r.status, r.params if isinstance(r.params, dict) else {})
-         for r in comparison.itertuples()},
-        "chosen": result.cal_fit.label if result.cal_fit else None,
-        "full_history": dict(result.fit.model.params_) if result.fit else {},
-        "caveats": [c["code"] for c in result.caveats],
-        "tiers": result.value["value_tier"].fillna("-").tolist(),
-        "stages": result.value["lifecycle_stage"].tolist(),
-    }
+    shutil.copytree(published_run.folder, folder)
+    again = Catalog(published_run.dataset, published_run.run, folder)
+    stages.run_stage("05-clv-lifetimes", params, again)
+    found = differences(published_run.read_json("clv_validation"), again.read_json("clv_validation"))
+    for name in ("customers", "model_comparison"):
+        read = pd.read_csv if name == "model_comparison" else pd.read_parquet
+        before, after = (read(c.path(name)) for c in (published_run, again))
+        assert list(before.columns) == list(after.columns), name
+        found += differences(before.to_dict("list"), after.to_dict("list"), name)
+    assert found == [], "two fits of the same data differ:\n" + "\n".join(found[:20])
 
 
 def differences(a: Any, b: Any, where: str = "") -> list[str]:
@@ -297,20 +297,3 @@ def test_differences_sees_the_seventh_digit_but_not_the_eighth() -> None:
     assert differences({"r": 0.2426001}, {"r": 0.24260012}) == []
     assert differences({"r": 0.24260}, {"r": 0.24262}) == ["['r']: 0.2426 then 0.24262"]
     assert differences(("bgnbd", 0.0), ("pareto", 0.0)) == ["[0]: 'bgnbd' then 'pareto'"]
-
-
-@pytest.mark.notebooks
-@pytest.mark.parametrize("name", MATRIX)
-def test_stage05_model_choice_repeats_exactly(name: str, isolated: Path, request: pytest.FixtureRequest) -> None:
-    params_file = regime_params_file(name, isolated / "source", request)
-    params = load_params(params_file)
-    transactions = collected(str(params_file), isolated / "data", clean=True)
-    outcomes = []
-    for _ in range(2):
-        try:
-            outcomes.append(stage05_choice(params, transactions))
-        except (DataError, ConfigError) as exc:
-            assert_clear_stop(exc)
-            outcomes.append(str(exc))
-    found = differences(*outcomes)
-    assert found == [], "two fits of the same data differ:\n" + "\n".join(found)

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 from lifetimes import GammaGammaFitter
-from lifetimes.utils import summary_data_from_transaction_data
+from lifetimes.utils import ConvergenceError, summary_data_from_transaction_data
 
 from helpers.catalog import Catalog
 from benchmarks import bench
@@ -58,7 +58,10 @@ populations = st.builds(
 @SLOW
 @given(summary=populations, penalizer=st.sampled_from([0.0, 0.01]))
 def test_weighted_fit_on_distinct_rows_equals_the_plain_fit(model: str, summary: pd.DataFrame, penalizer: float) -> None:
-    plain = bench.plain_fit(model, summary, penalizer).params_
+    try:
+        plain = bench.plain_fit(model, summary, penalizer).params_
+    except ConvergenceError:  # plain lifetimes stops without converging (seen: MBG/NBD, seed 1256): nothing to compare
+        assume(False)
     # Pareto/NBD on BG/NBD data with nearly the same dropout rate for everyone is not identified: the likelihood
     # is flat along s, beta -> infinity (s / beta fixed), and any two optimizer runs stop at different points.
     assume(model != "pareto" or plain["s"] < 20)
