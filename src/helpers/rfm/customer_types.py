@@ -76,16 +76,16 @@ def order_sizes(transactions_file: Path, as_of: dt.date) -> tuple[pd.DataFrame, 
 
 
 def purpose_rule(items: float | None, spend: float | None, has_quantity: bool) -> str:
-    """The purpose rule in words ('' when no rule applies: no quantity and no spend threshold).
+    """What makes an intermediary, in words ('' when no rule applies: no quantity and no spend threshold).
 
     >>> purpose_rule(24, 1000, True)
-    'intermediary: median order of more than 24 units or worth more than 1,000'
+    'a median order of more than 24 units or worth more than 1,000'
     >>> purpose_rule(24, None, False)
     ''
     """
     parts = ([f"of more than {items:g} units"] if items is not None and has_quantity else []) + (
         [f"worth more than {spend:,.0f}"] if spend is not None else [])
-    return f"intermediary: median order {' or '.join(parts)}" if parts else ""
+    return f"a median order {' or '.join(parts)}" if parts else ""
 
 
 def purposes(sizes: pd.DataFrame, items: float | None, spend: float | None) -> pd.Series:

@@ -117,7 +117,7 @@ class RFMResult:
         units = self.types["items_per_order"]
         sizes = (f"median customer's median order: {units.median():g} units, " if units.notna().any()
                  else "the lines have no quantity, so only spend sorts them; median customer's median order: ")
-        return f"rule ({self.purpose_rule}); {sizes}{self.types['spend_per_order'].median():,.2f} spent"
+        return f"intermediary: {self.purpose_rule}; {sizes}{self.types['spend_per_order'].median():,.2f} spent"
 
     @property
     def outlier_note(self) -> str:
