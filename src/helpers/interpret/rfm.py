@@ -18,6 +18,8 @@ import pandas as pd
 
 #: The top R score "means recent" when its customers last bought a median of at most this many days before as_of.
 RECENT_DAYS = 30
+#: The cohort "has gone quiet" when the median customer last bought more than this many days before as_of.
+DORMANT_DAYS = 180
 #: The 80/20 rule of thumb: the top 20% of customers bring this share of revenue.
 RULE_SHARE = 0.80
 #: A top-20% share within this many points of :data:`RULE_SHARE` is "about the 80/20 rule".
@@ -65,13 +67,14 @@ def recency_reading(customers: pd.DataFrame, top_segment: str) -> str:
         return (f"**The top recency score means recent here.** Customers with R {top} last bought a median of "
                 f"{median:.0f} days before `as_of` (at most {longest} days; the median customer {everyone:.0f} days), "
                 f"so *{top_segment}* are buying now: thank and reward them rather than win them back.")
-    champ = (f"*{top_segment}* ({len(champs):,} customers) last bought a median of {champs.median():.0f} days ago"
-             if len(champs) else f"no customer is in *{top_segment}*")
+    champ = (f"The *{top_segment}* ({len(champs):,} customers) last bought a median of {champs.median():.0f} days ago"
+             if len(champs) else f"No customer is in *{top_segment}*")
+    quiet = (("the cohort as a whole has gone quiet", "the best of a dormant cohort") if everyone > DORMANT_DAYS
+             else ("even the best recency score is not recent in days", "the most recent customers, not current ones"))
     return (f"**Scores are ranks, not dates.** R {top} marks the most recent customers of *this* data set, and here they "
             f"last bought a median of {median:.0f} days before `as_of` (up to {longest} days; the median customer "
-            f"{everyone:.0f} days): the whole cohort has gone quiet. {champ[0].upper() + champ[1:]}: they are the best "
-            f"of a dormant cohort, not buyers of this month. Read recency in days before acting: they need a reason "
-            f"to come back (a reminder, an offer), not a loyalty thank-you.")
+            f"{everyone:.0f} days): {quiet[0]}. {champ}: they are {quiet[1]}, not buyers of this month. Read recency "
+            f"in days before acting: they need a reason to come back (a reminder, an offer), not a loyalty thank-you.")
 
 
 def concentration_reading(top20: float, abc: pd.DataFrame) -> str:
@@ -79,7 +82,7 @@ def concentration_reading(top20: float, abc: pd.DataFrame) -> str:
     :func:`helpers.rfm.abc_summary`)."""
     a, c = abc.loc["A"], abc.loc["C"]
     found = (f"the top 20% of customers bring {top20:.0%} of revenue; the {a['name']} (class A, {a['rule']}) alone "
-             f"{a['revenue_share']:.0%}, and each spends {_ratio(a['avg_spend'], c['avg_spend'])} as much as an "
+             f"{a['revenue_share']:.0%}, and each spends {_ratio(a['avg_spend'], c['avg_spend'])} as much as "
              f"a class-C customer on average")
     if top20 >= RULE_SHARE + RULE_TOLERANCE:
         return (f"**Revenue is more concentrated than the 80/20 rule:** {found}. Losing one key customer costs what "
