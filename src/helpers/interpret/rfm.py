@@ -33,11 +33,13 @@ FEW_INTERMEDIARIES = 0.05
 
 
 def _pct(share: float) -> str:
-    """A share as a percentage, with a decimal when it would round to 0% or 100% without being either.
+    """A share as a percentage, with a decimal (or a bound) when it would round to 0% or 100% without being either.
 
-    >>> _pct(0.52), _pct(0.0008), _pct(0.9992), _pct(0.0)
-    ('52%', '0.1%', '99.9%', '0%')
+    >>> _pct(0.52), _pct(0.0004), _pct(0.0012), _pct(0.9986), _pct(0.99962), _pct(0.0)
+    ('52%', '<0.1%', '0.1%', '99.9%', '>99.9%', '0%')
     """
+    if 0 < share < 0.0005 or 0.9995 <= share < 1:
+        return "<0.1%" if share < 0.5 else ">99.9%"
     return f"{share:.1%}" if 0 < share < 0.005 or 0.995 < share < 1 else f"{share:.0%}"
 
 
