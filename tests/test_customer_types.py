@@ -54,6 +54,9 @@ def test_without_quantities_only_spend_sorts_and_without_a_spend_rule_nothing(tm
     types = customer_types(customers, sizes, 24, 1000)
     assert types["purpose"].tolist() == ["end consumer", "end consumer", "intermediary"]  # b's 40 units are unknown here
     assert purpose_rule(24, 1000, False) == "a median order worth more than 1,000"
+    spend_only = text.purpose_reading(type_summary(customers, types, "purpose"), purpose_rule(24, 1000, False), "")
+    assert spend_only.startswith("**A mix of consumers and intermediaries:** 1 of 3 customers (33%)")
+    assert "their typical order: worth 1,500.00 (end consumers: worth 46.75); by spend alone (no quantities)" in spend_only
     none = customer_types(customers, sizes, 24, None)
     assert none["purpose"].isna().all() and purpose_rule(24, None, False) == ""
     assert type_summary(customers, none, "purpose").empty

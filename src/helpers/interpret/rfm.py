@@ -130,6 +130,8 @@ def purpose_reading(purpose: pd.DataFrame, rule: str, note: str) -> str:
              f"intermediaries ({rule}) and bring {_pct(i['revenue_share'])} of revenue")
     if n and e["customers"]:
         found += f"; their typical order: {order(i)} (end consumers: {order(e)})"
+    if purpose["median_items_per_order"].isna().all():
+        found += "; by spend alone (no quantities), so a single expensive item looks like a reseller's order"
     if i["customer_share"] >= MOSTLY_INTERMEDIARIES:
         return (f"**This shop sells mostly to intermediaries:** {found}. Its customers are trade accounts "
                 f"(resellers, shops, wholesalers), whose own customers are invisible here: manage them as "
