@@ -109,6 +109,8 @@ def test_the_reading_of_cdnow_sample(cdnow) -> None:  # noqa: ANN001
     assert "the cohort as a whole has gone quiet" in reading  # the median customer last bought 473 days ago
     assert "**Revenue is flatter than the 80/20 rule:** the top 20% of customers bring 67% of revenue" in reading
     assert "**Most customers are transaction customers:** 1,218 customers (52%)" in reading
+    key_once = int((result.customers["abc_class"].eq("A") & result.customers["frequency"].eq(1)).sum())
+    assert f"The key customers are mostly relationship customers: only {key_once} of the 117 bought only once." in reading
     assert "**Almost all customers are end consumers** (99.9% buy for their own use): 2 of 2,357" in reading
 
 
@@ -130,6 +132,8 @@ def test_a_recent_concentrated_wholesale_shop_reads_differently(cdnow) -> None: 
                                                        "transaction", "relationship"))
     rel = type_summary(c, types, "customer_type")
     assert text.relationship_reading(rel).startswith("**Most customers come back:**")
+    big_once = c.assign(frequency=np.where(rich, 1, c["frequency"]))  # the key customers' spend on a single day
+    assert "**117 of the 117 key (class A) customers bought only once**" in text.relationship_reading(rel, big_once)
     wholesale = result.types.assign(purpose="intermediary")
     wholesale.loc[:9, "purpose"] = "end consumer"
     shop = text.purpose_reading(type_summary(c, wholesale, "purpose"), result.purpose_rule, result.purpose_note)

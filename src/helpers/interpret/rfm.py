@@ -26,6 +26,8 @@ RULE_SHARE = 0.80
 RULE_TOLERANCE = 0.05
 #: More than this share of one-time buyers: most customers are transaction customers.
 MANY_ONE_OFF = 0.5
+#: More than this share of the key (class A) customers bought only once: their class rests on a single order.
+ONE_OFF_KEY_SHARE = 0.25
 #: At least this share of intermediaries: the shop sells mostly to resellers.
 MOSTLY_INTERMEDIARIES = 0.5
 #: At most this share of intermediaries: almost all customers are end consumers.
@@ -96,19 +98,38 @@ def concentration_reading(top20: float, abc: pd.DataFrame) -> str:
             f"key accounts, and the stars of tomorrow are among them.")
 
 
-def relationship_reading(relationship: pd.DataFrame) -> str:
-    """The share of transaction (one-off) customers, their revenue share, and what relationship customers spend."""
+def key_one_off(customers: pd.DataFrame) -> str:
+    """How many key (class A) customers bought only once, and whether that undermines the class's tactics.
+
+    >>> c = pd.DataFrame({"abc_class": ["A", "A", "C"], "frequency": [1, 3, 1]})
+    >>> key_one_off(c).startswith("**1 of the 2 key (class A) customers bought only once**")
+    True
+    """
+    key = customers["abc_class"].eq("A")
+    k, n = int((key & customers["frequency"].eq(1)).sum()), int(key.sum())
+    if n and k / n > ONE_OFF_KEY_SHARE:
+        return (f"**{k:,} of the {n:,} key (class A) customers bought only once**: their class rests on a single "
+                f"large order, so before giving them a named contact, check whether they are likely to come back "
+                f"(notebook 05).")
+    return (f"The key customers are mostly relationship customers: "
+            f"{f'only {k:,}' if k else 'none'} of the {n:,} bought only once.")
+
+
+def relationship_reading(relationship: pd.DataFrame, customers: pd.DataFrame | None = None) -> str:
+    """The share of transaction (one-off) customers, their revenue share, what relationship customers spend, and
+    (given the scored ``customers``) how many key customers bought only once (:func:`key_one_off`)."""
     t, r = relationship.loc["transaction"], relationship.loc["relationship"]
     if t["customers"] == 0:
         return "**Every customer came back:** there are no transaction (one-off) customers in this data."
+    key = " " + key_one_off(customers) if customers is not None else ""
     found = (f"{int(t['customers']):,} customers ({_pct(t['customer_share'])}) bought on a single day and brought "
              f"{_pct(t['revenue_share'])} of revenue; the relationship customers who came back spend "
              f"{_ratio(r['avg_spend'], t['avg_spend'])} as much each")
     if t["customer_share"] > MANY_ONE_OFF:
         return (f"**Most customers are transaction customers:** {found}. The first lever is the second purchase: "
-                f"a welcome-back offer soon after the first order, before they forget the shop.")
+                f"a welcome-back offer soon after the first order, before they forget the shop.{key}")
     return (f"**Most customers come back:** {found}. Keep the relationship customers (they carry "
-            f"{r['revenue_share']:.0%} of revenue) and ask the one-off buyers why they did not return.")
+            f"{r['revenue_share']:.0%} of revenue) and ask the one-off buyers why they did not return.{key}")
 
 
 def purpose_reading(purpose: pd.DataFrame, rule: str, note: str) -> str:
@@ -150,6 +171,6 @@ def reading(result: Any) -> str:
     """Notebook 04's generated interpretation: the four readings above as a markdown list."""
     top = result.segment_map.grid[result.bins][result.bins - 1]
     parts = [recency_reading(result.customers, top), concentration_reading(result.top20_share, result.abc),
-             relationship_reading(result.relationship),
+             relationship_reading(result.relationship, result.customers),
              purpose_reading(result.purpose, result.purpose_rule, result.purpose_note)]
     return "### What this run's numbers say\n\n" + "\n".join(f"- {p}" for p in parts)
