@@ -46,6 +46,7 @@ ARTIFACTS: dict[str, str] = {
     "purchase_days": "purchase_days.parquet",
     "customers_rfm": "customers_rfm.parquet",
     "rfm": "rfm.json",
+    "customer_types": "customer_types.parquet",
     "customers": "customers.parquet",
     "clv_validation": "clv_validation.json",
     "model_comparison": "model_comparison.csv",

@@ -125,6 +125,10 @@ class RFMParams(_Strict):
     segment_map: str = Field("segment_maps/default.yaml", description="R x F map file, relative to params/")
     abc_cuts: tuple[float, float] = Field((0.05, 0.20), description="cumulative customer shares ending A and B")
     outlier_factor: float = Field(100.0, gt=1, description="spend above this many times the median customer's is flagged")
+    intermediary_items: float | None = Field(24, gt=0, description="units in a customer's median order above which "
+                                             "they count as an intermediary (reseller); null: units are not used")
+    intermediary_spend: float | None = Field(1000, gt=0, description="spend of a customer's median order (data's "
+                                             "currency) above which they count as an intermediary; null: not used")
 
     @field_validator("abc_cuts")
     @classmethod

@@ -5,7 +5,10 @@ DuckDB (:mod:`helpers.summary`: the lines never enter pandas), writes them as
 the artifact ``purchase_days`` (also a view in the run's database) for stages
 05 and 07, builds the scored customer table from them
 (:func:`helpers.rfm.score_customers`) and everything notebook 04 shows about
-it, and writes ``customers_rfm`` (Parquet and a DuckDB table) and ``rfm.json``. It prints and draws nothing; :mod:`helpers.plots.rfm` draws
+it, and writes ``customers_rfm`` (Parquet and a DuckDB table) and ``rfm.json``. It also sorts the customers
+into transaction vs relationship customers and end consumers vs intermediaries by the size of their median
+order (:mod:`helpers.rfm.customer_types`; order sizes in DuckDB over the clean lines) and writes
+``customer_types`` (Parquet and a view). It prints and draws nothing; :mod:`helpers.plots.rfm` draws
 the notebook's figures from its result.
 """
 
@@ -22,6 +25,7 @@ from helpers import paths, summary
 from helpers.rfm import (MEASURES, SegmentMap, abc_summary, class_summary, grid_counts, load_segment_map,
                          one_time_summary, pareto_curve, revenue_share_at, rfm_summary, save_customers, score_customers,
                          spend_outliers)
+from helpers.rfm.customer_types import customer_types, order_sizes, purpose_rule, type_summary
 #: The numeric columns of the customer table the notebook profiles (before scoring).
 PROFILED = ["recency_days", "frequency", "monetary_total", "monetary_avg", "tenure_days"]
 #: The columns of the spend outliers the notebook lists (at most :data:`OUTLIERS_SHOWN` of them).
@@ -49,6 +53,8 @@ class RFMResult:
     pareto: pd.DataFrame
     outliers: pd.DataFrame
     crosstab: pd.DataFrame
+    types: pd.DataFrame = field(default_factory=pd.DataFrame)  # customer_types: relationship type, order size, purpose
+    purpose_rule: str = ""  # the purpose rule in words ('' when none applies)
     summary: dict[str, Any] = field(default_factory=dict)  # rfm.json
     written: dict[str, Path] = field(default_factory=dict)
 
@@ -93,6 +99,27 @@ class RFMResult:
         return revenue_share_at(self.pareto, 0.2)
 
     @property
+    def relationship(self) -> pd.DataFrame:
+        """Transaction (one purchase day) vs relationship customers: customers, revenue, shares, mean spend."""
+        return type_summary(self.customers, self.types, "customer_type")
+
+    @property
+    def purpose(self) -> pd.DataFrame:
+        """End consumers vs intermediaries: customers, revenue, shares, mean spend, median order (empty: no rule)."""
+        return type_summary(self.customers, self.types, "purpose")
+
+    @property
+    def purpose_note(self) -> str:
+        """The purpose rule and the order sizes it reads, or why customers are not sorted by purpose."""
+        if not self.purpose_rule:
+            return ("customers are not sorted by purpose: the lines have no quantity and rfm.intermediary_spend "
+                    "is null (set it to sort them by the spend of their median order)")
+        units = self.types["items_per_order"]
+        sizes = (f"median customer's median order: {units.median():g} units, " if units.notna().any()
+                 else "the lines have no quantity, so only spend sorts them; median customer's median order: ")
+        return f"intermediary: {self.purpose_rule}; {sizes}{self.types['spend_per_order'].median():,.2f} spent"
+
+    @property
     def outlier_note(self) -> str:
         """How many customers spent more than ``rfm.outlier_factor`` times the median, and their revenue share."""
         text = (f"{len(self.outliers):,} customer(s) spent more than {self.outlier_factor:g} times the median customer")
@@ -112,7 +139,8 @@ class RFMResult:
         return (f"written: {paths.shown(self.written['customers_rfm'])} and table 'customers_rfm' in the DuckDB "
                 f"database ({len(self.customers):,} customers); {paths.shown(self.written['rfm'])} "
                 f"({len(self.caveats)} caveat(s)); {paths.shown(self.written['purchase_days'])} and view "
-                f"'purchase_days' ({self.customers['frequency'].sum():,} purchase days, for stages 05 and 07)")
+                f"'purchase_days' ({self.customers['frequency'].sum():,} purchase days, for stages 05 and 07); "
+                f"{paths.shown(self.written['customer_types'])} and view 'customer_types' (type and purpose)")
 
 
 def score_levels(customers: pd.DataFrame, bins: int) -> pd.DataFrame:
@@ -127,8 +155,9 @@ def score_levels(customers: pd.DataFrame, bins: int) -> pd.DataFrame:
 
 
 def describe_customers(customers: pd.DataFrame, segment_map: SegmentMap, params: Any, lines: int,
-                       orders: int) -> RFMResult:
-    """Everything notebook 04 shows about a scored customer table (:func:`helpers.rfm.score_customers`)."""
+                       orders: int, types: pd.DataFrame | None = None, rule: str = "") -> RFMResult:
+    """Everything notebook 04 shows about a scored customer table (:func:`helpers.rfm.score_customers`),
+    with its customer types (:func:`helpers.rfm.customer_types.customer_types`) and purpose rule when given."""
     r = params.rfm
     summary = rfm_summary(customers, r.bins)
     return RFMResult(
@@ -141,7 +170,7 @@ def describe_customers(customers: pd.DataFrame, segment_map: SegmentMap, params:
         outliers=spend_outliers(customers, r.outlier_factor),
         crosstab=pd.crosstab(customers["rfm_segment"], customers["abc_class"], margins=True).sort_values(
             "All", ascending=False),
-        summary=summary,
+        types=types if types is not None else pd.DataFrame(), purpose_rule=rule, summary=summary,
     )
 
 
@@ -153,9 +182,14 @@ def rfm(params: Any, catalog: Any) -> RFMResult:
     segment_map = load_segment_map(params.rfm.segment_map, params.rfm.bins)
     customers = score_customers(summary.customer_table(days, params.as_of), params.rfm.bins, segment_map,
                                 params.rfm.abc_cuts)
-    result = describe_customers(customers, segment_map, params, *summary.line_counts(lines_file, params.as_of))
-    result.written = {"customers_rfm": save_customers(catalog, customers, "customers_rfm",
-                                                      views={"purchase_days": "purchase_days"}),
+    sizes, has_quantity = order_sizes(lines_file, params.as_of)
+    r = params.rfm
+    types = customer_types(customers, sizes, r.intermediary_items, r.intermediary_spend)
+    result = describe_customers(customers, segment_map, params, *summary.line_counts(lines_file, params.as_of), types,
+                                purpose_rule(r.intermediary_items, r.intermediary_spend, has_quantity))
+    result.written = {"customer_types": catalog.write_parquet("customer_types", types),
+                      "customers_rfm": save_customers(catalog, customers, "customers_rfm", views={
+                          "purchase_days": "purchase_days", "customer_types": "customer_types"}),
                       "rfm": catalog.write_json("rfm", result.summary),
                       "purchase_days": catalog.path("purchase_days")}
     return result

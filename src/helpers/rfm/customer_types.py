@@ -1,0 +1,130 @@
+"""Customer types read from behaviour: transaction vs relationship customers, end consumers vs intermediaries.
+
+Two classic ways of sorting customers that need no survey, only the purchase history:
+
+- **Transaction vs relationship customers.** A *transaction customer* buys once
+  and is gone (a single purchase day); a *relationship customer* comes back (two
+  or more purchase days), so there is a relationship to build on. The split is
+  the customer table's ``frequency`` (:func:`relationship_type`).
+- **Customers by purpose.** An *end consumer* buys for their own use; an
+  *intermediary* (reseller, wholesaler, retailer) buys to sell on, so their
+  typical order is large. A customer is an intermediary when their **median
+  order** holds more than ``rfm.intermediary_items`` units, or is worth more
+  than ``rfm.intermediary_spend`` (the data's currency); the median, so that one
+  big order (a present, a party) does not make a household a reseller. Without
+  a quantity column only the spend rule applies; with neither rule the purpose
+  is not determined (:func:`purpose_rule` says so). Order sizes come from the
+  clean lines, in DuckDB (:func:`order_sizes`): the purchase days have no quantity.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from helpers import summary
+from helpers.rfm.abc_analysis import class_summary
+
+#: The relationship types: one purchase day, or more.
+RELATIONSHIP_TYPES = ("transaction", "relationship")
+#: The purposes: buying for one's own use, or to sell on.
+PURPOSES = ("end consumer", "intermediary")
+#: The columns of the ``customer_types`` artifact, in order.
+TYPE_COLUMNS = ["customer_id", "customer_type", "orders", "items_per_order", "spend_per_order", "purpose"]
+
+
+def relationship_type(frequency: pd.Series) -> pd.Series:
+    """``transaction`` for customers with a single purchase day, ``relationship`` for the others.
+
+    >>> relationship_type(pd.Series([1, 2, 5])).tolist()
+    ['transaction', 'relationship', 'relationship']
+    """
+    return pd.Series(np.where(frequency.eq(1), RELATIONSHIP_TYPES[0], RELATIONSHIP_TYPES[1]), index=frequency.index)
+
+
+def order_sizes_sql(transactions_file: Path, as_of: dt.date, quantity: bool) -> str:
+    """The SQL of each customer's orders up to the end of ``as_of`` and the median order's units and spend.
+
+    >>> "median(items)" in order_sizes_sql(Path("t.parquet"), dt.date(2020, 1, 31), True)
+    True
+    """
+    end = summary._literal((as_of + dt.timedelta(days=1)).isoformat())
+    items = "sum(quantity)" if quantity else "CAST(NULL AS DOUBLE)"
+    return (f"WITH o AS (SELECT customer_id, order_id, {items} AS items, sum(amount) AS spend "
+            f"FROM read_parquet({summary._literal(str(transactions_file))}) WHERE order_ts < TIMESTAMP {end} "
+            f"GROUP BY customer_id, order_id) "
+            f"SELECT customer_id, count(*) AS orders, median(items) AS items_per_order, "
+            f"median(spend) AS spend_per_order FROM o GROUP BY customer_id ORDER BY customer_id")
+
+
+def order_sizes(transactions_file: Path, as_of: dt.date) -> tuple[pd.DataFrame, bool]:
+    """Per customer: orders, median units per order (NaN without quantities) and median spend per order; and whether
+    the lines have quantities. Computed in DuckDB over the run's clean lines (they never enter pandas)."""
+    con = summary._connect(Path(transactions_file).parent)
+    try:
+        lines = f"read_parquet({summary._literal(str(transactions_file))})"
+        cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {lines}").fetchall()]
+        has_quantity = "quantity" in cols and con.execute(f"SELECT count(quantity) > 0 FROM {lines}").fetchall()[0][0]
+        sizes = con.sql(order_sizes_sql(transactions_file, as_of, bool(has_quantity))).df()
+    finally:
+        con.close()
+    sizes["orders"] = sizes["orders"].astype("int64")
+    return sizes, bool(has_quantity)
+
+
+def purpose_rule(items: float | None, spend: float | None, has_quantity: bool) -> str:
+    """What makes an intermediary, in words ('' when no rule applies: no quantity and no spend threshold).
+
+    >>> purpose_rule(24, 1000, True)
+    'a median order of more than 24 units or worth more than 1,000'
+    >>> purpose_rule(24, None, False)
+    ''
+    """
+    parts = ([f"of more than {items:g} units"] if items is not None and has_quantity else []) + (
+        [f"worth more than {spend:,.0f}"] if spend is not None else [])
+    return f"a median order {' or '.join(parts)}" if parts else ""
+
+
+def purposes(sizes: pd.DataFrame, items: float | None, spend: float | None) -> pd.Series:
+    """``intermediary`` when the median order exceeds ``items`` units or ``spend``, else ``end consumer``.
+
+    A missing threshold (``None``) or a missing quantity (NaN) does not count.
+
+    >>> s = pd.DataFrame({"items_per_order": [2.0, 30.0, np.nan], "spend_per_order": [20.0, 50.0, 2000.0]})
+    >>> purposes(s, 24, 1000).tolist()
+    ['end consumer', 'intermediary', 'intermediary']
+    """
+    big = pd.Series(False, index=sizes.index)
+    if items is not None:
+        big |= sizes["items_per_order"].gt(items)
+    if spend is not None:
+        big |= sizes["spend_per_order"].gt(spend)
+    return pd.Series(np.where(big, PURPOSES[1], PURPOSES[0]), index=sizes.index)
+
+
+def customer_types(customers: pd.DataFrame, sizes: pd.DataFrame, items: float | None,
+                   spend: float | None) -> pd.DataFrame:
+    """One row per customer of ``customers``: relationship type, orders, median order size and purpose
+    (purpose missing when no rule applies, see :func:`purpose_rule`)."""
+    out = customers[["customer_id"]].merge(sizes, on="customer_id", how="left")
+    out["customer_type"] = relationship_type(customers["frequency"].reset_index(drop=True))
+    decided = (items is not None and out["items_per_order"].notna().any()) or spend is not None
+    out["purpose"] = purposes(out, items, spend) if decided else pd.Series(pd.NA, index=out.index, dtype=object)
+    return out[TYPE_COLUMNS]
+
+
+def type_summary(customers: pd.DataFrame, types: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Customers, revenue, their shares and mean spend per ``customer_type`` or ``purpose`` (in the types' order),
+    with the median order's units and spend; empty when the column is missing."""
+    order = RELATIONSHIP_TYPES if by == "customer_type" else PURPOSES
+    joined = customers[["customer_id", "monetary_total"]].merge(types, on="customer_id").dropna(subset=[by])
+    if joined.empty:
+        return pd.DataFrame(columns=["customers", "revenue", "customer_share", "revenue_share", "avg_spend"])
+    table = class_summary(joined, by).reindex(list(order))
+    table["customers"] = table["customers"].fillna(0).astype(int)
+    table = table.fillna({"revenue": 0.0, "customer_share": 0.0, "revenue_share": 0.0})
+    medians = joined.groupby(by)[["orders", "items_per_order", "spend_per_order"]].median()
+    return table.join(medians.rename(columns=lambda c: f"median_{c}")).rename_axis(by)
