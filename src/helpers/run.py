@@ -150,6 +150,10 @@ def execute_stage(stage: str, params_file: Path, out_dir: Path, run_folder: Path
             kernel_name="python3", cwd=str(paths.NOTEBOOKS_DIR), progress_bar=False,
             extra_arguments=["--IPKernelApp.log_level=ERROR"],  # the kernel's own log: errors only
             kernel_manager_class=quiet_kernel_manager(str(out_dir / KERNEL_LOG)),
+            # After the last cell the kernel has nothing left to save: every artifact was written atomically
+            # and every database connection closed inside the stage call. A graceful shutdown only waits
+            # (1-3 s a notebook) for a process that imported pandas, scikit-learn and DuckDB to finalise.
+            shutdown_kernel="immediate",
         )
     except pm.PapermillExecutionError as exc:
         raise StageFailed(f"stage {stage} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}") from None
