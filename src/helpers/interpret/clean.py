@@ -48,7 +48,7 @@ def cleaning(result: Any) -> str:
         biggest = log.loc[log["rows_removed"].idxmax()]
         lines.append(f"**Cleaning removed {removed:,} of {result.rows_in:,} lines ({share:.1%}).** The biggest rule "
                      f"is `{biggest['rule']}`: {int(biggest['rows_removed']):,} line(s) ({biggest['rows_removed'] / removed:.0%} "
-                     f"of those removed, money {biggest['amount_removed']:,.0f}), "
+                     f"of those removed, worth {biggest['amount_removed']:,.0f}), "
                      f"{RULE_MEANING.get(str(biggest['rule']), 'see its note')}.")
         others = log[(log["rows_removed"] > 0) & (log["rule"] != biggest["rule"])]
         if len(others):
@@ -56,8 +56,8 @@ def cleaning(result: Any) -> str:
                 f"`{r.rule}` {int(r.rows_removed):,}" for r in others.itertuples()) + ".")
         if share > HEAVY_CLEANING_SHARE:
             lines.append(f"- **More than {HEAVY_CLEANING_SHARE:.0%} of the lines went**, so the rules shape who "
-                         "looks valuable: rerun with the main rule's other choice (e.g. `cleaning.cancellations: "
-                         "net`) and compare the customers.")
+                         "looks valuable: rerun with another choice for the biggest rules (e.g. "
+                         "`cleaning.cancellations: net`) and compare the customers.")
     if rewritten:
         lines.append(f"- **Integration:** {rewritten:,} lines had their customer key rewritten, so one customer is "
                      "one key wherever they appear.")

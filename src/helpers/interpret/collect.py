@@ -31,16 +31,19 @@ def _cohort(span: pd.Series, acquisition: pd.DataFrame) -> str:
     first_month = int(acquisition["new_customers"].iloc[0]) if len(acquisition) else 0
     average = customers / max(len(acquisition), 1)
     if share >= ONE_COHORT_SHARE:
+        last_new = pd.Timestamp(acquisition["month"].max()).to_period("M")
+        gap = (pd.Timestamp(span["last_line"]).to_period("M") - last_new).n
         return (f"- **One cohort.** {early:,} of {customers:,} customers ({share:.0%}) made their first purchase in "
-                f"the log's first {COHORT_WEEKS} weeks, and {recent:,} in its last {RECENT_MONTHS} months. The log "
-                "follows one group of customers as it ages: nobody new arrives later, so the lifecycle's "
-                "acquisition stage will be empty at `as_of`, and a falling line count is the cohort thinning out, "
-                "not the business shrinking. To study acquisition, collect a log that keeps taking in customers.")
+                f"the log's first {COHORT_WEEKS} weeks, and {recent:,} in its last {RECENT_MONTHS} months; the last "
+                f"new customer arrives in {last_new}, {gap} months before the log ends. The log follows one group "
+                "of customers as it ages: unless `as_of` falls in its first weeks, the lifecycle's acquisition "
+                "stage will be empty, and a falling line count is the cohort thinning out, not the business "
+                "shrinking. To study acquisition, collect a log that keeps taking in customers.")
     text = (f"- **Customers keep arriving.** Only {share:.0%} of the {customers:,} customers first bought in the "
             f"log's first {COHORT_WEEKS} weeks; {recent:,} are new in its last {RECENT_MONTHS} months.")
     if first_month >= FIRST_MONTH_EXCESS * average:
         text += (f" But the first month has {first_month:,} new customers, {first_month / average:.1f} times an "
-                 "average month's: many of them surely bought before the log starts. The log shows a customer's "
+                 "average month's: many of them probably bought before the log starts. The log shows a customer's "
                  "first purchase *in the log*, so their age (tenure) is understated.")
     return text
 
