@@ -53,6 +53,7 @@ def column_kinds(mapping: pd.DataFrame) -> pd.DataFrame:
 
 
 def _names(columns: pd.DataFrame) -> str:
+    """The canonical columns of ``columns`` with their source names where they differ, or ``-``."""
     return ", ".join(f"{c} ({s})" if s != c else str(c) for c, s in columns["source column"].items()) or "-"
 
 

@@ -24,6 +24,7 @@ RULE_MEANING = {
 
 
 def _customers(result: Any) -> str:
+    """The customer keys that came in against the customers the clean table keeps."""
     keys_in, customers = result.keys_in, int(result.overview["customers"])
     if keys_in == customers:
         return f"- **Customers:** all {customers:,} customer keys that came in are still there."

@@ -23,6 +23,7 @@ RECENT_MONTHS = 3
 
 
 def _cohort(span: pd.Series, acquisition: pd.DataFrame) -> str:
+    """The cohort sentence: one cohort (ONE_COHORT_SHARE), or customers arriving, older than the log or not."""
     customers, early = int(span["customers"]), int(span["first_weeks_customers"])
     share = early / customers if customers else 0.0
     cutoff = pd.Timestamp(span["last_line"]).to_period("M") - (RECENT_MONTHS - 1)
@@ -49,6 +50,7 @@ def _cohort(span: pd.Series, acquisition: pd.DataFrame) -> str:
 
 
 def _identified(counts: pd.Series, span: pd.Series) -> str:
+    """The sentence on lines without a customer key: none, some, or too many (MISSING_ID_HIGH)."""
     lines, missing = int(counts["lines"]), int(counts["no_customer"])
     if not missing:
         return ("- **Every line carries a customer key:** each purchase can be attributed to a customer, the first "

@@ -21,6 +21,7 @@ BUSINESS_RULES = {
 
 
 def _present(mapping: Any, kind: str) -> list[str]:
+    """The mapped columns of one kind, as markdown: ``canonical`` (``source``)."""
     rows = mapping[(mapping["kind"] == kind) & mapping["in this data set"]]
     return [f"`{c}` (`{s}`)" if s != c else f"`{c}`" for c, s in rows["source column"].items()]
 
