@@ -13,7 +13,7 @@ import pytest
 from helpers.catalog import Catalog
 from helpers.config import load_params
 from helpers.interpret.clean import HEAVY_CLEANING_SHARE, cleaning
-from helpers.interpret.collect import MISSING_ID_HIGH, collection
+from helpers.interpret.collect import MISSING_ID_HIGH, ONE_COUNTRY_SHARE, collection
 from helpers.interpret.define import information
 from helpers.stages import run_stage
 from helpers.stages.collect import COHORT_WEEKS
@@ -88,7 +88,7 @@ def test_the_collected_log_is_one_cohort_with_a_key_on_every_line(cdnow: tuple) 
     assert "6,919 lines from 1997-01-01 to 1998-06-30" in text and "18 months" in text
     assert f"2,357 of 2,357 customers (100%) made their first purchase in the log's first {COHORT_WEEKS} weeks" in text
     assert "0 in its last 3 months" in text and "arrives in 1997-03, 15 months before" in text and "Every line carries a customer key" in text
-    assert "Returns" not in text and "sample_id" in text
+    assert "Returns" not in text and "sample_id" in text and "`country`" not in text  # CDNOW has no country
 
 
 def test_a_log_that_keeps_taking_in_customers_reads_differently(cdnow: tuple) -> None:
@@ -102,7 +102,13 @@ def test_a_log_that_keeps_taking_in_customers_reads_differently(cdnow: tuple) ->
     assert "Customers keep arriving.** Only 28% of the 290 customers" in text and "30 are new" in text
     assert "the first month has 60 new customers, 5.0 times" in text and "One cohort" not in text
     assert "300 lines (3.0%) carry no customer key**, worth 1,234" in text and "ask for a key" not in text
-    assert "Returns:** 1,800" in text
+    assert "Returns:** 1,800" in text and "`country`" not in text
+    spread = pd.Series({"countries": 10, "no_country": 0, "top_country": "France", "top_customers": 95})
+    text = collection(replace(cdnow[1], acquisition=acquisition, span=span, geography=spread))
+    assert "10 distinct `country` values on the lines (0 lines without one); the most common, France, has 95 of the 290" in text
+    assert "spread out" in text
+    one = collection(replace(cdnow[1], acquisition=acquisition, span=span, geography=spread.replace(95, 280)))
+    assert 280 / 290 >= ONE_COUNTRY_SHARE and "One country holds nearly everyone" in one
     lots = collection(replace(cdnow[1], counts=counts.replace(300, 1000), span=span, acquisition=acquisition))
     assert 1000 / 10_000 > MISSING_ID_HIGH and "ask for a key" in lots
 

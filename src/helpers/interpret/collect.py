@@ -18,6 +18,8 @@ ONE_COHORT_SHARE = 0.95
 FIRST_MONTH_EXCESS = 2.0
 #: Lines without a customer key above this share: the customer view misses a real part of the business.
 MISSING_ID_HIGH = 0.05
+#: One country holds at least this share of the customers: geography splits off too little to segment by.
+ONE_COUNTRY_SHARE = 0.8
 #: The last months of the log in which new customers are counted ("are customers still arriving?").
 RECENT_MONTHS = 3
 
@@ -65,6 +67,21 @@ def _identified(counts: pd.Series, span: pd.Series) -> str:
     return text
 
 
+def _geography(geography: pd.Series | None, customers: int) -> str | None:
+    """The sentence on the source's one piece of identity beyond the key, its country (None: not mapped)."""
+    if geography is None:
+        return None
+    top, n = geography["top_country"], int(geography["top_customers"])
+    share = n / customers if customers else 0.0
+    text = (f"- **Identity beyond the key:** {int(geography['countries']):,} distinct `country` values on the lines "
+            f"({int(geography['no_country']):,} lines without one); the most common, {top}, has {n:,} of the "
+            f"{customers:,} customers ({share:.0%}).")
+    if share >= ONE_COUNTRY_SHARE:
+        return text + " One country holds nearly everyone: a geographic segmentation splits off too little."
+    return text + (" The customers are spread out: a geographic segmentation has groups big enough to compare "
+                   "(do they differ in value?).")
+
+
 def collection(result: Any) -> str:
     """Notebook 02's reading of the collected log: its span, its cohort, the lines nobody can be named for."""
     span, monthly = result.span, result.monthly
@@ -72,6 +89,8 @@ def collection(result: Any) -> str:
     lines = [f"**What was collected.** {int(result.counts['lines']):,} lines from {first:%Y-%m-%d} to "
              f"{last:%Y-%m-%d} ({(last - first).days / 7:.0f} weeks, {len(monthly)} months with lines).",
              _cohort(span, result.acquisition), _identified(result.counts, span)]
+    geography = _geography(result.geography, int(span["customers"]))
+    lines += [geography] if geography else []
     returns, sales = -monthly["returns"].fillna(0).sum(), monthly["sales"].fillna(0).sum()
     if returns > 0:
         lines.append(f"- **Returns:** {returns:,.0f} of negative amounts against {sales:,.0f} of sales "

@@ -54,6 +54,13 @@ QUERIES = {name: textwrap.dedent(sql).strip() for name, sql in {
                count(*) filter (where first_ts < first_line + interval {COHORT_WEEKS} week) as first_weeks_customers,
                any_value(no_customer_amount) as no_customer_amount
         from log left join firsts on true""",
+    "geography": """
+        select count(distinct country) as countries,
+               count(*) filter (where country is null) as no_country,
+               mode(country) filter (where customer_id is not null) as top_country,
+               count(distinct customer_id) filter (where country = (select mode(country) from collected
+                                                                    where customer_id is not null)) as top_customers
+        from collected""",
     "snapshots": "select snapshot_id, file, rows, collected_at, used_by_this_run from snapshots",
 }.items()}
 
@@ -64,7 +71,8 @@ class CollectResult:
 
     ``acquisition`` has the new customers per month (month of their first line); ``span`` the log's first and
     last line, its customers, how many of them first bought in its first :data:`COHORT_WEEKS` weeks, and the
-    money on lines without a customer.
+    money on lines without a customer; ``geography`` (where the source maps ``country``) the distinct countries,
+    the lines without one, the most common country and its customers.
     """
 
     snapshot: Snapshot
@@ -78,6 +86,7 @@ class CollectResult:
     written: str
     acquisition: pd.DataFrame
     span: pd.Series
+    geography: pd.Series | None = None
 
     @property
     def manifest(self) -> pd.DataFrame:
@@ -116,9 +125,10 @@ def unmapped_columns(params: Any, snapshot: Snapshot) -> list[str]:
 def collect(params: Any, catalog: Any) -> CollectResult:
     """Stage 02 in one call: snapshot the source, map it, write ``collected`` (Parquet and table); query it back."""
     snapshot, engine = collect_and_save(params, catalog)
-    q = {name: catalog.query(sql) for name, sql in QUERIES.items()}
+    q = {name: catalog.query(sql) for name, sql in QUERIES.items()
+         if name != "geography" or params.columns.country is not None}
     return CollectResult(
         snapshot, engine, params.engine, unmapped_columns(params, snapshot),
         privacy.shown_ids(q["head"], params.privacy.raw_ids), q["counts"].iloc[0], q["monthly"], q["snapshots"],
         f"written: {shown(catalog.path('collected'))} and table 'collected' in {shown(catalog.database)}",
-        q["acquisition"], q["span"].iloc[0])
+        q["acquisition"], q["span"].iloc[0], q["geography"].iloc[0] if "geography" in q else None)
