@@ -14,12 +14,14 @@ from helpers.paths import shown
 
 @dataclass
 class CleanResult:
-    """Stage 03's result: the quality log, the headline numbers of the clean table, the files, the engine."""
+    """Stage 03's result: the quality log, the headline numbers of the clean table, the files, the engine, and
+    the distinct customer keys that came in (before the rules merged or removed any)."""
 
     quality: pd.DataFrame
     overview: pd.Series
     files: dict[str, Path]
     engine: str
+    keys_in: int
 
     @property
     def message(self) -> str:
@@ -53,4 +55,6 @@ class CleanResult:
 
 def clean(params: Any, catalog: Any) -> CleanResult:
     """Stage 03 in one call: clean the collected lines, write ``transactions`` and ``quality_log`` (files and tables)."""
-    return CleanResult(*clean_and_save(params, catalog))
+    quality, overview, files, engine = clean_and_save(params, catalog)
+    keys_in = catalog.query("select count(distinct customer_id) as n from collected")["n"].item()
+    return CleanResult(quality, overview, files, engine, int(keys_in))

@@ -3,7 +3,9 @@
 The work is :func:`helpers.sources.collect_and_save`; this adds what notebook
 02 shows, read back from the run's DuckDB database with SQL (the same queries
 an analyst would run): the first lines, the counts, the lines and money per
-month before cleaning, and the raw snapshots of the data set.
+month before cleaning, the new customers per month (their first line in the log), the
+log's span with how many customers first bought in its first weeks, and the raw snapshots
+of the data set.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import pandas as pd
 from helpers import privacy
 from helpers.paths import shown
 from helpers.sources import Snapshot, collect_and_save, role_columns
+
+#: The log's first weeks: customers who first bought in them are its first cohort (CDNOW's design: one quarter).
+COHORT_WEEKS = 13
 
 #: What notebook 02 shows, as SQL over the run's database (tables ``collected`` and ``snapshots``).
 QUERIES = {name: textwrap.dedent(sql).strip() for name, sql in {
@@ -33,13 +38,42 @@ QUERIES = {name: textwrap.dedent(sql).strip() for name, sql in {
                sum(amount) filter (where amount < 0) as returns
         from collected
         group by 1 order by 1""",
+    "acquisition": """
+        select date_trunc('month', first_ts) as month, count(*) as new_customers
+        from (select customer_id, min(order_ts) as first_ts from collected
+              where customer_id is not null group by 1)
+        group by 1 order by 1""",
+    "span": f"""
+        with firsts as (select min(order_ts) as first_ts from collected
+                        where customer_id is not null group by customer_id),
+             log as (select min(order_ts) as first_line, max(order_ts) as last_line,
+                            coalesce(sum(amount) filter (where customer_id is null), 0) as no_customer_amount
+                     from collected)
+        select any_value(first_line) as first_line, any_value(last_line) as last_line,
+               count(first_ts) as customers,
+               count(*) filter (where first_ts < first_line + interval {COHORT_WEEKS} week) as first_weeks_customers,
+               any_value(no_customer_amount) as no_customer_amount
+        from log left join firsts on true""",
+    "geography": """
+        select count(distinct country) as countries,
+               count(*) filter (where country is null) as no_country,
+               mode(country) filter (where customer_id is not null) as top_country,
+               count(distinct customer_id) filter (where country = (select mode(country) from collected
+                                                                    where customer_id is not null)) as top_customers
+        from collected""",
     "snapshots": "select snapshot_id, file, rows, collected_at, used_by_this_run from snapshots",
 }.items()}
 
 
 @dataclass
 class CollectResult:
-    """Stage 02's result: the snapshot, the engine, and the tables notebook 02 shows."""
+    """Stage 02's result: the snapshot, the engine, and the tables notebook 02 shows.
+
+    ``acquisition`` has the new customers per month (month of their first line); ``span`` the log's first and
+    last line, its customers, how many of them first bought in its first :data:`COHORT_WEEKS` weeks, and the
+    money on lines without a customer; ``geography`` (where the source maps ``country``) the distinct countries,
+    the lines without one, the most common country and its customers.
+    """
 
     snapshot: Snapshot
     engine: str
@@ -50,6 +84,9 @@ class CollectResult:
     monthly: pd.DataFrame
     snapshots: pd.DataFrame
     written: str
+    acquisition: pd.DataFrame
+    span: pd.Series
+    geography: pd.Series | None = None
 
     @property
     def manifest(self) -> pd.DataFrame:
@@ -88,8 +125,10 @@ def unmapped_columns(params: Any, snapshot: Snapshot) -> list[str]:
 def collect(params: Any, catalog: Any) -> CollectResult:
     """Stage 02 in one call: snapshot the source, map it, write ``collected`` (Parquet and table); query it back."""
     snapshot, engine = collect_and_save(params, catalog)
-    q = {name: catalog.query(sql) for name, sql in QUERIES.items()}
+    q = {name: catalog.query(sql) for name, sql in QUERIES.items()
+         if name != "geography" or params.columns.country is not None}
     return CollectResult(
         snapshot, engine, params.engine, unmapped_columns(params, snapshot),
         privacy.shown_ids(q["head"], params.privacy.raw_ids), q["counts"].iloc[0], q["monthly"], q["snapshots"],
-        f"written: {shown(catalog.path('collected'))} and table 'collected' in {shown(catalog.database)}")
+        f"written: {shown(catalog.path('collected'))} and table 'collected' in {shown(catalog.database)}",
+        q["acquisition"], q["span"].iloc[0], q["geography"].iloc[0] if "geography" in q else None)
