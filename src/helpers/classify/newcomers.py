@@ -46,21 +46,21 @@ class NewProspects:
     early_days: int
     new: int = 0  # newcomers today (first purchase within the last early_days)
     flagged: int = 0
-    flagged_platinum: int = 0  # flagged newcomers already in the platinum tier (stage 05)
+    flagged_platinum: int | None = 0  # flagged newcomers already in the platinum tier (None: no tiers this run)
     existing_prospects: int = 0  # the existing prospects (top prospect_share by P(high value))
-    existing_platinum: int = 0  # ... of whom already platinum
+    existing_platinum: int | None = 0  # ... of whom already platinum (None: no tiers this run)
     backtest: dict[str, Any] = field(default_factory=dict)  # customers, flagged, hits, precision, base_rate, recall, window
 
     def table(self) -> pd.DataFrame:
         """Today's newcomers and the backtest side by side (one column each)."""
         b = self.backtest
-        rows = {"newcomers": [self.new, b.get("customers")], "flagged": [self.flagged, b.get("flagged")],
-                "flagged and already platinum": [self.flagged_platinum, None],
-                "flagged who turned out valuable (precision)": [None, b.get("precision")],
-                "valuable among all newcomers (base rate)": [None, b.get("base_rate")],
-                "valuable newcomers found (recall)": [None, b.get("recall")]}
-        table = pd.DataFrame(rows, index=["today", "backtest"], dtype=object).T
-        return table.map(lambda v: round(v, 3) if isinstance(v, float) else v)
+        rows = [("newcomers", self.new, b.get("customers")), ("flagged", self.flagged, b.get("flagged")),
+                ("flagged and already platinum", self.flagged_platinum, None),
+                ("flagged who turned out valuable (precision)", None, _round(b.get("precision"))),
+                ("valuable among all newcomers (base rate)", None, _round(b.get("base_rate"))),
+                ("valuable newcomers found (recall)", None, _round(b.get("recall")))]
+        return pd.DataFrame([r[1:] for r in rows], index=[r[0] for r in rows], columns=["today", "backtest"],
+                            dtype=object)
 
     def as_dict(self) -> dict[str, Any]:
         """For ``classification.json``: the counts and the backtest (NaN as None)."""
@@ -68,6 +68,15 @@ class NewProspects:
                                               "existing_prospects", "existing_platinum")}
         out["backtest"] = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in self.backtest.items()}
         return out
+
+
+def _round(value: float | None) -> float | None:
+    """A share rounded to 3 digits for a table; None when undefined.
+
+    >>> _round(0.71875), _round(float("nan")), _round(None)
+    (0.719, None, None)
+    """
+    return None if value is None or not np.isfinite(value) else round(float(value), 3)
 
 
 def _rates(flag: np.ndarray, hit: np.ndarray) -> dict[str, Any]:
@@ -98,7 +107,7 @@ def backtest_tiers(answer: Answer) -> dict[str, Any]:
     """Question 1's flag on its test customers: predicted platinum or gold vs reaching platinum or gold by ``as_of``."""
     split: Split = answer.split
     out = _rates(np.isin(answer.predicted, VALUABLE), split.y_test.isin(VALUABLE).to_numpy())
-    out["window"] = f"customers acquired from {split.cut} on (question 1's test period), tier at as_of"
+    out["window"] = f"customers acquired from {split.cut} on, question 1's test period, with their tier at as_of"
     return out
 
 
@@ -107,8 +116,8 @@ def backtest_high_value(answer: Answer, early_days: int, share: float) -> dict[s
     split: Split = answer.split
     new = (split.x_test["tenure_days"] < early_days).to_numpy()
     out = _rates(top_of(pd.Series(answer.test_scores[new]), share).to_numpy(), split.y_test.to_numpy()[new] == 1)
-    out["window"] = (f"customers whose first purchase fell in the {early_days} days before {split.cut} "
-                     "(question 2's test cut-off), high value in the period after it")
+    out["window"] = (f"customers whose first purchase fell in the {early_days} days before {split.cut}, question 2's "
+                     "test cut-off, and whether they were high value in the period after it")
     return out
 
 
@@ -122,9 +131,10 @@ def new_prospects(scored: pd.DataFrame, early_days: int, share: float, tier_answ
     new = ~scored["early_window_complete"].to_numpy(dtype=bool)
     tier = scored["value_tier"] if "value_tier" in scored else pd.Series(np.nan, index=scored.index)
     platinum = (tier == names.TIERS[0]).to_numpy()
+    tiered = bool(tier.notna().any())
     existing = scored["prospect"].to_numpy(dtype=bool)
     common = {"early_days": early_days, "new": int(new.sum()), "existing_prospects": int(existing.sum()),
-              "existing_platinum": int((existing & platinum).sum())}
+              "existing_platinum": int((existing & platinum).sum()) if tiered else None}
     if tier_answer is not None:
         flag, model, backtest = scored["predicted_tier"].isin(VALUABLE).to_numpy(), "tier", backtest_tiers(tier_answer)
     elif value_answer is not None:
@@ -133,5 +143,5 @@ def new_prospects(scored: pd.DataFrame, early_days: int, share: float, tier_answ
     else:
         return NewProspects(None, **common)
     flag = flag & new
-    return NewProspects(model, flagged=int(flag.sum()), flagged_platinum=int((flag & platinum).sum()),
+    return NewProspects(model, flagged=int(flag.sum()), flagged_platinum=int((flag & platinum).sum()) if tiered else None,
                         backtest=backtest, **common)

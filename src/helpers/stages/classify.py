@@ -116,7 +116,7 @@ class ClassifyResult:
                                      ("question 2 (high value next period)", self.value_tree, "high value next period")]:
             if tree is not None:
                 parts.append(f"{title}: decision tree of depth {tree.model.get_depth()}, {tree.model.get_n_leaves()} "
-                             f"leaves (class = the tier or 1 = high value)\n{tree.rules()}\nRead one rule: "
+                             f"leaves\n{tree.rules()}\nRead one rule: "
                              + (cf.read_rule(tree, outcome=outcome, early_days=self.windows.early_days)
                                 or "the target class is absent from the training customers."))
         return "\n\n".join(parts) or "no decision tree: both questions were skipped"
