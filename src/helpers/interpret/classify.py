@@ -41,6 +41,8 @@ def verdict(answer: cf.Answer, what: str) -> str:
         how = "beats its baseline clearly"
     elif all(g > 0 for g in gaps.values()):
         how = f"is ahead of its baseline, but by less than {CLEAR_MARGIN} on some measure: in practice a tie"
+    elif all(abs(g) < CLEAR_MARGIN for g in gaps.values()):
+        how = f"is level with its baseline (within {CLEAR_MARGIN} on every measure): the simple rule does the same job"
     elif any(g > 0 for g in gaps.values()):
         how = "wins on one measure and loses on another: it is not better than the simple rule"
     else:
