@@ -119,6 +119,16 @@ def test_the_verdict_follows_the_margins() -> None:
     assert "(+0.060" in interpret.verdict(_answer([0.91, 0.8], [0.85, 0.7]), "high-value")
 
 
+def test_the_tree_is_judged_against_the_boosted_model() -> None:
+    from types import SimpleNamespace
+
+    answer = _answer([0.80, 0.6], [0.75, 0.5])
+    said = {auc: interpret.tree_versus_model(answer, SimpleNamespace(metrics=pd.Series({"ROC-AUC": auc})))
+            for auc in (0.85, 0.79, 0.70)}
+    assert "does better (ROC-AUC 0.850 vs 0.800)" in said[0.85] and "does as well" in said[0.79]
+    assert "ranks worse" in said[0.70] and interpret.tree_versus_model(answer, None) == ""
+
+
 @pytest.fixture(scope="module")
 def stage_result():  # noqa: ANN201
     """Stage 07 in-process on test_classify's synthetic log plus twelve newcomers: (result with tiers, without).

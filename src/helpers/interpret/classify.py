@@ -58,6 +58,9 @@ def tree_versus_model(answer: cf.Answer, tree: cf.TreeAnswer | None) -> str:
     model, mine = answer.values(metric)[0], float(tree.metrics[metric])
     if not (np.isfinite(model) and np.isfinite(mine)):
         return ""
+    if mine >= model + CLEAR_MARGIN:
+        return (f" The depth-{cf.TREE_DEPTH} decision tree does better ({metric} {mine:.3f} vs {model:.3f}): the boosted "
+                "model's extra questions do not pay here; prefer the tree, whose few rules the team can read and check.")
     if mine >= model - CLEAR_MARGIN:
         return (f" The depth-{cf.TREE_DEPTH} decision tree does as well ({metric} {mine:.3f} vs {model:.3f}): its "
                 "few rules can be shown to the team and checked, which the boosted model's hundreds of trees cannot.")
@@ -106,7 +109,9 @@ def newcomers(result: ClassifyResult) -> str:
         return "No prospects among new customers: both questions were skipped."
     b = n.backtest
     lift = b["precision"] / b["base_rate"] if b.get("flagged") and b.get("base_rate") else float("nan")
-    backtest = (f"On the backtest ({b['window']}) the flag picked {b['flagged']:,} of {b['customers']:,}, of whom "
+    how = ("placed in platinum or gold by the tier model" if n.model == "tier" else
+           f"the top {result.prospect_share:.0%} of newcomers by P(high value)")
+    backtest = (f"On the backtest ({b['window']}) the flag ({how}) picked {b['flagged']:,} of {b['customers']:,}, of whom "
                 f"{b['precision']:.0%} turned out valuable, against {b['base_rate']:.0%} of all ({lift:.1f} times)"
                 if np.isfinite(lift) else
                 f"The backtest ({b['window']}) flagged no one of {b['customers']:,}, so the flag cannot be judged")
