@@ -5,9 +5,11 @@ run's purchase days (every feature; :mod:`helpers.summary`), the clean lines
 (question 2's labels), stage 05's customer table and its validation it derives the
 windows, builds each question's time split (a question the log cannot answer
 is skipped with its reason), answers both against their baselines, explains
-question 2 (gains, confusion, permutation importance), scores today's
-customers (prospects only from a model that beats the RFM score) and words the
-caveats. The fits run on one OpenMP thread (:func:`helpers.clustering.one_thread`).
+question 2 (gains, confusion, permutation importance), fits a depth-3
+decision tree beside each boosted model (:mod:`helpers.classify.tree`: same
+split, same metrics, readable rules), scores today's customers (prospects only
+from a model that beats the RFM score), flags the newcomers who look valuable
+with a backtest (:mod:`helpers.classify.newcomers`) and words the caveats. The fits run on one OpenMP thread (:func:`helpers.clustering.one_thread`).
 :func:`classify` reads from the catalog and writes ``predictions.parquet``,
 ``classification.json`` and the DuckDB table ``predictions``.
 """
