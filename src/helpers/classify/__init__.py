@@ -37,7 +37,9 @@ The package, by concern: :mod:`~helpers.classify.windows` (the two windows),
 :mod:`~helpers.classify.models` (classifier, cross-validation, baselines,
 metrics, answers), :mod:`~helpers.classify.caveats`, and
 :mod:`~helpers.classify.scoring` (today's customers, JSON helpers). The names
-are re-exported here (``from helpers import classify as cf; cf.tier_split``).
+are re-exported here (``from helpers import classify as cf; cf.tier_split``);
+:mod:`~helpers.classify.tree` (the readable decision tree beside the boosted
+model) and :mod:`~helpers.classify.newcomers` (prospects among new customers).
 """
 
 
@@ -47,14 +49,17 @@ from helpers.classify.caveats import (EARLY_TENURE_LIMIT, FEW_POSITIVES, FEW_TRA
                                       label_overlap, tier_caveats, value_caveats)
 from helpers.classify.models import (CV_SAMPLE, HIGH_VALUE_LABELS, IMPORTANCE_SAMPLE, TIER_AUC, Answer, _fmt, _pct,
                                      answer_high_value, answer_tiers, auc, confusion, cross_validate, gains_table,
-                                     importance, make_model, one_rule_tier, one_rule_tier_proba, precision_at,
-                                     precision_label, rfm_baseline_score, top_share_confusion)
+                                     high_value_metrics, importance, make_model, one_rule_tier, one_rule_tier_proba,
+                                     precision_at, precision_label, rfm_baseline_score, tier_metrics, top_share_confusion)
 from helpers.classify.scoring import finite_or_none, jsonable, number, prospects, score_customers
 from helpers.classify.splits import (EARLY_FEATURES, MIN_CUSTOMERS, RFM_FEATURES, TIERS, TRAIN_SAMPLE, Split,
                                      _sample_rows, _sampled, attempt, early_features, future_high_value,
                                      high_value_split, rfm_features, tier_skip_reason, tier_split)
 from helpers.classify.windows import (EARLY_DAYS_CAP, EARLY_SPAN_SHARE, LABEL_DAYS_CAP, LABEL_SPAN_SHARE, WINDOW_RULE,
                                       Windows, derive_windows, whole_weeks)
+from helpers.classify.newcomers import VALUABLE, NewProspects, new_prospects
+from helpers.classify.tree import (RULE_MIN_CUSTOMERS, TREE_DEPTH, TreeAnswer, answer_tree, leaves, never_predicted,
+                                   read_rule, tier_recall, top_rule)
 from helpers.summary import log_start
 
 __all__ = ["CV_SAMPLE", "EARLY_DAYS_CAP", "EARLY_FEATURES", "EARLY_SPAN_SHARE", "EARLY_TENURE_LIMIT", "FEW_POSITIVES",
@@ -65,4 +70,6 @@ __all__ = ["CV_SAMPLE", "EARLY_DAYS_CAP", "EARLY_FEATURES", "EARLY_SPAN_SHARE", 
            "finite_or_none", "future_high_value", "gains_table", "high_value_split", "importance", "jsonable",
            "label_overlap", "log_start", "make_model", "number", "one_rule_tier", "one_rule_tier_proba",
            "precision_at", "precision_label", "prospects", "rfm_baseline_score", "rfm_features", "score_customers",
-           "tier_caveats", "tier_skip_reason", "tier_split", "top_share_confusion", "value_caveats", "whole_weeks"]
+           "tier_caveats", "tier_skip_reason", "tier_split", "top_share_confusion", "value_caveats", "whole_weeks",
+           "VALUABLE", "NewProspects", "new_prospects", "RULE_MIN_CUSTOMERS", "TREE_DEPTH", "TreeAnswer", "answer_tree",
+           "leaves", "never_predicted", "read_rule", "tier_recall", "top_rule", "high_value_metrics", "tier_metrics"]

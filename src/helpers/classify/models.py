@@ -234,6 +234,19 @@ def _pct(share: float) -> str:
 TIER_AUC = "ROC-AUC (one-vs-rest, macro)"
 
 
+def tier_metrics(y_true: pd.Series, predicted: np.ndarray, proba: np.ndarray, classes: list) -> pd.Series:
+    """Question 1's metrics of one classifier on the test period: accuracy, balanced accuracy, macro ROC-AUC."""
+    with warnings.catch_warnings():  # a tier absent from the test period
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        return pd.Series([float((predicted == y_true).mean()), balanced_accuracy_score(y_true, predicted),
+                          auc(y_true, proba, classes)], index=["accuracy", "balanced accuracy", TIER_AUC])
+
+
+def high_value_metrics(y_true: pd.Series, scores: np.ndarray, top: float = 0.1) -> pd.Series:
+    """Question 2's metrics of one score on the test period: ROC-AUC and precision among the ``top`` share."""
+    return pd.Series([auc(y_true, scores), precision_at(y_true, scores, top)], index=["ROC-AUC", precision_label(top)])
+
+
 def answer_tiers(split: Split, folds: int, seed: int) -> Answer:
     """Question 1: cross-validate, fit on the training period, compare with the one-rule baseline on the test period.
 
@@ -249,14 +262,8 @@ def answer_tiers(split: Split, folds: int, seed: int) -> Answer:
     proba = model.predict_proba(split.x_test)
     baseline = one_rule_tier(split)
     baseline_proba = one_rule_tier_proba(split, classes)
-    with warnings.catch_warnings():  # a tier absent from the test period
-        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
-        table = pd.DataFrame({
-            "model": [float((predicted == split.y_test).mean()), balanced_accuracy_score(split.y_test, predicted),
-                      auc(split.y_test, proba, classes)],
-            "one-rule baseline": [float((baseline == split.y_test).mean()), balanced_accuracy_score(split.y_test, baseline),
-                                  auc(split.y_test, baseline_proba, classes)],
-        }, index=["accuracy", "balanced accuracy", TIER_AUC]).round(3)
+    table = pd.DataFrame({"model": tier_metrics(split.y_test, predicted, proba, classes),
+                          "one-rule baseline": tier_metrics(split.y_test, baseline, baseline_proba, classes)}).round(3)
     return Answer(split, model, cv_scores, cv_note, table, ("balanced accuracy", TIER_AUC), proba, baseline, predicted)
 
 
@@ -281,10 +288,8 @@ def answer_high_value(split: Split, folds: int, seed: int, top: float = 0.1) -> 
     model.fit(split.x_train, split.y_train)
     scores = model.predict_proba(split.x_test)[:, 1]
     rfm_score = rfm_baseline_score(split.x_test)
-    table = pd.DataFrame({
-        "model": [auc(split.y_test, scores), precision_at(split.y_test, scores, top)],
-        "RFM-score baseline": [auc(split.y_test, rfm_score), precision_at(split.y_test, rfm_score, top)],
-    }, index=["ROC-AUC", precision_label(top)]).round(3)
+    table = pd.DataFrame({"model": high_value_metrics(split.y_test, scores, top),
+                          "RFM-score baseline": high_value_metrics(split.y_test, rfm_score, top)}).round(3)
     return Answer(split, model, cv_scores, cv_note, table, ("ROC-AUC", precision_label(top)), scores, rfm_score)
 
 

@@ -5,9 +5,11 @@ run's purchase days (every feature; :mod:`helpers.summary`), the clean lines
 (question 2's labels), stage 05's customer table and its validation it derives the
 windows, builds each question's time split (a question the log cannot answer
 is skipped with its reason), answers both against their baselines, explains
-question 2 (gains, confusion, permutation importance), scores today's
-customers (prospects only from a model that beats the RFM score) and words the
-caveats. The fits run on one OpenMP thread (:func:`helpers.clustering.one_thread`).
+question 2 (gains, confusion, permutation importance), fits a depth-3
+decision tree beside each boosted model (:mod:`helpers.classify.tree`: same
+split, same metrics, readable rules), scores today's customers (prospects only
+from a model that beats the RFM score), flags the newcomers who look valuable
+with a backtest (:mod:`helpers.classify.newcomers`) and words the caveats. The fits run on one OpenMP thread (:func:`helpers.clustering.one_thread`).
 :func:`classify` reads from the catalog and writes ``predictions.parquet``,
 ``classification.json`` and the DuckDB table ``predictions``.
 """
@@ -50,6 +52,9 @@ class ClassifyResult:
     target_share: float
     prospect_share: float
     raw_ids: bool = False  # privacy.raw_ids: show raw customer ids
+    tier_tree: cf.TreeAnswer | None = None  # question 1's depth-3 decision tree (None: skipped)
+    value_tree: cf.TreeAnswer | None = None  # question 2's depth-3 decision tree (None: skipped)
+    newcomers: cf.NewProspects | None = None  # prospects among new customers, and their backtest
 
     def describe_windows(self) -> str:
         """The two windows, set or derived (with the rule when derived)."""
@@ -80,8 +85,8 @@ class ClassifyResult:
                 f"falls in their first {self.windows.early_days} days; {o['no_later_purchase']:.0%} bought nothing later")
 
     def q1_table(self) -> pd.DataFrame | None:
-        """Question 1's metrics on the test period, model vs one-rule baseline (None when skipped)."""
-        return self.tier_answer.table if self.tier_answer is not None else None
+        """Question 1's metrics on the test period: boosted model, decision tree, one-rule baseline (None when skipped)."""
+        return _with_tree(self.tier_answer, self.tier_tree)
 
     def q1_confusions(self) -> dict[str, pd.DataFrame]:
         """Question 1's confusion matrices on the test period: the model's and the one-rule baseline's (empty: skipped)."""
@@ -103,8 +108,28 @@ class ClassifyResult:
                                     else "; so no customer will be flagged as a prospect."))
 
     def q2_table(self) -> pd.DataFrame | None:
-        """Question 2's metrics on the test period, model vs RFM-score baseline (None when skipped)."""
-        return self.value_answer.table if self.value_answer is not None else None
+        """Question 2's metrics on the test period: boosted model, decision tree, RFM-score baseline (None when skipped)."""
+        return _with_tree(self.value_answer, self.value_tree)
+
+    def describe_trees(self) -> str:
+        """Each question's decision tree as indented rules, and one rule read as a sentence."""
+        parts = []
+        for title, tree, outcome in [("question 1 (value tier)", self.tier_tree, "platinum"),
+                                     ("question 2 (high value next period)", self.value_tree, "high value next period")]:
+            if tree is not None:
+                parts.append(f"{title}: decision tree of depth {tree.model.get_depth()}, {tree.model.get_n_leaves()} "
+                             f"leaves\n{tree.rules()}\nRead one rule: "
+                             + (cf.read_rule(tree, outcome=outcome, early_days=self.windows.early_days)
+                                or "the target class is absent from the training customers."))
+        return "\n\n".join(parts) or "no decision tree: both questions were skipped"
+
+    def tier_recall(self) -> pd.DataFrame | None:
+        """Per tier on question 1's test period: support, and what the boosted model and the tree predict (None: skipped)."""
+        a, t = self.tier_answer, self.tier_tree
+        if a is None or t is None:
+            return None
+        return cf.tier_recall(a.split.y_test, {"boosted model": a.predicted, "tree": t.predicted},
+                              a.split.x_train, a.split.y_train)
 
     def q2_confusion(self) -> pd.DataFrame | None:
         """Question 2's confusion matrix when the top ``classify.target_share`` by model score are called."""
@@ -137,6 +162,17 @@ class ClassifyResult:
                 + f"; {int((~s['early_window_complete']).sum()):,} customers still inside their first "
                   f"{self.windows.early_days} days (predicted tier from partial information)")
 
+    def describe_newcomers(self) -> str:
+        """Who counts as new, how many there are and are flagged, and where the backtest comes from."""
+        n = self.newcomers
+        if n is None or n.model is None:
+            return "no prospects among new customers: both questions were skipped"
+        which = ("question 1's tier model flags those it places in platinum or gold" if n.model == "tier" else
+                 f"question 2's model flags the top {self.prospect_share:.0%} of them by P(high value)")
+        return (f"newcomers: customers whose first purchase falls in the last {n.early_days} days before as_of "
+                f"({n.new:,} of {len(self.scored):,}); {which}: {n.flagged:,} flagged.\n"
+                f"backtest: {n.backtest['window']}.")
+
     def top_scored(self, n: int = 10) -> pd.DataFrame:
         """The ``n`` customers most likely to be high value, as a notebook may show them (pseudonymous ids)."""
         top = self.scored.sort_values(["p_high_value", "customer_id"], ascending=[False, True]).head(n).round(3)
@@ -166,7 +202,20 @@ class ClassifyResult:
             "q2_importance": self.importance.set_index("feature")["importance"].astype(float).round(4).to_dict(),
             "prospect_share": self.prospect_share, "prospects_flagged": bool(self.flag),
             "prospects": int(self.scored["prospect"].sum()), "caveats": self.caveats,
+            "q1_tree": cf.jsonable(self.tier_tree.metrics.to_frame("tree")) if self.tier_tree else None,
+            "q2_tree": cf.jsonable(self.value_tree.metrics.to_frame("tree")) if self.value_tree else None,
+            "new_prospects": self.newcomers.as_dict() if self.newcomers else None,
         }
+
+
+def _with_tree(answer: cf.Answer | None, tree: cf.TreeAnswer | None) -> pd.DataFrame | None:
+    """An answer's metrics table with the decision tree's column between the model and the baseline."""
+    if answer is None:
+        return None
+    table = answer.table.copy()
+    if tree is not None:
+        table.insert(1, f"decision tree (depth {cf.TREE_DEPTH})", tree.metrics)
+    return table
 
 
 def _question_1(params: Any, days: pd.DataFrame, customers: pd.DataFrame, clv_validation: dict[str, Any],
@@ -204,12 +253,16 @@ def classify_customers(params: Any, days: pd.DataFrame, transactions: pd.DataFra
         scored = cf.score_customers(days, customers, params.as_of, tiers, value, now, windows.early_days,
                                     q.seed, prospect_share=q.prospect_share, flag_prospects=flag,
                                     train_sample=q.train_sample)
+        tier_tree = cf.answer_tree(tiers, q.seed, 1) if tiers is not None else None
+        value_tree = cf.answer_tree(value, q.seed, 2, q.prospect_share) if value is not None else None
     scored = scored.merge(customers[["customer_id", *SHOWN_BESIDE]], on="customer_id")
+    newcomers = cf.new_prospects(scored, windows.early_days, q.prospect_share, tier_answer, value_answer)
     present = [t for t in names.TIERS if "value_tier" in customers and (customers["value_tier"] == t).any()]
     caveats = (cf.tier_caveats(tier_answer, q1_skipped, overlap, present, windows.early_days)
                + cf.value_caveats(value_answer, q2_skipped, q.prospect_share))
     return ClassifyResult(windows, tiers, q1_skipped, tier_answer, overlap, value, q2_skipped, value_answer,
-                          importance, flag, scored, caveats, q.target_share, q.prospect_share, params.privacy.raw_ids)
+                          importance, flag, scored, caveats, q.target_share, q.prospect_share, params.privacy.raw_ids,
+                          tier_tree, value_tree, newcomers)
 
 
 def save_classification(catalog: Any, result: ClassifyResult) -> dict[str, Path]:
