@@ -101,7 +101,8 @@ def two_reports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path
         raw = raw_fingerprint(root / "data")
         earlier = pipeline_run("cdnow_sample.yaml", QUICK | {"as_of": "1998-03-31"})  # in-process: no notebooks, no HTML
         # the later one as a user runs it, through the notebooks, to see everything it prints and the HTML
-        done = subprocess.run([sys.executable, "-m", "helpers.run", "-f", "params/cdnow_sample.yaml"], env=os.environ.copy(),
+        quick = [arg for name, value in QUICK.items() for arg in ("-p", name, value)]  # what no test here checks
+        done = subprocess.run([sys.executable, "-m", "helpers.run", "-f", "params/cdnow_sample.yaml", *quick], env=os.environ.copy(),
                               cwd=paths.PROJECT_ROOT, capture_output=True, text=True, timeout=1200)
         CONSOLE.update(stdout=done.stdout, stderr=done.stderr, returncode=str(done.returncode))
         assert done.returncode == 0, done.stderr
@@ -252,7 +253,7 @@ def test_experiments_at_one_as_of_are_kept_apart_and_compared(two_reports: tuple
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     _, later = two_reports
     raw_id = "00004"  # a CDNOW customer; the report and the run's records must show only its key
-    variant = pipeline_run("cdnow_sample.yaml", {"rfm.abc_cuts": "[0.1, 0.3]", "clusters.k": "3",
+    variant = pipeline_run("cdnow_sample.yaml", QUICK | {"rfm.abc_cuts": "[0.1, 0.3]", "clusters.k": "3",
                                                  "clv.example_customer": f"'{raw_id}'"}, experiment="k3")
     assert variant.name == "1998-06-30-k3" and later.exists()
     assert "clv.example_customer looks like a raw customer id; it is stored as its pseudonymous key" in capsys.readouterr().err
@@ -294,7 +295,7 @@ def test_a_rerun_with_the_same_parameters_gives_the_same_numbers(two_reports: tu
     _, later = two_reports
     before_export = pd.read_parquet(later / "customer_segments.parquet")
     before_metrics = json.loads((later / "metrics.json").read_text())
-    again = pipeline_run("cdnow_sample.yaml")
+    again = pipeline_run("cdnow_sample.yaml", QUICK)  # the parameters of the run through the notebooks
     assert again == later
     after_export = pd.read_parquet(again / "customer_segments.parquet")
     discrete = ["customer_key", "r_score", "f_score", "m_score", "rfm_segment", "abc_class", "value_tier",

@@ -61,7 +61,7 @@ def planted_params(folder: Path, source: Path) -> Path:
         "date_format": "%Y%m%d",
         "cleaning": {"exact_duplicates": False, "non_product_lines": False, "cancellations": "keep",
                      "cancellation_prefix": None, "non_positive_price": False},
-        "clusters": {"bootstrap": 5},
+        "clusters": {"bootstrap": 5}, "classify": {"cv_folds": 3},
     }
     file = folder / "planted.yaml"
     file.write_text(yaml.safe_dump(params, sort_keys=False))
