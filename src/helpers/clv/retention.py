@@ -67,7 +67,7 @@ def scaled_drop_out(fit: BTYDModel, cut: float) -> BTYDModel:
 
     >>> from lifetimes import ParetoNBDFitter
     >>> m = ParetoNBDFitter(); m.params_ = pd.Series({"r": 0.5, "alpha": 10.0, "s": 0.4, "beta": 10.0})
-    >>> scaled_drop_out(BTYDModel("pareto", 0.0, m), 0.2).model.params_["beta"], m.params_["beta"]
+    >>> float(scaled_drop_out(BTYDModel("pareto", 0.0, m), 0.2).model.params_["beta"]), float(m.params_["beta"])
     (12.5, 10.0)
     """
     if not 0 <= cut < 1:
@@ -137,7 +137,7 @@ def naive_value(customers: pd.DataFrame, months: int, margin: float = 1.0) -> pd
 
     >>> c = pd.DataFrame({"frequency": [4, 1], "monetary_avg": [25.0, 10.0], "tenure_days": [730, 5]})
     >>> naive_value(c, 12).round(2).tolist()
-    [50.0, 121.75]
+    [50.03, 121.75]
     """
     years = customers["tenure_days"].clip(lower=NAIVE_MIN_TENURE_DAYS) / DAYS_PER_YEAR
     per_year = customers["frequency"] / years
@@ -147,8 +147,8 @@ def naive_value(customers: pd.DataFrame, months: int, margin: float = 1.0) -> pd
 def monthly_discount(months: int, discount_rate_annual: float) -> float:
     """The mean discount factor of an even monthly flow over ``months`` (the annual rate applied monthly, as in CLV).
 
-    >>> round(monthly_discount(12, 0.10), 4), monthly_discount(12, 0.0)
-    (0.9486, 1.0)
+    >>> round(monthly_discount(12, 0.10), 3), monthly_discount(12, 0.0)
+    (0.95, 1.0)
     """
     monthly = (1 + discount_rate_annual) ** (1 / 12) - 1
     return float(np.mean([(1 + monthly) ** -i for i in range(1, months + 1)]))
@@ -160,40 +160,50 @@ def naive_vs_model(customers: pd.DataFrame, clv_params: Any) -> pd.DataFrame:
     Rows: the naive sum; the naive sum discounted (what discounting alone
     removes); the model undiscounted (expected purchases x expected spend x
     margin: drop-out and shrunk spend, face value); the model's CLV (both).
+    Without a forecast (``clv`` all missing) only the two naive rows, and no ``vs_model``.
     """
     c = clv_params
     naive = float(naive_value(customers, c.horizon_months, c.margin).sum())
-    model_flat = float((customers["expected_purchases"] * customers["expected_spend"]).sum() * c.margin)
     steps = {"naive sum (keeps buying, face value)": (naive, "nothing: past rate forever, no discounting"),
              "naive sum, discounted": (naive * monthly_discount(c.horizon_months, c.discount_rate_annual),
-                                       "discounting only"),
-             "model, undiscounted": (model_flat, "drop-out and spend shrinkage (Gamma-Gamma), no discounting"),
-             "model CLV (discounted)": (float(customers["clv"].sum()), "drop-out, spend shrinkage and discounting")}
+                                       "discounting only")}
+    forecast = bool(customers["clv"].notna().any())
+    if forecast:
+        model_flat = float((customers["expected_purchases"] * customers["expected_spend"]).sum() * c.margin)
+        steps |= {"model, undiscounted": (model_flat, "drop-out and spend shrinkage (Gamma-Gamma), no discounting"),
+                  "model CLV (discounted)": (float(customers["clv"].sum()),
+                                             "drop-out, spend shrinkage and discounting")}
     table = pd.DataFrame({"total": [v for v, _ in steps.values()], "accounts_for": [w for _, w in steps.values()]},
                          index=pd.Index(list(steps), name="value"))
-    table["vs_model"] = table["total"] / table["total"].iloc[-1]
+    if forecast:
+        table["vs_model"] = table["total"] / table["total"].iloc[-1]
     return table
 
 
-#: The example customers of :func:`naive_examples`, in order: what each row shows.
+#: The example customers of :func:`naive_examples`, in order: what each row shows (without a forecast: the first and last).
 EXAMPLE_ROLES = ("highest naive value", "highest model CLV", "largest gap (naive minus model)",
-                 "frequent buyer, probably gone", "median model CLV")
+                 "frequent buyer, probably gone", "median")
 
 
 def naive_examples(customers: pd.DataFrame, clv_params: Any, example: str | None = None) -> pd.DataFrame:
     """A few customers with their naive value beside the model's CLV (one row per role of :data:`EXAMPLE_ROLES`).
 
     ``example`` is the customer whose P(alive) history notebook 05 shows (the
-    frequent buyer probably gone); a customer who fills two roles is shown once.
+    frequent buyer probably gone); a customer who fills two roles is shown
+    once. The median is by model CLV (without a forecast: by naive value, and
+    the roles that need the model are left out).
     """
     c = clv_params
     table = customers.assign(naive_value=naive_value(customers, c.horizon_months, c.margin))
     table = table.assign(gap=table["naive_value"] - table["clv"]).sort_values("customer_id", kind="stable")
-    median = table.iloc[(table["clv"] - table["clv"].median()).abs().to_numpy().argmin()]["customer_id"]
-    picks = [table.loc[table["naive_value"].idxmax(), "customer_id"], table.loc[table["clv"].idxmax(), "customer_id"],
-             table.loc[table["gap"].idxmax(), "customer_id"], example, median]
+    forecast = bool(table["clv"].notna().any())
+    middle = table["clv"] if forecast else table["naive_value"]
+    median = table.iloc[(middle - middle.median()).abs().to_numpy().argmin()]["customer_id"]
+    picks = [table.loc[table["naive_value"].idxmax(), "customer_id"]]
+    picks += ([table.loc[table["clv"].idxmax(), "customer_id"], table.loc[table["gap"].idxmax(), "customer_id"],
+               example] if forecast else [None, None, None])
     rows = []
-    for role, key in zip(EXAMPLE_ROLES, picks):
+    for role, key in zip(EXAMPLE_ROLES, [*picks, median]):
         if key is None or key in [r["customer_id"] for r in rows]:
             continue
         row = table.loc[table["customer_id"] == key].iloc[0]
@@ -203,4 +213,5 @@ def naive_examples(customers: pd.DataFrame, clv_params: Any, example: str | None
                                                                / DAYS_PER_YEAR),
                      "p_alive": row["p_alive"], "naive_value": row["naive_value"],
                      "expected_purchases": row["expected_purchases"], "clv": row["clv"]})
-    return pd.DataFrame(rows).round(2)
+    table = pd.DataFrame(rows).round(2)
+    return table if forecast else table.drop(columns=["p_alive", "expected_purchases", "clv"])

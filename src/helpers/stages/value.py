@@ -102,7 +102,9 @@ class ValueResult(ValueViews):
             "total_clv": round(float(self.value["clv"].sum()), 2) if self.forecast else None,
             "retention_clv_change": (None if self.retention is None
                                      else self.retention["clv_change"].iloc[1:].round(4).to_dict()),
-            "naive_vs_model": None if self.naive is None else round(float(self.naive["vs_model"].iloc[0]), 3),
+            "naive_total": None if self.naive is None else round(float(self.naive["total"].iloc[0]), 2),
+            "naive_vs_model": (round(float(self.naive["vs_model"].iloc[0]), 3)
+                               if self.naive is not None and "vs_model" in self.naive else None),
             "caveats": self.caveats,
         }
 
@@ -225,12 +227,17 @@ def _example(params: Any, result: ValueResult, days: pd.DataFrame) -> None:
 
 
 def _retention(params: Any, result: ValueResult) -> None:
-    """The retention what-if and the naive lifetime value beside the model (:mod:`helpers.clv.retention`)."""
+    """The retention what-if and the naive lifetime value beside the model (:mod:`helpers.clv.retention`).
+
+    Without a forecast only the naive sum (it needs no model): no what-if, nothing to set it beside.
+    """
+    result.naive = naive_vs_model(result.value, params.clv)
+    result.naive_examples = naive_examples(result.value, params.clv, result.example)
+    if not result.forecast:
+        return
     by_customer = result.value.set_index("customer_id")["expected_spend"]
     new_spend = result.spend.mean_spend if result.spend is not None else float(by_customer.mean())
     result.retention = retention_what_if(result.fit, by_customer, result.summary, params.clv, new_spend)
-    result.naive = naive_vs_model(result.value, params.clv)
-    result.naive_examples = naive_examples(result.value, params.clv, result.example)
 
 
 def value_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataFrame) -> ValueResult:
@@ -279,7 +286,7 @@ def value_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataF
         from helpers.tiers import tier_table
 
         result.tiers = tier_table(result.value, load_segment_map(params.rfm.segment_map, params.rfm.bins).tiers)
-        _retention(params, result)
+    _retention(params, result)
     return result
 
 

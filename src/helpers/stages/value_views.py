@@ -137,7 +137,7 @@ class ValueViews:
         return (f"model: {drop_out_text(self.fit)}.\nEach row lowers that mean by the cut (fewer drop-outs) and "
                 f"prices every customer again over {c.horizon_months} months with the same purchase rates, spend, "
                 f"margin and discount; new_customer_clv is a customer acquired today (over {c.horizon_months} "
-                f"months and over {LONG_HORIZON_MONTHS}). A what-if on the fitted population, not a causal "
+                f"months and over {LONG_HORIZON_MONTHS} months). A what-if on the fitted population, not a causal "
                 "estimate: it says what the value would be if customers like these dropped out less, not what a "
                 "retention campaign would achieve.")
 
@@ -155,17 +155,19 @@ class ValueViews:
         """The naive lifetime value's formula, and what it leaves out."""
         from helpers.clv.retention import NAIVE_FORMULA
 
+        text = (f"{NAIVE_FORMULA}; horizon {self.params.clv.horizon_months} months.\nIt assumes nobody drops out "
+                "and counts future money at face value")
         if not self.forecast:
-            return "no model to set the naive sum beside: there is no sound forecast"
-        return (f"{NAIVE_FORMULA}; horizon {self.params.clv.horizon_months} months.\nIt assumes nobody drops out "
-                "and counts future money at face value; the model's CLV does neither. From the naive sum to the "
-                "model, step by step (vs_model: times the model's CLV), then a few customers:")
+            return (text + ". There is no sound model to set it beside (no forecast, see above), so nothing here "
+                    "says how much of it is drop-out: the naive sum, discounted, and a few customers:")
+        return text + ("; the model's CLV does neither. From the naive sum to the model, step by step (vs_model: "
+                       "times the model's CLV), then a few customers:")
 
     def naive_table(self) -> Any:
         """The four totals from the naive sum to the model's CLV, formatted (None without a forecast)."""
         if self.naive is None:
             return None
-        return self.naive.style.format({"total": "{:,.0f}", "vs_model": "{:.2f}x"})
+        return self.naive.style.format({"total": "{:,.0f}"} | ({"vs_model": "{:.2f}x"} if self.forecast else {}))
 
     def naive_examples_table(self) -> pd.DataFrame | None:
         """A few customers, naive value beside the model's CLV, keys as the notebook may show them."""
