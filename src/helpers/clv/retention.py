@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from helpers.clv.models import BTYDModel
+from helpers.clv.models import MODEL_LABELS, BTYDModel
 from helpers.clv.value import lifetime_value
 
 #: The what-if cuts of the population drop-out propensity (0.05: 5% fewer drop-outs).
@@ -51,11 +51,11 @@ def drop_out_text(fit: BTYDModel) -> str:
     >>> drop_out_text(BTYDModel("bgnbd", 0.0, m))
     'BG/NBD: after each purchase a customer drops out with probability p ~ Beta(a=0.79, b=2.4), mean 0.248'
     """
-    p = fit.model.params_
+    p, name = fit.model.params_, MODEL_LABELS[fit.name]
     if fit.name == "pareto":
-        return (f"{fit.label.split(' (')[0]}: a customer drops out at rate mu per time unit, mu ~ Gamma(s={p['s']:.3g}, "
+        return (f"{name}: a customer drops out at rate mu per time unit, mu ~ Gamma(s={p['s']:.3g}, "
                 f"beta={p['beta']:.3g}), mean {p['s'] / p['beta']:.3g}")
-    return (f"{fit.label.split(' (')[0]}: after each purchase a customer drops out with probability p ~ "
+    return (f"{name}: after each purchase a customer drops out with probability p ~ "
             f"Beta(a={p['a']:.3g}, b={p['b']:.3g}), mean {p['a'] / (p['a'] + p['b']):.3g}")
 
 
@@ -180,7 +180,8 @@ def naive_vs_model(customers: pd.DataFrame, clv_params: Any) -> pd.DataFrame:
     return table
 
 
-#: The example customers of :func:`naive_examples`, in order: what each row shows (without a forecast: the first and last).
+#: The example customers of :func:`naive_examples`, in order: what each row shows
+#: (without a forecast: the first and the last).
 EXAMPLE_ROLES = ("highest naive value", "highest model CLV", "largest gap (naive minus model)",
                  "frequent buyer, probably gone", "median")
 

@@ -112,8 +112,8 @@ def retention_sentence(retention: pd.DataFrame, model: str, horizon_months: int,
     if change / cut < RETENTION_RESPONSIVE:
         lever = ("; the lever is larger for a new customer, and grows with the length of the relationship"
                  if new > change else "")
-        return (f"**Retention moves this cohort's value little:** {numbers}. These customers' own histories "
-                f"already say who is still buying, so a lower population drop-out changes few forecasts{lever}. "
+        return (f"**Retention moves this cohort's value less than in proportion:** {numbers}. These customers' "
+                f"own histories already say who is still buying, so a lower population drop-out changes few forecasts{lever}. "
                 "A what-if on the fitted model, not the effect of a campaign.")
     return (f"**Value responds strongly to retention:** {numbers}. Keeping customers is worth real money here: "
             "price a retention programme against these gains. A what-if on the fitted model, not the effect of a "
@@ -158,7 +158,8 @@ def interpretation(result: Any) -> str:
         from helpers.clv import MODEL_LABELS
         from helpers.clv.retention import LONG_HORIZON_MONTHS
 
+        model = MODEL_LABELS[result.fit.name]
         bullets += [gold_sentence(value),
-                    retention_sentence(result.retention, MODEL_LABELS[result.fit.name], c.horizon_months, LONG_HORIZON_MONTHS),
+                    retention_sentence(result.retention, model, c.horizon_months, LONG_HORIZON_MONTHS),
                     naive_sentence(result.naive, value)]
     return "**What this run's numbers say**\n\n" + "\n".join(f"- {b}" for b in bullets)
