@@ -113,8 +113,8 @@ def retention_sentence(retention: pd.DataFrame, model: str, horizon_months: int,
         lever = ("; the lever is larger for a new customer, and grows with the length of the relationship"
                  if new > change else "")
         return (f"**Retention moves this cohort's value less than in proportion:** {numbers}. These customers' "
-                f"own histories already say who is still buying, so a lower population drop-out changes few forecasts{lever}. "
-                "A what-if on the fitted model, not the effect of a campaign.")
+                "own histories already say who is still buying, so a lower population drop-out changes few "
+                f"forecasts{lever}. A what-if on the fitted model, not the effect of a campaign.")
     return (f"**Value responds strongly to retention:** {numbers}. Keeping customers is worth real money here: "
             "price a retention programme against these gains. A what-if on the fitted model, not the effect of a "
             "campaign.")
