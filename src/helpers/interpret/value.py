@@ -151,8 +151,10 @@ def interpretation(result: Any) -> str:
     bullets = [acquisition_sentence(value, result.acquisition_days, result.params.as_of),
                decline_sentence(value, result.forecast)]
     if not result.forecast:
-        reason = str(result.forecast_reason).split(". ")[0].split(":\n")[0].rstrip(".:")
-        bullets += [f"**No P(alive), CLV, value pyramid or retention what-if:** {reason} (the reasons are above).",
+        from helpers.stages.value_views import headline
+
+        bullets += [f"**No P(alive), CLV, value pyramid or retention what-if:** {headline(result.forecast_reason)} "
+                    "(the reasons are above).",
                     naive_sentence(result.naive, value)]
     else:
         from helpers.clv import MODEL_LABELS

@@ -15,6 +15,15 @@ import pandas as pd
 from helpers import clv, lifecycle, privacy
 
 
+def headline(reason: str | None) -> str:
+    """The first sentence of a long reason (why there is no forecast), for the places that refer back to it.
+
+    >>> headline("no model could be fitted. no model:\\n - BG/NBD: unsound")
+    'no model could be fitted'
+    """
+    return str(reason).split(". ")[0].split(":\n")[0].rstrip(".:")
+
+
 class ValueViews:
     """Sentences and tables of a stage 05 result (see :class:`helpers.stages.value.ValueResult` for the fields)."""
 
@@ -132,7 +141,7 @@ class ValueViews:
         from helpers.clv.retention import LONG_HORIZON_MONTHS, drop_out_text
 
         if not self.forecast:
-            return f"no retention what-if: there is no sound forecast ({self.forecast_reason})"
+            return f"no retention what-if: there is no sound forecast ({headline(self.forecast_reason)}; see above)"
         c = self.params.clv
         return (f"model: {drop_out_text(self.fit)}.\nEach row lowers that mean by the cut (fewer drop-outs) and "
                 f"prices every customer again over {c.horizon_months} months with the same purchase rates, spend, "
