@@ -122,6 +122,11 @@ def test_the_interpretation_follows_the_data() -> None:
     assert "Most of the base is fading" in interpret.decline_sentence(customers.assign(lifecycle_stage="decline"), True)
     assert "mostly active" in interpret.decline_sentence(customers.assign(lifecycle_stage="maturity"), True)
     assert "lapsed big spenders" in interpret.gold_sentence(customers)
+    tiers = pd.DataFrame({"customers": [15, 5, 5, 75], "revenue_share": [0.54, 0.14, 0.05, 0.27],
+                          "clv_share": [0.75, 0.02, 0.07, 0.16]}, index=["platinum", "gold", "iron", "lead"])
+    assert "concentrating further" in interpret.pyramid_sentence(tiers)
+    even = interpret.pyramid_sentence(tiers.assign(clv_share=[0.5, 0.2, 0.1, 0.2]))
+    assert "no more concentrated" in even and "holds 50% of predicted CLV" in even
     assert "still buying" in interpret.gold_sentence(customers.assign(p_alive=0.9))
     weak = pd.DataFrame({"cut": [0.0, 0.2], "clv_change": [0.0, 0.02], "new_customer_change": [0.0, 0.05],
                          "new_customer_long_change": [0.0, 0.08]})
@@ -139,10 +144,13 @@ def test_the_interpretation_of_a_run_with_and_without_a_forecast(summary: pd.Dat
     customers = _customers()
     params = SimpleNamespace(clv=CLV, as_of=dt.date(2021, 1, 1))
     what_if = retention.retention_what_if(BGNBD, pd.Series(30.0, index=summary.index), summary, CLV, 30.0)
-    result = SimpleNamespace(value=customers, params=params, acquisition_days=30, forecast=True, fit=BGNBD,
+    from helpers.tiers import tier_table
+
+    tiers = tier_table(customers, {t: {"meaning": "", "action": ""} for t in ("platinum", "gold", "iron", "lead")})
+    result = SimpleNamespace(value=customers, params=params, acquisition_days=30, forecast=True, fit=BGNBD, tiers=tiers,
                              retention=what_if, naive=retention.naive_vs_model(customers, CLV))
     text = interpret.interpretation(result)
-    assert text.count("\n- ") == 5 and "BG/NBD" in text and "lapsed big spenders" in text
+    assert text.count("\n- ") == 6 and "BG/NBD" in text and "lapsed big spenders" in text
     without = SimpleNamespace(value=customers.assign(clv=np.nan), params=params, acquisition_days=30, forecast=False,
                               forecast_reason="only 12 of 300 customers made a repeat purchase. More text",
                               naive=retention.naive_vs_model(customers.assign(clv=np.nan), CLV))
@@ -165,3 +173,16 @@ def test_stage_05_carries_the_what_if_the_naive_sum_and_their_views() -> None:
     assert f"{result.retention['clv_change'].iloc[-1]:+.1%}" in text
     cut = result.value.assign(lifecycle_stage="maturity")  # the same run with nobody fading reads differently
     assert "mostly active" in interpret.interpretation(dataclasses.replace(result, value=cut))
+
+
+def test_without_a_forecast_stage_05_skips_the_what_if_and_keeps_the_naive_sum() -> None:
+    from test_stages import _log, _run
+
+    result, params = _run(_log(200, days=60))  # too short for a holdout: no forecast
+    assert not result.forecast and result.retention is None and result.retention_table() is None
+    assert result.retention_text().startswith("no retention what-if: there is no sound forecast (the log spans only")
+    assert len(result.naive) == 2 and "vs_model" not in result.naive and "clv" not in result.naive_examples
+    validation = result.validation(params)
+    assert validation["naive_vs_model"] is None and validation["naive_total"] == pytest.approx(
+        result.naive["total"].iloc[0], abs=0.01)
+    assert "ignores drop-out" in interpret.interpretation(result)

@@ -20,6 +20,8 @@ FADING_SHARE = 0.5
 LAPSED_P_ALIVE = 0.5
 #: Above this share of lapsed gold customers, gold is called a tier of lapsed big spenders.
 LAPSED_GOLD_SHARE = 0.5
+#: Platinum's share of predicted CLV above its share of revenue by more than this: value is concentrating further.
+CONCENTRATION_GAIN = 0.05
 #: Below this ratio of CLV change to drop-out cut (at the largest cut), CLV is called insensitive to retention.
 RETENTION_RESPONSIVE = 0.5
 #: Above this ratio of the naive sum to the model's CLV, the naive sum is called a large overstatement.
@@ -74,6 +76,26 @@ def decline_sentence(value: pd.DataFrame, forecast: bool) -> str:
                 "a reminder or an offer to the ones who used to buy most, before they lapse for good.")
     return (f"**The base is mostly active:** {numbers}. Keep the active customers' rhythm; watch the decline stage "
             "for early warnings.")
+
+
+def pyramid_sentence(tiers: pd.DataFrame) -> str:
+    """What the pyramid drawn to scale shows: how few platinum customers carry how much value, now and ahead.
+
+    >>> t = pd.DataFrame({"customers": [15, 5, 5, 75], "revenue_share": [0.54, 0.14, 0.05, 0.27],
+    ...                   "clv_share": [0.75, 0.02, 0.07, 0.16]}, index=["platinum", "gold", "iron", "lead"])
+    >>> pyramid_sentence(t)[:57]
+    '**Value is concentrating further at the top:** platinum i'
+    """
+    top = tiers.loc["platinum"]
+    share = top["customers"] / tiers["customers"].sum()
+    numbers = (f"platinum is {_pct(share)} of customers and brought {_pct(top['revenue_share'])} of revenue so far, "
+               f"but holds {_pct(top['clv_share'])} of predicted CLV")
+    if top["clv_share"] > top["revenue_share"] + CONCENTRATION_GAIN:
+        return (f"**Value is concentrating further at the top:** {numbers} (the columns beside the pyramid drawn to "
+                "scale). Invest the most care where the future value is, and guard it: losing one platinum "
+                "customer costs as much as losing many lead ones.")
+    return (f"**Future value is no more concentrated than past revenue:** {numbers}. The tiers below platinum "
+            "still carry much of what is to come; spread the effort accordingly.")
 
 
 def gold_sentence(value: pd.DataFrame) -> str:
@@ -161,7 +183,7 @@ def interpretation(result: Any) -> str:
         from helpers.clv.retention import LONG_HORIZON_MONTHS
 
         model = MODEL_LABELS[result.fit.name]
-        bullets += [gold_sentence(value),
+        bullets += [pyramid_sentence(result.tiers), gold_sentence(value),
                     retention_sentence(result.retention, model, c.horizon_months, LONG_HORIZON_MONTHS),
                     naive_sentence(result.naive, value)]
     return "**What this run's numbers say**\n\n" + "\n".join(f"- {b}" for b in bullets)
