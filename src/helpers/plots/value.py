@@ -12,8 +12,11 @@ import warnings
 from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.patches import Polygon
 
 from helpers import plots, privacy
 
@@ -118,20 +121,63 @@ def clv_by_segment(result: Any) -> Figure | Note:
     return _done(fig)
 
 
+def pyramid_to_scale(ax: Any, tiers: pd.DataFrame) -> None:
+    """The value pyramid drawn to scale: each band's height is its share of customers, shares of value beside it.
+
+    A triangle with platinum at the top; band widths follow the triangle, so
+    a tier's area is not its share, its height is. Two columns on the left
+    stack the tiers' shares of revenue and of predicted CLV on the same scale,
+    so a band can be compared with what it brings. The labels sit at evenly
+    spaced heights (a thin band still gets a readable label), each joined to its band.
+    ``tiers`` is :func:`helpers.tiers.tier_table`'s output.
+    """
+    share = tiers["customers"] / tiers["customers"].sum()
+    order = list(tiers.index[::-1])  # lead at the bottom
+    for left, column, name in ((-1.75, "revenue_share", "revenue"), (-1.45, "clv_share", "CLV")):
+        heights = tiers.loc[order, column].fillna(0).to_numpy()
+        ax.bar(left, heights, width=0.25, bottom=np.concatenate([[0], np.cumsum(heights)[:-1]]), align="edge",
+               color=[plots.TIER_COLORS[t] for t in order], ec="white")
+        ax.text(left + 0.125, -0.02, name, ha="center", va="top", fontsize=9)
+    bottom = 0.0
+    for k, tier in enumerate(order):
+        top = bottom + float(share[tier])
+        ax.add_patch(Polygon([(-(1 - bottom), bottom), (1 - bottom, bottom), (1 - top, top), (-(1 - top), top)],
+                             color=plots.TIER_COLORS[tier], ec="white"))
+        middle, label_y = (bottom + top) / 2, (k + 0.5) / len(order)
+        ax.plot([1 - middle, 1.12], [middle, label_y], color="0.5", lw=0.8)
+        row = tiers.loc[tier]
+        ax.text(1.15, label_y, f"{tier}: {share[tier]:.0%} of customers ({row['customers']:,})\n"
+                f"{row['revenue_share']:.0%} of revenue, {row['clv_share']:.0%} of predicted CLV",
+                va="center", fontsize=10)
+        bottom = top
+    ax.set(xlim=(-1.8, 2.9), ylim=(-0.06, 1.02))
+    ax.set_axis_off()
+
+
 def pyramid(result: Any) -> Figure | Note:
-    """The value pyramid and current value x growth potential (a sample of at most 20,000 customers)."""
+    """The value pyramid twice: the schematic (four equal bands) and drawn to scale (bands by customers)."""
     if result.tiers is None:
         return Note("The pyramid needs growth potential (CLV), and there is no forecast: only current value is "
                     "known. Notebook 04's ABC classes rank customers by it.")
-    fig, axes = plt.subplots(1, 2, figsize=(14, 5), gridspec_kw={"width_ratios": [1.1, 1]})
+    fig, axes = plt.subplots(1, 2, figsize=(15, 5))
     plots.pyramid(axes[0], result.tiers)
-    axes[0].set_title("the customer value pyramid")
+    axes[0].set_title("the customer value pyramid (schematic)")
+    pyramid_to_scale(axes[1], result.tiers)
+    axes[1].set_title("drawn to scale: band height = share of customers; left, shares of revenue and CLV")
+    return _done(fig)
+
+
+def value_map(result: Any) -> Figure | Note:
+    """Current value x growth potential, coloured by tier (a sample of at most 20,000 customers)."""
+    if result.tiers is None:
+        return Note(NO_FORECAST)
+    fig, ax = plt.subplots(figsize=(7.5, 5))
     shown = plots.sample(result.value)  # a scatter of millions shows nothing more
     sns.scatterplot(data=shown, x=shown["monetary_total"].clip(lower=0.01), y=shown["clv"].clip(lower=0.01),
                     hue="value_tier", palette=plots.TIER_COLORS, hue_order=list(plots.TIER_COLORS), s=14, alpha=0.7,
-                    ax=axes[1])
-    axes[1].set(xscale="log", yscale="log", xlabel="current value: spend so far (log)",
-                ylabel="growth potential: predicted CLV (log)", title="current value x growth potential")
+                    ax=ax)
+    ax.set(xscale="log", yscale="log", xlabel="current value: spend so far (log)",
+           ylabel="growth potential: predicted CLV (log)", title="current value x growth potential")
     return _done(fig)
 
 

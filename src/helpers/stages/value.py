@@ -22,6 +22,7 @@ import pandas as pd
 
 from helpers import clv, lifecycle, privacy
 from helpers.caveats import caveat
+from helpers.clv.retention import naive_examples, naive_vs_model, retention_what_if
 from helpers.clv.models.gamma_gamma import SPEND_CORRELATION_LIMIT
 from helpers.errors import DataError
 from helpers.stages.value_views import ValueViews
@@ -59,6 +60,9 @@ class ValueResult(ValueViews):
     example: str | None = None  # the customer whose P(alive) history is shown, and that history
     example_path: pd.DataFrame | None = None
     tiers: pd.DataFrame | None = None  # helpers.tiers.tier_table (None without a forecast)
+    retention: pd.DataFrame | None = None  # helpers.clv.retention.retention_what_if (None without a forecast)
+    naive: pd.DataFrame | None = None  # helpers.clv.retention.naive_vs_model (None without a forecast)
+    naive_examples: pd.DataFrame | None = None  # helpers.clv.retention.naive_examples (None without a forecast)
     written: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -96,6 +100,11 @@ class ValueResult(ValueViews):
             "gamma_gamma": self.spend.model.params_.round(6).to_dict() if self.spend else None,
             "spend_frequency_correlation": round(self.spend.correlation, 4) if self.spend else None,
             "total_clv": round(float(self.value["clv"].sum()), 2) if self.forecast else None,
+            "retention_clv_change": (None if self.retention is None
+                                     else self.retention["clv_change"].iloc[1:].round(4).to_dict()),
+            "naive_total": None if self.naive is None else round(float(self.naive["total"].iloc[0]), 2),
+            "naive_vs_model": (round(float(self.naive["vs_model"].iloc[0]), 3)
+                               if self.naive is not None and "vs_model" in self.naive else None),
             "caveats": self.caveats,
         }
 
@@ -217,6 +226,20 @@ def _example(params: Any, result: ValueResult, days: pd.DataFrame) -> None:
                                              params.as_of, c.time_unit)
 
 
+def _retention(params: Any, result: ValueResult) -> None:
+    """The retention what-if and the naive lifetime value beside the model (:mod:`helpers.clv.retention`).
+
+    Without a forecast only the naive sum (it needs no model): no what-if, nothing to set it beside.
+    """
+    result.naive = naive_vs_model(result.value, params.clv)
+    result.naive_examples = naive_examples(result.value, params.clv, result.example)
+    if not result.forecast:
+        return
+    by_customer = result.value.set_index("customer_id")["expected_spend"]
+    new_spend = result.spend.mean_spend if result.spend is not None else float(by_customer.mean())
+    result.retention = retention_what_if(result.fit, by_customer, result.summary, params.clv, new_spend)
+
+
 def value_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataFrame) -> ValueResult:
     """Stage 05: validate the BTYD models on a holdout, refit the best sound one, price every customer.
 
@@ -263,6 +286,7 @@ def value_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataF
         from helpers.tiers import tier_table
 
         result.tiers = tier_table(result.value, load_segment_map(params.rfm.segment_map, params.rfm.bins).tiers)
+    _retention(params, result)
     return result
 
 

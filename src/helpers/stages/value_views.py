@@ -15,6 +15,15 @@ import pandas as pd
 from helpers import clv, lifecycle, privacy
 
 
+def headline(reason: str | None) -> str:
+    """The first sentence of a long reason (why there is no forecast), for the places that refer back to it.
+
+    >>> headline("no model could be fitted. no model:\\n - BG/NBD: unsound")
+    'no model could be fitted'
+    """
+    return str(reason).split(". ")[0].split(":\n")[0].rstrip(".:")
+
+
 class ValueViews:
     """Sentences and tables of a stage 05 result (see :class:`helpers.stages.value.ValueResult` for the fields)."""
 
@@ -124,6 +133,54 @@ class ValueViews:
             return None
         return self.shown(self.stars[["customer_id", "abc_class", "monetary_total", "clv", "value_tier"]].head(10)
                           .round(2))
+
+    # --- retention economics and the naive sum (helpers.clv.retention) ---------------------------------
+
+    def retention_text(self) -> str:
+        """Which model's drop-out the what-if scales, and what the what-if is (or why there is none)."""
+        from helpers.clv.retention import LONG_HORIZON_MONTHS, drop_out_text
+
+        if not self.forecast:
+            return f"no retention what-if: there is no sound forecast ({headline(self.forecast_reason)}; see above)"
+        c = self.params.clv
+        return (f"model: {drop_out_text(self.fit)}.\nEach row lowers that mean by the cut (fewer drop-outs) and "
+                f"prices every customer again over {c.horizon_months} months with the same purchase rates, spend, "
+                f"margin and discount; new_customer_clv is a customer acquired today (over {c.horizon_months} "
+                f"months and over {LONG_HORIZON_MONTHS} months). A what-if on the fitted population, not a causal "
+                "estimate: it says what the value would be if customers like these dropped out less, not what a "
+                "retention campaign would achieve.")
+
+    def retention_table(self) -> Any:
+        """The what-if table, formatted (None without a forecast)."""
+        if self.retention is None:
+            return None
+        table = self.retention.drop(columns=["cut"])
+        changes = [c for c in table.columns if c.endswith("_change")]
+        return table.style.format({"mean_drop_out": "{:.4f}", "expected_purchases": "{:,.0f}",
+                                   "total_clv": "{:,.0f}", "new_customer_clv": "{:,.2f}",
+                                   "new_customer_clv_long": "{:,.2f}"} | {c: "{:+.1%}" for c in changes})
+
+    def naive_text(self) -> str:
+        """The naive lifetime value's formula, and what it leaves out."""
+        from helpers.clv.retention import NAIVE_FORMULA
+
+        text = (f"{NAIVE_FORMULA}; horizon {self.params.clv.horizon_months} months.\nIt assumes nobody drops out "
+                "and counts future money at face value")
+        if not self.forecast:
+            return (text + ". There is no sound model to set it beside (no forecast, see above), so nothing here "
+                    "says how much of it is drop-out: the naive sum, discounted, and a few customers:")
+        return text + ("; the model's CLV does neither. From the naive sum to the model, step by step (vs_model: "
+                       "times the model's CLV), then a few customers:")
+
+    def naive_table(self) -> Any:
+        """The four totals from the naive sum to the model's CLV, formatted (None without a forecast)."""
+        if self.naive is None:
+            return None
+        return self.naive.style.format({"total": "{:,.0f}"} | ({"vs_model": "{:.2f}x"} if self.forecast else {}))
+
+    def naive_examples_table(self) -> pd.DataFrame | None:
+        """A few customers, naive value beside the model's CLV, keys as the notebook may show them."""
+        return None if self.naive_examples is None else self.shown(self.naive_examples)
 
     def lifecycle_text(self) -> str:
         """The lifecycle rule with this run's thresholds and where the acquisition window comes from."""
