@@ -19,6 +19,7 @@ share came back, otherwise mixed (no word).
 from __future__ import annotations
 
 import operator
+from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
@@ -101,7 +102,7 @@ def word(customers: pd.DataFrame, group: pd.DataFrame, feature: str, high: float
     >>> word(everyone, everyone.iloc[:2], "p_alive") is None  # lowest of all, but 0.97 is not fading
     True
     >>> word(everyone * 0.3, everyone.iloc[:2] * 0.3, "p_alive")
-    (0.4166666666666667, 'fading')
+    (0.33333333333333337, 'fading')
     """
     median = group[feature].median()
     pct = float((customers[feature] < median).mean() + 0.5 * (customers[feature] == median).mean())
@@ -114,15 +115,27 @@ def word(customers: pd.DataFrame, group: pd.DataFrame, feature: str, high: float
     return abs(pct - 0.5), NAME_WORDS[feature][side]
 
 
+def _typed(chosen: list[tuple[float, int, str]], kind: str | None, position: int) -> list[tuple[float, int, str]]:
+    """The chosen words with the relationship type: "one-off" / "repeat" added in the frequency ``position``
+    ("repeat" not when "frequent" says it), a relative "one-off" in a mixed cluster made "mostly one-off"."""
+    words = [w for *_, w in chosen]
+    if kind is None:
+        return [(s, o, "mostly one-off" if w == "one-off" else w) for s, o, w in chosen]
+    if kind in words or (kind == "repeat" and "frequent" in words):
+        return chosen
+    return sorted([t for t in chosen if t[2] != "one-off"] + [(1.0, position, kind)], key=lambda t: -t[1])
+
+
 def name_clusters(customers: pd.DataFrame, labels: np.ndarray, features: list[str], high: float = 0.7,
                   low: float = 0.3, words: int = 3) -> dict[int, str]:
-    """A readable name for each cluster, derived from its profile.
+    """A readable name for each cluster, derived from what sets its profile apart.
 
-    Each feature may give a word (:func:`word`: relative and absolute); the
-    ``words`` most extreme words, in a fixed order of importance, make the
-    name, with the relationship type (:func:`relationship`) in the frequency
-    position ("repeat" left out when "frequent" already says it). A cluster
-    that earns no word is "typical". Duplicate names get a number.
+    Each feature may give a word (:func:`word`: relative and absolute). Of a
+    cluster's words, the ``words`` that fewest other clusters share (then the
+    most extreme) make the name, in a fixed order of importance, with the
+    relationship type (:func:`relationship`, see :func:`_typed`) in the
+    frequency position. A cluster that earns no word is "typical".
+    Duplicate names get a number.
 
     >>> c = pd.DataFrame({"monetary_total": [1, 2, 3, 100, 200, 300.0], "frequency": [1, 1, 1, 9, 8, 7]})
     >>> name_clusters(c, [1, 1, 1, 0, 0, 0], ["monetary_total", "frequency"])
@@ -130,16 +143,16 @@ def name_clusters(customers: pd.DataFrame, labels: np.ndarray, features: list[st
     """
     frame = customers.assign(cluster=labels)
     order = [f for f in NAME_WORDS if f in features]
+    position = -order.index("frequency") if "frequency" in order else -len(NAME_WORDS)
+    groups = dict(tuple(frame.groupby("cluster", sort=True)))
+    candidates = {label: [(found[0], -i, found[1]) for i, f in enumerate(order)
+                          if (found := word(customers, group, f, high, low))] for label, group in groups.items()}
+    shared = Counter(w for found in candidates.values() for *_, w in found)
     names: dict[int, str] = {}
-    for label, group in frame.groupby("cluster", sort=True):
-        scored = [(found[0], -i, found[1]) for i, f in enumerate(order)
-                  if (found := word(customers, group, f, high, low)) and found[1] != "one-off"]
-        chosen = sorted(sorted(scored, reverse=True)[:words], key=lambda t: -t[1])
-        kind = relationship(group["frequency"]) if "frequency" in group else None
-        if kind and not (kind == "repeat" and any(w == "frequent" for *_, w in chosen)):
-            position = -order.index("frequency") if "frequency" in order else -len(NAME_WORDS)
-            chosen = sorted(chosen + [(1.0, position, kind)], key=lambda t: -t[1])
-        names[int(label)] = ", ".join(w for *_, w in chosen) or "typical"
+    for label, found in candidates.items():
+        chosen = sorted(sorted(found, key=lambda t: (shared[t[2]], -t[0]))[:words], key=lambda t: -t[1])
+        kind = relationship(groups[label]["frequency"]) if "frequency" in groups[label] else None
+        names[int(label)] = ", ".join(w for *_, w in _typed(chosen, kind, position)) or "typical"
     seen: dict[str, int] = {}
     for label in sorted(names):
         base = names[label]

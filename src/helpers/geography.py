@@ -61,6 +61,7 @@ class Geography:
     kw_statistic: float | None = None
     kw_p: float | None = None
     clv_spread: tuple[float, float] | None = None  # lowest and highest mean CLV of the named places
+    groups: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))  # each customer's place group
 
     @property
     def available(self) -> bool:
@@ -131,7 +132,7 @@ def place_table(customers: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
 
 def segment_by_place(customers: pd.DataFrame, label: str | None = None) -> Geography:
     """Group customers by place and run the three tests; without a known place, say why (``reason``)."""
-    label = label or "country"
+    label = (label or "country").lower()
     if "country" not in customers:
         return Geography(label, reason="the customer table has no place column (the source maps no "
                                        "columns.country: CDNOW records nothing about where customers are)")
@@ -141,7 +142,7 @@ def segment_by_place(customers: pd.DataFrame, label: str | None = None) -> Geogr
         return Geography(label, reason=f"no customer has a known {label}")
     table = place_table(customers, groups)
     geo = Geography(label, None, table, known, float(table.drop(index=[OTHER, UNKNOWN], errors="ignore")
-                                                      ["customer_share"].sum()))
+                                                      ["customer_share"].sum()), groups=groups)
     named = geo.named.index
     if len(named) >= 2:
         spend = [customers.loc[(groups == p).to_numpy(), "monetary_total"] for p in named]
