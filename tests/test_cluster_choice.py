@@ -65,7 +65,7 @@ def test_the_scan_keeps_k2_as_reference_and_the_choice_says_what_it_gave_up(resu
     summary = result.summary()
     assert summary["k_rule"] == result.choice.rule and summary["k_given_up"] == result.choice.given_up()
     given = kchoice.KChoice(3, scan.assign(silhouette=[0.6, 0.5, 0.4, 0.3]), 3, 3, "", "r", 3, 2).given_up()
-    assert "would take k = 2, outside the range (silhouette 0.600" in given and "gives up 0.100" in given
+    assert "would take k = 2, outside the range (silhouette 0.600" in given and "gives up 0.100 of silhouette for 1 more cluster" in given
 
 
 def test_the_choice_is_deterministic(result) -> None:  # noqa: ANN001

@@ -73,6 +73,10 @@ class Geography:
         """The rows of the named places (not "other" nor "unknown")."""
         return self.table.drop(index=[OTHER, UNKNOWN], errors="ignore")
 
+    def shown(self) -> pd.DataFrame | None:
+        """The table as the notebook shows it (rounded), or None (nothing shown) without geography."""
+        return self.table.round(2) if self.available else None
+
     def tests(self) -> dict[str, bool | None]:
         """The three tests of a useful segmentation (None: could not be tested)."""
         if not self.available:

@@ -180,7 +180,8 @@ class KChoice:
             where = "" if self._row(ref)["eligible"] else ", outside the range"
             parts.append(f"the silhouette alone would take k = {ref}{where} (silhouette {rs:.3f}"
                          + (f", stability {rst:.3f}" if rst is not None else "") + f"): the choice gives up "
-                         f"{rs - sil:.3f} of silhouette for {self.k - ref:+d} clusters")
+                         f"{rs - sil:.3f} of silhouette for {abs(self.k - ref)} {'more' if self.k > ref else 'fewer'} "
+                         f"cluster{'s' if abs(self.k - ref) > 1 else ''}")
         if self.k_stable is not None and self.k_stable != self.k and stab is not None:
             parts.append(f"the most stable k in range is {self.k_stable} (stability "
                          f"{self.score(self.k_stable, 'stability'):.3f}, silhouette {self.score(self.k_stable, 'silhouette'):.3f})")

@@ -112,7 +112,7 @@ def geography_reading(geo: geography.Geography) -> str:
     if not geo.available:
         return f"**Geography.** Not tested: {geo.reason}."
     t, named = geo.tests(), geo.named
-    text = (f"**Geography.** {geo.label} is known for {geo.known_share:.0%} of customers; {len(named)} places with "
+    text = (f"**Geography.** The {geo.label} is known for {geo.known_share:.0%} of customers; {len(named)} places with "
             f"at least {geography.MIN_PLACE_CUSTOMERS} customers hold {geo.named_share:.0%} of them")
     if geo.kw_p is None:
         return text + ", too few places to compare."
