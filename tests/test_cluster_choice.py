@@ -154,3 +154,25 @@ def test_the_reading_changes_with_the_numbers(result) -> None:  # noqa: ANN001
     assert "small price" in text.k_reading(dataclasses.replace(result, choice=cheap))
     shaky = dataclasses.replace(c, scan=c.scan.assign(stability=0.5))
     assert "No k in range reached the stability" in text.k_reading(dataclasses.replace(result, choice=shaky))
+
+
+def test_a_significant_but_small_difference_between_places_is_not_a_useful_segmentation() -> None:
+    rng = np.random.default_rng(2)
+    n = 3000
+    c = pd.DataFrame({"customer_id": range(n), "country": np.repeat(["A", "B"], n // 2),
+                      "monetary_total": rng.lognormal(4, 0.5, n) * np.repeat([1.0, 1.1], n // 2)})
+    small = geo.segment_by_place(c)
+    assert small.significant and small.spread < geo.MIN_SPREAD and small.tests()["responds differently"] is False
+    assert 1.05 < small.spread < 1.15 and "but little" in text.geography_reading(small)
+    assert f"{small.spread:.2f} times" in text.geography_reading(small)
+    large = geo.segment_by_place(c.assign(monetary_total=c["monetary_total"] * np.repeat([1.0, 1.6], n // 2)))
+    assert large.tests()["responds differently"] and "useful segmentation" in text.geography_reading(large)
+
+
+def test_two_clusters_of_one_name_are_told_apart_by_where_they_differ_most() -> None:
+    c = pd.DataFrame({"frequency": np.ones(40), "recency_days": np.r_[np.full(20, 100.0), np.full(20, 300.0)],
+                      "monetary_total": np.full(40, 50.0)})
+    names = cn.name_clusters(c, np.repeat([0, 1], 20), ["frequency", "recency_days", "monetary_total"])
+    assert names == {0: "one-off, more recent", 1: "one-off, less recent"}
+    three = cn.name_clusters(c, np.repeat([0, 1, 2, 3], 10), ["frequency", "monetary_total"])
+    assert sorted(three.values()) == ["one-off", "one-off (2)", "one-off (3)", "one-off (4)"]

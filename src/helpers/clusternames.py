@@ -21,6 +21,7 @@ from __future__ import annotations
 import operator
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -153,10 +154,36 @@ def name_clusters(customers: pd.DataFrame, labels: np.ndarray, features: list[st
         chosen = sorted(sorted(found, key=lambda t: (shared[t[2]], -t[0]))[:words], key=lambda t: -t[1])
         kind = relationship(groups[label]["frequency"]) if "frequency" in groups[label] else None
         names[int(label)] = ", ".join(w for *_, w in _typed(chosen, kind, position)) or "typical"
-    seen: dict[str, int] = {}
-    for label in sorted(names):
-        base = names[label]
-        seen[base] = seen.get(base, 0) + 1
-        if seen[base] > 1:
-            names[label] = f"{base} ({seen[base]})"
-    return names
+    return _distinguish(names, customers, groups, order)
+
+
+#: Comparative words that tell apart two clusters of the same name: (for the higher median, for the lower).
+COMPARE_WORDS = {
+    "monetary_total": ("higher-spend", "lower-spend"), "clv": ("more potential", "less potential"),
+    "frequency": ("more frequent", "less frequent"), "recency_days": ("less recent", "more recent"),
+    "p_alive": ("more active", "less active"), "tenure_days": ("older", "newer"),
+}
+
+
+def _percentile(customers: pd.DataFrame, feature: str, value: float) -> float:
+    return float((customers[feature] < value).mean() + 0.5 * (customers[feature] == value).mean())
+
+
+def _distinguish(names: dict[int, str], customers: pd.DataFrame, groups: dict[Any, pd.DataFrame],
+                 order: list[str]) -> dict[int, str]:
+    """Two clusters with one name get a comparative word (:data:`COMPARE_WORDS`) on the feature where their
+    medians lie furthest apart (in percentiles of all customers); more than two get a number."""
+    out = dict(names)
+    for base in {n for n in names.values() if list(names.values()).count(n) > 1}:
+        same = sorted(label for label, n in names.items() if n == base)
+        if len(same) == 2 and order:
+            a, b = (groups[label] for label in same)
+            gap = {f: _percentile(customers, f, a[f].median()) - _percentile(customers, f, b[f].median()) for f in order}
+            f = max(order, key=lambda g: abs(gap[g]))
+            if gap[f] != 0:
+                hi, lo = COMPARE_WORDS[f]
+                out[same[0]], out[same[1]] = (f"{base}, {hi}", f"{base}, {lo}") if gap[f] > 0 else (f"{base}, {lo}", f"{base}, {hi}")
+                continue
+        for i, label in enumerate(same[1:], start=2):
+            out[label] = f"{base} ({i})"
+    return out

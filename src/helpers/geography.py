@@ -12,7 +12,8 @@ The course's tests of a useful segmentation, read from the data (:func:`segment_
 - **substantial**: the named places each hold enough customers to act on (at least
   :data:`MIN_PLACE_CUSTOMERS`, by construction) and together at least :data:`SUBSTANTIAL_SHARE` of them;
 - **responding differently**: spend differs between the named places (a Kruskal-Wallis test on
-  ``monetary_total``, p below :data:`ALPHA`: a rank test, as spend is far from normal); the spread of
+  ``monetary_total``, p below :data:`ALPHA`: a rank test, as spend is far from normal) and by enough to
+  matter (highest median spend at least :data:`MIN_SPREAD` times the lowest); the spread of
   mean CLV and P(alive) between places is shown beside it when stage 05 made a forecast.
 """
 
@@ -30,8 +31,9 @@ TOP_PLACES, MIN_PLACE_CUSTOMERS = 8, 15
 #: Place values meaning "not recorded" (compared in lower case), beside empty ones.
 UNKNOWN_PLACES = frozenset({"unspecified", "unknown", "n/a", "none", ""})
 #: The tests' thresholds: known place for MEASURABLE_SHARE of customers; named places holding together at least
-#: SUBSTANTIAL_SHARE of customers; a Kruskal-Wallis p-value below ALPHA.
-MEASURABLE_SHARE, SUBSTANTIAL_SHARE, ALPHA = 0.9, 0.5, 0.05
+#: SUBSTANTIAL_SHARE of customers; a Kruskal-Wallis p-value below ALPHA AND the highest median spend of a named
+#: place at least MIN_SPREAD times the lowest (with many customers, a tiny difference is "significant" too).
+MEASURABLE_SHARE, SUBSTANTIAL_SHARE, ALPHA, MIN_SPREAD = 0.9, 0.5, 0.05, 1.25
 OTHER, UNKNOWN = "other", "unknown"
 
 
@@ -77,13 +79,25 @@ class Geography:
         """The table as the notebook shows it (rounded), or None (nothing shown) without geography."""
         return self.table.round(2) if self.available else None
 
+    @property
+    def spread(self) -> float | None:
+        """The highest median spend of the named places over the lowest (None: fewer than two, or a zero median)."""
+        medians = self.named["median_spend"] if len(self.named) >= 2 else pd.Series(dtype=float)
+        return float(medians.max() / medians.min()) if len(medians) and medians.min() > 0 else None
+
+    @property
+    def significant(self) -> bool | None:
+        """Whether the Kruskal-Wallis test rejects "the same spend everywhere" (None: not tested)."""
+        return None if self.kw_p is None else self.kw_p < ALPHA
+
     def tests(self) -> dict[str, bool | None]:
         """The three tests of a useful segmentation (None: could not be tested)."""
         if not self.available:
             return {"measurable": False, "substantial": None, "responds differently": None}
         return {"measurable": self.known_share >= MEASURABLE_SHARE,
                 "substantial": len(self.named) >= 2 and self.named_share >= SUBSTANTIAL_SHARE,
-                "responds differently": None if self.kw_p is None else self.kw_p < ALPHA}
+                "responds differently": None if self.kw_p is None else
+                bool(self.significant and (self.spread or 0) >= MIN_SPREAD)}
 
     @property
     def useful(self) -> bool:
@@ -104,7 +118,9 @@ class Geography:
             lines.append("responding differently: not tested (fewer than two named places)")
         else:
             lines.append(f"responding differently: spend by place, Kruskal-Wallis H = {self.kw_statistic:.1f}, "
-                         f"p = {self.kw_p:.3g} (test: p below {ALPHA}) -> {'yes' if t['responds differently'] else 'no'}")
+                         f"p = {self.kw_p:.3g}; median spend from {n['median_spend'].min():,.2f} to "
+                         f"{n['median_spend'].max():,.2f} ({self.spread or float('nan'):.2f} times; test: p below {ALPHA} "
+                         f"and at least {MIN_SPREAD} times) -> {'yes' if t['responds differently'] else 'no'}")
         if self.clv_spread is not None:
             lines.append(f"mean CLV of the named places: from {self.clv_spread[0]:,.2f} to {self.clv_spread[1]:,.2f}")
         return "\n".join(lines)
@@ -115,7 +131,7 @@ class Geography:
             return {"available": False, "reason": self.reason}
         return {"available": True, "label": self.label, "known_share": self.known_share,
                 "named_share": self.named_share, "places": self.named.index.tolist(),
-                "kruskal_wallis_p": self.kw_p, "clv_spread": list(self.clv_spread) if self.clv_spread else None,
+                "kruskal_wallis_p": self.kw_p, "median_spend_spread": self.spread, "clv_spread": list(self.clv_spread) if self.clv_spread else None,
                 "tests": self.tests(), "useful": self.useful}
 
 

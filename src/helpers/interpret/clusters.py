@@ -42,6 +42,10 @@ def types_reading(result: Any) -> str:
              for kind, row in kinds.iterrows()]
     text = ("**Transaction or relationship customers.** Typed by the share of one-off buyers (a type needs "
             f"{clusternames.TYPE_SHARE:.0%} of its customers): " + "; ".join(parts) + ".")
+    if list(kinds.index) == [one_off]:
+        text += (" Every cluster is one-off buyers: repeat customers are too few to form a group of their own, so "
+                 "the clusters split the one-time buyers by spend and timing. The task here is a second order, "
+                 "before segmenting relationships.")
     if repeat in kinds.index and kinds.loc[repeat, "revenue_share"] > kinds.loc[repeat, "customer_share"]:
         text += (f" Repeat buyers bring {kinds.loc[repeat, 'revenue_share'] / kinds.loc[repeat, 'customer_share']:.1f} "
                  "times their share of customers in revenue: for everyone else the first step up is a second order.")
@@ -122,10 +126,16 @@ def geography_reading(geo: geography.Geography) -> str:
                  f"{named['median_spend'].min():,.0f} to {named['median_spend'].max():,.0f}.")
     else:
         failed = [name for name, ok in t.items() if ok is False]
-        text += (f"; but it fails the test(s) {', '.join(failed)}"
-                 + (f" (spend by place: Kruskal-Wallis p = {geo.kw_p:.3g}, not below {geography.ALPHA})"
-                    if "responds differently" in failed else "")
-                 + ": place alone is not a segmentation to plan different offers by.")
+        why = ""
+        if "responds differently" in failed:
+            why = (f" (spend by place: Kruskal-Wallis p = {geo.kw_p:.3g}, not below {geography.ALPHA})"
+                   if not geo.significant else
+                   f" (spend differs by place beyond chance, p = {geo.kw_p:.3g}, but little: median spend from "
+                   f"{named['median_spend'].min():,.0f} to {named['median_spend'].max():,.0f}, {geo.spread:.2f} times, "
+                   f"below {geography.MIN_SPREAD}; with {int(named['customers'].sum()):,} customers even a small "
+                   "difference is significant)")
+        text += (f"; but it fails the test(s) {', '.join(failed)}{why}"
+                 ": place alone is not a segmentation to plan different offers by.")
     big = _concentrated(geo)
     for place, row in big.iterrows():
         text += (f" {place}: {row.revenue_share:.0%} of revenue from {row.customer_share:.0%} of customers rests on a "
