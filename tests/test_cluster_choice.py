@@ -176,3 +176,12 @@ def test_two_clusters_of_one_name_are_told_apart_by_where_they_differ_most() -> 
     assert names == {0: "one-off, more recent", 1: "one-off, less recent"}
     three = cn.name_clusters(c, np.repeat([0, 1, 2, 3], 10), ["frequency", "monetary_total"])
     assert sorted(three.values()) == ["one-off", "one-off (2)", "one-off (3)", "one-off (4)"]
+
+
+def test_a_large_gap_between_few_customers_is_read_as_possibly_chance() -> None:
+    rng = np.random.default_rng(4)
+    c = pd.DataFrame({"customer_id": range(32), "country": np.repeat(["A", "B"], 16),
+                      "monetary_total": np.r_[rng.lognormal(4, 2, 16), rng.lognormal(4, 2, 16) * 1.5]})
+    few = geo.segment_by_place(c)
+    assert not few.significant and few.spread >= geo.MIN_SPREAD  # a wide gap that is not significant
+    assert "16 to 16 customers per place that can be chance" in text.geography_reading(few)

@@ -128,7 +128,10 @@ def geography_reading(geo: geography.Geography) -> str:
         failed = [name for name, ok in t.items() if ok is False]
         why = ""
         if "responds differently" in failed:
-            why = (f" (spend by place: Kruskal-Wallis p = {geo.kw_p:.3g}, not below {geography.ALPHA})"
+            small = (f"; the medians differ {geo.spread:.2f} times, but with {int(named['customers'].min())} to "
+                     f"{int(named['customers'].max())} customers per place that can be chance"
+                     if (geo.spread or 0) >= geography.MIN_SPREAD else "")
+            why = (f" (spend by place: Kruskal-Wallis p = {geo.kw_p:.3g}, not below {geography.ALPHA}{small})"
                    if not geo.significant else
                    f" (spend differs by place beyond chance, p = {geo.kw_p:.3g}, but little: median spend from "
                    f"{named['median_spend'].min():,.0f} to {named['median_spend'].max():,.0f}, {geo.spread:.2f} times, "
