@@ -11,11 +11,14 @@ the thresholds below:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from helpers import clusternames, geography, kchoice
+
+if TYPE_CHECKING:
+    from helpers.stages.cluster import ClusterResult
 
 #: A cluster whose revenue share is at least WORTH_RATIO times its customer share is "worth more than its size".
 WORTH_RATIO = 1.5
@@ -26,12 +29,12 @@ CONCENTRATED = 3.0
 SMALL_PRICE = 0.1
 
 
-def _label(result: Any, i: int, start: bool = False) -> str:
+def _label(result: ClusterResult, i: int, start: bool = False) -> str:
     """How the text names cluster ``i``: its number and name (capitalised at the start of a sentence)."""
     return f"{'C' if start else 'c'}luster {i} (*{result.names[i]}*)"
 
 
-def types_reading(result: Any) -> str:
+def types_reading(result: ClusterResult) -> str:
     """Transaction vs relationship clusters: how many customers and how much revenue each kind holds."""
     p = result.profiles
     if "relationship" not in p or result.k < 2:
@@ -57,7 +60,7 @@ def types_reading(result: Any) -> str:
     return text
 
 
-def worth_reading(result: Any) -> str:
+def worth_reading(result: ClusterResult) -> str:
     """The cluster worth most against its size, and a valuable cluster whose customers are fading."""
     p = result.profiles.assign(ratio=lambda t: t["revenue_share"] / t["customer_share"])
     best = int(p["ratio"].idxmax())
@@ -79,7 +82,7 @@ def worth_reading(result: Any) -> str:
     return text
 
 
-def k_reading(result: Any) -> str:
+def k_reading(result: ClusterResult) -> str:
     """What the choice of k traded: the silhouette given up against the silhouette's own pick, and the stability."""
     c = result.choice
     sil, stab = c.silhouette, c.score(c.k, "stability")
@@ -150,7 +153,7 @@ def geography_reading(geo: geography.Geography) -> str:
     return text
 
 
-def reading(result: Any) -> str:
+def reading(result: ClusterResult) -> str:
     """Notebook 06's interpretation: the four findings, one paragraph each."""
     parts = [types_reading(result), worth_reading(result), k_reading(result), geography_reading(result.geography)]
     return "\n\n".join(p for p in parts if p)
