@@ -135,7 +135,7 @@ def test_a_tiny_far_away_cluster_behind_a_high_silhouette_is_a_caveat() -> None:
     c.insert(0, "customer_id", [f"o{i}" for i in range(len(c))])
     feats = ["recency_days", "frequency", "monetary_total"]
     x = cl.feature_matrix(c, feats, ["frequency", "monetary_total"])
-    choice = cl.choose_k(x, 2, 4, seed=0)
+    choice = cl.choose_k(x, 2, 4, seed=0, refits=0)  # silhouette only: the tiny cluster is not stable under resampling
     labels = cl.fit_kmeans(x, choice.k, c["monetary_total"], seed=0)
     assert choice.k == 2 and choice.silhouette > 0.5
     found = {k["code"]: k["text"] for k in cl.caveats(labels, choice, 0.9, np.ones(3))}

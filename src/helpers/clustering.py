@@ -6,35 +6,38 @@ groups the data *has*, with no labels. The steps, each a function here:
 1. :func:`usable_features` leaves out features empty for every customer (``clv`` and ``p_alive`` when
    stage 05 made no forecast); :func:`feature_matrix` - chosen features, ``log(1 + x)`` for skewed ones,
    robust scaling (median and interquartile range, so a few huge spenders do not set the scale);
-2. :func:`scan_k` - k-means for each k in a range on a sample of customers, scored by inertia (elbow),
-   silhouette and Calinski-Harabasz; :func:`best_k` takes the highest silhouette; :func:`choose_k` wraps
-   both (and falls back to one cluster when customers are all alike);
+2. :func:`scan_k` / :func:`choose_k` (in :mod:`helpers.kchoice`) - k-means for each k in a range on a
+   sample of customers, scored by inertia (elbow), silhouette, Calinski-Harabasz and bootstrap
+   stability; the rule: the highest silhouette among the stable k in ``clusters.k_min .. k_max``;
 3. :func:`fit_kmeans` / :func:`fit_gmm` - the two methods, with labels renumbered by cluster value so
    reruns give identical labels;
-4. :func:`bootstrap_stability` - refit on bootstrap samples, adjusted Rand index against the full-data labels;
-5. :func:`profile` and :func:`name_clusters` - sizes, revenue shares, feature means, and a readable name
-   derived from each profile;
+4. :func:`bootstrap_stability` (:mod:`helpers.kchoice`) - refit on bootstrap samples, adjusted Rand index
+   against the full-data labels;
+5. :func:`profile` and :func:`name_clusters` (in :mod:`helpers.clusternames`) - sizes, revenue shares,
+   relationship type, feature means, and a name from what sets each cluster apart, relative and absolute;
 6. :func:`agreement` and :func:`strength` - how the clusters meet the business segments;
 7. :func:`caveats` - sentences from this run's numbers when the result is weaker than its scores suggest
    (a tiny cluster behind a high silhouette, methods that disagree, clusters that do not survive resampling).
 
 The stage (:mod:`helpers.stages.cluster`) runs the fits on one OpenMP thread (:func:`one_thread`).
+The names of :mod:`helpers.kchoice` and :mod:`helpers.clusternames` are re-exported here (``from helpers import clustering``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans, MiniBatchKMeans
-from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import RobustScaler, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from helpers.caveats import caveat
+from helpers.clusternames import (ABSOLUTE, NAME_WORDS, TYPE_SHARE, TYPES, name_clusters, one_off_share,  # noqa: F401
+                                  profile, relationship)
 from helpers.errors import DataError
+from helpers.kchoice import (STABLE_ARI, KChoice, _sample, best_k, bootstrap_stability, check_k,  # noqa: F401
+                             choose_k, is_stable, pick_k, scan_k)
 
 
 #: Columns stage 05 leaves empty (all NaN) when it makes no CLV forecast.
@@ -43,8 +46,8 @@ FORECAST_COLUMNS = ("p_alive", "expected_purchases", "expected_spend", "clv")
 #: Caveat thresholds (``clusters.json["caveats"]``): a smallest cluster below SMALL_CLUSTER_SHARE of the
 #: customers (a high silhouette may only say that a few customers sit far from the rest); k-means and the
 #: Gaussian mixture agreeing below METHODS_AGREE_ARI (the groups depend on the method); a bootstrap mean
-#: ARI below STABLE_ARI (the clusters are partly an accident of the sample).
-SMALL_CLUSTER_SHARE, METHODS_AGREE_ARI, STABLE_ARI = 0.02, 0.2, 0.8
+#: ARI below STABLE_ARI (the clusters are partly an accident of the sample; defined in helpers.kchoice).
+SMALL_CLUSTER_SHARE, METHODS_AGREE_ARI = 0.02, 0.2
 #: A silhouette at least this high next to a tiny cluster is called inflated by it.
 INFLATED_SILHOUETTE = 0.5
 #: A cluster with at least MOSTLY_SHARE of its customers in one business segment is "mostly" that segment,
@@ -114,92 +117,6 @@ def feature_matrix(customers: pd.DataFrame, features: list[str], log_features: l
     return pd.DataFrame(np.nan_to_num(scaled), index=customers.index, columns=features)
 
 
-def _sample(n: int, size: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(n, size=min(n, size), replace=False))
-
-
-def scan_k(x: pd.DataFrame, k_min: int, k_max: int, seed: int = 42, sample_size: int = 5000) -> pd.DataFrame:
-    """Inertia, silhouette and Calinski-Harabasz of k-means for k = ``k_min`` .. ``k_max``.
-
-    The choice of k is made on a seeded sample of ``sample_size`` customers
-    (all of them when there are fewer), which keeps the scan fast on large
-    customer bases; the chosen k is then fitted on everyone. k is capped at the
-    number of distinct customers minus one (a silhouette needs at least two
-    clusters and one more point than clusters).
-    """
-    sample = x.to_numpy()[_sample(len(x), sample_size, seed)]
-    distinct = len(np.unique(sample, axis=0))
-    top = min(k_max, distinct - 1)
-    if top < max(k_min, 2):
-        raise DataError(f"cannot compare cluster counts {k_min}..{k_max}: only {distinct} distinct customers")
-    rows = []
-    for k in range(max(k_min, 2), top + 1):
-        km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(sample)
-        labels = km.labels_
-        two = len(np.unique(labels)) > 1
-        rows.append({"k": k, "inertia": float(km.inertia_),
-                     "silhouette": float(silhouette_score(sample, labels)) if two else np.nan,
-                     "calinski_harabasz": float(calinski_harabasz_score(sample, labels)) if two else np.nan})
-    return pd.DataFrame(rows)
-
-
-def best_k(scan: pd.DataFrame) -> int:
-    """The k with the highest silhouette (the smaller k on a tie).
-
-    >>> best_k(pd.DataFrame({"k": [2, 3, 4], "silhouette": [0.3, 0.5, 0.5]}))
-    3
-    """
-    return int(scan.sort_values(["silhouette", "k"], ascending=[False, True]).iloc[0]["k"])
-
-
-@dataclass(frozen=True)
-class KChoice:
-    """The number of clusters, the scan behind it and a sentence saying how it was chosen."""
-
-    k: int
-    scan: pd.DataFrame
-    k_silhouette: int | None
-    k_calinski_harabasz: int | None
-    note: str
-
-    @property
-    def silhouette(self) -> float | None:
-        """The scanned silhouette at the chosen k (None when k was not scanned)."""
-        row = self.scan.loc[self.scan["k"] == self.k, "silhouette"] if len(self.scan) else pd.Series(dtype=float)
-        return float(row.iloc[0]) if len(row) and np.isfinite(row.iloc[0]) else None
-
-
-def choose_k(x: pd.DataFrame, k_min: int, k_max: int, k: int | None = None, seed: int = 42,
-             sample_size: int = 5000) -> KChoice:
-    """Scan k (:func:`scan_k`) and take the silhouette's choice, or ``k`` when given (``clusters.k``).
-
-    With fewer distinct customers than the range needs, the scan starts at 2
-    (the note says so); with fewer than three distinct customers there is
-    nothing to compare and everyone is one cluster.
-    """
-    if k is not None:
-        check_k(k, len(x))
-    distinct = len(np.unique(x.to_numpy()[_sample(len(x), sample_size, seed)], axis=0))
-    empty = pd.DataFrame(columns=["k", "inertia", "silhouette", "calinski_harabasz"], dtype=float)
-    if distinct < 3:
-        note = f"only {distinct} distinct customer(s) on the clustering features: no k can be compared"
-        chosen = k if k is not None else 1
-        return KChoice(chosen, empty, None, None, note + ("; using k = 1" if k is None else f"; using k = {k} (set by clusters.k)"))
-    lowered = ""
-    if min(k_max, distinct - 1) < max(k_min, 2):
-        lowered = f" (clusters.k_min lowered to 2: only {distinct} distinct customers)"
-        k_min = 2
-    scan = scan_k(x, k_min, k_max, seed, sample_size)
-    k_sil = best_k(scan) if scan["silhouette"].notna().any() else None
-    ch = scan.dropna(subset=["calinski_harabasz"])
-    k_ch = int(ch.loc[ch["calinski_harabasz"].idxmax(), "k"]) if len(ch) else None
-    chosen = k if k is not None else (k_sil or int(scan["k"].iloc[0]))
-    note = (f"silhouette prefers k = {k_sil}, Calinski-Harabasz prefers k = {k_ch}; using k = {chosen}"
-            + (" (set by clusters.k)" if k is not None else " (the silhouette's choice)") + lowered)
-    return KChoice(chosen, scan, k_sil, k_ch, note)
-
-
 #: Above this many customers, k-means runs mini-batch and the Gaussian mixture is fitted on a sample.
 LARGE = 200_000
 
@@ -211,14 +128,6 @@ def _renumber(labels: np.ndarray, value: pd.Series) -> np.ndarray:
     mapping = np.zeros(int(np.max(labels)) + 1, dtype=int)
     mapping[stats.index.to_numpy()] = np.arange(len(stats))
     return mapping[labels]
-
-
-def check_k(k: int, n: int) -> None:
-    """A clear error when more clusters are asked for than there are customers."""
-    if k > n:
-        raise DataError(f"asked for {k} clusters but there are only {n} customers; lower clusters.k")
-    if k < 1:
-        raise DataError("the number of clusters must be at least 1")
 
 
 def fit_kmeans(x: pd.DataFrame, k: int, value: pd.Series, seed: int = 42) -> np.ndarray:
@@ -247,93 +156,6 @@ def fit_gmm(x: pd.DataFrame, k: int, value: pd.Series, seed: int = 42) -> np.nda
     gmm = GaussianMixture(n_components=k, covariance_type="full", random_state=seed, reg_covar=1e-4, n_init=2)
     gmm.fit(data[_sample(len(data), LARGE, seed)])
     return _renumber(gmm.predict(data), value)
-
-
-def bootstrap_stability(x: pd.DataFrame, k: int, reference: np.ndarray, n: int = 20, seed: int = 42,
-                        sample_size: int = 5000) -> np.ndarray:
-    """Adjusted Rand index between the reference labels and k-means refitted on bootstrap samples.
-
-    Each refit sees a bootstrap sample (drawn with replacement, at most
-    ``sample_size`` customers) and then labels every customer; ARI near 1 means
-    the clusters are a property of the data, near 0 that they are an accident
-    of the sample.
-    """
-    if k == 1 or n == 0:
-        return np.ones(n)
-    rng = np.random.default_rng(seed)
-    scores = []
-    for _ in range(n):
-        idx = rng.choice(len(x), size=min(len(x), sample_size), replace=True)
-        km = KMeans(n_clusters=k, n_init=3, random_state=int(rng.integers(1 << 31))).fit(x.to_numpy()[idx])
-        scores.append(adjusted_rand_score(reference, km.predict(x.to_numpy())))
-    return np.array(scores)
-
-
-def is_stable(stability: np.ndarray) -> bool | None:
-    """Whether the bootstrap refits reproduce the clusters (mean ARI at least :data:`STABLE_ARI`); None: no refits.
-
-    >>> is_stable(np.array([0.9, 0.85])), is_stable(np.array([0.9, 0.5])), is_stable(np.array([]))
-    (True, False, None)
-    """
-    return None if len(stability) == 0 else bool(stability.mean() >= STABLE_ARI)
-
-
-def profile(customers: pd.DataFrame, labels: np.ndarray, features: list[str]) -> pd.DataFrame:
-    """Per cluster: customers, shares of customers and revenue, and the mean of each feature."""
-    frame = customers.assign(cluster=labels)
-    g = frame.groupby("cluster", sort=True)
-    out = pd.DataFrame({"customers": g.size()})
-    out["customer_share"] = out["customers"] / len(frame)
-    revenue = frame["monetary_total"].sum()
-    out["revenue_share"] = g["monetary_total"].sum() / revenue if revenue > 0 else np.nan
-    return out.join(g[features].mean())
-
-
-#: Words for a cluster whose median is high or low on a feature (relative to all customers).
-NAME_WORDS = {
-    "monetary_total": ("high-spend", "low-spend"),
-    "clv": ("high-potential", "low-potential"),
-    "frequency": ("frequent", "one-off"),
-    "recency_days": ("lapsed", "recent"),     # high recency_days = long ago
-    "p_alive": ("active", "fading"),
-    "tenure_days": ("long-standing", "new"),
-}
-
-
-def name_clusters(customers: pd.DataFrame, labels: np.ndarray, features: list[str], high: float = 0.7,
-                  low: float = 0.3, words: int = 3) -> dict[int, str]:
-    """A readable name for each cluster, derived from its profile.
-
-    For each feature, the cluster's median is placed among all customers (its
-    percentile). Features where the cluster sits above ``high`` or below
-    ``low`` give a word (from :data:`NAME_WORDS`); the ``words`` most extreme
-    words, in a fixed order of importance, make the name. A cluster that is
-    ordinary on every feature is "typical". Duplicate names get a number.
-
-    >>> c = pd.DataFrame({"monetary_total": [1, 2, 3, 100, 200, 300.0], "frequency": [1, 1, 1, 9, 8, 7]})
-    >>> name_clusters(c, [1, 1, 1, 0, 0, 0], ["monetary_total", "frequency"])
-    {0: 'high-spend, frequent', 1: 'low-spend, one-off'}
-    """
-    frame = customers.assign(cluster=labels)
-    names: dict[int, str] = {}
-    for label, group in frame.groupby("cluster", sort=True):
-        scored = []
-        for order, feature in enumerate(f for f in NAME_WORDS if f in features):
-            pct = float((customers[feature] < group[feature].median()).mean()
-                        + 0.5 * (customers[feature] == group[feature].median()).mean())
-            if pct >= high or pct <= low:
-                word = NAME_WORDS[feature][0 if pct >= high else 1]
-                scored.append((abs(pct - 0.5), -order, word))
-        top = sorted(scored, reverse=True)[:words]
-        chosen = [w for _, _, w in sorted(top, key=lambda t: -t[1])]
-        names[int(label)] = ", ".join(chosen) or "typical"
-    seen: dict[str, int] = {}
-    for label in sorted(names):
-        base = names[label]
-        seen[base] = seen.get(base, 0) + 1
-        if seen[base] > 1:
-            names[label] = f"{base} ({seen[base]})"
-    return names
 
 
 def agreement(clusters: pd.Series, business: pd.Series) -> pd.DataFrame:

@@ -211,10 +211,13 @@ class ClusterParams(_Strict):
                                                              "tenure_days"], description="log(1 + x) before scaling")
     scaler: Literal["robust", "standard"] = Field("robust", description="feature scaling: robust (median and "
                                                                        "IQR) or standard (mean and sd)")
-    k_min: int = Field(2, ge=2, description="smallest number of clusters tried")
-    k_max: int = Field(8, ge=2, le=30, description="largest number of clusters tried")
-    k: int | None = Field(None, ge=1, description="null: chosen by silhouette")
-    bootstrap: int = Field(20, ge=0, le=500, description="refits on bootstrap samples for the stability check")
+    k_min: int = Field(3, ge=2, description="smallest number of clusters that can be chosen (k = 2, "
+                                            "one-off against repeat, is scanned beside as a reference)")
+    k_max: int = Field(8, ge=2, le=30, description="largest number of clusters that can be chosen")
+    k: int | None = Field(None, ge=1, description="null: the highest silhouette among the k in k_min..k_max whose "
+                                                  "bootstrap stability (mean ARI) is at least 0.8")
+    bootstrap: int = Field(20, ge=0, le=500, description="refits on bootstrap samples for the stability check, "
+                                                        "of each k scanned and of the chosen clusters")
     sample_size: int = Field(5000, ge=100, description="customers used for silhouette scores and bootstrap fits")
     seed: int = Field(42, description="seed of every sample, k-means, mixture and bootstrap fit of stage 06")
 

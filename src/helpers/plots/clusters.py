@@ -7,14 +7,17 @@ a notebook shows once, where the call stands.
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from helpers.kchoice import STABLE_ARI
 from helpers.stages.cluster import ClusterResult
 
-#: The three scores of the scan over k, with their panel titles.
+#: The four scores of the scan over k, with their panel titles.
 SCAN_PANELS = [("inertia", "elbow: within-cluster sum of squares"), ("silhouette", "silhouette (higher is better)"),
-               ("calinski_harabasz", "Calinski-Harabasz (higher is better)")]
+               ("calinski_harabasz", "Calinski-Harabasz (higher is better)"),
+               ("stability", f"bootstrap stability, mean ARI (stable: >= {STABLE_ARI})")]
 
 
 def figure(width: float, height: float) -> Figure:
@@ -29,13 +32,19 @@ def figure(width: float, height: float) -> Figure:
 
 
 def k_scan(result: ClusterResult) -> Figure:
-    """The elbow, silhouette and Calinski-Harabasz curves over k, the chosen k marked."""
-    fig = figure(15, 3.8)
+    """The elbow, silhouette, Calinski-Harabasz and stability curves over k: the chosen k marked (red), the k
+    outside ``clusters.k_min .. k_max`` shaded (scanned for reference only), the stability threshold dashed."""
+    fig = figure(17, 3.8)
     scan = result.choice.scan
-    for ax, (col, title) in zip(fig.subplots(1, 3), SCAN_PANELS, strict=True):
+    outside = scan.loc[~scan["eligible"].astype(bool), "k"] if len(scan) else scan["k"]
+    for ax, (col, title) in zip(fig.subplots(1, 4), SCAN_PANELS, strict=True):
         ax.plot(scan["k"], scan[col], marker="o")
         ax.axvline(result.k, color="tab:red", ls="--", lw=1)
+        if len(outside):
+            ax.axvspan(outside.min() - 0.5, outside.max() + 0.5, color="0.85", zorder=0)
         ax.set(title=title, xlabel="k")
+    fig.axes[3].axhline(STABLE_ARI, color="grey", ls=":", lw=1)
+    fig.axes[3].text(result.k, STABLE_ARI, f" chosen k = {result.k}", color="tab:red", va="bottom", fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -70,3 +79,31 @@ def business(result: ClusterResult) -> Figure:
     axes[0][0].tick_params(axis="x", rotation=40)
     fig.tight_layout()
     return fig
+
+
+def places(result: ClusterResult) -> Figure | None:
+    """Geographic segments: customer and revenue shares per place, and spend per place (log scale).
+
+    None (nothing drawn) when the customers have no known place (e.g. CDNOW).
+    """
+    geo = result.geography
+    if not geo.available:
+        return None
+    table = geo.table
+    fig = figure(15, 4.2)
+    left, right = fig.subplots(1, 2)
+    ypos = np.arange(len(table))
+    left.barh(ypos - 0.2, table["customer_share"], 0.4, label="customers")
+    left.barh(ypos + 0.2, table["revenue_share"], 0.4, label="revenue")
+    left.set(yticks=ypos, yticklabels=table.index, title=f"share of customers and revenue by {geo.label}")
+    left.invert_yaxis()
+    left.xaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    left.legend()
+    frame = result.customers.assign(place=geo.groups.to_numpy())
+    sns.boxplot(frame, x="monetary_total", y="place", order=list(table.index), ax=right, color="tab:blue",
+                fliersize=2, log_scale=True)
+    p = "" if geo.kw_p is None else f" (Kruskal-Wallis p = {geo.kw_p:.3g})"
+    right.set(title=f"spend per customer by {geo.label}{p}", xlabel="spend (log scale)", ylabel="")
+    fig.tight_layout()
+    return fig
+

@@ -4,9 +4,10 @@
 stage 05's customer table it chooses the features and k, fits k-means and the
 Gaussian mixture (on one OpenMP thread, :func:`helpers.clustering.one_thread`),
 checks stability, names and profiles the clusters, compares them with the RFM
-segments and value tiers, and words the caveats. :func:`cluster` reads the
-customers from the catalog, runs the core and writes ``clusters.parquet``,
-``clusters.json`` and the DuckDB tables ``clusters`` and ``cluster_profiles``.
+segments and value tiers, groups the customers by place (:mod:`helpers.geography`)
+and words the caveats. :func:`cluster` reads the customers from the catalog, runs the
+core and writes ``clusters.parquet``, ``clusters.json`` and the DuckDB tables
+``clusters``, ``cluster_profiles`` and (with a place column) ``customer_places``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
 from helpers import clustering as cl
+from helpers import geography as geo
 from helpers import names as vocabulary
 
 
@@ -46,6 +48,7 @@ class ClusterResult:
     ari_segment: float
     ari_tier: float | None
     caveats: list[dict[str, str]]
+    geography: geo.Geography  # customers by place and the tests of a useful segmentation
 
     @property
     def k(self) -> int:
@@ -113,11 +116,13 @@ class ClusterResult:
         """``clusters.json``: the choice of k, the agreement and stability scores, names and caveats."""
         c = self.choice
         return {"k": c.k, "k_silhouette": c.k_silhouette, "k_calinski_harabasz": c.k_calinski_harabasz,
-                "k_note": c.note, "silhouette": c.silhouette, "ari_kmeans_gmm": float(self.ari_methods),
+                "k_stable": c.k_stable, "k_reference": c.k_reference, "k_rule": c.rule, "k_given_up": c.given_up(),
+                "k_note": c.note, "silhouette": c.silhouette, "stability_at_k": c.score(c.k, "stability"), "ari_kmeans_gmm": float(self.ari_methods),
                 "bootstrap_ari_mean": float(self.stability.mean()) if len(self.stability) else None,
                 "smallest_cluster_share": float(self.profiles["customer_share"].min()),
                 "features": self.features, "features_dropped": self.dropped,
-                "names": {int(i): n for i, n in self.names.items()}, "caveats": self.caveats}
+                "names": {int(i): n for i, n in self.names.items()}, "caveats": self.caveats,
+                "geography": self.geography.summary()}
 
 
 def _business(customers: pd.DataFrame, labels: np.ndarray, cluster_names: pd.Series
@@ -145,7 +150,7 @@ def cluster_customers(params: Any, customers: pd.DataFrame) -> ClusterResult:
     x = cl.feature_matrix(customers, features, cp.log_features, cp.scaler)
     spend = customers["monetary_total"]
     with cl.one_thread():
-        choice = cl.choose_k(x, cp.k_min, cp.k_max, cp.k, cp.seed, cp.sample_size)
+        choice = cl.choose_k(x, cp.k_min, cp.k_max, cp.k, cp.seed, cp.sample_size, cp.bootstrap)
         labels = cl.fit_kmeans(x, choice.k, spend, cp.seed)
         gmm = cl.fit_gmm(x, choice.k, spend, cp.seed)
         stability = cl.bootstrap_stability(x, choice.k, labels, cp.bootstrap, cp.seed, cp.sample_size)
@@ -159,14 +164,18 @@ def cluster_customers(params: Any, customers: pd.DataFrame) -> ClusterResult:
     by_segment, by_tier, reading, ari_segment, ari_tier = _business(customers, labels, cluster_names)
     return ClusterResult(customers, features, dropped, cp.scaler, x, choice, labels, gmm, stability, ari_methods,
                          names, profiles, centres, by_segment, by_tier, reading, ari_segment, ari_tier,
-                         cl.caveats(labels, choice, ari_methods, stability, dropped))
+                         cl.caveats(labels, choice, ari_methods, stability, dropped),
+                         geo.segment_by_place(customers, params.columns.country))
 
 
 def save_clusters(catalog: Any, result: ClusterResult) -> dict[str, Path]:
     """Write stage 06's artifacts: ``clusters.parquet``, ``clusters.json``, tables 'clusters' and 'cluster_profiles'."""
     artifact = result.artifact()
     written = {"clusters": catalog.write_parquet("clusters", artifact)}
-    catalog.write_tables({"clusters": artifact, "cluster_profiles": result.profiles.reset_index()})
+    tables = {"clusters": artifact, "cluster_profiles": result.profiles.reset_index()}
+    if result.geography.available:
+        tables["customer_places"] = result.geography.table.reset_index()
+    catalog.write_tables(tables)
     written["clusters_summary"] = catalog.write_json("clusters_summary", result.summary())
     return written
 
