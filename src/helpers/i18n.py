@@ -6,8 +6,10 @@ translation). A text with no translation is shown in English.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import lru_cache, partial
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -48,6 +50,12 @@ def translator(language: str) -> Callable[[str], str]:
     return partial(translate, language=language)
 
 
+def sentence_translator(language: str) -> Callable[[str], str]:
+    """:func:`translate_text` into ``language``: for finished sentences another stage generated (caveats)."""
+    catalogue(language)
+    return partial(translate_text, language=language)
+
+
 def translate_frame(frame: pd.DataFrame, language: str) -> pd.DataFrame:
     """Translate a table's index, columns and text cells."""
     if language == "en":
@@ -81,3 +89,73 @@ def use_language_in_plots(language: str) -> str | None:
             plt.rcParams["axes.unicode_minus"] = False
             return name
     return None
+
+
+#: A placeholder of a template (``{n}``, ``{share:.0%}``): its name and its format spec.
+_PLACEHOLDER = re.compile(r"\{(\w+)(?::[^{}]*)?\}")
+
+
+def fill(template: str, language: str, **values: Any) -> str:
+    """``template`` translated into ``language`` (as a template, placeholders kept), then filled with ``values``.
+
+    Generated sentences are translated this way, never by looking up the finished sentence; values that are
+    names (a tier, a segment) are translated by the caller before they are passed.
+
+    >>> fill("{n:,} customers fell from {before} to {after}", "en", n=1200, before="gold", after="iron")
+    '1,200 customers fell from gold to iron'
+    >>> fill("{n:,} customers fell from {before} to {after}", "zh", n=3, before="黄金客户", after="铁质客户")
+    '3 位客户从黄金客户降为铁质客户'
+    """
+    return translate(template, language).format(**values)
+
+
+@lru_cache(maxsize=None)
+def _patterns(language: str) -> list[tuple[re.Pattern[str], str]]:
+    """The catalogue's templates (keys with placeholders) as regular expressions matching a finished sentence."""
+    found = []
+    for key, value in catalogue(language).items():
+        if _PLACEHOLDER.search(key):
+            parts = _PLACEHOLDER.split(key)  # text, name, text, name, ..., text
+            regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts))
+            found.append((re.compile(regex + r"\Z", re.S), value))
+    return sorted(found, key=lambda p: -len(p[0].pattern))  # the most specific template first
+
+
+def translate_text(text: str, language: str) -> str:
+    """Any text the report shows, in ``language``: a catalogue entry, else a generated sentence read back.
+
+    A sentence another stage generated in English (a caveat, a cluster name, a figure's annotation) is
+    matched against the catalogue's templates (``{name}`` placeholders); each captured value is
+    translated in turn (a name, a number or a nested phrase), then the translated template is filled.
+    Lists (``"; "``, ``", "``), sentences (``". "``) and lines are translated piece by piece. What
+    matches nothing stays as it is.
+
+    >>> translate_text("high-spend, one-off (2)", "zh")
+    '高消费、一次性（2）'
+    """
+    if language == "en" or not text.strip():
+        return text
+    exact = catalogue(language).get(text)
+    if exact is not None:
+        return exact
+    for pattern, target in _patterns(language):
+        match = pattern.match(text)
+        if match:
+            values = {k: translate_text(v, language) for k, v in match.groupdict().items()}
+            return _PLACEHOLDER.sub(lambda m: values[m.group(1)], target)
+    for sep, joined in (("\n", "\n"), (". ", "。"), ("; ", "；"), (", ", "、")):
+        if sep in text:
+            pieces = [translate_text(p, language) for p in text.split(sep)]
+            return joined.join(pieces) if pieces != text.split(sep) else text
+    return text
+
+
+def translate_figure(fig: Any, language: str) -> Any:
+    """Every text of a matplotlib figure (titles, axis labels, tick labels, legends, annotations) in ``language``."""
+    if language == "en":
+        return fig
+    from matplotlib.text import Text
+
+    for artist in fig.findobj(Text):
+        artist.set_text(translate_text(artist.get_text(), language))
+    return fig
