@@ -57,10 +57,10 @@ def sentence_translator(language: str) -> Callable[[str], str]:
 
 
 def translate_frame(frame: pd.DataFrame, language: str) -> pd.DataFrame:
-    """Translate a table's index, columns and text cells."""
+    """Translate a table's index, columns and text cells (:func:`translate_text`: names and generated text)."""
     if language == "en":
         return frame
-    t = lambda v: translate(v, language) if isinstance(v, str) else v  # noqa: E731
+    t = lambda v: translate_text(v, language) if isinstance(v, str) else v  # noqa: E731
     out = frame.map(t)
     out.index = out.index.map(t)
     out.columns = out.columns.map(t)
@@ -101,10 +101,11 @@ def fill(template: str, language: str, **values: Any) -> str:
     Generated sentences are translated this way, never by looking up the finished sentence; values that are
     names (a tier, a segment) are translated by the caller before they are passed.
 
-    >>> fill("{n:,} customers fell from {before} to {after}", "en", n=1200, before="gold", after="iron")
-    '1,200 customers fell from gold to iron'
-    >>> fill("{n:,} customers fell from {before} to {after}", "zh", n=3, before="黄金客户", after="铁质客户")
-    '3 位客户从黄金客户降为铁质客户'
+    >>> template = "The biggest fall: {n:,} customers fell from {before} to {after}."
+    >>> fill(template, "en", n=1200, before="gold", after="iron")
+    'The biggest fall: 1,200 customers fell from gold to iron.'
+    >>> fill(template, "zh", n=3, before="黄金客户", after="铁质客户")
+    '降幅最大：3 位客户从黄金客户降为铁质客户。'
     """
     return translate(template, language).format(**values)
 
@@ -117,7 +118,7 @@ def _patterns(language: str) -> list[tuple[re.Pattern[str], str]]:
         if _PLACEHOLDER.search(key):
             parts = _PLACEHOLDER.split(key)  # text, name, text, name, ..., text
             regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts))
-            found.append((re.compile(regex + r"\Z", re.S), value))
+            found.append((re.compile(regex + r"\Z"), value))
     return sorted(found, key=lambda p: -len(p[0].pattern))  # the most specific template first
 
 
@@ -151,11 +152,44 @@ def translate_text(text: str, language: str) -> str:
 
 
 def translate_figure(fig: Any, language: str) -> Any:
-    """Every text of a matplotlib figure (titles, axis labels, tick labels, legends, annotations) in ``language``."""
+    """Every text of a matplotlib figure (titles, axis labels, tick labels, legends, annotations) in ``language``.
+
+    The figure is drawn once first, so tick labels exist; tick labels that change are fixed on their axis
+    (a formatter would redraw them in English).
+    """
     if language == "en":
         return fig
     from matplotlib.text import Text
 
+    fig.canvas.draw()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            labels = [label.get_text() for label in axis.get_ticklabels()]
+            shown = [translate_text(label, language) for label in labels]
+            if shown != labels:
+                rotation = axis.get_ticklabels()[0].get_rotation()
+                axis.set_ticks(axis.get_ticklocs(), labels=shown, rotation=rotation)
     for artist in fig.findobj(Text):
         artist.set_text(translate_text(artist.get_text(), language))
     return fig
+
+
+#: Latin words a Chinese report may show: abbreviations, model and data-set names, codes.
+LATIN_ALLOWED = frozenset(
+    "CLV RFM BG NBD MBG Pareto Gamma ROC AUC ABC A B C F R M P RMSE MAE CDNOW Online Retail II Olist UK python "
+    "helpers compare state rfm segment_map vs".split())
+_LATIN_RUN = re.compile(r"[A-Za-z][\w'./-]*(?:[ ,;:()]+[A-Za-z][\w'./-]*)*")
+
+
+def english_runs(text: str, words: int = 3) -> list[str]:
+    """Runs of ``words`` or more Latin words (not counting :data:`LATIN_ALLOWED`) in ``text``: untranslated English.
+
+    >>> english_runs("白金客户 CLV 75%，see the note below"), english_runs("Pareto/NBD（惩罚系数 0）")
+    (['see the note below'], [])
+    """
+    runs = []
+    for match in _LATIN_RUN.finditer(re.sub(r"<[^>]+>", " ", text)):
+        counted = [w for w in re.findall(r"[A-Za-z][\w'-]*", match.group()) if w not in LATIN_ALLOWED]
+        if len(counted) >= words:
+            runs.append(match.group())
+    return runs

@@ -101,7 +101,7 @@ def report(params: Any, catalog: Catalog) -> ReportResult:
                    for c, row in segment_map.abc_classes().iterrows()})
     previous = history.previous_run(params.dataset, params.as_of, params.experiment)
     if previous is None:
-        result.no_previous = history.no_previous_text(params.dataset, params.as_of, params.experiment)
+        result.no_previous = history.no_previous_text(params.dataset, params.as_of, params.experiment, t)
     else:  # the published earlier report's export, the only thing read from outside this run
         result.previous = previous.name
         before = pd.read_parquet(previous / history.PUBLISHED_FILE)
