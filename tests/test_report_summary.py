@@ -143,7 +143,7 @@ def _pieces(r: ReportResult) -> list[str]:
     found = [r.header, r.summary, r.validation, r.classifier or "", r.withheld or "", r.changed or "",
              (r.moved or {}).get("text", ""), *(r.ladder_texts or [])]
     frames = [show._shown(r.clusters.round(2), r), show._shown(r.tiers[["customers", "action"]].rename_axis("tier"), r), show.flows(r),
-              show._shown(r.export[["customer_key", "rfm_segment", "value_tier", "lifecycle_stage", "cluster"]].iloc[::40], r)]
+              show._shown(r.export[["customer_key", "rfm_segment", "value_tier", "lifecycle_stage", "cluster"]].iloc[::37], r)]
     for frame in frames:
         found += [str(v) for v in [*frame.columns, *frame.index, *frame.to_numpy().ravel()]]
     return found
