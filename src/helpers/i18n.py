@@ -50,12 +50,6 @@ def translator(language: str) -> Callable[[str], str]:
     return partial(translate, language=language)
 
 
-def sentence_translator(language: str) -> Callable[[str], str]:
-    """:func:`translate_text` into ``language``: for finished sentences another stage generated (caveats)."""
-    catalogue(language)
-    return partial(translate_text, language=language)
-
-
 def translate_frame(frame: pd.DataFrame, language: str) -> pd.DataFrame:
     """Translate a table's index, columns and text cells (:func:`translate_text`: names and generated text)."""
     if language == "en":
@@ -177,7 +171,7 @@ def translate_figure(fig: Any, language: str) -> Any:
 #: Latin words a Chinese report may show: abbreviations, model and data-set names, codes.
 LATIN_ALLOWED = frozenset(
     "CLV RFM BG NBD MBG Pareto Gamma ROC AUC ABC A B C F R M P RMSE MAE CDNOW Online Retail II Olist UK python "
-    "helpers compare state rfm segment_map vs".split())
+    "helpers compare state rfm segment_map vs ARI k-means BTYD".split())
 _LATIN_RUN = re.compile(r"[A-Za-z][\w'./-]*(?:[ ,;:()]+[A-Za-z][\w'./-]*)*")
 
 

@@ -29,6 +29,27 @@ SMALL_MODEL_GAP_PCT = 5.0
 NO_PYRAMID = "No value pyramid: its growth axis is predicted CLV, and this run made no forecast (see the note above)."
 
 
+def caveat_text(item: dict[str, str], language: str) -> str:
+    """A caveat's sentence in ``language``: read back through the catalogue's templates, else told by its code.
+
+    A stage's caveat is a sentence it generated in English; :func:`helpers.i18n.translate_text` reads it
+    back through the templates. When English words remain, the catalogue's ``caveat:<code>`` entry (or that
+    of the code's family: ``rfm_no_spread_frequency`` -> ``rfm_no_spread``) says what the caveat means,
+    without the run's details. Without either, the sentence stays as the stage wrote it.
+    """
+    from helpers import i18n
+
+    text = i18n.translate_text(item["text"], language)
+    if language == "en" or not i18n.english_runs(text):
+        return text
+    parts = str(item.get("code") or "").split("_")
+    for end in range(len(parts), 0, -1):
+        told = i18n.catalogue(language).get("caveat:" + "_".join(parts[:end]))
+        if told:
+            return told
+    return text
+
+
 def header_markdown(title: str, dataset: str, as_of: dt.date, experiment: str | None = None,
                     t: Translate = _same) -> str:
     """The report's header: the title (the dataset name when the title is empty), ``as_of`` and the experiment.
@@ -44,6 +65,8 @@ def header_markdown(title: str, dataset: str, as_of: dt.date, experiment: str | 
 def no_forecast_text(clv_validation: dict[str, Any], t: Translate = _same) -> str:
     """The sentence that replaces the CLV and P(alive) headlines when stage 05 made no forecast."""
     reason = str(clv_validation.get("forecast_reason") or "").strip().rstrip(".")
+    if reason and t(reason) == reason and t("as of") != "as of":  # another language, and no translation of it
+        reason = ""  # stage 05's own words (a fitting log) stay in notebook 05
     return ((t("No lifetime value or P(alive) forecast in this run: {reason}.").format(reason=t(reason)) if reason
              else t("No lifetime value or P(alive) forecast in this run (notebook 05 says why)."))
             + " " + t("The report shows RFM and spend only; value tiers and predicted value are left out."))

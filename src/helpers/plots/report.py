@@ -139,12 +139,17 @@ def flows(result: Any) -> pd.DataFrame:
     return _shown(result.flows.head(10), result)
 
 
+def runs_table(result: Any) -> pd.DataFrame | None:
+    """The earlier runs of the data set side by side (the last eight), labels in the report's language."""
+    t = result.t
+    return None if result.runs is None else _shown(result.runs.tail(8).rename(
+        columns=lambda c: f"{t('customers')}: {t(c[2:])}" if c.startswith("n_") else c), result)
+
+
 def runs(result: Any) -> None:
     """Show the earlier runs of the data set side by side (the last eight), or that none were recorded."""
     t = result.t
     if result.runs is not None:
         print(t("parameters that differ between runs, and the headline numbers (python -m helpers.compare shows the "
                 "same):"))
-    shown = None if result.runs is None else _shown(result.runs.tail(8).rename(
-        columns=lambda c: f"{t('customers')}: {t(c[2:])}" if c.startswith("n_") else c), result)
-    _show(shown, t("no earlier runs recorded yet"))
+    _show(runs_table(result), t("no earlier runs recorded yet"))

@@ -76,7 +76,7 @@ class ReportResult:
 
 def report(params: Any, catalog: Catalog) -> ReportResult:
     """Run stage 08: write the export and the metrics into ``catalog``, return every section of the report."""
-    t, say = i18n.translator(params.language), i18n.sentence_translator(params.language)
+    t = i18n.translator(params.language)
     segment_map = load_segment_map(params.rfm.segment_map, params.rfm.bins)
     export = content.export_table(catalog, params.privacy.raw_ids)
     metrics = content.headline_metrics(catalog, export, params.rfm.outlier_factor)
@@ -89,7 +89,8 @@ def report(params: Any, catalog: Catalog) -> ReportResult:
         language=params.language, dataset=params.dataset, as_of=params.as_of, export=export, metrics=metrics,
         files=files, header=content.header_markdown(params.title, params.dataset, params.as_of, params.experiment, t),
         headline=pd.Series(rows, name=params.dataset).to_frame(),
-        caveats_html=content.caveats_html(metrics["caveats"], say),
+        caveats_html=content.caveats_html([c | {"text": texts.caveat_text(c, params.language)}
+                                           for c in metrics["caveats"]], t),
         segments=content.segment_table(export, segment_map.actions()), abc_cuts=tuple(params.rfm.abc_cuts),
         tiers=tier_table(export, segment_map.tiers) if forecast else None,
         no_pyramid=None if forecast else t(texts.NO_PYRAMID), clusters=content.cluster_table(export),
