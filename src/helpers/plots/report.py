@@ -93,6 +93,7 @@ def ladder_figure(result: Any) -> Figure:
         if column == "abc_class":  # the classes by name ("key customers (A)"), already in the report's language
             matrix = matrix.rename(index=result.abc_names, columns=result.abc_names)
         sns.heatmap(matrix, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
+        ax.tick_params(axis="y", rotation=0)
         ax.set(title=titles[column], xlabel=f"after ({result.as_of})", ylabel=f"before ({result.previous})")
     return _done(fig, result)
 
