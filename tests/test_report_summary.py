@@ -194,3 +194,14 @@ def test_the_english_report_says_the_same_numbers(zh: ReportResult) -> None:
     numbers = lambda s: sorted(__import__("re").findall(r"\d+(?:[.,]\d+)*%?", s))  # noqa: E731
     assert numbers(en.summary) == numbers(zh.summary) and numbers(en.validation) == numbers(zh.validation)
     assert i18n.english_runs(en.summary)  # the scanner does see English
+
+
+def test_a_caveat_no_template_reads_back_is_told_by_its_code() -> None:
+    read_back = {"code": "methods_disagree", "text": "k-means and the Gaussian mixture agree only at ARI 0.197 (below "
+                 "0.2): the groups depend on the method; read them as one possible cut, not as structure in the data."}
+    assert texts.caveat_text(read_back, "zh").startswith("k-means 与高斯混合模型的一致性只有 ARI 0.197（低于 0.2）")
+    unknown = {"code": "rfm_f_levels", "text": "F scores are odd today in a new way."}
+    assert texts.caveat_text(unknown, "zh") == i18n.catalogue("zh")["caveat:rfm_f_levels"]
+    family = {"code": "rfm_no_spread_frequency", "text": "frequency has almost no spread: a sentence of a new form."}
+    assert texts.caveat_text(family, "zh") == i18n.catalogue("zh")["caveat:rfm_no_spread"]
+    assert texts.caveat_text(unknown, "en") == unknown["text"]

@@ -63,8 +63,15 @@ def header_markdown(title: str, dataset: str, as_of: dt.date, experiment: str | 
 
 
 def no_forecast_text(clv_validation: dict[str, Any], t: Translate = _same) -> str:
-    """The sentence that replaces the CLV and P(alive) headlines when stage 05 made no forecast."""
-    reason = str(clv_validation.get("forecast_reason") or "").strip().rstrip(".")
+    """The sentence that replaces the CLV and P(alive) headlines when stage 05 made no forecast.
+
+    Only the first sentence of stage 05's reason is quoted (the log of every failed fit stays in notebook 05).
+
+    >>> no_forecast_text({"forecast_reason": "no model fits. Tried:\\n - BG/NBD: unsound"})[:55]
+    'No lifetime value or P(alive) forecast in this run: no '
+    """
+    reason = str(clv_validation.get("forecast_reason") or "").strip()
+    reason = reason.splitlines()[0].split(". ")[0].rstrip(".:") if reason else ""  # its first sentence, not the fit log
     if reason and t(reason) == reason and t("as of") != "as of":  # another language, and no translation of it
         reason = ""  # stage 05's own words (a fitting log) stay in notebook 05
     return ((t("No lifetime value or P(alive) forecast in this run: {reason}.").format(reason=t(reason)) if reason
