@@ -205,3 +205,15 @@ def test_a_caveat_no_template_reads_back_is_told_by_its_code() -> None:
     family = {"code": "rfm_no_spread_frequency", "text": "frequency has almost no spread: a sentence of a new form."}
     assert texts.caveat_text(family, "zh") == i18n.catalogue("zh")["caveat:rfm_no_spread"]
     assert texts.caveat_text(unknown, "en") == unknown["text"]
+
+
+def test_without_a_forecast_lapsed_valuable_customers_are_counted_by_segment() -> None:
+    export = _export(lapsed=0.0).assign(p_alive=np.nan, clv=np.nan)
+    export.loc[export.index[:20], "rfm_segment"] = "lost"  # key and major customers in a lost segment
+    r = _result(export, check=CHECK | {"forecast": False})
+    r.metrics["forecast"] = False
+    r.summary = interpret.summary(r)
+    assert "no forecast of future value" in r.summary and "P(alive)" not in r.summary
+    gone = {s for s, state in r.states.items() if state in ("slipping", "lost")}
+    expected = int(export.head(40)["rfm_segment"].isin(gone).sum())  # the top 40 are classes A and B
+    assert 20 <= expected < 40 and f"Of the 40 key and major customers, {expected} are in slipping or lost" in r.summary

@@ -49,13 +49,18 @@ def valuable_sentence(result: Any) -> str:
 
 
 def slipping_facts(result: Any) -> dict[str, Any]:
-    """Customers slipping away: in slipping segments now (and their revenue share), valuable ones probably lost."""
+    """Customers slipping away: in slipping segments now (and their revenue share), valuable ones probably lost.
+
+    A valuable (A or B) customer has probably lapsed when P(alive) is below 0.5; without a forecast, when their
+    segment's state is slipping or lost.
+    """
     x, states = result.export, result.states or {}
     segments = [s for s, state in states.items() if state in SLIPPING]
     slipping = x["rfm_segment"].isin(segments)
     revenue = x["monetary_total"].sum()
     valuable = _valuable(x)
-    lapsed = valuable & (x["p_alive"] < 0.5) if result.forecast else pd.Series(False, index=x.index)
+    gone = [s for s, state in states.items() if state in (*SLIPPING, "lost")]  # without a forecast: by segment
+    lapsed = valuable & ((x["p_alive"] < 0.5) if result.forecast else x["rfm_segment"].isin(gone))
     return {"segments": segments, "customers": int(slipping.sum()),
             "revenue_share": float(x.loc[slipping, "monetary_total"].sum() / revenue) if revenue else 0.0,
             "valuable": int(valuable.sum()), "valuable_lapsed": int(lapsed.sum()),
@@ -73,9 +78,10 @@ def slipping_sentence(result: Any, facts: dict[str, Any]) -> str:
         parts.append(t("{n:,} customers ({share:.0%} of revenue) are in segments that are slipping away ({names}).")
                      .format(n=facts["customers"], share=facts["revenue_share"],
                              names=t(", ").join(t(s) for s in facts["segments"])))
-    if result.forecast:
-        parts.append(t("Of the {valuable:,} key and major customers, {lapsed:,} have probably lapsed "
-                       "(P(alive) below 0.5).").format(valuable=facts["valuable"], lapsed=facts["valuable_lapsed"]))
+    parts.append((t("Of the {valuable:,} key and major customers, {lapsed:,} have probably lapsed (P(alive) below 0.5).")
+                  if result.forecast else
+                  t("Of the {valuable:,} key and major customers, {lapsed:,} are in slipping or lost segments."))
+                 .format(valuable=facts["valuable"], lapsed=facts["valuable_lapsed"]))
     return " ".join(parts)
 
 
