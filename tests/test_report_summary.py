@@ -109,7 +109,9 @@ def test_moves_up_and_down_the_tiers_and_classes_are_counted_and_worded() -> Non
     assert classes.up == 3 and classes.down == 0 and classes.fell is None
     assert ladder_moves(after.drop(columns="value_tier"), after, "value_tier", names.TIERS) is None
     unmoved = ladder_text(ladder_moves(after, after, "abc_class", names.ABC), "A/B/C classes", str)
-    assert "none of the 200 customers" in unmoved
+    assert "none of the 200 customers" in unmoved and "new since" not in unmoved  # one cohort: nobody new
+    newcomers = ladder_text(ladder_moves(after.iloc[12:], after, "abc_class", names.ABC), "A/B/C classes", str)
+    assert newcomers.endswith("12 customers are new since the earlier report; 12 of them started as A or B.")
 
 
 def test_the_summary_follows_the_data() -> None:

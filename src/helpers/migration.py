@@ -113,6 +113,9 @@ class LadderMoves:
     down: int  # moved down
     fell: tuple[str, str, int] | None  # the biggest fall: from, to, customers (None when nobody fell)
     rose: tuple[str, str, int] | None  # the biggest rise
+    new: int = 0  # customers new since the earlier report
+    new_top: int = 0  # of them, placed straight into the scale's top two steps
+    top: tuple[str, ...] = ()  # those two steps
 
 
 def ladder_moves(before: pd.DataFrame, after: pd.DataFrame, column: str, order: tuple[str, ...]) -> LadderMoves | None:
@@ -141,7 +144,8 @@ def ladder_moves(before: pd.DataFrame, after: pd.DataFrame, column: str, order: 
     return LadderMoves(column, matrix, int(matrix.loc[list(order)].to_numpy().sum()),
                        int(placed.loc[step < 0, "customers"].sum()), int(placed.loc[step > 0, "customers"].sum()),
                        None if fell is None else (fell[0], fell[1], int(fell[2])),
-                       None if rose is None else (rose[0], rose[1], int(rose[2])))
+                       None if rose is None else (rose[0], rose[1], int(rose[2])), int(matrix.loc[NEW].sum()),
+                       int(matrix.loc[NEW, list(order[:2])].sum()), tuple(order[:2]))
 
 
 def ladder_text(moves: LadderMoves, scale: str, label: Callable[[str], str],
@@ -158,7 +162,7 @@ def ladder_text(moves: LadderMoves, scale: str, label: Callable[[str], str],
     """
     if not moves.up and not moves.down:
         return t("{scale}: none of the {both:,} customers in both reports changed place.").format(
-            scale=scale, both=moves.both)
+            scale=scale, both=moves.both) + _newcomers(moves, label, t)
     text = t("{scale}: of {both:,} customers in both reports, {up:,} moved up and {down:,} moved down.").format(
         scale=scale, both=moves.both, up=moves.up, down=moves.down)
     if moves.fell:
@@ -167,4 +171,13 @@ def ladder_text(moves: LadderMoves, scale: str, label: Callable[[str], str],
     if moves.rose:
         text += " " + t("The biggest rise: {n:,} customers rose from {before} to {after}.").format(
             n=moves.rose[2], before=label(moves.rose[0]), after=label(moves.rose[1]))
-    return text
+    return text + _newcomers(moves, label, t)
+
+
+def _newcomers(moves: LadderMoves, label: Callable[[str], str], t: Callable[[str], str]) -> str:
+    """How many customers are new since the earlier report, and how many of them start at the top."""
+    if not moves.new:
+        return ""
+    return " " + t("{n:,} customers are new since the earlier report; {top:,} of them started as {first} or "
+                   "{second}.").format(n=moves.new, top=moves.new_top, first=label(moves.top[0]),
+                                       second=label(moves.top[-1]))
