@@ -219,3 +219,10 @@ def test_without_a_forecast_lapsed_valuable_customers_are_counted_by_segment() -
     gone = {s for s, state in r.states.items() if state in ("slipping", "lost")}
     expected = int(export.head(40)["rfm_segment"].isin(gone).sum())  # the top 40 are classes A and B
     assert 20 <= expected < 40 and f"Of the 40 key and major customers, {expected} are in slipping or lost" in r.summary
+
+
+def test_every_word_cluster_names_are_built_from_has_a_chinese_term() -> None:
+    from helpers.clustering import NAME_WORDS
+
+    words = {w for pair in NAME_WORDS.values() for w in pair} | {"typical"}
+    assert not [w for w in words if i18n.translate(w, "zh") == w]  # stage 06's vocabulary (the names are built from it)
