@@ -2,6 +2,13 @@
 
 Translations are data, in ``params/i18n/<language>.yaml`` (English text ->
 translation). A text with no translation is shown in English.
+
+Generated sentences are templates with ``{placeholders}``: the template is
+translated, then filled (:func:`fill`, or ``t(template).format(...)``). A
+sentence another stage generated in English (a caveat, a cluster name, a
+figure's label) is read back through the same templates
+(:func:`translate_text`, :func:`translate_figure`); :func:`english_runs`
+finds what is left untranslated.
 """
 
 from __future__ import annotations
