@@ -220,6 +220,8 @@ def test_the_stage_function_returns_what_the_published_report_shows(two_reports:
     assert r.previous == "1998-03-31" and r.no_previous is None and r.matrix.to_numpy().sum() == 2_357
     assert r.changed == f"compared with the report of 1998-03-31: {r.flows['customers'].sum():,} customers changed segment"
     assert r.moved["has_states"] and r.moved["slipping_away"] > 0 and r.moved["won_back"] > 0
+    assert set(r.ladders) == {"value_tier", "abc_class"} and len(r.ladder_texts) == 2  # by tier and by class too
+    assert r.summary.startswith("The 20% of customers in classes A and B") and len(show.ladder_figure(r).axes) == 2
     assert r.runs is not None and "1998-03-31" in r.runs["run"].tolist()
     assert len(show.value_figure(r).axes) == 2 and len(show.lifecycle_figure(r).axes) == 2
     assert "(1998-03-31)" in show.migration_figure(r).axes[0].get_title()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -76,19 +77,23 @@ def previous_run(dataset: str, as_of: dt.date, experiment: str | None = None) ->
     return published[max(earlier)[1]] if earlier else None
 
 
-def no_previous_text(dataset: str, as_of: dt.date, experiment: str | None = None) -> str:
+def no_previous_text(dataset: str, as_of: dt.date, experiment: str | None = None,
+                     t: Callable[[str], str] = lambda s: s) -> str:
     """What the migration section says when :func:`previous_run` finds no report to compare with.
 
     "The first report" only when nothing was run before; otherwise it says why the runs
     listed under "Earlier runs" (reruns, other experiments, later ``as_of``) are not compared.
+    ``t`` translates the templates (filled afterwards).
     """
     recorded, published = recorded_runs(dataset), published_runs(dataset)
     if not recorded and not published:
-        return "This is the first report of this data set: there is nothing to compare with yet."
+        return t("This is the first report of this data set: there is nothing to compare with yet.")
     n = max(len(recorded), len(published))
-    which = f"experiment '{experiment}'" if experiment else "the scheduled runs (no experiment)"
-    return (f"No earlier report to compare with: migration needs a published report of {which} with an as_of "
-            f"before {as_of}, and none of the {n:,} earlier run(s) of this data set (listed below) is one.")
+    which = (t("experiment '{experiment}'").format(experiment=experiment) if experiment
+             else t("the scheduled runs (no experiment)"))
+    return t("No earlier report to compare with: migration needs a published report of {which} with an as_of "
+             "before {as_of}, and none of the {n:,} earlier run(s) of this data set (listed below) is one.").format(
+        which=which, as_of=as_of, n=n)
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

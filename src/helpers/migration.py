@@ -5,11 +5,15 @@ Stage 08 compares this run's export with the published earlier report's
 matrix and the flows, :func:`migration_summary` the customers slipping away and
 won back. It goes by the states the segment map gives its segments (``state:``,
 one of :data:`helpers.names.SEGMENT_STATES`), never by segment names, so a
-custom ``rfm.segment_map`` is counted as well as the default one.
+custom ``rfm.segment_map`` is counted as well as the default one. The ordered
+scales (value tiers, A/B/C classes) are counted as moves up and down
+(:func:`ladder_moves`, worded by :func:`ladder_text`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -45,7 +49,8 @@ def migration(before: pd.DataFrame, after: pd.DataFrame, column: str = "rfm_segm
     return matrix, flows
 
 
-def migration_summary(flows: pd.DataFrame, states: dict[str, str] | None) -> dict[str, Any]:
+def migration_summary(flows: pd.DataFrame, states: dict[str, str] | None,
+                      t: Callable[[str], str] = lambda s: s) -> dict[str, Any]:
     """Customers slipping away and won back, from :func:`migration`'s ``flows`` and the map's segment states.
 
     Slipping away: from a new, active or cooling segment into a slipping or lost
@@ -54,7 +59,8 @@ def migration_summary(flows: pd.DataFrame, states: dict[str, str] | None) -> dic
     (a segment added without one, or an earlier report made with another map)
     are counted in neither; ``unplaced``
     says how many moved from or to such segments. Without states (``None``: the
-    map has no ``state`` entries) both counts are ``None`` and ``text`` says so.
+    map has no ``state`` entries) both counts are ``None`` and ``text`` says so. ``t`` translates
+    the templates of ``text`` (and the segment names in it).
 
     >>> flows = pd.DataFrame({"from": ["loyal", "at risk", "(new)", "loyal"],
     ...                       "to": ["at risk", "loyal", "lost", "champions"], "customers": [5, 2, 3, 4]})
@@ -66,9 +72,9 @@ def migration_summary(flows: pd.DataFrame, states: dict[str, str] | None) -> dic
     """
     if not states:
         return {"has_states": False, "slipping_away": None, "won_back": None, "unplaced": None,
-                "text": "The segment map gives its segments no state (new, active, cooling, slipping, lost), so this "
-                        "report cannot tell customers slipping away from customers won back; give each segment a "
-                        "`state` in the segment map (rfm.segment_map) to count them."}
+                "text": t("The segment map gives its segments no state (new, active, cooling, slipping, lost), so "
+                          "this report cannot tell customers slipping away from customers won back; give each segment "
+                          "a `state` in the segment map (rfm.segment_map) to count them.")}
     before = flows["from"].map(states)
     after = flows["to"].map(states)
     n = flows["customers"].astype(int)
@@ -76,19 +82,102 @@ def migration_summary(flows: pd.DataFrame, states: dict[str, str] | None) -> dic
     won = int(n[before.isin(GONE_STATES) & after.isin(WON_BACK_STATES)].sum())
     stateless = sorted((set(flows.loc[before.isna(), "from"]) - {NEW}) | set(flows.loc[after.isna(), "to"]))
     unplaced = int(n[flows["from"].isin(stateless) | flows["to"].isin(stateless)].sum())
-    names = lambda wanted: ", ".join(k for k, v in states.items() if v in wanted) or "none in this map"  # noqa: E731
-    text = (f"Slipping away: {slipping:,} customers moved from a new, active or cooling segment into a slipping or lost "
-            f"one ({names(GONE_STATES)}); won back: {won:,} moved from there into an active one ({names(WON_BACK_STATES)}).")
+    names = lambda wanted: t(", ").join(t(k) for k, v in states.items() if v in wanted) or t("none in this map")  # noqa: E731
+    text = t("Slipping away: {slipping:,} customers moved from a new, active or cooling segment into a slipping or "
+             "lost one ({gone}); won back: {won:,} moved from there into an active one ({active}).").format(
+        slipping=slipping, gone=names(GONE_STATES), won=won, active=names(WON_BACK_STATES))
     if unplaced:
-        text += (f" {unplaced:,} customers moved from or to segments the segment map gives no state "
-                 f"({', '.join(stateless)}) and are counted in neither.")
+        text += " " + t("{n:,} customers moved from or to segments the segment map gives no state ({names}) and are "
+                        "counted in neither.").format(n=unplaced, names=t(", ").join(t(x) for x in stateless))
     return {"has_states": True, "slipping_away": slipping, "won_back": won, "unplaced": unplaced, "text": text}
 
 
-def changed_text(previous: str, flows: pd.DataFrame) -> str:
+def changed_text(previous: str, flows: pd.DataFrame, t: Callable[[str], str] = lambda s: s) -> str:
     """The line above the migration matrix: which report this run is compared with, and how many moved.
 
     >>> changed_text("1998-03-31", pd.DataFrame({"customers": [1200, 34]}))
     'compared with the report of 1998-03-31: 1,234 customers changed segment'
     """
-    return f"compared with the report of {previous}: {int(flows['customers'].sum()):,} customers changed segment"
+    return t("compared with the report of {previous}: {n:,} customers changed segment").format(
+        previous=previous, n=int(flows["customers"].sum()))
+
+
+@dataclass
+class LadderMoves:
+    """Moves on an ordered scale (value tiers, A/B/C classes) between two reports, top of the scale first."""
+
+    column: str  # the export's column: value_tier or abc_class
+    matrix: pd.DataFrame  # rows: before (and "(new)"), columns: after, both in the scale's order
+    both: int  # customers in both reports with a place on the scale in each
+    up: int  # of them, moved up the scale (to a better tier or class)
+    down: int  # moved down
+    fell: tuple[str, str, int] | None  # the biggest fall: from, to, customers (None when nobody fell)
+    rose: tuple[str, str, int] | None  # the biggest rise
+    new: int = 0  # customers new since the earlier report
+    new_top: int = 0  # of them, placed straight into the scale's top two steps
+    top: tuple[str, ...] = ()  # those two steps
+
+
+def ladder_moves(before: pd.DataFrame, after: pd.DataFrame, column: str, order: tuple[str, ...]) -> LadderMoves | None:
+    """How customers moved up and down an ordered scale (``order``: best first) since the earlier report.
+
+    ``None`` when either report has no such column or no customer placed on it (a run without a forecast has
+    no value tiers). Customers new since the earlier report are a row of the matrix, counted in no move.
+
+    >>> b = pd.DataFrame({"customer_key": list("wxyz"), "value_tier": ["gold", "gold", "iron", "lead"]})
+    >>> a = pd.DataFrame({"customer_key": list("wxyzv"), "value_tier": ["iron", "iron", "gold", "lead", "lead"]})
+    >>> m = ladder_moves(b, a, "value_tier", ("platinum", "gold", "iron", "lead"))
+    >>> m.both, m.up, m.down, m.fell, m.rose
+    (4, 1, 2, ('gold', 'iron', 2), ('iron', 'gold', 1))
+    >>> m.matrix.loc["gold"].tolist(), m.matrix.index[-1]
+    ([0, 0, 2, 0], '(new)')
+    """
+    if column not in before or column not in after or before[column].isna().all() or after[column].isna().all():
+        return None
+    matrix, flows = migration(before, after, column)
+    matrix = matrix.reindex(index=[*order, NEW], columns=list(order), fill_value=0).fillna(0).astype(int)
+    rank = {name: i for i, name in enumerate(order)}
+    placed = flows[flows["from"].isin(rank) & flows["to"].isin(rank)]
+    step = placed["to"].map(rank) - placed["from"].map(rank)  # > 0: down the scale
+    biggest = lambda rows: tuple(rows.iloc[0][["from", "to", "customers"]]) if len(rows) else None  # noqa: E731
+    fell, rose = biggest(placed[step > 0]), biggest(placed[step < 0])
+    return LadderMoves(column, matrix, int(matrix.loc[list(order)].to_numpy().sum()),
+                       int(placed.loc[step < 0, "customers"].sum()), int(placed.loc[step > 0, "customers"].sum()),
+                       None if fell is None else (fell[0], fell[1], int(fell[2])),
+                       None if rose is None else (rose[0], rose[1], int(rose[2])), int(matrix.loc[NEW].sum()),
+                       int(matrix.loc[NEW, list(order[:2])].sum()), tuple(order[:2]))
+
+
+def ladder_text(moves: LadderMoves, scale: str, label: Callable[[str], str],
+                t: Callable[[str], str] = lambda s: s) -> str:
+    """One sentence on ``moves``: how many moved up and down, the biggest fall and the biggest rise.
+
+    ``scale`` names the scale (in the report's language), ``label`` gives a step's name in it, and ``t``
+    translates the sentence templates (filled afterwards, never looked up finished).
+
+    >>> b = pd.DataFrame({"customer_key": list("xyz"), "value_tier": ["gold", "gold", "iron"]})
+    >>> a = b.assign(value_tier=["iron", "iron", "iron"])
+    >>> ladder_text(ladder_moves(b, a, "value_tier", ("gold", "iron")), "Value tiers", str)
+    'Value tiers: of 3 customers in both reports, 0 moved up and 2 moved down. The biggest fall: 2 customers fell from gold to iron.'
+    """
+    if not moves.up and not moves.down:
+        return t("{scale}: none of the {both:,} customers in both reports changed place.").format(
+            scale=scale, both=moves.both) + _newcomers(moves, label, t)
+    text = t("{scale}: of {both:,} customers in both reports, {up:,} moved up and {down:,} moved down.").format(
+        scale=scale, both=moves.both, up=moves.up, down=moves.down)
+    if moves.fell:
+        text += " " + t("The biggest fall: {n:,} customers fell from {before} to {after}.").format(
+            n=moves.fell[2], before=label(moves.fell[0]), after=label(moves.fell[1]))
+    if moves.rose:
+        text += " " + t("The biggest rise: {n:,} customers rose from {before} to {after}.").format(
+            n=moves.rose[2], before=label(moves.rose[0]), after=label(moves.rose[1]))
+    return text + _newcomers(moves, label, t)
+
+
+def _newcomers(moves: LadderMoves, label: Callable[[str], str], t: Callable[[str], str]) -> str:
+    """How many customers are new since the earlier report, and how many of them start at the top."""
+    if not moves.new:
+        return ""
+    return " " + t("{n:,} customers are new since the earlier report; {top:,} of them started as {first} or "
+                   "{second}.").format(n=moves.new, top=moves.new_top, first=label(moves.top[0]),
+                                       second=label(moves.top[-1]))

@@ -1,6 +1,7 @@
 """The report's content: the customer export, the headline metrics, the caveats, the texts and the tables.
 
 What stage 08 (:mod:`helpers.stages.report`) computes and notebook 08 shows;
+its sentences (header, validation, prospects withheld) are in :mod:`helpers.report_texts`;
 the run bookkeeping (published runs, the runs log, the manifest) is in
 :mod:`helpers.history`, migration between reports in :mod:`helpers.migration`
 and the HTML rendering in :mod:`helpers.render`. What a run publishes under
@@ -17,17 +18,18 @@ and the HTML rendering in :mod:`helpers.render`. What a run publishes under
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from helpers.catalog import Catalog
 from helpers.privacy import pseudonymize
+from helpers.report_texts import (  # noqa: F401  (the report's sentences, re-exported: helpers.report is their home)
+    NO_PYRAMID, classifier_text, header_markdown, no_forecast_text, prospects_flagged, prospects_withheld,
+    validation_section, validation_text)
 
 EXPORT_COLUMNS = [
     "customer_key", "country", "first_purchase", "last_purchase", "recency_days", "frequency", "monetary_total",
@@ -68,93 +70,6 @@ def has_forecast(clv_validation: dict[str, Any]) -> bool:
     (False, True, True)
     """
     return clv_validation.get("forecast", True) is not False
-
-
-def no_forecast_text(clv_validation: dict[str, Any]) -> str:
-    """The sentence that replaces the CLV and P(alive) headlines when stage 05 made no forecast."""
-    reason = str(clv_validation.get("forecast_reason") or "").strip().rstrip(".")
-    return ("No lifetime value or P(alive) forecast in this run"
-            + (f": {reason}." if reason else " (notebook 05 says why).")
-            + " The report shows RFM and spend only; value tiers and predicted value are left out.")
-
-
-def prospects_flagged(export: pd.DataFrame) -> int:
-    """How many customers the export flags as prospects (0 without a ``prospect`` column)."""
-    return int(export["prospect"].eq(True).sum()) if "prospect" in export.columns else 0
-
-
-def _baseline_auc(q2: dict[str, Any]) -> tuple[str | None, float | None]:
-    """The name and ROC-AUC of stage 07's baseline for the high-value question (``None, None`` without one)."""
-    for name, scores in q2.items():
-        if "baseline" in name.lower() and isinstance(scores, dict) and scores.get("ROC-AUC") is not None:
-            return name, float(scores["ROC-AUC"])
-    return None, None
-
-
-def prospects_withheld(export: pd.DataFrame, classification: dict[str, Any]) -> str | None:
-    """Why no prospects are flagged, when none are (``None`` when some are).
-
-    >>> x = pd.DataFrame({"prospect": [False, False]})
-    >>> prospects_withheld(x, {"q2": {"model": {"ROC-AUC": 0.717}, "RFM-score baseline": {"ROC-AUC": 0.75}}})[:78]
-    'No prospects are flagged: the high-value classifier did not beat its RFM-score'
-    >>> prospects_withheld(x.assign(prospect=[True, False]), {}) is None
-    True
-    """
-    if prospects_flagged(export):
-        return None
-    q2 = classification.get("q2") or {}
-    model_auc = (q2.get("model") or {}).get("ROC-AUC")
-    baseline, baseline_auc = _baseline_auc(q2)
-    if not q2:
-        return ("No prospects are flagged: the classifier of next period's high-value customers did not run in this "
-                "run (notebook 07 says why).")
-    beats = classification.get("q2_beats_baseline")  # stage 07's own decision (ROC-AUC and top-share precision)
-    if beats is False or (beats is None and model_auc is not None and baseline_auc is not None
-                          and float(model_auc) <= baseline_auc):
-        scores = (f" (ROC-AUC {float(model_auc):.3f} against {baseline_auc:.3f})"
-                  if model_auc is not None and baseline_auc is not None else "")
-        return (f"No prospects are flagged: the high-value classifier did not beat its {baseline or 'baseline'} on the "
-                f"held-out period{scores}, so its picks would be no better than ranking customers by the simple rule.")
-    if model_auc is None:
-        return ("No prospects are flagged: the high-value classifier could not be judged on the held-out period "
-                "(notebook 07 says why).")
-    return "No prospects are flagged in this run (notebook 07 says why)."
-
-
-def validation_text(clv_check: dict[str, Any], as_of: dt.date) -> str:
-    """The report's paragraph on how the forecast was validated, from ``clv_validation.json`` (a forecast run).
-
-    Copes with what a thin holdout leaves undefined (no rank correlation) and with a run whose spend per
-    purchase came without Gamma-Gamma (no correlation to report).
-
-    >>> check = {"chosen_model": "BG/NBD (penalizer 0)", "calibration_end": "1998-01-01", "why": "",
-    ...          "holdout": {"predicted_total": 90.0, "actual_total": 100.0, "total_error_pct": -10.0, "mae": 0.5,
-    ...                      "rmse": 1.0, "spearman": None}, "spend_frequency_correlation": None}
-    >>> text = validation_text(check, dt.date(1998, 6, 30))
-    >>> "rank correlation is undefined" in text, "without the Gamma-Gamma model" in text
-    (True, True)
-    """
-    from helpers.stages import SPEND_CORRELATION_LIMIT  # the threshold stage 05's caveat uses
-
-    h = clv_check["holdout"]
-    holdout_days = (as_of - pd.Timestamp(clv_check["calibration_end"]).date()).days
-    rho = h.get("spearman")
-    ranking = f"is {rho:.2f}" if rho is not None and np.isfinite(rho) else "is undefined (too few holdout purchases)"
-    corr = clv_check.get("spend_frequency_correlation")
-    if corr is None:
-        spend = ("comes without the Gamma-Gamma model (it could not be fitted soundly): each repeat buyer's own mean "
-                 "is used")
-    elif abs(corr) < SPEND_CORRELATION_LIMIT:
-        spend = "is independent of purchase frequency, as the model assumes"
-    else:
-        spend = (f"**correlates with frequency ({corr:+.2f})**, against the model's assumption: read CLV as a ranking "
-                 "more than as money")
-    return (f"Lifetime value comes from **{clv_check['chosen_model']}**, chosen on a holdout: fitted on purchases up to "
-            f"{clv_check['calibration_end']}, it predicted **{h['predicted_total']:,.0f}** repeat purchases in the "
-            f"following {holdout_days} days against **{h['actual_total']:,.0f}** that happened "
-            f"({h['total_error_pct']:+.1f}%); per customer, the typical error is {h['mae']:.2f} purchases (MAE; RMSE "
-            f"{h['rmse']:.2f}) and the rank correlation {ranking}. {clv_check.get('why') or ''} Spend per purchase "
-            f"{spend}.")
 
 
 def stage_caveats(catalog: Catalog) -> list[dict[str, str]]:
@@ -216,7 +131,7 @@ def caveats_html(caveats: list[dict[str, str]], t: Callable[[str], str] = lambda
     """
     if not caveats:
         return ""
-    items = "".join(f'<li>{html.escape(c["text"])} <span style="color:#6b7280">({html.escape(c["stage"][:2])} · '
+    items = "".join(f'<li>{html.escape(t(c["text"]))} <span style="color:#6b7280">({html.escape(c["stage"][:2])} · '
                     f'{html.escape(c["code"])})</span></li>' for c in caveats)
     return ('<div class="cin-caveats" role="note" style="border:2px solid #d97706;background:#fffbeb;'
             'padding:0.6em 1em;margin:0.8em 0;border-radius:6px">'
@@ -243,18 +158,6 @@ def headline_rows(metrics: dict[str, Any], export: pd.DataFrame, horizon_months:
     flagged = metrics.get("prospects", prospects_flagged(export))
     rows[t("prospects flagged")] = f"{flagged:,}" if flagged else t("none (see the note below)")
     return rows
-
-
-def header_markdown(title: str, dataset: str, as_of: dt.date, experiment: str | None = None,
-                    t: Callable[[str], str] = lambda s: s) -> str:
-    """The report's header: the title (the dataset name when the title is empty), ``as_of`` and the experiment.
-
-    >>> header_markdown("", "cdnow", dt.date(1998, 6, 30)).splitlines()[1]
-    '**cdnow** · as of 1998-06-30'
-    """
-    name = title.strip() or dataset
-    return (f"# {t('Customer identification report')}\n**{name}** · {t('as of')} {as_of}"
-            + (f" · experiment `{experiment}`" if experiment else ""))
 
 
 def headline_metrics(catalog: Catalog, export: pd.DataFrame, outlier_factor: float = 100.0) -> dict[str, Any]:
@@ -333,32 +236,6 @@ def cluster_table(export: pd.DataFrame) -> pd.DataFrame | None:
                                           mean_clv=("clv", "mean"), mean_p_alive=("p_alive", "mean"))
     table["revenue_share"] = table["revenue"] / table["revenue"].sum()
     return table.drop(columns="revenue").dropna(axis=1, how="all")
-
-
-#: What the report says instead of the value pyramid when stage 05 made no forecast.
-NO_PYRAMID = "No value pyramid: its growth axis is predicted CLV, and this run made no forecast (see the note above)."
-
-
-def validation_section(clv_check: dict[str, Any], as_of: dt.date) -> str:
-    """The model validation paragraph: :func:`validation_text`, or :func:`no_forecast_text` without a forecast."""
-    return validation_text(clv_check, as_of) if has_forecast(clv_check) else no_forecast_text(clv_check)
-
-
-def classifier_text(metrics: dict[str, Any], classification: dict[str, Any]) -> str | None:
-    """The classifier's ROC-AUC for next period's high-value customers against its baseline (``None`` without one).
-
-    >>> q2 = {"model": {"ROC-AUC": 0.783}, "RFM-score baseline": {"ROC-AUC": 0.803}}
-    >>> classifier_text({"classifier_auc_high_value": 0.783}, {"q2": q2})
-    "Classification (notebook 07): ROC-AUC 0.78 for next period's high-value customers, against 0.80 for the RFM-score baseline."
-    >>> classifier_text({"classifier_auc_high_value": None}, {"q2": q2}) is None
-    True
-    """
-    auc = metrics.get("classifier_auc_high_value")
-    if auc is None:
-        return None
-    baseline, baseline_auc = _baseline_auc(classification.get("q2") or {})
-    return (f"Classification (notebook 07): ROC-AUC {auc:.2f} for next period's high-value customers"
-            + (f", against {baseline_auc:.2f} for the {baseline}." if baseline is not None else "."))
 
 
 def save_export(catalog: Catalog, export: pd.DataFrame, metrics: dict[str, Any]) -> dict[str, Path]:

@@ -30,9 +30,15 @@ def _language(result: Any) -> None:
         print(NO_CJK_FONT)
 
 
-def _done(fig: Figure) -> Figure:
-    """Lay the figure out and close it (it is returned, so the notebook shows it once)."""
-    fig.tight_layout()
+def _done(fig: Figure, result: Any, layout: bool = True) -> Figure:
+    """Put every text of the figure in the report's language, lay it out and close it (the notebook shows it once).
+
+    The figures are drawn in English and translated at the end (:func:`helpers.i18n.translate_figure`), so
+    legends, annotations and the shared plots' labels are translated too, from templates.
+    """
+    i18n.translate_figure(fig, result.language)
+    if layout:
+        fig.tight_layout()
     plt.close(fig)
     return fig
 
@@ -45,38 +51,51 @@ def _shown(frame: pd.DataFrame, result: Any) -> pd.DataFrame:
 def value_figure(result: Any) -> Figure:
     """Revenue concentration (Pareto curve with the A/B cuts) and, with a forecast, the value pyramid beside it."""
     _language(result)
-    t, forecast = result.t, result.forecast
+    forecast = result.forecast
     fig, axes = plt.subplots(1, 2 if forecast else 1, figsize=(15 if forecast else 8, 5),
                              gridspec_kw={"width_ratios": [1, 1.2]} if forecast else None, squeeze=False)
-    plots.pareto(axes[0, 0], result.export["monetary_total"], result.abc_cuts, t("Revenue concentration (ABC, 80/20)"), t)
+    plots.pareto(axes[0, 0], result.export["monetary_total"], result.abc_cuts, "Revenue concentration (ABC, 80/20)")
     if forecast:
-        plots.pyramid(axes[0, 1], result.tiers, t)
-        axes[0, 1].set_title(t("The customer value pyramid"))
-    return _done(fig)
+        plots.pyramid(axes[0, 1], result.tiers)
+        axes[0, 1].set_title("The customer value pyramid")
+    return _done(fig, result)
 
 
 def lifecycle_figure(result: Any) -> Figure:
     """Customers per lifecycle stage and, beside them, each discovered cluster's share of revenue."""
     _language(result)
-    t = result.t
     fig, axes = plt.subplots(1, 2, figsize=(15, 4), gridspec_kw={"width_ratios": [1, 1.2]})
-    plots.lifecycle(axes[0], result.export["lifecycle_stage"], t("Lifecycle stages"), t)
+    plots.lifecycle(axes[0], result.export["lifecycle_stage"], "Lifecycle stages")
     if result.clusters is not None:
-        axes[1].barh(result.clusters.index, result.clusters["revenue_share"], color="tab:blue")
+        axes[1].barh(result.clusters.index.astype(str), result.clusters["revenue_share"], color="tab:blue")
         axes[1].xaxis.set_major_formatter("{x:.0%}")
-        axes[1].set(title=t("Discovered clusters"), xlabel=t("revenue share"))
-    return _done(fig)
+        axes[1].set(title="Discovered clusters", xlabel="revenue share")
+    return _done(fig, result)
 
 
 def migration_figure(result: Any) -> Figure:
     """The migration matrix as a heatmap: customers by segment in the earlier report (rows) and now (columns)."""
     _language(result)
-    t = result.t
     fig, ax = plt.subplots(figsize=(11, 0.45 * len(result.matrix) + 2))
-    sns.heatmap(_shown(result.matrix, result), annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
-    ax.set(title=f"{t('before')} ({result.previous}) -> {t('after')} ({result.as_of})")
-    plt.close(fig)  # no tight_layout: the heatmap keeps its own margins
-    return fig
+    sns.heatmap(result.matrix, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
+    ax.set(title=f"before ({result.previous}) -> after ({result.as_of})", xlabel="after", ylabel="before")
+    return _done(fig, result, layout=False)  # no tight_layout: the heatmap keeps its own margins
+
+
+def ladder_figure(result: Any) -> Figure:
+    """Moves between value tiers and between A/B/C classes since the earlier report: one heatmap per scale."""
+    _language(result)
+    ladders = result.ladders or {}
+    fig, axes = plt.subplots(1, max(1, len(ladders)), figsize=(13, 4), squeeze=False)
+    titles = {"value_tier": "Value tiers", "abc_class": "A/B/C classes"}
+    for ax, (column, moves) in zip(axes[0], ladders.items(), strict=False):
+        matrix = moves.matrix
+        if column == "abc_class":  # the classes by name ("key customers (A)"), already in the report's language
+            matrix = matrix.rename(index=result.abc_names, columns=result.abc_names)
+        sns.heatmap(matrix, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
+        ax.tick_params(axis="y", rotation=0)
+        ax.set(title=titles[column], xlabel=f"after ({result.as_of})", ylabel=f"before ({result.previous})")
+    return _done(fig, result)
 
 
 def segments(result: Any) -> Any:
@@ -121,8 +140,17 @@ def flows(result: Any) -> pd.DataFrame:
     return _shown(result.flows.head(10), result)
 
 
+def runs_table(result: Any) -> pd.DataFrame | None:
+    """The earlier runs of the data set side by side (the last eight), labels in the report's language."""
+    t = result.t
+    return None if result.runs is None else _shown(result.runs.tail(8).rename(
+        columns=lambda c: f"{t('customers')}: {t(c[2:])}" if c.startswith("n_") else c), result)
+
+
 def runs(result: Any) -> None:
     """Show the earlier runs of the data set side by side (the last eight), or that none were recorded."""
+    t = result.t
     if result.runs is not None:
-        print("parameters that differ between runs, and the headline numbers (python -m helpers.compare shows the same):")
-    _show(None if result.runs is None else result.runs.tail(8), "no earlier runs recorded yet")
+        print(t("parameters that differ between runs, and the headline numbers (python -m helpers.compare shows the "
+                "same):"))
+    _show(runs_table(result), t("no earlier runs recorded yet"))

@@ -19,10 +19,12 @@ from typing import Any
 
 import pandas as pd
 
-from helpers import history, i18n
+from helpers import history, i18n, names
 from helpers import report as content
+from helpers import report_texts as texts
 from helpers.catalog import Catalog
-from helpers.migration import changed_text, migration, migration_summary
+from helpers.interpret import report as interpret
+from helpers.migration import LadderMoves, changed_text, ladder_moves, migration, migration_summary
 from helpers.rfm import load_segment_map
 from helpers.tiers import tier_table
 
@@ -56,6 +58,11 @@ class ReportResult:
     changed: str | None = None  # "compared with the report of ...: N customers changed segment"
     moved: dict[str, Any] | None = None  # helpers.migration.migration_summary
     runs: pd.DataFrame | None = None  # the earlier runs side by side (None when none was recorded)
+    states: dict[str, str] | None = None  # the segment map's states (segment -> state)
+    abc_names: dict[str, str] | None = None  # "A" -> "key customers (A)", in the run's language
+    ladders: dict[str, LadderMoves] | None = None  # moves by value tier and by A/B/C class since the earlier report
+    ladder_texts: list[str] | None = None  # one sentence per scale (helpers.interpret.report.migration_texts)
+    summary: str = ""  # the manager summary (helpers.interpret.report.summary)
 
     @property
     def forecast(self) -> bool:
@@ -82,20 +89,34 @@ def report(params: Any, catalog: Catalog) -> ReportResult:
         language=params.language, dataset=params.dataset, as_of=params.as_of, export=export, metrics=metrics,
         files=files, header=content.header_markdown(params.title, params.dataset, params.as_of, params.experiment, t),
         headline=pd.Series(rows, name=params.dataset).to_frame(),
-        caveats_html=content.caveats_html(metrics["caveats"], t),
+        caveats_html=content.caveats_html([c | {"text": texts.caveat_text(c, params.language)}
+                                           for c in metrics["caveats"]], t),
         segments=content.segment_table(export, segment_map.actions()), abc_cuts=tuple(params.rfm.abc_cuts),
         tiers=tier_table(export, segment_map.tiers) if forecast else None,
-        no_pyramid=None if forecast else content.NO_PYRAMID, clusters=content.cluster_table(export),
-        prospects=content.prospects(export), withheld=content.prospects_withheld(export, classification),
-        validation=content.validation_section(clv_check, params.as_of),
-        classifier=content.classifier_text(metrics, classification),
-        runs=history.earlier_runs(params.dataset))
+        no_pyramid=None if forecast else t(texts.NO_PYRAMID), clusters=content.cluster_table(export),
+        prospects=content.prospects(export), withheld=texts.prospects_withheld(export, classification, t),
+        validation=texts.validation_section(clv_check, params.as_of, _comparison(catalog), t),
+        classifier=texts.classifier_text(metrics, classification, t),
+        runs=history.earlier_runs(params.dataset), states=segment_map.states,
+        abc_names={c: f"{t(row['name'])} ({c})" if row["name"] != c else c
+                   for c, row in segment_map.abc_classes().iterrows()})
     previous = history.previous_run(params.dataset, params.as_of, params.experiment)
     if previous is None:
-        result.no_previous = history.no_previous_text(params.dataset, params.as_of, params.experiment)
+        result.no_previous = history.no_previous_text(params.dataset, params.as_of, params.experiment, t)
     else:  # the published earlier report's export, the only thing read from outside this run
         result.previous = previous.name
-        result.matrix, result.flows = migration(pd.read_parquet(previous / history.PUBLISHED_FILE), export)
-        result.changed = changed_text(previous.name, result.flows)
-        result.moved = migration_summary(result.flows, segment_map.states)  # by the map's states, not by names
+        before = pd.read_parquet(previous / history.PUBLISHED_FILE)
+        result.matrix, result.flows = migration(before, export)
+        result.changed = changed_text(previous.name, result.flows, t)
+        result.moved = migration_summary(result.flows, segment_map.states, t)  # by the map's states, not by names
+        ladders = {c: ladder_moves(before, export, c, order)
+                   for c, order in (("value_tier", names.TIERS), ("abc_class", names.ABC))}
+        result.ladders = {c: m for c, m in ladders.items() if m is not None}
+        result.ladder_texts = interpret.migration_texts(result)
+    result.summary = interpret.summary(result)
     return result
+
+
+def _comparison(catalog: Catalog) -> pd.DataFrame | None:
+    """Stage 05's model comparison (every fit and its holdout scores), ``None`` when it wrote none."""
+    return pd.read_csv(catalog.path("model_comparison")) if catalog.exists("model_comparison") else None

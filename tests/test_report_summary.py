@@ -1,0 +1,228 @@
+"""Fast tests of the report's generated words: migration by tier and class, the manager summary, the zh report.
+
+Small frames only: a :class:`~helpers.stages.report.ReportResult` is built by hand from a synthetic export
+(no pipeline run, no notebook), and every piece notebook 08 shows (texts, tables, figures) is built through
+the same functions the notebook calls.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+matplotlib.use("Agg")
+
+from helpers import i18n, names  # noqa: E402
+from helpers import report as content  # noqa: E402
+from helpers import report_texts as texts  # noqa: E402
+from helpers.interpret import report as interpret  # noqa: E402
+from helpers.migration import ladder_moves, ladder_text, migration, migration_summary  # noqa: E402
+from helpers.plots import report as show  # noqa: E402
+from helpers.rfm import load_segment_map  # noqa: E402
+from helpers.stages.report import ReportResult  # noqa: E402
+from helpers.tiers import tier_table  # noqa: E402
+
+AS_OF = dt.date(1998, 6, 30)
+CHECK = {"chosen_model": "Pareto/NBD (penalizer 0)", "calibration_end": "1997-09-30", "forecast": True,
+         "holdout": {"predicted_total": 1665.5, "actual_total": 1882.0, "total_error_pct": -11.5, "mae": 0.7545,
+                     "rmse": 1.6028, "spearman": 0.4597}, "spend_frequency_correlation": 0.07,
+         "why": "Pareto/NBD has the lowest holdout RMSE (1.6028; MAE 0.7545) ... (see status)."}
+COMPARISON = pd.DataFrame({"model": ["Pareto/NBD", "MBG/NBD", "BG/NBD"], "rmse": [1.6028, 1.6048, np.nan]})
+
+
+def _export(n: int = 200, lapsed: float = 0.1, at_risk: int = 20, seed: int = 0) -> pd.DataFrame:
+    """A synthetic export: ABC classes by spend rank, tiers, segments, P(alive) (``lapsed``: share below 0.5).
+
+    One customer in ``at_risk`` (counted from the smallest spender) is in the segment "at risk".
+    """
+    rng = np.random.default_rng(seed)
+    spend = np.sort(rng.pareto(1.5, n) * 50 + 5)[::-1]
+    abc = np.where(np.arange(n) < n * 0.05, "A", np.where(np.arange(n) < n * 0.2, "B", "C"))
+    alive = np.where(rng.random(n) < lapsed, 0.2, 0.9)
+    segments = np.array(["champions", "loyal", "lapsed one-time buyers"])[np.arange(n) % 3]
+    segments[::-at_risk] = "at risk"
+    x = pd.DataFrame({"customer_key": [f"{i:016x}" for i in range(n)], "monetary_total": spend, "abc_class": abc,
+                      "rfm_segment": segments, "p_alive": alive, "clv": spend * alive / 2,
+                      "lifecycle_stage": np.array(names.LIFECYCLE)[np.arange(n) % 5],
+                      "cluster": np.where(np.arange(n) < n // 3, "high-spend, frequent", "low-spend, one-off (2)"),
+                      "value_tier": np.array(names.TIERS)[np.minimum(np.arange(n) * 4 // n, 3)],
+                      "p_high_value": rng.random(n), "prospect": False})
+    return x
+
+
+def _result(export: pd.DataFrame, language: str = "en", before: pd.DataFrame | None = None,
+            check: dict[str, Any] = CHECK) -> ReportResult:
+    """A ReportResult built the way stage 08 builds it, from small frames (no catalog, no run)."""
+    t = i18n.translator(language)
+    smap = load_segment_map("segment_maps/default.yaml")
+    caveats = [{"stage": "05-clv-lifetimes", "code": "x", "text": "a caveat"}]
+    metrics = {"forecast": True, "holdout": check["holdout"], "caveats": caveats}
+    r = ReportResult(language=language, dataset="shop", as_of=AS_OF, export=export, metrics=metrics, files={},
+                     header=texts.header_markdown("", "shop", AS_OF, None, t), headline=pd.DataFrame(),
+                     caveats_html="", segments=pd.DataFrame(), abc_cuts=(0.05, 0.2),
+                     tiers=tier_table(export, smap.tiers), no_pyramid=None, clusters=content.cluster_table(export), prospects=pd.DataFrame(),
+                     withheld=texts.prospects_withheld(export, {"q2": {"model": {"ROC-AUC": 0.78},
+                                                                       "RFM-score baseline": {"ROC-AUC": 0.80}}}, t),
+                     validation=texts.validation_section(check, AS_OF, COMPARISON, t),
+                     classifier=texts.classifier_text({"classifier_auc_high_value": 0.78},
+                                                      {"q2": {"RFM-score baseline": {"ROC-AUC": 0.8}}}, t),
+                     states=smap.states,
+                     abc_names={c: f"{t(row['name'])} ({c})" for c, row in smap.abc_classes().iterrows()})
+    if before is not None:
+        r.previous = "1998-03-31"
+        r.matrix, r.flows = migration(before, export)
+        r.changed = i18n.fill("compared with the report of {previous}: {n:,} customers changed segment", language,
+                              previous=r.previous, n=int(r.flows["customers"].sum()))
+        r.moved = migration_summary(r.flows, smap.states, t)
+        r.ladders = {c: ladder_moves(before, export, c, order) for c, order in
+                     (("value_tier", names.TIERS), ("abc_class", names.ABC))}
+        r.ladder_texts = interpret.migration_texts(r)
+    r.summary = interpret.summary(r)
+    return r
+
+
+def _moved(export: pd.DataFrame) -> pd.DataFrame:
+    """The earlier report of ``export``: ten gold customers were platinum, five gold ones were iron."""
+    before = export.copy()
+    gold = before.index[before["value_tier"].eq("gold")]
+    before.loc[gold[:10], "value_tier"] = "platinum"
+    before.loc[gold[10:15], "value_tier"] = "iron"
+    before.loc[before.index[:3], "abc_class"] = "B"  # three key customers were major ones
+    before.loc[before.index[:4], "rfm_segment"] = "at risk"
+    return before
+
+
+def test_moves_up_and_down_the_tiers_and_classes_are_counted_and_worded() -> None:
+    after = _export()
+    moves = ladder_moves(_moved(after), after, "value_tier", names.TIERS)
+    assert moves.down == 10 and moves.fell == ("platinum", "gold", 10)
+    assert moves.up == 5 and moves.rose == ("iron", "gold", 5)
+    assert moves.matrix.loc["platinum", "gold"] == 10 and moves.matrix.to_numpy().sum() == len(after)
+    text = ladder_text(moves, "Value tiers", str)
+    assert "10 customers fell from platinum to gold" in text and "5 customers rose from iron to gold" in text
+    classes = ladder_moves(_moved(after), after, "abc_class", names.ABC)
+    assert classes.up == 3 and classes.down == 0 and classes.fell is None
+    assert ladder_moves(after.drop(columns="value_tier"), after, "value_tier", names.TIERS) is None
+    unmoved = ladder_text(ladder_moves(after, after, "abc_class", names.ABC), "A/B/C classes", str)
+    assert "none of the 200 customers" in unmoved and "new since" not in unmoved  # one cohort: nobody new
+    newcomers = ladder_text(ladder_moves(after.iloc[12:], after, "abc_class", names.ABC), "A/B/C classes", str)
+    assert newcomers.endswith("12 customers are new since the earlier report; 12 of them started as A or B.")
+
+
+def test_the_summary_follows_the_data() -> None:
+    calm, lapsed, slipping = (_result(_export(lapsed=0.05)), _result(_export(lapsed=0.6)),
+                              _result(_export(lapsed=0.05, at_risk=3)))
+    assert "First: a personal reactivation offer" in slipping.summary
+    assert "First: keep the key customers close" in calm.summary
+    assert "First: contact the" in lapsed.summary and "First: contact the" not in calm.summary
+    n_calm, n_lapsed = (interpret.slipping_facts(r)["valuable_lapsed"] for r in (calm, lapsed))
+    assert n_lapsed > n_calm and f"{n_lapsed:,} key and major customers who have probably lapsed" in lapsed.summary
+    assert "hold" in calm.summary and "of revenue" in calm.summary and "-11.5%" in calm.summary
+    worse = _result(_export(), check=CHECK | {"holdout": CHECK["holdout"] | {"total_error_pct": -35.0}})
+    assert "That is a large miss" in worse.summary and "large miss" not in calm.summary
+    assert "1 caveats qualify" in calm.summary
+    moved = _result(_export(), before=_moved(_export()))
+    assert "Since the last report" in moved.summary and "Since the last report" not in calm.summary
+
+
+def test_the_validation_paragraph_says_each_figure_once_and_no_column_names() -> None:
+    text = texts.validation_text(CHECK, AS_OF, COMPARISON)
+    for figure in ("1,666", "1,882", "-11.5%", "0.75", "0.46"):
+        assert text.count(figure) == 1, figure
+    assert "status" not in text and "RMSE" not in text and "1.6028" not in text  # not stage 05's `why`
+    assert "MBG/NBD, errs 0.1% more" in text and "1 of 3 fits failed" in text
+    apart = COMPARISON.assign(rmse=[1.6, 1.9, 2.0])
+    assert "the choice matters." in texts.validation_text(CHECK, AS_OF, apart)
+
+
+def _pieces(r: ReportResult) -> list[str]:
+    """Every text notebook 08 shows for ``r`` but its figures: its sentences, its tables' labels and cells."""
+    found = [r.header, r.summary, r.validation, r.classifier or "", r.withheld or "", r.changed or "",
+             (r.moved or {}).get("text", ""), *(r.ladder_texts or [])]
+    frames = [show._shown(r.clusters.round(2), r), show._shown(r.tiers[["customers", "action"]].rename_axis("tier"), r), show.flows(r),
+              show._shown(r.export[["customer_key", "rfm_segment", "value_tier", "lifecycle_stage", "cluster"]].iloc[::37], r)]
+    for frame in frames:
+        found += [str(v) for v in [*frame.columns, *frame.index, *frame.to_numpy().ravel()]]
+    return found
+
+
+def _figure_texts(r: ReportResult, figures: tuple[str, ...]) -> list[str]:
+    """Every text of notebook 08's ``figures`` for ``r`` (titles, labels, ticks, legends, annotations)."""
+    from matplotlib.text import Text
+
+    return [a.get_text() for name in figures for a in getattr(show, name)(r).findobj(Text)]
+
+
+@pytest.fixture(scope="module")
+def zh() -> ReportResult:
+    """The Chinese report's result, with an earlier report to compare with."""
+    return _result(_export(), "zh", before=_moved(_export()))
+
+
+def _no_english(pieces: list[str]) -> str:
+    """``pieces`` joined, once no piece holds a run of three or more English words."""
+    left = [(p, i18n.english_runs(p)) for p in pieces if i18n.english_runs(p)]
+    assert not left, left
+    return " ".join(pieces)
+
+
+def test_the_chinese_report_leaves_no_english_sentence(zh: ReportResult) -> None:
+    joined = _no_english(_pieces(zh))
+    for term in ("白金客户", "黄金客户", "关键客户", "获取期", "终止期", "客户终身价值", "高消费、经常购买",
+                 ):  # the material's terms; cluster names word by word
+        assert term in joined, term
+    assert "降幅最大：10 位客户从白金客户降为黄金客户。" in zh.ladder_texts[0]  # a template, filled after translation
+
+
+def test_the_chinese_value_and_lifecycle_figures_leave_no_english_label(zh: ReportResult) -> None:
+    joined = _no_english(_figure_texts(zh, ("value_figure", "lifecycle_figure")))
+    for term in ("累计收入", "客户终身价值占比", "获取期", "低消费、一次性（2）"):
+        assert term in joined, term  # the legend, the pyramid's CLV, the lifecycle's ticks, a cluster's name
+
+
+def test_the_chinese_migration_figures_leave_no_english_label(zh: ReportResult) -> None:
+    joined = _no_english(_figure_texts(zh, ("migration_figure", "ladder_figure")))
+    for term in ("普通客户 (C)", "之前（1998-03-31）", "流失风险客户"):
+        assert term in joined, term  # the class names on the axes, the dates, the segments
+
+
+def test_the_english_report_says_the_same_numbers(zh: ReportResult) -> None:
+    en = _result(_export(), "en", before=_moved(_export()))
+    numbers = lambda s: sorted(__import__("re").findall(r"\d+(?:[.,]\d+)*%?", s))  # noqa: E731
+    assert numbers(en.summary) == numbers(zh.summary) and numbers(en.validation) == numbers(zh.validation)
+    assert i18n.english_runs(en.summary)  # the scanner does see English
+
+
+def test_a_caveat_no_template_reads_back_is_told_by_its_code() -> None:
+    read_back = {"code": "methods_disagree", "text": "k-means and the Gaussian mixture agree only at ARI 0.197 (below "
+                 "0.2): the groups depend on the method; read them as one possible cut, not as structure in the data."}
+    assert texts.caveat_text(read_back, "zh").startswith("k-means 与高斯混合模型的一致性只有 ARI 0.197（低于 0.2）")
+    unknown = {"code": "rfm_f_levels", "text": "F scores are odd today in a new way."}
+    assert texts.caveat_text(unknown, "zh") == i18n.catalogue("zh")["caveat:rfm_f_levels"]
+    family = {"code": "rfm_no_spread_frequency", "text": "frequency has almost no spread: a sentence of a new form."}
+    assert texts.caveat_text(family, "zh") == i18n.catalogue("zh")["caveat:rfm_no_spread"]
+    assert texts.caveat_text(unknown, "en") == unknown["text"]
+
+
+def test_without_a_forecast_lapsed_valuable_customers_are_counted_by_segment() -> None:
+    export = _export(lapsed=0.0).assign(p_alive=np.nan, clv=np.nan)
+    export.loc[export.index[:20], "rfm_segment"] = "lost"  # key and major customers in a lost segment
+    r = _result(export, check=CHECK | {"forecast": False})
+    r.metrics["forecast"] = False
+    r.summary = interpret.summary(r)
+    assert "no forecast of future value" in r.summary and "P(alive)" not in r.summary
+    gone = {s for s, state in r.states.items() if state in ("slipping", "lost")}
+    expected = int(export.head(40)["rfm_segment"].isin(gone).sum())  # the top 40 are classes A and B
+    assert 20 <= expected < 40 and f"Of the 40 key and major customers, {expected} are in slipping or lost" in r.summary
+
+
+def test_every_word_cluster_names_are_built_from_has_a_chinese_term() -> None:
+    from helpers.clustering import NAME_WORDS
+
+    words = {w for pair in NAME_WORDS.values() for w in pair} | {"typical"}
+    assert not [w for w in words if i18n.translate(w, "zh") == w]  # stage 06's vocabulary (the names are built from it)
