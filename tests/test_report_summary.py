@@ -222,7 +222,8 @@ def test_without_a_forecast_lapsed_valuable_customers_are_counted_by_segment() -
 
 
 def test_every_word_cluster_names_are_built_from_has_a_chinese_term() -> None:
-    from helpers.clustering import NAME_WORDS
+    from helpers.clusternames import COMPARE_WORDS, NAME_WORDS, TYPES
 
-    words = {w for pair in NAME_WORDS.values() for w in pair} | {"typical"}
+    words = {w for table in (NAME_WORDS, COMPARE_WORDS) for pair in table.values() for w in pair}
+    words |= set(TYPES.values()) | {"typical", "mostly one-off", "repeat"}
     assert not [w for w in words if i18n.translate(w, "zh") == w]  # stage 06's vocabulary (the names are built from it)
