@@ -109,10 +109,10 @@ def test_experiments_failed_reruns_and_partial_runs_leave_the_scheduled_run_byte
     before = {"artifacts": tree_digest(artifacts), "report": tree_digest(scheduled)}
     assert {"customers.duckdb", "transactions.parquet", "customers.parquet", "metrics.json"} <= set(before["artifacts"])
 
-    variant = pipeline_run("cdnow_sample.yaml", QUICK | {"rfm.abc_cuts": "[0.1, 0.3]", "clusters.k": "3"}, experiment="k3",
+    variant = pipeline_run("cdnow_sample.yaml", QUICK | {"rfm.abc_cuts": "[0.1, 0.3]", "clusters.k": "5"}, experiment="k5",
                            notebooks=ISOLATION_NOTEBOOKS)
-    experiment = published("cdnow_sample.yaml", {"experiment": "k3"}).folder
-    assert variant.name == experiment.name == "1998-06-30-k3"
+    experiment = published("cdnow_sample.yaml", {"experiment": "k5"}).folder
+    assert variant.name == experiment.name == "1998-06-30-k5"
     assert tree_digest(experiment)["clusters.parquet"] != before["artifacts"]["clusters.parquet"]  # it did differ
     assert {"artifacts": tree_digest(artifacts), "report": tree_digest(scheduled)} == before, "the experiment"
 
