@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
-from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, silhouette_score
+from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, pairwise_distances, silhouette_score
 
 from helpers.errors import DataError
 
@@ -98,6 +98,7 @@ def scan_k(x: pd.DataFrame, k_min: int, k_max: int, seed: int = 42, sample_size:
     top = min(k_max, distinct - 1)
     if top < max(k_min, 2):
         raise DataError(f"cannot compare cluster counts {k_min}..{k_max}: only {distinct} distinct customers")
+    distances = pairwise_distances(sample)  # once for every k's silhouette (at most sample_size squared)
     rows = []
     for k in range(min(max(k_min, 2), REFERENCE_K), top + 1):
         km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(sample)
@@ -105,7 +106,7 @@ def scan_k(x: pd.DataFrame, k_min: int, k_max: int, seed: int = 42, sample_size:
         two = len(np.unique(labels)) > 1
         stability = _refit_aris(sample, k, labels, refits, seed, sample_size).mean() if refits else np.nan
         rows.append({"k": k, "inertia": float(km.inertia_),
-                     "silhouette": float(silhouette_score(sample, labels)) if two else np.nan,
+                     "silhouette": float(silhouette_score(distances, labels, metric="precomputed")) if two else np.nan,
                      "calinski_harabasz": float(calinski_harabasz_score(sample, labels)) if two else np.nan,
                      "stability": float(stability), "eligible": k >= k_min})
     return pd.DataFrame(rows, columns=SCAN_COLUMNS)
