@@ -10,6 +10,7 @@ import pytest
 from lifetimes import BetaGeoBetaBinomFitter
 from lifetimes.datasets import load_donations
 
+from helpers import clv
 from helpers.clv.models.bgbb import BetaGeoBetaBinom, period_summary, rf_matrix, simulate_bgbb
 from helpers.errors import DataError
 
@@ -38,7 +39,7 @@ def donors(donations: pd.DataFrame) -> pd.DataFrame:
 
 def test_the_published_parameters_and_likelihood_are_reproduced(fit: BetaGeoBetaBinom,
                                                                 donations: pd.DataFrame) -> None:
-    assert fit.ok and fit.message == "converged"
+    assert fit.ok and fit.message == "converged" and fit.label == "BG/BB (penalizer 0)"
     assert {k: round(v, 3) for k, v in fit.params.items()} == PUBLISHED
     assert round(fit.log_likelihood(donations), 1) == PUBLISHED_LL
     assert int(donations["weight"].sum()) == 11_104 and len(donations) == 22
@@ -97,10 +98,20 @@ def test_known_parameters_are_recovered_from_a_simulated_cohort() -> None:
 
 
 def test_unusable_data_is_refused_or_reported() -> None:
-    with pytest.raises(DataError, match="fewer than 10"):
+    with pytest.raises(DataError, match="only 1 customer"):
         BetaGeoBetaBinom.fit(pd.DataFrame({"frequency": [1], "recency": [1], "n_periods": [2]}))
-    with pytest.raises(DataError, match="no customer had a transaction"):
+    with pytest.raises(DataError, match="none of the 20 customers made a repeat purchase"):
         BetaGeoBetaBinom.fit(pd.DataFrame({"frequency": [0] * 20, "recency": [0] * 20, "n_periods": [3] * 20}))
     same = pd.DataFrame({"frequency": [3] * 30 + [0] * 30, "recency": [3] * 30 + [0] * 30, "n_periods": [3] * 60})
     refused = BetaGeoBetaBinom.fit(same)  # everyone gives every year or never: nothing in between
     assert not refused.ok and refused.message.startswith(("unsound", "did not converge"))
+
+
+def test_it_is_a_family_of_the_model_interface(donations: pd.DataFrame, donors: pd.DataFrame,
+                                               fit: clv.BTYDModel) -> None:
+    again = clv.fit_btyd("bgbb", donors)
+    assert isinstance(again, BetaGeoBetaBinom) and again.params == pytest.approx(fit.params)
+    assert fit.non_finite_predictions(donations, 5) == 0
+    shares = fit.period_transactions(donors, max_frequency=6, sample=3_000)
+    assert shares.index.tolist() == list(range(7))
+    assert (shares["actual"] - shares["model"]).abs().max() < 0.03  # the calibration fit of FHS 2010, figure 3

@@ -10,31 +10,29 @@ customer transacts in a period with probability p ~ Beta(alpha, beta); at the
 start of each period an alive customer drops out with probability
 theta ~ Beta(gamma, delta).
 
-Why a thin wrapper beside :class:`~helpers.clv.models.base.BTYDModel`, not a
-family of it: the families share continuous time (``frequency``, ``recency``,
-``T`` in days or weeks, lifetimes' ``(f, r, T)`` prediction signatures, the
-Gamma-rate boundary checks on ``r`` and ``alpha``), and every registered
-family joins the continuous-time model comparison of stage 05 (the
-``clv.models`` parameter names them). The BG/BB takes whole periods, its
-lifetimes predictions take the horizon first (also for P(alive)), and it is
-chosen by the shape of the log, not compared with the others. It keeps the
-design that matters: it fits on the distinct (frequency, recency, n_periods)
-rows with their counts (Fader and Hardie's recency/frequency matrix: 22 rows
-for the 11,104 donors) and predicts once per distinct row.
+A family of :class:`~helpers.clv.models.base.BTYDModel` (key ``"bgbb"``:
+``fit_btyd("bgbb", summary)`` works), so it fits with the same remedies, on
+the distinct rows with their counts (Fader and Hardie's recency/frequency
+matrix: 22 rows for the 11,104 donors) and predicts once per distinct row.
+What differs is said in the class: its opportunities ``n_periods`` stand
+where the continuous families have ``T`` (:func:`as_btyd`), its P(alive)
+takes a horizon, its boundary is that of two Betas. It is chosen by the
+shape of the log (one opportunity per period), not compared with the
+continuous-time families: ``clv.models`` (config) admits only those, so
+stage 05's comparison never fits it on weeks or days.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from lifetimes import BetaGeoBetaBinomFitter
+from lifetimes.generate_data import beta_geometric_beta_binom_model
 from scipy.special import gammaln
 
-from helpers.clv.models.base import FIT_ERRORS, quiet
+from helpers.clv.models.base import BTYDModel
 from helpers.clv.summary import as_purchase_days
 from helpers.errors import DataError
 
@@ -105,45 +103,39 @@ def rf_matrix(summary: pd.DataFrame) -> pd.DataFrame:
     return rows.astype(np.int64)
 
 
-def _distinct(summary: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    rows = rf_matrix(summary)
-    if "weight" in summary.columns:
-        return rows, np.arange(len(rows))
-    keys = pd.MultiIndex.from_frame(summary[BGBB_COLUMNS].astype(np.int64))
-    return rows, pd.MultiIndex.from_frame(rows[BGBB_COLUMNS]).get_indexer(keys)
+def as_btyd(summary: pd.DataFrame, *, customers: bool = False) -> pd.DataFrame:
+    """``summary`` in the columns the model interface reads: ``n_periods`` as ``T`` (the opportunities observed).
+
+    With ``customers``, an :func:`rf_matrix` (``weight`` column) becomes one row per customer, as
+    :meth:`BTYDModel.fit` counts customers by their distinct rows itself.
+
+    >>> m = pd.DataFrame({"frequency": [0, 2], "recency": [0, 3], "n_periods": [4, 4], "weight": [2, 1]})
+    >>> as_btyd(m, customers=True).values.tolist()
+    [[0.0, 0.0, 4.0], [0.0, 0.0, 4.0], [2.0, 3.0, 4.0]]
+    """
+    if customers and "weight" in summary.columns:
+        summary = summary.loc[summary.index.repeat(summary["weight"])].reset_index(drop=True)
+    return summary[BGBB_COLUMNS].rename(columns={"n_periods": "T"}).astype(float)
 
 
-@dataclass
-class BetaGeoBetaBinom:
-    """One BG/BB fit: the lifetimes model (None: failed or unsound) and what it took."""
+class BetaGeoBetaBinom(BTYDModel, key="bgbb", title="BG/BB", fitter=BetaGeoBetaBinomFitter,
+                       simulator=beta_geometric_beta_binom_model, parameter_names=("alpha", "beta", "gamma", "delta")):
+    """The BG/BB behind the model interface: fitting, remedies and prediction of :class:`BTYDModel`.
 
-    penalizer: float = 0.0
-    model: Any = None
-    message: str = ""
-    attempts: list[str] = field(default_factory=list)
-    boundary: str = ""
-
-    key: ClassVar[str] = "bgbb"
-    title: ClassVar[str] = "BG/BB"
-    parameter_names: ClassVar[tuple[str, ...]] = ("alpha", "beta", "gamma", "delta")
-
-    @property
-    def ok(self) -> bool:
-        """True when the fit is usable."""
-        return self.model is not None
-
-    @property
-    def label(self) -> str:
-        """The model and its penalizer, for tables and sentences."""
-        return f"{self.title} (penalizer {self.penalizer:g})"
+    What differs: the summary's opportunities ``n_periods`` stand where the
+    continuous families have ``T`` (:func:`as_btyd`); P(alive) takes the
+    horizon (lifetimes' BG/BB asks for it); the boundary is that of two Betas;
+    no sample start (the distinct rows of a discrete log are few whatever
+    the number of customers, and lifetimes does not rescale BG/BB time).
+    """
 
     @property
     def params(self) -> dict[str, float]:
         """The fitted alpha, beta (transaction Beta) and gamma, delta (drop-out Beta)."""
         return {k: float(v) for k, v in self.model.params_.items()}
 
-    @staticmethod
-    def boundary_problems(params: dict[str, float]) -> list[str]:
+    @classmethod
+    def boundary_problems(cls, params: dict[str, float], t_max: float | None = None) -> list[str]:
         """What fitted parameters on the boundary mean, in business terms (empty: sound).
 
         >>> BetaGeoBetaBinom.boundary_problems({"alpha": 1.2, "beta": 0.75, "gamma": 0.66, "delta": 2.8})
@@ -165,53 +157,20 @@ class BetaGeoBetaBinom:
         return out
 
     @classmethod
-    def fit(cls, summary: pd.DataFrame, penalizer: float = 0.0, *, seed: int = 42) -> BetaGeoBetaBinom:
-        """Fit on the distinct rows of ``summary`` (per customer, or an :func:`rf_matrix` with ``weight``).
+    def starting_values(cls, summary: pd.DataFrame, penalizer: float, sample: int = 20_000,
+                        seed: int = 0) -> np.ndarray | None:
+        """None: lifetimes' own start (a discrete log has few distinct rows; its time is not rescaled)."""
+        return None
 
-        lifetimes averages the weighted log-likelihood, so distinct rows with
-        counts give the optimum of one row per customer. Remedies as for the
-        continuous families: a seeded second start, then a looser tolerance;
-        a boundary solution is refused, not remedied.
+    @classmethod
+    def fit(cls, summary: pd.DataFrame, penalizer: float = 0.0, *, weighted: bool = True,
+            seed: int = 42) -> BTYDModel:
+        """:meth:`BTYDModel.fit` on a BG/BB summary per customer or an :func:`rf_matrix` (``weight``).
+
+        lifetimes averages the BG/BB's weighted log-likelihood, so the distinct
+        rows with their counts give the optimum of one row per customer.
         """
-        rows = rf_matrix(summary)
-        if rows.empty or int(rows["weight"].sum()) < 10:
-            raise DataError(f"{cls.title}: fewer than 10 customers; the model describes how customers differ")
-        if (rows["n_periods"] == 0).all() or (rows["frequency"] == 0).all():
-            raise DataError(f"{cls.title}: no customer had a transaction after their first period to learn from")
-        args = [rows[c].to_numpy() for c in BGBB_COLUMNS]
-        tries = [(1e-7, None, "as asked"),
-                 (1e-7, np.random.default_rng(seed).normal(0.0, 0.7, 4), "other starting values (seeded)"),
-                 (1e-5, None, "looser tolerance 1e-5")]
-        result = cls(penalizer)
-        for tol, initial, how in tries:
-            try:
-                with quiet():
-                    model = BetaGeoBetaBinomFitter(penalizer_coef=penalizer).fit(
-                        *args, weights=rows["weight"].to_numpy(), initial_params=initial, tol=tol)
-            except FIT_ERRORS as exc:
-                result.attempts.append(f"{how}: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:160]}")
-                continue
-            problems = cls.boundary_problems({k: float(v) for k, v in model.params_.items()})
-            if problems:
-                result.boundary = problems[0]
-                result.attempts.append(f"{how}: boundary solution ({'; '.join(problems)})")
-                break
-            result.model = model
-            result.message = "converged" if how == "as asked" else f"converged after remedy ({how})"
-            result.attempts.append(f"{how}: converged")
-            return result
-        result.message = (f"unsound: {result.boundary}" if result.boundary else "did not converge") + \
-            " (" + "; ".join(result.attempts) + ")"
-        return result
-
-    # --- prediction, once per distinct row ------------------------------------------------------
-
-    def on_distinct_rows(self, summary: pd.DataFrame, compute: Any) -> pd.Series:
-        """Evaluate ``compute(frequency, recency, n_periods)`` once per distinct row, spread over ``summary``."""
-        rows, inverse = _distinct(summary)
-        with np.errstate(all="ignore"):
-            values = np.asarray(compute(*(rows[c].to_numpy() for c in BGBB_COLUMNS)), dtype=float)
-        return pd.Series(values[inverse], index=summary.index)
+        return super().fit(as_btyd(summary, customers=True), penalizer, weighted=weighted, seed=seed)
 
     def log_likelihood(self, summary: pd.DataFrame) -> float:
         """The total log-likelihood of ``summary`` (customers, or distinct rows with ``weight``), as in the paper."""
@@ -220,15 +179,24 @@ class BetaGeoBetaBinom:
                                        *(rows[c].to_numpy() for c in BGBB_COLUMNS))
         return float((ll * rows["weight"].to_numpy()).sum())
 
-    def expected_purchases(self, summary: pd.DataFrame, periods: int) -> pd.Series:
-        """Expected transactions in the next ``periods`` opportunities (FHS 2010 eq. 13), per customer or row."""
-        expected = self.model.conditional_expected_number_of_purchases_up_to_time
-        return self.on_distinct_rows(summary, lambda x, tx, n: expected(periods, x, tx, n))
+    def expected_purchases(self, summary: pd.DataFrame, t: float) -> pd.Series:
+        """Expected transactions in the next ``t`` opportunities (FHS 2010 eq. 13), per row of ``summary``."""
+        return super().expected_purchases(as_btyd(summary), t)
 
     def p_alive(self, summary: pd.DataFrame, periods_ahead: int = 1) -> pd.Series:
         """P(alive at opportunity n + ``periods_ahead``); 1 is FHS (2010) eq. 11 and BTYD's ``bgbb.PAlive``."""
         alive = self.model.conditional_probability_alive
-        return self.on_distinct_rows(summary, lambda x, tx, n: alive(periods_ahead, x, tx, n)).clip(0, 1)
+        return self.on_distinct_rows(as_btyd(summary), lambda x, tx, n: alive(periods_ahead, x, tx, n)).clip(0, 1)
+
+    def non_finite_predictions(self, summary: pd.DataFrame, t: float, predicted: pd.Series | None = None) -> int:
+        """How many rows get a non-finite expected transactions over ``t`` or P(alive) (0: usable)."""
+        predicted = self.expected_purchases(summary, t) if predicted is None else predicted
+        return int((~np.isfinite(predicted.to_numpy()) | ~np.isfinite(self.p_alive(summary).to_numpy())).sum())
+
+    def period_transactions(self, summary: pd.DataFrame, max_frequency: int = 7, sample: int = 20_000,
+                            seed: int = 0) -> pd.DataFrame:
+        """Share of customers by repeat transactions, actual vs simulated (:meth:`BTYDModel.period_transactions`)."""
+        return super().period_transactions(as_btyd(summary, customers=True), max_frequency, sample, seed)
 
     def expected_new(self, periods: int | np.ndarray) -> np.ndarray:
         """Expected transactions of a newly acquired customer in their first ``periods`` opportunities (eq. 9)."""
@@ -258,4 +226,4 @@ def simulate_bgbb(n_customers: int, n_periods: int, params: dict[str, float], se
     return pd.DataFrame({"frequency": bought.sum(axis=1), "recency": last, "n_periods": n_periods})
 
 
-__all__ = ["BGBB_COLUMNS", "BetaGeoBetaBinom", "period_summary", "rf_matrix", "simulate_bgbb"]
+__all__ = ["BGBB_COLUMNS", "BetaGeoBetaBinom", "as_btyd", "period_summary", "rf_matrix", "simulate_bgbb"]
