@@ -145,3 +145,27 @@ def test_the_figure_draws_actual_and_model_in_both_panels(table: pd.DataFrame) -
     assert [len(ax.get_lines()) for ax in fig.axes] == [3, 3]  # actual, model, the calibration end
     assert weekly.get_lines()[0].get_ydata().sum() == 4_339
     assert "4,339" in cumulative.get_title() and "-3.9%" in cumulative.get_title()
+
+
+def test_customers_first_seen_in_the_holdout_are_not_the_cohort() -> None:
+    d = pd.DataFrame({"customer_id": ["a", "a", "a", "b", "b"], "amount": 1.0,
+                      "day": pd.to_datetime(["2020-01-01", "2020-01-10", "2020-01-20", "2020-01-16", "2020-01-18"])})
+    with_b = tr.tracking(published_model(), d, dt.date(2020, 1, 14), dt.date(2020, 1, 28))
+    without_b = tr.tracking(published_model(), d[d["customer_id"] == "a"], dt.date(2020, 1, 14), dt.date(2020, 1, 28))
+    pd.testing.assert_frame_equal(with_b, without_b)
+    assert with_b["actual"].tolist() == [0, 1, 1, 0]
+
+
+@pytest.mark.parametrize("name, params", [
+    ("pareto", {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}),  # Fader, Hardie and Lee (2005)
+    ("mbgnbd", {"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614}),  # clv.fit_btyd("mbgnbd") on the CDNOW summary
+])
+def test_the_other_families_track_as_lifetimes_computes(name: str, params: dict[str, float],
+                                                        days: pd.DataFrame) -> None:
+    model = clv.MODEL_CLASSES[name]()
+    model.params_ = pd.Series(params)
+    ours = tr.tracking(clv.BTYDModel(name, 0.0, model), days, CAL_END, AS_OF, "W")
+    theirs = expected_cumulative_transactions(model, days, "day", "customer_id", 7 * 78, freq="D",
+                                              freq_multiplier=7)
+    np.testing.assert_allclose(ours["expected_cumulative"], theirs["predicted"], rtol=1e-10)
+    assert ours["expected_cumulative"].iloc[-1] == pytest.approx(4_339, rel=0.1)  # all near the actual total

@@ -144,14 +144,13 @@ def tracking(model: Any, frame: pd.DataFrame, calibration_end: dt.date, as_of: d
     unit_days = UNIT_DAYS[unit]
     days = as_purchase_days(frame, as_of)
     boundary = pd.Timestamp(calibration_end) + pd.Timedelta(days=1)
-    births = cohort_births(days, boundary)
+    first_day = days.groupby("customer_id", sort=False)["day"].transform("min")
+    cohort = first_day < boundary  # per purchase day: its customer first bought in the calibration
+    births = days.loc[cohort & (days["day"] == first_day), "day"].value_counts().sort_index()  # one per customer
     if births.empty:
         raise DataError(f"tracking: no customer made a first purchase by {calibration_end}")
     edges, n_cal = period_edges(births.index.min(), calibration_end, as_of, unit_days)
     starts, ends = edges[:-1], edges[1:]
-
-    first_day = days.groupby("customer_id", sort=False)["day"].transform("min")
-    cohort = days["customer_id"].isin(days.loc[first_day < boundary, "customer_id"])
     repeat = days.loc[cohort & (days["day"] > first_day), "day"]
     actual = np.bincount(edges.searchsorted(repeat.to_numpy(), side="right") - 1, minlength=len(starts))
 
