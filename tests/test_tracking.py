@@ -137,6 +137,10 @@ def test_no_cohort_or_no_fit_is_a_clear_error(days: pd.DataFrame) -> None:
         tr.tracking(published_model(), days, dt.date(1996, 12, 1), AS_OF, "W")
     with pytest.raises(DataError, match="needs a fitted model"):
         tr.tracking(clv.BTYDModel("bgnbd", 0.0, None), days, CAL_END, AS_OF, "W")
+    with pytest.raises(DataError, match="unit must be one of"):
+        tr.tracking(published_model(), days, CAL_END, AS_OF, "M")
+    with pytest.raises(DataError, match="must be before as_of"):
+        tr.tracking(published_model(), days, AS_OF, CAL_END, "W")
 
 
 def test_the_figure_draws_actual_and_model_in_both_panels(table: pd.DataFrame) -> None:
