@@ -176,7 +176,8 @@ def _gradient(fit: BTYDModel, u: Uncertainty, args: tuple, base: np.ndarray) -> 
         shifted = u.mean.copy()
         shifted[j] += STEP
         other = _with_params(fit.model, u.names, np.exp(shifted))
-        grads.append((_link(_row_predictions(other, *args)) - base) / STEP)
+        with np.errstate(all="ignore"):  # at P(alive) 0 or 1 the link is infinite: no width there
+            grads.append((_link(_row_predictions(other, *args)) - base) / STEP)
     return np.stack(grads)
 
 
