@@ -25,6 +25,20 @@ def cdnow_days() -> pd.DataFrame:
     return days.groupby(["customer_id", "day"], as_index=False)["a"].sum().rename(columns={"a": "amount"})
 
 
+def continuous_summary(customers: int, seed: int) -> pd.DataFrame:
+    """The weekly BTYD summary of a simulated BG/NBD population in continuous time (exactly the model's process).
+
+    Purchase days (:func:`simulated_summary`) merge same-day purchases and move the
+    estimates off the simulated parameters; here every purchase counts at its time.
+    """
+    design = synth.Design(customers, seed=seed)
+    p = synth.simulate_purchases(design)
+    g = p[p["t"] < design.observed_days].groupby("customer")["t"]
+    first = g.min()
+    return pd.DataFrame({"frequency": (g.size() - 1).astype(float), "recency": (g.max() - first) / 7.0,
+                         "T": (design.observed_days - first) / 7.0})
+
+
 def simulated_summary(customers: int, seed: int) -> pd.DataFrame:
     """The weekly BTYD summary of a population simulated with CDNOW's BG/NBD and Gamma-Gamma parameters."""
     design = synth.Design(customers, seed=seed)
@@ -70,9 +84,38 @@ def test_standard_errors_agree_with_lifetimes_where_it_has_them(fits: dict[str, 
                                rtol=1e-3)
     gg = spend_uncertainty(spend)
     np.testing.assert_allclose(gg.standard_errors.to_numpy(), spend.model.standard_errors_.to_numpy(), rtol=1e-3)
+    mbg = clv.fit_btyd("mbgnbd", fits["bgnbd"].model.data)
+    np.testing.assert_allclose(parameter_uncertainty(mbg).standard_errors.to_numpy(),
+                               mbg.model.standard_errors_.to_numpy(), rtol=1e-3)
     pareto = parameter_uncertainty(fits["pareto"])  # lifetimes has no Hessian for Pareto/NBD
     assert pareto.ok and np.all(np.isfinite(pareto.standard_errors)) and np.all(pareto.standard_errors > 0)
     assert not hasattr(fits["pareto"].model, "standard_errors_")
+
+
+def test_the_simulated_parameters_lie_within_the_approximate_covariance() -> None:
+    """Populations simulated with CDNOW's BG/NBD parameters: the fits' Mahalanobis distances from the truth are chi2(4)."""
+    truth = np.log([synth.CDNOW_BGNBD[k] / (7.0 if k == "alpha" else 1.0) for k in ("r", "alpha", "a", "b")])
+    distances = []
+    for seed in range(1, 7):
+        u = parameter_uncertainty(clv.fit_btyd("bgnbd", continuous_summary(4000, seed)))
+        distances.append(float((u.mean - truth) @ np.linalg.solve(u.cov, u.mean - truth)))
+    print("\nMahalanobis distances of the fits from the simulated parameters (chi2 with 4 df, mean 4):",
+          np.round(distances, 2).tolist())
+    assert np.mean(distances) < 8.0 and max(distances) < 18.5  # 18.5: chi2(4) 99.9% quantile
+
+
+def test_the_finite_difference_hessian_does_not_depend_on_its_step(fits: dict[str, clv.BTYDModel]) -> None:
+    import helpers.clv.uncertainty as unc
+
+    for name in ("bgnbd", "pareto"):
+        base = unc.parameter_uncertainty(fits[name]).standard_errors
+        original = unc.hessian
+        try:
+            unc.hessian = lambda func, x: original(func, x, step=4e-3)  # type: ignore[assignment]
+            coarse = unc.parameter_uncertainty(fits[name]).standard_errors
+        finally:
+            unc.hessian = original
+        np.testing.assert_allclose(coarse.to_numpy(), base.to_numpy(), rtol=1e-3)
 
 
 def test_without_a_positive_definite_hessian_there_are_no_intervals(fits: dict[str, clv.BTYDModel],
@@ -157,7 +200,7 @@ def test_intervals_narrow_as_customers_are_added() -> None:
 
 def test_tier_changes_within_the_clv_interval(delta: dict[str, pd.DataFrame]) -> None:
     out = delta["bgnbd"]
-    cuts = out["clv"].quantile([0.5, 0.8]).to_list()
+    cuts = [float(out["clv"].quantile(0.8))]  # the pyramid's default: the top 20% by CLV have high potential
     changes = {level: iv.tier_changes(out["clv"], *(out[c] for c in iv.level_columns("clv", (level,))), cuts)
                for level in (0.8, 0.95)}
     n80, n95 = (int(changes[level]["uncertain"].sum()) for level in (0.8, 0.95))

@@ -28,11 +28,13 @@ and the intervals are missing (no regularised covariance pretends otherwise).
   distinct row - and the interval is the normal one on that scale, mapped
   back (so it is asymmetric, positive, and P(alive) stays in [0, 1]). At a
   million customers (about 200,000 distinct rows) it costs about five times
-  the point estimates and needs no random numbers.
+  the point estimates (measured: 6 s for BG/NBD, 10 s for Pareto/NBD, plus 1.4 s
+  and 4.9 s for the Hessians) and needs no random numbers.
 - ``"draws"``: ``draws`` parameter vectors from the normal approximation
   (seeded), every prediction evaluated per draw on all distinct rows
   (vectorised), empirical quantiles. Exact for the approximation, but it costs
-  ``draws`` times the point estimates; used by the tests to check ``"delta"``.
+  ``draws`` times the point estimates (about 1.3 s a draw at a million
+  customers); used by the tests to check ``"delta"`` (total widths within 15%).
 
 Gamma-Gamma's spend uncertainty is propagated the same way (its own
 Laplace approximation; independent of the BTYD fit, so the variances add on the

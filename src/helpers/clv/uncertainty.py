@@ -22,6 +22,7 @@ import pandas as pd
 
 from helpers.clv.models import MODEL_CLASSES, BTYDModel, SpendFit
 from helpers.clv.summary import distinct_rows
+from helpers.errors import DataError
 
 @dataclass
 class Uncertainty:
@@ -90,6 +91,8 @@ def parameter_uncertainty(fit: BTYDModel) -> Uncertainty:
     log-likelihood (BG/NBD and MBG/NBD average it over customers, Pareto/NBD
     as the wrapper calls it sums it).
     """
+    if not fit.ok:
+        raise DataError(f"{fit.label} has no fit, so no parameter uncertainty: {fit.message}")
     model, fitter = fit.model, MODEL_CLASSES[fit.name]
     names = tuple(model.params_.index)
     rows, _ = distinct_rows(model.data)
