@@ -12,7 +12,7 @@ from lifetimes.datasets import load_dataset
 from helpers import clv, synth
 from helpers.clv import intervals as iv
 from helpers.clv import periods
-from helpers.clv.uncertainty import Uncertainty, parameter_uncertainty, spend_uncertainty
+from helpers.clv.uncertainty import parameter_uncertainty, spend_uncertainty
 
 CAL_END, AS_OF = dt.date(1997, 9, 30), dt.date(1998, 6, 30)
 HOLDOUT_WEEKS = 39.0

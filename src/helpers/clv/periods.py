@@ -109,6 +109,8 @@ def value_per_period(fit: BTYDModel, spend_per_purchase: pd.Series, summary: pd.
     horizon). Value = increment of the conditional expected purchases x spend
     per purchase x margin x the period's discount factor; the sum over the
     periods of a customer is :func:`helpers.clv.value.lifetime_value`'s CLV.
+    Period i is discounted at the annual rate over i periods (a cut last period
+    as a whole one).
     """
     ends = period_ends(months, unit, period_days)
     n = len(ends)

@@ -24,6 +24,7 @@ from helpers.clv.models import MODEL_CLASSES, BTYDModel, SpendFit
 from helpers.clv.summary import distinct_rows
 from helpers.errors import DataError
 
+
 @dataclass
 class Uncertainty:
     """The normal approximation of the fitted parameters on the log scale: mean, covariance, and whether it exists."""
