@@ -100,3 +100,12 @@ __all__ = ["ACQUISITION_MAX_DAYS", "ACQUISITION_RULE", "DAYS_PER_MONTH", "FIT_ER
            "lifetime_value", "log_likelihood", "log_span_days", "models", "non_finite_predictions", "own_spend",
            "p_alive", "period_transactions", "purchase_halves", "seeded_start", "starting_values", "summary",
            "top_customers", "value"]
+
+# issue 14: the parameters' uncertainty, intervals per customer and cohort, value per period, new-customer value
+from helpers.clv import intervals, periods, uncertainty  # noqa: E402
+from helpers.clv.intervals import customer_intervals, group_intervals, tier_changes  # noqa: E402
+from helpers.clv.periods import new_customer_value, value_per_period  # noqa: E402
+from helpers.clv.uncertainty import parameter_uncertainty, spend_uncertainty  # noqa: E402
+
+__all__ += ["customer_intervals", "group_intervals", "intervals", "new_customer_value", "parameter_uncertainty",
+            "periods", "spend_uncertainty", "tier_changes", "uncertainty", "value_per_period"]

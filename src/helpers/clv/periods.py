@@ -1,0 +1,158 @@
+"""Value per period: CLV as a series of expected purchases and discounted value, and the value of a new customer.
+
+:func:`helpers.clv.value.lifetime_value` sums, over the months of the horizon,
+the increments of the conditional expected purchases, times spend and
+margin, discounted monthly. :func:`value_per_period` keeps the increments:
+per customer and period (a month by default, or any length in days, e.g. a
+week) the expected purchases and the discounted value, and their totals per
+period (asked for in PyMC-Marketing #1097 and #218 and CLVTools #235). With
+monthly periods its sum over the periods is ``lifetime_value``'s CLV.
+
+:func:`new_customer_value` is the unconditional forecast: the expected repeat
+purchases of a customer acquired today (lifetimes'
+``expected_number_of_purchases_up_to_time``, the population's average with no
+history) and their discounted value at the population's mean spend - the
+ceiling on what acquiring one more customer is worth (the first order's margin
+comes on top of it).
+
+Everything is computed once per distinct (frequency, recency, T) row and
+spread over the customers (:func:`helpers.clv.summary.distinct_rows`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from helpers.clv.models import BTYDModel
+from helpers.clv.summary import DAYS_PER_MONTH, UNIT_DAYS, distinct_rows
+
+
+def period_length(unit: str, period_days: float = DAYS_PER_MONTH) -> float:
+    """A period of ``period_days`` days in the model's time unit (``"D"`` or ``"W"``).
+
+    >>> round(period_length("W"), 4), period_length("D", 7.0)
+    (4.3482, 7.0)
+    """
+    return period_days / UNIT_DAYS[unit]
+
+
+def discount_factors(periods: int, discount_rate_annual: float, period_days: float = DAYS_PER_MONTH) -> np.ndarray:
+    """1 / (1 + rate per period) ** i for the periods i = 1 .. ``periods``; a month's rate is (1 + annual) ** (1/12) - 1.
+
+    The same monthly discounting as :func:`helpers.clv.value.lifetime_value`.
+
+    >>> discount_factors(2, 0.0).tolist()
+    [1.0, 1.0]
+    >>> round(float(discount_factors(12, 0.10)[-1]), 6)
+    0.909091
+    """
+    per_period = (1 + discount_rate_annual) ** (period_days / (12 * DAYS_PER_MONTH)) - 1
+    return 1.0 / (1 + per_period) ** np.arange(1, periods + 1)
+
+
+def period_ends(months: int, unit: str, period_days: float = DAYS_PER_MONTH) -> np.ndarray:
+    """The ends of the periods of a horizon of ``months`` months, in the model's time unit (the last cut at the horizon).
+
+    >>> period_ends(1, "D", 7.0).round(4).tolist()
+    [7.0, 14.0, 21.0, 28.0, 30.4375]
+    """
+    horizon = months * DAYS_PER_MONTH / UNIT_DAYS[unit]
+    length = period_length(unit, period_days)
+    n = int(np.ceil(horizon / length - 1e-9))
+    return np.minimum(np.arange(1, n + 1) * length, horizon)
+
+
+def cumulative_purchases(model: Any, f: np.ndarray, r: np.ndarray, T: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Conditional expected purchases up to each of ``ends`` (rows x len(ends) + 1; column 0 is 0).
+
+    ``model`` is a fitted lifetimes model, ``ends`` are times in its unit.
+    """
+    out = np.zeros((len(f), len(ends) + 1))
+    with np.errstate(all="ignore"):
+        for i, end in enumerate(ends, start=1):
+            out[:, i] = model.conditional_expected_number_of_purchases_up_to_time(end, f, r, T)
+    return out
+
+
+@dataclass
+class PeriodValue:
+    """Expected purchases and discounted value per customer (rows) and period (columns 1 .. n)."""
+
+    purchases: pd.DataFrame
+    value: pd.DataFrame
+
+    def total(self) -> pd.DataFrame:
+        """Per period: the customers' expected purchases and discounted value, and both accumulated."""
+        out = pd.DataFrame({"expected_purchases": self.purchases.sum(), "value": self.value.sum()})
+        out["cumulative_purchases"] = out["expected_purchases"].cumsum()
+        out["cumulative_value"] = out["value"].cumsum()
+        return out.rename_axis("period")
+
+    def long(self) -> pd.DataFrame:
+        """One row per customer and period (``customer_id``, ``period``, ``expected_purchases``, ``value``), for the export."""
+        frame = pd.DataFrame({"expected_purchases": self.purchases.stack(), "value": self.value.stack()})
+        return frame.rename_axis(["customer_id", "period"]).reset_index()
+
+
+def value_per_period(fit: BTYDModel, spend_per_purchase: pd.Series, summary: pd.DataFrame, *, months: int,
+                     unit: str, discount_rate_annual: float = 0.10, margin: float = 1.0,
+                     period_days: float = DAYS_PER_MONTH) -> PeriodValue:
+    """Expected purchases and discounted value per customer in each period of the horizon.
+
+    The horizon is ``months`` months (of 365.25/12 days); the periods are
+    ``period_days`` long (a month by default; 7.0 for weeks: the horizon then
+    has ``ceil(months x month / period_days)`` periods, the last one cut at the
+    horizon). Value = increment of the conditional expected purchases x spend
+    per purchase x margin x the period's discount factor; the sum over the
+    periods of a customer is :func:`helpers.clv.value.lifetime_value`'s CLV.
+    Period i is discounted at the annual rate over i periods (a cut last period
+    as a whole one).
+    """
+    ends = period_ends(months, unit, period_days)
+    n = len(ends)
+    rows, inverse = distinct_rows(summary)
+    f, r, T = (rows[c].to_numpy() for c in ("frequency", "recency", "T"))
+    cumulative = cumulative_purchases(fit.model, f, r, T, ends)
+    increments = np.diff(cumulative, axis=1)[inverse]
+    columns = pd.RangeIndex(1, n + 1, name="period")
+    purchases = pd.DataFrame(increments, index=summary.index, columns=columns)
+    factors = discount_factors(n, discount_rate_annual, period_days)
+    per_purchase = spend_per_purchase.reindex(summary.index).to_numpy(dtype=float)[:, None] * margin
+    value = pd.DataFrame(increments * factors[None, :] * per_purchase, index=summary.index, columns=columns)
+    return PeriodValue(purchases, value)
+
+
+def new_customer_value(fit: BTYDModel, mean_spend: float, *, months: int, unit: str,
+                       discount_rate_annual: float = 0.10, margin: float = 1.0,
+                       period_days: float = DAYS_PER_MONTH) -> pd.DataFrame:
+    """Expected repeat purchases and discounted value of one newly acquired customer, per period of the horizon.
+
+    The unconditional forecast E[X(t)] of the fitted model (a customer with no
+    history yet, lifetimes' ``expected_number_of_purchases_up_to_time``) at the
+    end of each period, its increments times ``mean_spend`` (the population's
+    mean spend per purchase, :attr:`helpers.clv.models.SpendFit.mean_spend`) times
+    ``margin``, discounted as :func:`value_per_period` does. Columns
+    ``expected_purchases``, ``value`` and both accumulated; the last row's
+    ``cumulative_value`` is the most that acquiring one more customer like these
+    is worth over the horizon, before the first order's own margin.
+    """
+    ends = period_ends(months, unit, period_days)
+    n = len(ends)
+    with np.errstate(all="ignore"):
+        cumulative = np.array([float(fit.model.expected_number_of_purchases_up_to_time(t)) for t in ends])
+    increments = np.diff(np.concatenate([[0.0], cumulative]))
+    value = increments * mean_spend * margin * discount_factors(n, discount_rate_annual, period_days)
+    out = pd.DataFrame({"expected_purchases": increments, "value": value}, index=pd.RangeIndex(1, n + 1, name="period"))
+    out["cumulative_purchases"] = cumulative
+    out["cumulative_value"] = out["value"].cumsum()
+    return out
+
+
+def new_customer_ceiling(fit: BTYDModel, mean_spend: float, **kwargs: Any) -> dict[str, float]:
+    """The totals of :func:`new_customer_value` over the horizon: ``expected_purchases`` and ``value``."""
+    table = new_customer_value(fit, mean_spend, **kwargs)
+    return {"expected_purchases": float(table["expected_purchases"].sum()), "value": float(table["value"].sum())}
