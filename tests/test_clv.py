@@ -265,7 +265,7 @@ def test_a_fit_built_by_hand_is_its_familys_wrapper(calibration: pd.DataFrame) -
                                                                                                              abs=0.05)
     assert type(clv.Fit("mbgnbd", 0.0)) is clv.models.ModifiedBetaGeo and not clv.Fit("mbgnbd", 0.0).ok
     assert clv.family_of(_FailsFirst) is clv.models.BetaGeo  # a lifetimes subclass belongs to its family
-    assert clv.models.MODEL_LABELS == {"bgnbd": "BG/NBD", "mbgnbd": "MBG/NBD", "pareto": "Pareto/NBD"}
+    assert clv.models.MODEL_LABELS == {"bgnbd": "BG/NBD", "mbgnbd": "MBG/NBD", "pareto": "Pareto/NBD", "bgbb": "BG/BB"}
 
 
 def test_the_gamma_gamma_summary_says_whether_independence_is_plausible(calibration: pd.DataFrame) -> None:

@@ -7,6 +7,7 @@ module                     what
 :mod:`.bgnbd`              BG/NBD (:class:`BetaGeo`)
 :mod:`.pareto`             Pareto/NBD (:class:`ParetoNBD`)
 :mod:`.mbgnbd`             MBG/NBD (:class:`ModifiedBetaGeo`)
+:mod:`.bgbb`               BG/BB for discrete-time logs (:class:`BetaGeoBetaBinom`; not in ``clv.models``' comparison)
 :mod:`.gamma_gamma`        Gamma-Gamma spend per purchase (:class:`SpendFit`)
 =========================  ==========================================================
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from helpers.clv.models.base import (BETA_MAX, BETA_MIN, FAMILIES, FIT_ERRORS, MIN_CUSTOMERS, MODEL_CLASSES, MODEL_LABELS,
                                      SCALE_MIN, SHAPE_MAX, SHAPE_MIN, BTYDModel, check_fittable, family_of)
+from helpers.clv.models.bgbb import BetaGeoBetaBinom
 from helpers.clv.models.bgnbd import BetaGeo
 from helpers.clv.models.gamma_gamma import SPEND_CORRELATION_LIMIT, SpendFit, expected_spend, fit_spend
 from helpers.clv.models.mbgnbd import ModifiedBetaGeo
@@ -36,5 +38,5 @@ def fit_btyd(name: str, summary: pd.DataFrame, penalizer: float = 0.0, *, weight
     return FAMILIES[name].fit(summary, penalizer, weighted=weighted, seed=seed)
 
 __all__ = ["BETA_MAX", "BETA_MIN", "FAMILIES", "FIT_ERRORS", "MIN_CUSTOMERS", "MODEL_CLASSES", "MODEL_LABELS",
-           "SCALE_MIN", "SHAPE_MAX", "SHAPE_MIN", "SPEND_CORRELATION_LIMIT", "BTYDModel", "BetaGeo",
+           "SCALE_MIN", "SHAPE_MAX", "SHAPE_MIN", "SPEND_CORRELATION_LIMIT", "BTYDModel", "BetaGeo", "BetaGeoBetaBinom",
            "ModifiedBetaGeo", "ParetoNBD", "SpendFit", "check_fittable", "expected_spend", "family_of", "fit_btyd", "fit_spend"]
