@@ -31,8 +31,10 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-from helpers.stages.value import (ONE_TIME_CAVEAT_SHARE, SPEND_CORRELATION_LIMIT, WEAK_HOLDOUT_PURCHASES,
-                                  WEAK_HOLDOUT_RANK_CORRELATION, ValueResult, save_value, value, value_customers)
+#: Stage 05's names, re-exported lazily (:func:`__getattr__`): importing one stage (a notebook's
+#: ``from helpers.stages.define import define``) does not import lifetimes and the models.
+VALUE_NAMES = ("ONE_TIME_CAVEAT_SHARE", "SPEND_CORRELATION_LIMIT", "WEAK_HOLDOUT_PURCHASES",
+               "WEAK_HOLDOUT_RANK_CORRELATION", "ValueResult", "save_value", "value", "value_customers")
 
 #: Each stage's function, as ``module:function`` (imported when first called).
 STAGE_FUNCTIONS: dict[str, str] = {
@@ -45,6 +47,13 @@ STAGE_FUNCTIONS: dict[str, str] = {
     "07-classify-prospects": "helpers.stages.classify:classify",
     "08-segment-report": "helpers.stages.report:report",
 }
+
+
+def __getattr__(name: str) -> Any:
+    """``helpers.stages.value_customers`` and the other names of :data:`VALUE_NAMES`, imported on first use."""
+    if name in VALUE_NAMES:
+        return getattr(importlib.import_module("helpers.stages.value"), name)
+    raise AttributeError(f"module 'helpers.stages' has no attribute {name!r}")
 
 
 def stage_function(stage: str) -> Callable[..., Any]:
