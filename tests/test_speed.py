@@ -236,8 +236,8 @@ def test_bench_report_parses_the_runners_stage_timings(tmp_path: Path) -> None:
     synth.transaction_log(synth.Design(300, seed=4)).to_parquet(file)
     params = tmp_path / "small.yaml"
     params.write_text(bench.BENCH_PARAMS.format(size="small", customers=300, as_of="2022-06-30", path=file))
-    args = ["--stages", "01", "02", "03", *([] if NOTEBOOKS else ["--no-notebooks"])]
-    result = bench.run_report(params, tmp_path, args)
+    in_process = [] if NOTEBOOKS else ["--no-notebooks"]
+    result = bench.run_report(params, tmp_path, ["--stages", "01", "02", "03", *in_process])
     assert "error" not in result, result
     assert list(result["stages"]) == ["01-define-customer-data", "02-collect-sources", "03-clean-integrate"]
     for stage, timing in result["stages"].items():
@@ -252,7 +252,7 @@ def test_bench_report_parses_the_runners_stage_timings(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("dataset: bad\nas_of: 2020-01-01\nsource: {kind: parquet, path: /nonexistent.parquet}\n"
                    "columns: {customer_id: a, order_ts: b, amount: c}\n")
-    failed = bench.run_report(bad, tmp_path)
+    failed = bench.run_report(bad, tmp_path, in_process)
     assert "nonexistent.parquet" in failed["error"] and failed["runner_seconds"] is None
 
 
