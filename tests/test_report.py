@@ -333,3 +333,20 @@ def test_caveats_and_the_no_forecast_guard_reach_the_report(two_reports: tuple[P
     assert "No lifetime value or P(alive) forecast in this run: only 3 customers bought twice." in html
     assert "predicted value over the horizon" not in html and "probably still active" not in html
     assert "****" not in html and "<strong>cdnow_sample</strong>" in html  # empty title: the dataset name
+
+
+def visible_text(html: str) -> str:
+    """What a reader of ``html`` sees: no styles, scripts, embedded images or tags."""
+    html = re.sub(r"<(style|script)\b.*?</\1>", " ", html, flags=re.DOTALL | re.IGNORECASE)
+    html = re.sub(r"data:image/[a-z]+;base64,[A-Za-z0-9+/=]+", "", html)
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+def test_the_chinese_report_has_no_english_sentence(two_reports: tuple[Path, Path]) -> None:
+    """Stage 08's notebook rendered with ``language: zh`` (on the later run's artifacts): no run of three English words."""
+    from helpers.i18n import english_runs
+
+    partial = run("cdnow_sample.yaml", QUICK | {"language": "zh"}, stages=["08"], log=lambda _: None)
+    text = visible_text((partial / "report.html").read_text(encoding="utf-8"))
+    assert "白金客户" in text and "关键客户" in text  # the course's own terms
+    assert english_runs(text) == []
