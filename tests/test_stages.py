@@ -59,6 +59,12 @@ def test_a_sound_forecast_is_finite_validated_and_repeatable() -> None:
     validation = first.validation(params)
     assert validation["forecast"] is True and validation["holdout"]["rmse"] > 0
     assert validation["holdout_rule"].startswith("clv.holdout_days not set")
+    # the tracking: the cohort's repeat purchases by phase are the calibration/holdout summary's, the model's close
+    cal = validation["tracking"]["calibration"]
+    assert cal["actual"] == first.calhold["frequency"].sum()
+    assert validation["tracking"]["holdout"]["actual"] == first.calhold["frequency_holdout"].sum()
+    assert abs(cal["error_pct"]) < 15 and first.tracking["expected_cumulative"].is_monotonic_increasing
+    assert "repeat purchases made" in first.tracking_text()
 
 
 def test_pareto_fits_do_not_depend_on_numpys_global_random_state() -> None:
@@ -80,7 +86,7 @@ def test_almost_only_one_time_buyers_gives_rfm_and_spend_only_with_the_reason() 
     assert value["value_tier"].isna().all()
     assert (value["lifecycle_stage"] != "termination").all()  # P(alive) unknown: that rule does not apply
     validation = result.validation(params)
-    assert validation["forecast"] is False and validation["total_clv"] is None
+    assert validation["forecast"] is False and validation["total_clv"] is None and validation["tracking"] is None
     assert validation["caveats"][0]["code"] == "no_forecast"
     # lowering the threshold is the analyst's call, and then the models are tried
     forced, _ = _run(tx, **{"clv.min_repeat_buyers": 10})

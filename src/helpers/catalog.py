@@ -50,6 +50,7 @@ ARTIFACTS: dict[str, str] = {
     "customers": "customers.parquet",
     "clv_validation": "clv_validation.json",
     "model_comparison": "model_comparison.csv",
+    "tracking": "tracking.parquet",
     "clusters": "clusters.parquet",
     "clusters_summary": "clusters.json",
     "predictions": "predictions.parquet",

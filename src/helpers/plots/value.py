@@ -60,6 +60,15 @@ def holdout_check(result: Any) -> Figure | Note:
     return _done(fig)
 
 
+def tracking(result: Any) -> Figure | Note:
+    """The cohort's repeat purchases per period and cumulated, actual vs the calibration fit, across the holdout."""
+    from helpers.plots.tracking import tracking_figure
+
+    if not result.forecast or result.tracking is None:
+        return Note(NO_FORECAST)
+    return _done(tracking_figure(result.tracking, result.cal_fit.label, result.unit_name.rstrip("s")))
+
+
 def _matrix(result: Any, draw: str, title: str, **kwargs: Any) -> Figure | Note:
     """One of lifetimes' frequency x recency matrices of the full-history fit (they draw on the current figure)."""
     from lifetimes import plotting as ltplot

@@ -11,18 +11,18 @@ report), each of which calls its stage function; ``python -m helpers.run
 --no-notebooks`` and the tests call the functions directly, in one process
 (:func:`run_stage`), and get the same artifacts.
 
-=======================  ================================  ==========================================
+=======================  ================================  ====================================================
 stage                    function                          writes (artifact names, helpers.catalog)
-=======================  ================================  ==========================================
+=======================  ================================  ====================================================
 01-define-customer-data  ``helpers.stages.define``         data_dictionary
 02-collect-sources       ``helpers.stages.collect``        snapshot, collected (+ raw snapshot)
 03-clean-integrate       ``helpers.stages.clean``          transactions, quality_log
-04-rfm-value-tiers       ``helpers.stages.rfm``            purchase_days, customers_rfm, rfm
-05-clv-lifetimes         ``helpers.stages.value``          customers, clv_validation, model_comparison
+04-rfm-value-tiers       ``helpers.stages.rfm``            purchase_days, customers_rfm, customer_types, rfm
+05-clv-lifetimes         ``helpers.stages.value``          customers, clv_validation, model_comparison, tracking
 06-cluster-segments      ``helpers.stages.cluster``        clusters, clusters_summary
 07-classify-prospects    ``helpers.stages.classify``       predictions, classification
 08-segment-report        ``helpers.stages.report``         customer_segments(+_csv), metrics
-=======================  ================================  ==========================================
+=======================  ================================  ====================================================
 """
 
 from __future__ import annotations

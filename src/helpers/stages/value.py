@@ -23,6 +23,7 @@ import pandas as pd
 from helpers import clv, lifecycle, privacy
 from helpers.caveats import caveat
 from helpers.clv.retention import naive_examples, naive_vs_model, retention_what_if
+from helpers.clv.tracking import tracking, tracking_totals
 from helpers.clv.models.gamma_gamma import SPEND_CORRELATION_LIMIT
 from helpers.errors import DataError
 from helpers.stages.value_views import ValueViews
@@ -63,6 +64,7 @@ class ValueResult(ValueViews):
     retention: pd.DataFrame | None = None  # helpers.clv.retention.retention_what_if (None without a forecast)
     naive: pd.DataFrame | None = None  # helpers.clv.retention.naive_vs_model (None without a forecast)
     naive_examples: pd.DataFrame | None = None  # helpers.clv.retention.naive_examples (None without a forecast)
+    tracking: pd.DataFrame | None = None  # helpers.clv.tracking.tracking of the calibration fit (None without a forecast)
     written: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -102,6 +104,9 @@ class ValueResult(ValueViews):
             "total_clv": round(float(self.value["clv"].sum()), 2) if self.forecast else None,
             "retention_clv_change": (None if self.retention is None
                                      else self.retention["clv_change"].iloc[1:].round(4).to_dict()),
+            "tracking": (None if self.tracking is None else
+                         {phase: {k: round(float(v), 2) for k, v in row.items()}
+                          for phase, row in tracking_totals(self.tracking).iterrows()}),
             "naive_total": None if self.naive is None else round(float(self.naive["total"].iloc[0]), 2),
             "naive_vs_model": (round(float(self.naive["vs_model"].iloc[0]), 3)
                                if self.naive is not None and "vs_model" in self.naive else None),
@@ -287,6 +292,8 @@ def value_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataF
 
         result.tiers = tier_table(result.value, load_segment_map(params.rfm.segment_map, params.rfm.bins).tiers)
     _retention(params, result)
+    if result.forecast and result.cal_fit is not None and result.calibration_end is not None:
+        result.tracking = tracking(result.cal_fit, days, result.calibration_end, params.as_of, c.time_unit)
     return result
 
 
@@ -298,6 +305,8 @@ def save_value(params: Any, catalog: Any, result: ValueResult) -> dict[str, Path
                "validation": catalog.write_json("clv_validation", result.validation(params))}
     comparison = result.comparison if result.comparison is not None else pd.DataFrame(columns=["model", "status"])
     written["comparison"] = catalog.write_text("model_comparison", comparison.to_csv(index=False))
+    if result.tracking is not None:
+        written["tracking"] = catalog.write_parquet("tracking", result.tracking)
     return written
 
 

@@ -37,6 +37,16 @@ class ValueViews:
         """The model's time unit in words."""
         return {"D": "days", "W": "weeks"}[self.params.clv.time_unit]
 
+    def tracking_text(self) -> str:
+        """The tracking figure's totals: the cohort's repeat purchases, actual vs the calibration fit, per phase."""
+        if self.tracking is None:
+            return "No tracking: there is no sound forecast in this run."
+        from helpers.clv.tracking import tracking_totals
+
+        t = tracking_totals(self.tracking)
+        return "\n".join(f"{phase}: {row['actual']:,.0f} repeat purchases made, {row['expected']:,.0f} expected by "
+                          f"{self.cal_fit.label} ({row['error_pct']:+.1f}%)" for phase, row in t.iterrows())
+
     def overview(self) -> str:
         """Time unit, holdout rule, calibration period and whether there is a forecast."""
         lines = [f"time unit: {self.unit_name}", f"holdout: {self.holdout_rule}"]
