@@ -65,6 +65,14 @@ def test_a_sound_forecast_is_finite_validated_and_repeatable() -> None:
     assert validation["tracking"]["holdout"]["actual"] == first.calhold["frequency_holdout"].sum()
     assert abs(cal["error_pct"]) < 15 and first.tracking["expected_cumulative"].is_monotonic_increasing
     assert "repeat purchases made" in first.tracking_text()
+    # intervals: every customer's estimate inside its 80% interval, inside its 95% one; the same on a rerun
+    for col in ("expected_purchases", "p_alive", "clv"):
+        lo80, hi80, lo95, hi95 = (value[f"{col}_{side}_{lvl}"] for lvl in (80, 95) for side in ("low", "high"))
+        tol = 1e-9 * (1 + value[col].abs())
+        assert ((lo95 <= lo80 + tol) & (lo80 <= value[col] + tol) & (value[col] <= hi80 + tol) & (hi80 <= hi95 + tol)).all(), col
+        assert (hi95 > lo95).any(), col
+    assert np.allclose(value["clv_high_95"], second.value["clv_high_95"], rtol=1e-6)
+    assert "could cross the high-potential cut" in first.interval_text()
 
 
 def test_pareto_fits_do_not_depend_on_numpys_global_random_state() -> None:
@@ -87,6 +95,7 @@ def test_almost_only_one_time_buyers_gives_rfm_and_spend_only_with_the_reason() 
     assert (value["lifecycle_stage"] != "termination").all()  # P(alive) unknown: that rule does not apply
     validation = result.validation(params)
     assert validation["forecast"] is False and validation["total_clv"] is None and validation["tracking"] is None
+    assert value["clv_low_80"].isna().all() and result.interval_text().startswith("No intervals")
     assert validation["caveats"][0]["code"] == "no_forecast"
     # lowering the threshold is the analyst's call, and then the models are tried
     forced, _ = _run(tx, **{"clv.min_repeat_buyers": 10})

@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from helpers.catalog import Catalog
+from helpers.clv.intervals import INTERVAL_COLUMNS
 from helpers.privacy import pseudonymize
 from helpers.report_texts import (  # noqa: F401  (the report's sentences, re-exported: helpers.report is their home)
     NO_PYRAMID, classifier_text, header_markdown, no_forecast_text, prospects_flagged, prospects_withheld,
@@ -34,7 +35,7 @@ from helpers.report_texts import (  # noqa: F401  (the report's sentences, re-ex
 EXPORT_COLUMNS = [
     "customer_key", "country", "first_purchase", "last_purchase", "recency_days", "frequency", "monetary_total",
     "r_score", "f_score", "m_score", "rfm_segment", "abc_class", "value_tier", "p_alive", "expected_purchases",
-    "clv", "lifecycle_stage", "cluster", "predicted_tier", "p_high_value", "prospect",
+    "clv", *INTERVAL_COLUMNS, "lifecycle_stage", "cluster", "predicted_tier", "p_high_value", "prospect",
 ]
 
 #: The stage artifacts whose ``"caveats"`` lists the report gathers (the team contract of issue 11).

@@ -73,6 +73,11 @@ def level_columns(column: str, levels: tuple[float, ...] = LEVELS) -> list[str]:
     return [f"{column}_{side}_{round(100 * level)}" for level in levels for side in ("low", "high")]
 
 
+#: The values that get intervals, and their interval columns at :data:`LEVELS` (the customer table and the export).
+INTERVAL_VALUES = ("expected_purchases", "p_alive", "clv")
+INTERVAL_COLUMNS = [c for value in INTERVAL_VALUES for c in level_columns(value)]
+
+
 def _with_params(model: Any, names: tuple[str, ...], theta: np.ndarray) -> Any:
     """A shallow copy of a lifetimes model with other parameters."""
     other = copy.copy(model)

@@ -50,6 +50,20 @@ def lifetime_value(fit: BTYDModel, spend_per_purchase: pd.Series, summary: pd.Da
     return pd.DataFrame({"expected_purchases": both[:, 1], "clv": value.clip(lower=0)}, index=summary.index)
 
 
+def value_intervals(fit: BTYDModel, summary: pd.DataFrame, spend: SpendFit | pd.Series, c: Any) -> pd.DataFrame:
+    """The 80% and 95% intervals of expected purchases, P(alive) and CLV over the horizon (``params.clv`` = ``c``).
+
+    From the fit's parameter uncertainty (:mod:`helpers.clv.intervals`, the delta method); the columns of
+    :data:`~helpers.clv.intervals.INTERVAL_COLUMNS`, missing when the fit has no covariance.
+    """
+    from helpers.clv.intervals import INTERVAL_COLUMNS, customer_intervals
+
+    horizon = c.horizon_months * DAYS_PER_MONTH / UNIT_DAYS[c.time_unit]  # lifetime_value's expected purchases
+    ci = customer_intervals(fit, summary, t=horizon, months=c.horizon_months, unit=c.time_unit, spend=spend,
+                            discount_rate_annual=c.discount_rate_annual, margin=c.margin)
+    return ci[INTERVAL_COLUMNS]
+
+
 def alive_path(fit: BTYDModel, days: pd.Series, as_of: dt.date, unit: str) -> pd.DataFrame:
     """P(alive) of one customer on every day from the first purchase to ``as_of``.
 
@@ -130,11 +144,14 @@ def customer_value(customers: pd.DataFrame, frame: pd.DataFrame, summary: pd.Dat
         value = lifetime_value(fit, out["expected_spend"], summary, months=c.horizon_months, unit=c.time_unit,
                                discount_rate_annual=c.discount_rate_annual, margin=c.margin)
         out = out.join(value)
+        out = out.join(value_intervals(fit, summary, spend, c))
         out["value_tier"] = value_tiers(out["monetary_total"], out["clv"], params.tiers.current_high_share,
                                         params.tiers.potential_high_share)
     else:
-        for column in ("p_alive", "expected_spend", "expected_purchases", "clv"):
-            out[column] = np.nan
+        from helpers.clv.intervals import INTERVAL_COLUMNS
+
+        for column in ("p_alive", "expected_spend", "expected_purchases", "clv", *INTERVAL_COLUMNS):
+            out[column] = np.nan  # the same columns with or without a forecast
         out["value_tier"] = pd.Series(None, index=out.index, dtype=object)
     out = out.join(purchase_halves(days, as_of))
     lc = params.lifecycle
@@ -160,5 +177,6 @@ def top_customers(value: pd.DataFrame, forecast: bool, n: int = 10) -> pd.DataFr
     ['b']
     """
     if forecast:
-        return value[TOP_COLUMNS].sort_values(["clv", "customer_id"], ascending=[False, True]).head(n).round(2)
+        columns = TOP_COLUMNS + [c for c in ("clv_low_80", "clv_high_80") if c in value]  # the CLV's 80% interval
+        return value[columns].sort_values(["clv", "customer_id"], ascending=[False, True]).head(n).round(2)
     return value[TOP_COLUMNS[:3]].sort_values(["monetary_total", "customer_id"], ascending=[False, True]).head(n).round(2)
