@@ -153,7 +153,7 @@ def test_the_reading_changes_with_the_numbers(result) -> None:  # noqa: ANN001
     cheap = dataclasses.replace(c, scan=c.scan.assign(silhouette=np.where(c.scan["k"] == 2, 0.35, 0.3)), k_reference=2)
     assert "small price" in text.k_reading(dataclasses.replace(result, choice=cheap))
     shaky = dataclasses.replace(c, scan=c.scan.assign(stability=0.5))
-    assert "No k in range reached the stability" in text.k_reading(dataclasses.replace(result, choice=shaky))
+    assert "bootstrap refits do not reproduce the clusters" in text.k_reading(dataclasses.replace(result, choice=shaky))
 
 
 def test_a_significant_but_small_difference_between_places_is_not_a_useful_segmentation() -> None:

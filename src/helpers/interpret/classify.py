@@ -114,7 +114,10 @@ def newcomers(result: ClassifyResult) -> str:
     backtest = (f"On the backtest ({b['window']}) the flag ({how}) picked {b['flagged']:,} of {b['customers']:,}, of whom "
                 f"{b['precision']:.0%} turned out valuable, against {b['base_rate']:.0%} of all ({lift:.1f} times)"
                 if np.isfinite(lift) else
-                f"The backtest ({b['window']}) flagged no one of {b['customers']:,}, so the flag cannot be judged")
+                f"The backtest ({b['window']}) flagged no one of {b['customers']:,}, so the flag cannot be judged"
+                if not b.get("flagged") else
+                f"On the backtest ({b['window']}) the flag picked {b['flagged']:,} of {b['customers']:,}, but nobody "
+                "there turned out valuable, so the flag cannot be judged")
     worth = np.isfinite(lift) and lift >= LIFT_WORTH
     if n.new == 0:
         head = (f"**No new customers:** nobody's first purchase falls in the last {n.early_days} days - the log is "
@@ -153,7 +156,8 @@ def summary(result: ClassifyResult) -> str:
     bullets.append(blind_tiers(result.tier_recall()))
     tree, outcome = ((result.tier_tree, names.TIERS[0]) if result.tier_tree is not None
                      else (result.value_tree, "high value next period"))
-    if tree is not None:
-        bullets.append("**The tree's top rule:** " + cf.read_rule(tree, result.windows.early_days, outcome))
+    rule = cf.read_rule(tree, result.windows.early_days, outcome) if tree is not None else ""
+    if rule:
+        bullets.append("**The tree's top rule:** " + rule)
     bullets.append(newcomers(result))
     return "\n".join(f"- {b}" for b in bullets if b.strip())

@@ -63,6 +63,8 @@ def types_reading(result: ClusterResult) -> str:
 def worth_reading(result: ClusterResult) -> str:
     """The cluster worth most against its size, and a valuable cluster whose customers are fading."""
     p = result.profiles.assign(ratio=lambda t: t["revenue_share"] / t["customer_share"])
+    if not p["ratio"].notna().any():  # no revenue to share out (e.g. everything netted away)
+        return "**Worth most.** No cluster can be ranked by revenue: the clusters' revenue is zero or negative."
     best = int(p["ratio"].idxmax())
     row = p.loc[best]
     text = (f"**Worth most.** {_label(result, best, True)} is {row.customer_share:.0%} of customers and "
@@ -95,12 +97,14 @@ def k_reading(result: ClusterResult) -> str:
         text += (f". The silhouette alone would take k = {ref} ({c.score(ref, 'silhouette'):.3f} against {sil:.3f}); "
                  + (f"giving up {lost:.3f} is a small price for " if lost <= SMALL_PRICE else
                     f"giving up {lost:.3f} is a real loss of separation, paid for ")
-                 + f"{c.k - ref} more group{'s' if c.k - ref > 1 else ''} to act on")
+                 + f"{abs(c.k - ref)} {'more' if c.k > ref else 'fewer'} group{'s' if abs(c.k - ref) > 1 else ''}"
+                 + (" to act on" if c.k > ref else " (and stable ones)"))
     elif ref is not None:
         text += ". The silhouette agrees over every scanned k (k = 2 included): nothing was traded for stability"
     if stab is not None and stab < kchoice.STABLE_ARI:
-        text += (f". No k in range reached the stability of {kchoice.STABLE_ARI} (k = {c.k}: {stab:.3f}): "
-                 "treat the clusters as one possible cut, not as structure in the data")
+        text += (f". At k = {c.k} bootstrap refits do not reproduce the clusters (ARI {stab:.3f}, below "
+                 f"{kchoice.STABLE_ARI})" + (", and no k in range did" if c.rule.startswith("the most stable") else "")
+                 + ": treat the clusters as one possible cut, not as structure in the data")
     elif stab is not None:
         unstable = c.scan[c.scan["eligible"].astype(bool) & (c.scan["stability"] < kchoice.STABLE_ARI)]["k"].tolist()
         text += (f"; at k = {c.k} bootstrap refits reproduce the clusters (ARI {stab:.3f})"
@@ -137,8 +141,9 @@ def geography_reading(geo: geography.Geography) -> str:
             why = (f" (spend by place: Kruskal-Wallis p = {geo.kw_p:.3g}, not below {geography.ALPHA}{small})"
                    if not geo.significant else
                    f" (spend differs by place beyond chance, p = {geo.kw_p:.3g}, but little: median spend from "
-                   f"{named['median_spend'].min():,.0f} to {named['median_spend'].max():,.0f}, {geo.spread:.2f} times, "
-                   f"below {geography.MIN_SPREAD}; with {int(named['customers'].sum()):,} customers even a small "
+                   f"{named['median_spend'].min():,.0f} to {named['median_spend'].max():,.0f}"
+                   + (f", {geo.spread:.2f} times, below {geography.MIN_SPREAD}" if geo.spread is not None else "")
+                   + f"; with {int(named['customers'].sum()):,} customers even a small "
                    "difference is significant)")
         text += (f"; but it fails the test(s) {', '.join(failed)}{why}"
                  ": place alone is not a segmentation to plan different offers by.")

@@ -28,7 +28,7 @@ RULE_TOLERANCE = 0.05
 MANY_ONE_OFF = 0.5
 #: More than this share of the key (class A) customers bought only once: their class rests on a single order.
 ONE_OFF_KEY_SHARE = 0.25
-#: At least this share of intermediaries: the shop sells mostly to resellers.
+#: More than this share of intermediaries: the shop sells mostly to resellers.
 MOSTLY_INTERMEDIARIES = 0.5
 #: At most this share of intermediaries: almost all customers are end consumers.
 FEW_INTERMEDIARIES = 0.05
@@ -128,7 +128,8 @@ def relationship_reading(relationship: pd.DataFrame, customers: pd.DataFrame | N
     if t["customer_share"] > MANY_ONE_OFF:
         return (f"**Most customers are transaction customers:** {found}. The first lever is the second purchase: "
                 f"a welcome-back offer soon after the first order, before they forget the shop.{key}")
-    return (f"**Most customers come back:** {found}. Keep the relationship customers (they carry "
+    lead = "Most customers come back" if t["customer_share"] < 0.5 else "Half of the customers come back"
+    return (f"**{lead}:** {found}. Keep the relationship customers (they carry "
             f"{r['revenue_share']:.0%} of revenue) and ask the one-off buyers why they did not return.{key}")
 
 
@@ -153,7 +154,7 @@ def purpose_reading(purpose: pd.DataFrame, rule: str, note: str) -> str:
         found += f"; their typical order: {order(i)} (end consumers: {order(e)})"
     if purpose["median_items_per_order"].isna().all():
         found += "; by spend alone (no quantities), so a single expensive item looks like a reseller's order"
-    if i["customer_share"] >= MOSTLY_INTERMEDIARIES:
+    if i["customer_share"] > MOSTLY_INTERMEDIARIES:
         return (f"**This shop sells mostly to intermediaries:** {found}. Its customers are trade accounts "
                 f"(resellers, shops, wholesalers), whose own customers are invisible here: manage them as "
                 f"business relationships (account contact, volume terms, reliable delivery), not with consumer "

@@ -74,7 +74,8 @@ def decline_sentence(value: pd.DataFrame, forecast: bool) -> str:
     if fading > steady:
         return (f"**More customers are fading than active:** {numbers}. The decline stage is where to act first: "
                 "a reminder or an offer to the ones who used to buy most, before they lapse for good.")
-    return (f"**The base is mostly active:** {numbers}. Keep the active customers' rhythm; watch the decline stage "
+    lead = "The base is mostly active" if steady > 0.5 else "As many customers are active as fading, or more"
+    return (f"**{lead}:** {numbers}. Keep the active customers' rhythm; watch the decline stage "
             "for early warnings.")
 
 
@@ -119,7 +120,8 @@ def gold_sentence(value: pd.DataFrame) -> str:
         return (f"**Gold customers are mostly lapsed big spenders:** {numbers}. They are not loyal customers to "
                 "keep warm but the material's lost customers: find out why the best of them left and try to win "
                 "them back; routine retention offers reach nobody.")
-    return (f"**Gold customers are mostly still buying, slowly:** {numbers}. Their low potential is a low buying "
+    lead = "Gold customers are mostly still buying, slowly" if lapsed < 0.5 else "Half of the gold customers are still buying"
+    return (f"**{lead}:** {numbers}. Their low potential is a low buying "
             "rate, not leaving: invest to keep the relationship, and look for what would make them buy more often.")
 
 
