@@ -73,6 +73,12 @@ def test_a_sound_forecast_is_finite_validated_and_repeatable() -> None:
         assert (hi95 > lo95).any(), col
     assert np.allclose(value["clv_high_95"], second.value["clv_high_95"], rtol=1e-6)
     assert "could cross the high-potential cut" in first.interval_text()
+    # value per month: the months add up to each customer's CLV; one new customer's expected value is positive
+    by_customer = first.period_value.sum(axis=1).reindex(value["customer_id"]).to_numpy()
+    assert np.allclose(by_customer, value["clv"].to_numpy(), rtol=1e-6, atol=1e-9)
+    assert validation["clv_by_month"] == first.per_period["value"].round(2).tolist()
+    assert len(first.per_period) == params.clv.horizon_months and first.per_period["value"].is_monotonic_decreasing
+    assert 0 < validation["new_customer_value"] and "newly acquired customer" in first.period_text()
 
 
 def test_pareto_fits_do_not_depend_on_numpys_global_random_state() -> None:
@@ -96,6 +102,7 @@ def test_almost_only_one_time_buyers_gives_rfm_and_spend_only_with_the_reason() 
     validation = result.validation(params)
     assert validation["forecast"] is False and validation["total_clv"] is None and validation["tracking"] is None
     assert value["clv_low_80"].isna().all() and result.interval_text().startswith("No intervals")
+    assert result.period_table() is None and validation["new_customer_value"] is None
     assert validation["caveats"][0]["code"] == "no_forecast"
     # lowering the threshold is the analyst's call, and then the models are tried
     forced, _ = _run(tx, **{"clv.min_repeat_buyers": 10})

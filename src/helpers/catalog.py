@@ -51,6 +51,7 @@ ARTIFACTS: dict[str, str] = {
     "clv_validation": "clv_validation.json",
     "model_comparison": "model_comparison.csv",
     "tracking": "tracking.parquet",
+    "value_per_period": "value_per_period.parquet",
     "clusters": "clusters.parquet",
     "clusters_summary": "clusters.json",
     "predictions": "predictions.parquet",

@@ -18,7 +18,8 @@ stage                    function                          writes (artifact name
 02-collect-sources       ``helpers.stages.collect``        snapshot, collected (+ raw snapshot)
 03-clean-integrate       ``helpers.stages.clean``          transactions, quality_log
 04-rfm-value-tiers       ``helpers.stages.rfm``            purchase_days, customers_rfm, customer_types, rfm
-05-clv-lifetimes         ``helpers.stages.value``          customers, clv_validation, model_comparison, tracking
+05-clv-lifetimes         ``helpers.stages.value``          customers, clv_validation, model_comparison, tracking,
+                                                           value_per_period
 06-cluster-segments      ``helpers.stages.cluster``        clusters, clusters_summary
 07-classify-prospects    ``helpers.stages.classify``       predictions, classification
 08-segment-report        ``helpers.stages.report``         customer_segments(+_csv), metrics

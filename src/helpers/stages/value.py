@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import clv, lifecycle, privacy
+from helpers.clv import periods
 from helpers.caveats import caveat
 from helpers.clv.retention import naive_examples, naive_vs_model, retention_what_if
 from helpers.clv.tracking import tracking, tracking_totals
@@ -65,6 +66,9 @@ class ValueResult(ValueViews):
     naive: pd.DataFrame | None = None  # helpers.clv.retention.naive_vs_model (None without a forecast)
     naive_examples: pd.DataFrame | None = None  # helpers.clv.retention.naive_examples (None without a forecast)
     tracking: pd.DataFrame | None = None  # helpers.clv.tracking.tracking of the calibration fit (None without a forecast)
+    period_value: pd.DataFrame | None = None  # discounted value per customer (rows) and month (columns 1..horizon)
+    per_period: pd.DataFrame | None = None  # helpers.clv.periods.PeriodValue.total: the cohort's months
+    new_customer: pd.DataFrame | None = None  # helpers.clv.periods.new_customer_value: one new customer's months
     written: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -107,6 +111,9 @@ class ValueResult(ValueViews):
             "tracking": (None if self.tracking is None else
                          {phase: {k: round(float(v), 2) for k, v in row.items()}
                           for phase, row in tracking_totals(self.tracking).iterrows()}),
+            "clv_by_month": None if self.per_period is None else self.per_period["value"].round(2).tolist(),
+            "new_customer_value": (None if self.new_customer is None else
+                                   round(float(self.new_customer["cumulative_value"].iloc[-1]), 4)),
             "naive_total": None if self.naive is None else round(float(self.naive["total"].iloc[0]), 2),
             "naive_vs_model": (round(float(self.naive["vs_model"].iloc[0]), 3)
                                if self.naive is not None and "vs_model" in self.naive else None),
@@ -294,7 +301,21 @@ def value_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataF
     _retention(params, result)
     if result.forecast and result.cal_fit is not None and result.calibration_end is not None:
         result.tracking = tracking(result.cal_fit, days, result.calibration_end, params.as_of, c.time_unit)
+    if result.forecast:
+        _per_period(params, result)
     return result
+
+
+def _per_period(params: Any, result: ValueResult) -> None:
+    """The CLV month by month, per customer and in total, and what one newly acquired customer is expected to bring."""
+    c = params.clv
+    terms = {"months": c.horizon_months, "unit": c.time_unit, "discount_rate_annual": c.discount_rate_annual,
+             "margin": c.margin}
+    spend = result.value.set_index("customer_id")["expected_spend"]
+    months = periods.value_per_period(result.fit, spend, result.summary, **terms)
+    result.period_value, result.per_period = months.value, months.total()
+    mean_spend = result.spend.mean_spend if result.spend is not None else float(spend.mean())
+    result.new_customer = periods.new_customer_value(result.fit, mean_spend, **terms)
 
 
 def save_value(params: Any, catalog: Any, result: ValueResult) -> dict[str, Path]:
@@ -307,6 +328,9 @@ def save_value(params: Any, catalog: Any, result: ValueResult) -> dict[str, Path
     written["comparison"] = catalog.write_text("model_comparison", comparison.to_csv(index=False))
     if result.tracking is not None:
         written["tracking"] = catalog.write_parquet("tracking", result.tracking)
+    if result.period_value is not None:
+        wide = result.period_value.rename(columns=lambda m: f"clv_month_{m:02d}").rename_axis("customer_id")
+        written["value_per_period"] = catalog.write_parquet("value_per_period", wide.reset_index())
     return written
 
 

@@ -56,6 +56,24 @@ class ValueViews:
                 f"wide. Within their 80% (95%) intervals, {changes[0]:,} ({changes[1]:,}) of {len(v):,} customers "
                 f"could cross the high-potential cut (CLV {cut:,.2f}) and change value tier.")
 
+    def period_text(self) -> str:
+        """The CLV month by month: the first and last month's value, and what one new customer would bring."""
+        if self.per_period is None:
+            return "No value per month: there is no sound forecast in this run."
+        t, new = self.per_period, self.new_customer
+        return (f"Month 1 brings {t['value'].iloc[0]:,.0f} of the {t['cumulative_value'].iloc[-1]:,.0f} predicted over "
+                f"{len(t)} months, month {len(t)} {t['value'].iloc[-1]:,.0f}: the value fades as customers drop out "
+                f"(and with the discount). One newly acquired customer like these is expected to make "
+                f"{new['cumulative_purchases'].iloc[-1]:.2f} repeat purchases worth {new['cumulative_value'].iloc[-1]:,.2f} "
+                "over the same horizon: the most it is worth spending to acquire one, before the first order's margin.")
+
+    def period_table(self) -> pd.DataFrame | None:
+        """The cohort's and one new customer's expected purchases and discounted value per month."""
+        if self.per_period is None:
+            return None
+        new = self.new_customer[["expected_purchases", "value"]].add_prefix("new customer: ")
+        return self.per_period.join(new).round(2)
+
     def tracking_text(self) -> str:
         """The tracking figure's totals: the cohort's repeat purchases, actual vs the calibration fit, per phase."""
         if self.tracking is None:
