@@ -125,7 +125,7 @@ def test_the_summary_follows_the_data() -> None:
     assert "hold" in calm.summary and "of revenue" in calm.summary and "-11.5%" in calm.summary
     worse = _result(_export(), check=CHECK | {"holdout": CHECK["holdout"] | {"total_error_pct": -35.0}})
     assert "That is a large miss" in worse.summary and "large miss" not in calm.summary
-    assert "1 caveats qualify" in calm.summary
+    assert "1 caveat qualifies these numbers (notebook " in calm.summary
     moved = _result(_export(), before=_moved(_export()))
     assert "Since the last report" in moved.summary and "Since the last report" not in calm.summary
 

@@ -120,6 +120,8 @@ def caveats_sentence(result: Any) -> str:
     if not caveats:
         return ""
     stages = sorted({c["stage"][:2] for c in caveats})
+    if len(caveats) == 1:
+        return result.t("1 caveat qualifies these numbers (notebook {stages}; the box below).").format(stages=stages[0])
     return result.t("{n} caveats qualify these numbers (notebooks {stages}; the box below).").format(
         n=len(caveats), stages=", ".join(stages))
 
