@@ -146,7 +146,7 @@ def tracking(model: Any, frame: pd.DataFrame, calibration_end: dt.date, as_of: d
     boundary = pd.Timestamp(calibration_end) + pd.Timedelta(days=1)
     first_day = days.groupby("customer_id", sort=False)["day"].transform("min")
     cohort = first_day < boundary  # per purchase day: its customer first bought in the calibration
-    births = days.loc[cohort & (days["day"] == first_day), "day"].value_counts().sort_index()  # one per customer
+    births = cohort_births(days, boundary)
     if births.empty:
         raise DataError(f"tracking: no customer made a first purchase by {calibration_end}")
     edges, n_cal = period_edges(births.index.min(), calibration_end, as_of, unit_days)
