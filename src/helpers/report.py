@@ -29,8 +29,8 @@ from helpers.catalog import Catalog
 from helpers.clv.intervals import INTERVAL_COLUMNS
 from helpers.privacy import pseudonymize
 from helpers.report_texts import (  # noqa: F401  (the report's sentences, re-exported: helpers.report is their home)
-    NO_PYRAMID, classifier_text, header_markdown, no_forecast_text, prospects_flagged, prospects_withheld,
-    validation_section, validation_text)
+    NO_PYRAMID, classifier_text, has_forecast, header_markdown, no_forecast_text, prospects_flagged,
+    prospects_withheld, validation_section, validation_text)
 
 EXPORT_COLUMNS = [
     "customer_key", "country", "first_purchase", "last_purchase", "recency_days", "frequency", "monetary_total",
@@ -62,15 +62,6 @@ def export_table(catalog: Catalog, raw_ids: bool = False) -> pd.DataFrame:
     customers.insert(0, "customer_key", pseudonymize(customers["customer_id"]))
     columns = EXPORT_COLUMNS[:1] + (["customer_id"] if raw_ids else []) + EXPORT_COLUMNS[1:]
     return customers[[c for c in columns if c in customers.columns]].sort_values("customer_key").reset_index(drop=True)
-
-
-def has_forecast(clv_validation: dict[str, Any]) -> bool:
-    """Whether stage 05 made a BTYD forecast (CLV, P(alive)); an artifact without ``forecast`` always did.
-
-    >>> has_forecast({"forecast": False}), has_forecast({}), has_forecast({"forecast": True})
-    (False, True, True)
-    """
-    return clv_validation.get("forecast", True) is not False
 
 
 def stage_caveats(catalog: Catalog) -> list[dict[str, str]]:

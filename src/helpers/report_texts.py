@@ -197,11 +197,20 @@ def validation_text(clv_check: dict[str, Any], as_of: dt.date, comparison: pd.Da
             + _rivals(comparison, chosen, t) + " " + t("Spend per purchase {spend}.").format(spend=spend))
 
 
+def has_forecast(clv_validation: dict[str, Any]) -> bool:
+    """Whether stage 05 made a BTYD forecast (CLV, P(alive)); an artifact without ``forecast`` always did.
+
+    >>> has_forecast({"forecast": False}), has_forecast({}), has_forecast({"forecast": True})
+    (False, True, True)
+    """
+    return clv_validation.get("forecast", True) is not False
+
+
 def validation_section(clv_check: dict[str, Any], as_of: dt.date, comparison: pd.DataFrame | None = None,
                        t: Translate = _same) -> str:
     """The model validation paragraph: :func:`validation_text`, or :func:`no_forecast_text` without a forecast."""
-    forecast = clv_check.get("forecast", True) is not False
-    return validation_text(clv_check, as_of, comparison, t) if forecast else no_forecast_text(clv_check, t)
+    return (validation_text(clv_check, as_of, comparison, t) if has_forecast(clv_check)
+            else no_forecast_text(clv_check, t))
 
 
 def classifier_text(metrics: dict[str, Any], classification: dict[str, Any], t: Translate = _same) -> str | None:
