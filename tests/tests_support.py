@@ -52,8 +52,10 @@ def stage_functions_ready() -> bool:
 NOTEBOOKS: bool = os.environ.get("CIN_TEST_NOTEBOOKS") == "1" or not stage_functions_ready()
 
 
-#: Fewer bootstrap refits and CV folds, for the test runs that check neither (stages 06 and 07 dominate a run's time).
-QUICK_PARAMS: dict[str, dict[str, int]] = {"clusters": {"bootstrap": 5}, "classify": {"cv_folds": 3}}
+#: Fewer bootstrap refits, CV folds and boosting rounds, for the test runs that check none of them (stages 06 and
+#: 07 dominate a run's time; 200 rounds of 4-class boosting are most of stage 07's).
+QUICK_PARAMS: dict[str, dict[str, int]] = {"clusters": {"bootstrap": 5},
+                                           "classify": {"cv_folds": 3, "boosting_rounds": 40}}
 #: The same as ``-p`` overrides.
 QUICK: dict[str, str] = {f"{section}.{name}": str(v) for section, values in QUICK_PARAMS.items()
                          for name, v in values.items()}

@@ -244,6 +244,8 @@ class ClassifyParams(_Strict):
     train_sample: int = Field(100_000, ge=1000, description="models are trained on at most this many customers "
                               "(a seeded sample); more change gradient-boosted trees little and cost minutes")
     cv_folds: int = Field(5, ge=2, le=20, description="folds of the cross-validation on the training customers")
+    boosting_rounds: int = Field(200, ge=10, le=5000, description="trees the gradient-boosted classifier adds up "
+                                 "(per class; learning rate 0.05): fewer are faster and coarser")
     seed: int = Field(42, description="seed of every sample, fold and model of stage 07")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from helpers.classify.models import make_model
+from helpers.classify.models import ROUNDS, make_model
 from helpers.classify.splits import RFM_FEATURES, TRAIN_SAMPLE, Split, _sample_rows, early_features
 
 
@@ -32,7 +32,7 @@ def prospects(p_high_value: pd.Series, share: float, allowed: bool) -> pd.Series
 def score_customers(days: pd.DataFrame, customers: pd.DataFrame, as_of: dt.date, tier_split_: Split | None,
                     value_split: Split | None, now: pd.DataFrame | None, early_days: int, seed: int = 42, *,
                     prospect_share: float = 0.1, flag_prospects: bool = True,
-                    train_sample: int | None = None) -> pd.DataFrame:
+                    train_sample: int | None = None, rounds: int = ROUNDS) -> pd.DataFrame:
     """The stage's artifact: for every customer, a predicted tier and a probability of high value next period.
 
     Both models are refitted on everything labelled (for question 2, the most
@@ -49,7 +49,7 @@ def score_customers(days: pd.DataFrame, customers: pd.DataFrame, as_of: dt.date,
     out["predicted_tier"] = pd.Series(None, index=out.index, dtype=object)
     first = pd.to_datetime(customers.set_index("customer_id")["first_purchase"]).dt.normalize()
     if tier_split_ is not None:
-        tier_model = make_model(seed).fit(*_sample_rows(pd.concat([tier_split_.x_train, tier_split_.x_test]),
+        tier_model = make_model(seed, rounds).fit(*_sample_rows(pd.concat([tier_split_.x_train, tier_split_.x_test]),
                                                         pd.concat([tier_split_.y_train, tier_split_.y_test]), size, seed))
         countries = [c[len("country_"):] for c in tier_split_.x_train.columns if c.startswith("country_")] or None
         early = (tier_split_.features if tier_split_.features is not None
@@ -61,7 +61,7 @@ def score_customers(days: pd.DataFrame, customers: pd.DataFrame, as_of: dt.date,
     out["early_window_complete"] = out["early_window_complete"].fillna(False).astype(bool)
     out["p_high_value"] = np.nan
     if value_split is not None and now is not None:
-        value_model = make_model(seed).fit(*_sample_rows(value_split.x_test, value_split.y_test, size, seed))
+        value_model = make_model(seed, rounds).fit(*_sample_rows(value_split.x_test, value_split.y_test, size, seed))
         out["p_high_value"] = pd.Series(value_model.predict_proba(now[RFM_FEATURES])[:, 1], index=now.index).reindex(out.index)
     out["prospect"] = prospects(out["p_high_value"], prospect_share, flag_prospects and value_split is not None)
     return out.reset_index()

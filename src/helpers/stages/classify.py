@@ -228,7 +228,7 @@ def _question_1(params: Any, days: pd.DataFrame, customers: pd.DataFrame, clv_va
                                     q.test_share, q.train_sample, q.seed)
     if tiers is None:
         return None, skipped, None, None
-    answer = cf.answer_tiers(tiers, q.cv_folds, q.seed)
+    answer = cf.answer_tiers(tiers, q.cv_folds, q.seed, q.boosting_rounds)
     return tiers, None, answer, cf.label_overlap(tiers, customers, windows.early_days, params.as_of)
 
 
@@ -246,13 +246,14 @@ def classify_customers(params: Any, days: pd.DataFrame, transactions: pd.DataFra
         found, q2_skipped = cf.attempt(cf.high_value_split, days, transactions, params.as_of, windows.label_days,
                                        q.target_share, q.train_sample, q.seed)
         value, now = found if found is not None else (None, None)
-        value_answer = cf.answer_high_value(value, q.cv_folds, q.seed, q.prospect_share) if value is not None else None
+        value_answer = (cf.answer_high_value(value, q.cv_folds, q.seed, q.prospect_share, q.boosting_rounds)
+                        if value is not None else None)
         importance = (cf.importance(value_answer.model, value, q.seed) if value_answer is not None
                       else pd.DataFrame(columns=["feature", "importance", "std"]))
         flag = value_answer is not None and value_answer.beats_baseline is True
         scored = cf.score_customers(days, customers, params.as_of, tiers, value, now, windows.early_days,
                                     q.seed, prospect_share=q.prospect_share, flag_prospects=flag,
-                                    train_sample=q.train_sample)
+                                    train_sample=q.train_sample, rounds=q.boosting_rounds)
         tier_tree = cf.answer_tree(tiers, q.seed, 1) if tiers is not None else None
         value_tree = cf.answer_tree(value, q.seed, 2, q.prospect_share) if value is not None else None
     scored = scored.merge(customers[["customer_id", *SHOWN_BESIDE]], on="customer_id")
