@@ -142,7 +142,7 @@ def test_the_interpretation_follows_the_data() -> None:
 
 def test_the_interpretation_of_a_run_with_and_without_a_forecast(summary: pd.DataFrame) -> None:
     customers = _customers()
-    params = SimpleNamespace(clv=CLV, as_of=dt.date(2021, 1, 1))
+    params = SimpleNamespace(clv=CLV, as_of=dt.date(2021, 1, 1), lifecycle=SimpleNamespace(decline_p_alive=0.5))
     what_if = retention.retention_what_if(BGNBD, pd.Series(30.0, index=summary.index), summary, CLV, 30.0)
     from helpers.tiers import tier_table
 
@@ -151,6 +151,9 @@ def test_the_interpretation_of_a_run_with_and_without_a_forecast(summary: pd.Dat
                              retention=what_if, naive=retention.naive_vs_model(customers, CLV))
     text = interpret.interpretation(result)
     assert text.count("\n- ") == 6 and "BG/NBD" in text and "lapsed big spenders" in text
+    assert "P(alive) below 0.5;" in text
+    stricter = SimpleNamespace(**{**vars(result), "params": SimpleNamespace(**{**vars(params), "lifecycle": SimpleNamespace(decline_p_alive=0.15)})})
+    assert "P(alive) below 0.15;" in interpret.interpretation(stricter)  # the run's own decline threshold
     without = SimpleNamespace(value=customers.assign(clv=np.nan), params=params, acquisition_days=30, forecast=False,
                               forecast_reason="only 12 of 300 customers made a repeat purchase. More text",
                               naive=retention.naive_vs_model(customers.assign(clv=np.nan), CLV))

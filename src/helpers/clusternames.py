@@ -26,6 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from helpers.config import DECLINE_P_ALIVE
+from helpers.rfm.scores import one_off
+
 #: Words for a cluster whose median is high or low on a feature (relative to all customers).
 NAME_WORDS = {
     "monetary_total": ("high-spend", "low-spend"),
@@ -36,11 +39,12 @@ NAME_WORDS = {
     "tenure_days": ("long-standing", "new"),
 }
 
-#: Absolute cut-offs of the words (on the cluster's median): P(alive) below FADING_P_ALIVE is "fading"
-#: (the lifecycle's default decline threshold), at least ACTIVE_P_ALIVE "active"; no purchase for at least
+#: Absolute cut-offs of the words (on the cluster's median): P(alive) below FADING_P_ALIVE is "fading",
+#: at least ACTIVE_P_ALIVE "active" (both the lifecycle's decline threshold: a run passes its own
+#: ``lifecycle.decline_p_alive`` as ``fading_below``); no purchase for at least
 #: LAPSED_DAYS days is "lapsed", at most RECENT_DAYS "recent"; at least FREQUENT_DAYS purchase days
 #: "frequent"; first purchase at most NEW_DAYS ago "new", at least LONG_STANDING_DAYS "long-standing".
-FADING_P_ALIVE, ACTIVE_P_ALIVE = 0.5, 0.5
+FADING_P_ALIVE = ACTIVE_P_ALIVE = DECLINE_P_ALIVE
 LAPSED_DAYS, RECENT_DAYS = 365, 90
 FREQUENT_DAYS = 3
 NEW_DAYS, LONG_STANDING_DAYS = 90, 365
@@ -59,12 +63,12 @@ TYPES = {"one-off": "transaction (one-off)", "repeat": "relationship (repeat)", 
 
 
 def one_off_share(frequency: pd.Series) -> float:
-    """The share of customers with a single purchase day (``frequency`` at most 1).
+    """The share of customers with a single purchase day (:func:`helpers.rfm.scores.one_off`).
 
     >>> one_off_share(pd.Series([1, 1, 3, 2]))
     0.5
     """
-    return float((frequency <= 1).mean()) if len(frequency) else float("nan")
+    return float(one_off(frequency).mean()) if len(frequency) else float("nan")
 
 
 def relationship(frequency: pd.Series) -> str | None:
@@ -92,18 +96,20 @@ def profile(customers: pd.DataFrame, labels: np.ndarray, features: list[str]) ->
 
 
 def word(customers: pd.DataFrame, group: pd.DataFrame, feature: str, high: float = 0.7,
-         low: float = 0.3) -> tuple[float, str] | None:
+         low: float = 0.3, fading_below: float = FADING_P_ALIVE) -> tuple[float, str] | None:
     """The word ``group`` earns on ``feature`` and how extreme it is (distance of its percentile from 0.5), or None.
 
     Relative: the group's median placed among all customers (its percentile)
     must be at least ``high`` or at most ``low``; absolute: the median must pass
-    :data:`ABSOLUTE` (when the word has a cut-off).
+    :data:`ABSOLUTE` (when the word has a cut-off; P(alive)'s is ``fading_below``).
 
     >>> everyone = pd.DataFrame({"p_alive": [0.97, 0.98, 0.99, 0.995, 0.999, 1.0]})
     >>> word(everyone, everyone.iloc[:2], "p_alive") is None  # lowest of all, but 0.97 is not fading
     True
     >>> word(everyone * 0.3, everyone.iloc[:2] * 0.3, "p_alive")
     (0.33333333333333337, 'fading')
+    >>> word(everyone * 0.3, everyone.iloc[:2] * 0.3, "p_alive", fading_below=0.2) is None  # a stricter decline
+    True
     """
     median = group[feature].median()
     pct = float((customers[feature] < median).mean() + 0.5 * (customers[feature] == median).mean())
@@ -111,6 +117,7 @@ def word(customers: pd.DataFrame, group: pd.DataFrame, feature: str, high: float
     if side is None:
         return None
     compare, cut = ABSOLUTE.get((feature, side), (None, None))
+    cut = fading_below if feature == "p_alive" else cut
     if compare is not None and not compare(float(median), cut):
         return None
     return abs(pct - 0.5), NAME_WORDS[feature][side]
@@ -128,14 +135,15 @@ def _typed(chosen: list[tuple[float, int, str]], kind: str | None, position: int
 
 
 def name_clusters(customers: pd.DataFrame, labels: np.ndarray, features: list[str], high: float = 0.7,
-                  low: float = 0.3, words: int = 3) -> dict[int, str]:
+                  low: float = 0.3, words: int = 3, fading_below: float = FADING_P_ALIVE) -> dict[int, str]:
     """A readable name for each cluster, derived from what sets its profile apart.
 
     Each feature may give a word (:func:`word`: relative and absolute). Of a
     cluster's words, the ``words`` that fewest other clusters share (then the
     most extreme) make the name, in a fixed order of importance, with the
     relationship type (:func:`relationship`, see :func:`_typed`) in the
-    frequency position. A cluster that earns no word is "typical".
+    frequency position. A cluster that earns no word is "typical". ``fading_below``: the run's
+    ``lifecycle.decline_p_alive``.
     Duplicate names get a number.
 
     >>> c = pd.DataFrame({"monetary_total": [1, 2, 3, 100, 200, 300.0], "frequency": [1, 1, 1, 9, 8, 7]})
@@ -147,7 +155,7 @@ def name_clusters(customers: pd.DataFrame, labels: np.ndarray, features: list[st
     position = -order.index("frequency") if "frequency" in order else -len(NAME_WORDS)
     groups = dict(tuple(frame.groupby("cluster", sort=True)))
     candidates = {label: [(found[0], -i, found[1]) for i, f in enumerate(order)
-                          if (found := word(customers, group, f, high, low))] for label, group in groups.items()}
+                          if (found := word(customers, group, f, high, low, fading_below))] for label, group in groups.items()}
     shared = Counter(w for found in candidates.values() for *_, w in found)
     names: dict[int, str] = {}
     for label, found in candidates.items():

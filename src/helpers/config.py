@@ -182,12 +182,17 @@ class TierParams(_Strict):
     potential_high_share: float = Field(0.2, gt=0, lt=1, description="top share by predicted CLV = high potential")
 
 
+#: P(alive) below this is decline (the lifecycle) and a probably lapsed customer (the readings, the cluster
+#: names): the default of ``lifecycle.decline_p_alive``, which every reading of a run takes from its parameters.
+DECLINE_P_ALIVE = 0.5
+
+
 class LifecycleParams(_Strict):
     """The lifecycle rule (see helpers.clv.lifecycle_stage)."""
 
     acquisition_days: int | None = Field(None, ge=0, description="first purchase within this many days of as_of; "
                                          "null: a sixth of the log's span (first purchase to as_of), at most 90 days")
-    decline_p_alive: float = Field(0.5, gt=0, lt=1, description="P(alive) below this: decline")
+    decline_p_alive: float = Field(DECLINE_P_ALIVE, gt=0, lt=1, description="P(alive) below this: decline")
     termination_p_alive: float = Field(0.2, gt=0, lt=1, description="P(alive) below this: termination (must be "
                                                                     "below decline_p_alive)")
     trend_change: float = Field(0.5, gt=0, lt=1, description="relative change in repeat purchases that counts as growth or decline")

@@ -76,11 +76,11 @@ def worth_reading(result: ClusterResult) -> str:
     text += (": give it the most care (dedicated contact, first in line)." if row.ratio >= WORTH_RATIO else
              ": no cluster is worth much more than its size; the groups differ in behaviour more than in value.")
     if "p_alive" in p and p["p_alive"].notna().any():
-        fading = p[(p["p_alive"] < clusternames.FADING_P_ALIVE) & (p["ratio"] >= 1)]
+        fading = p[(p["p_alive"] < result.fading_below) & (p["ratio"] >= 1)]
         if len(fading):
             f = int(fading["revenue_share"].idxmax())
             text += (f" {_label(result, f)} brought {p.loc[f, 'revenue_share']:.0%} of revenue but its mean P(alive) is "
-                     f"{p.loc[f, 'p_alive']:.2f} (below {clusternames.FADING_P_ALIVE}): a win-back target before it is lost.")
+                     f"{p.loc[f, 'p_alive']:.2f} (below {result.fading_below:g}): a win-back target before it is lost.")
     return text
 
 

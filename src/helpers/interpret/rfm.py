@@ -16,6 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from helpers.rfm.scores import one_off
+
 #: The top R score "means recent" when its customers last bought a median of at most this many days before as_of.
 RECENT_DAYS = 30
 #: The cohort "has gone quiet" when the median customer last bought more than this many days before as_of.
@@ -106,7 +108,7 @@ def key_one_off(customers: pd.DataFrame) -> str:
     True
     """
     key = customers["abc_class"].eq("A")
-    k, n = int((key & customers["frequency"].eq(1)).sum()), int(key.sum())
+    k, n = int((key & one_off(customers["frequency"])).sum()), int(key.sum())
     if n and k / n > ONE_OFF_KEY_SHARE:
         return (f"**{k:,} of the {n:,} key (class A) customers bought only once**: their class rests on a single "
                 f"large order, so before giving them a named contact, check whether they are likely to come back "

@@ -13,11 +13,13 @@ from typing import Any
 import pandas as pd
 
 from helpers import names
+from helpers.config import DECLINE_P_ALIVE
 
 #: Above this share of customers in decline or termination, the base is called fading.
 FADING_SHARE = 0.5
-#: A customer below this P(alive) is probably gone (a gold customer below it: a lapsed big spender).
-LAPSED_P_ALIVE = 0.5
+#: A customer below this P(alive) is probably gone (a gold customer below it: a lapsed big spender): by default
+#: the lifecycle's decline threshold; :func:`interpretation` passes the run's ``lifecycle.decline_p_alive``.
+LAPSED_P_ALIVE = DECLINE_P_ALIVE
 #: Above this share of lapsed gold customers, gold is called a tier of lapsed big spenders.
 LAPSED_GOLD_SHARE = 0.5
 #: Platinum's share of predicted CLV above its share of revenue by more than this: value is concentrating further.
@@ -99,7 +101,7 @@ def pyramid_sentence(tiers: pd.DataFrame) -> str:
             "still carry much of what is to come; spread the effort accordingly.")
 
 
-def gold_sentence(value: pd.DataFrame) -> str:
+def gold_sentence(value: pd.DataFrame, lapsed_below: float = LAPSED_P_ALIVE) -> str:
     """Whether gold customers (high spend so far, low predicted value) are lapsed big spenders or slow buyers.
 
     >>> v = pd.DataFrame({"value_tier": ["gold", "gold", "lead"], "p_alive": [0.1, 0.2, 0.9],
@@ -110,11 +112,11 @@ def gold_sentence(value: pd.DataFrame) -> str:
     gold = value[value["value_tier"] == "gold"]
     if gold.empty:
         return "**No gold customers**: nobody combines high spend so far with low predicted value."
-    lapsed = float((gold["p_alive"] < LAPSED_P_ALIVE).mean())
+    lapsed = float((gold["p_alive"] < lapsed_below).mean())
     revenue = gold["monetary_total"].sum() / value["monetary_total"].sum()
     clv = gold["clv"].sum() / value["clv"].sum() if value["clv"].sum() > 0 else 0.0
-    numbers = (f"{int((gold['p_alive'] < LAPSED_P_ALIVE).sum()):,} of the {len(gold):,} gold customers "
-               f"({_pct(lapsed)}) have P(alive) below {LAPSED_P_ALIVE}; gold brought {_pct(revenue)} of revenue "
+    numbers = (f"{int((gold['p_alive'] < lapsed_below).sum()):,} of the {len(gold):,} gold customers "
+               f"({_pct(lapsed)}) have P(alive) below {lapsed_below:g}; gold brought {_pct(revenue)} of revenue "
                f"so far but holds {_pct(clv)} of predicted CLV")
     if lapsed > LAPSED_GOLD_SHARE:
         return (f"**Gold customers are mostly lapsed big spenders:** {numbers}. They are not loyal customers to "
@@ -144,7 +146,7 @@ def retention_sentence(retention: pd.DataFrame, model: str, horizon_months: int,
             "campaign.")
 
 
-def naive_sentence(naive: pd.DataFrame, value: pd.DataFrame) -> str:
+def naive_sentence(naive: pd.DataFrame, value: pd.DataFrame, lapsed_below: float = LAPSED_P_ALIVE) -> str:
     """How far the naive sum is from the model's CLV, and what the gap is made of (without a model: what is unknown)."""
     from helpers.clv.retention import naive_value
 
@@ -161,9 +163,9 @@ def naive_sentence(naive: pd.DataFrame, value: pd.DataFrame) -> str:
                f"{_pct(discounting)} of the naive sum")
     if ratio > NAIVE_OVERSTATES:
         per_customer = naive_value(value, 12)  # a share of the sum: the horizon and margin cancel
-        gone = float(per_customer[value["p_alive"] < LAPSED_P_ALIVE].sum() / per_customer.sum())
+        gone = float(per_customer[value["p_alive"] < lapsed_below].sum() / per_customer.sum())
         return (f"**The naive lifetime value overstates by far:** {numbers}; most of the rest is drop-out: "
-                f"{_pct(gone)} of the naive sum comes from customers with P(alive) below {LAPSED_P_ALIVE}, "
+                f"{_pct(gone)} of the naive sum comes from customers with P(alive) below {lapsed_below:g}, "
                 "priced as if they were still buying. Budgets set on the naive sum would be too large.")
     return (f"**The naive sum is close to the model here:** {numbers}. Few customers have left, so past rates "
             "are a fair guide; the model still tells who is likely gone.")
@@ -185,7 +187,8 @@ def interpretation(result: Any) -> str:
         from helpers.clv.retention import LONG_HORIZON_MONTHS
 
         model = MODEL_LABELS[result.fit.name]
-        bullets += [pyramid_sentence(result.tiers), gold_sentence(value),
+        lapsed_below = result.params.lifecycle.decline_p_alive
+        bullets += [pyramid_sentence(result.tiers), gold_sentence(value, lapsed_below),
                     retention_sentence(result.retention, model, c.horizon_months, LONG_HORIZON_MONTHS),
-                    naive_sentence(result.naive, value)]
+                    naive_sentence(result.naive, value, lapsed_below)]
     return "**What this run's numbers say**\n\n" + "\n".join(f"- {b}" for b in bullets)

@@ -27,6 +27,7 @@ import pandas as pd
 
 from helpers import summary
 from helpers.rfm.abc_analysis import class_summary
+from helpers.rfm.scores import one_off
 
 #: The relationship types: one purchase day, or more.
 RELATIONSHIP_TYPES = ("transaction", "relationship")
@@ -42,7 +43,7 @@ def relationship_type(frequency: pd.Series) -> pd.Series:
     >>> relationship_type(pd.Series([1, 2, 5])).tolist()
     ['transaction', 'relationship', 'relationship']
     """
-    return pd.Series(np.where(frequency.eq(1), RELATIONSHIP_TYPES[0], RELATIONSHIP_TYPES[1]), index=frequency.index)
+    return pd.Series(np.where(one_off(frequency), RELATIONSHIP_TYPES[0], RELATIONSHIP_TYPES[1]), index=frequency.index)
 
 
 def order_sizes_sql(transactions_file: Path, as_of: dt.date, quantity: bool) -> str:

@@ -118,10 +118,23 @@ def spread_warnings(customers: pd.DataFrame, bins: int = 5) -> list[str]:
     return [c["text"] for c in spread_caveats(customers, bins)]
 
 
+def one_off(frequency: pd.Series) -> pd.Series:
+    """True for one-time buyers: a single purchase day (``frequency`` of the customer table is 1).
+
+    The one definition of a one-off (transaction) customer, used by the RFM
+    summary, the customer types, the interpretations and the cluster names.
+    (The BTYD summary counts *repeat* purchases: there a one-off has 0.)
+
+    >>> one_off(pd.Series([1, 2, 1])).tolist()
+    [True, False, True]
+    """
+    return frequency.eq(1)
+
+
 def one_time_summary(customers: pd.DataFrame, segment_map: SegmentMap | None = None) -> str:
     """One sentence: how many customers bought on a single day, their revenue share and their segments."""
     n = len(customers)
-    once = customers["frequency"].eq(1)
+    once = one_off(customers["frequency"])
     k = int(once.sum())
     if k == 0:
         return f"No one-time buyers: all {n:,} customers bought on at least two days."
@@ -141,7 +154,7 @@ def one_time_summary(customers: pd.DataFrame, segment_map: SegmentMap | None = N
 
 def rfm_summary(customers: pd.DataFrame, bins: int) -> dict[str, Any]:
     """The content of ``rfm.json``: score levels used, one-time buyers, caveats (:func:`spread_caveats`)."""
-    once = int(customers["frequency"].eq(1).sum())
+    once = int(one_off(customers["frequency"]).sum())
     return {
         "bins": bins,
         "customers": len(customers),

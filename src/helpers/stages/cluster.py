@@ -23,6 +23,7 @@ from sklearn.metrics import adjusted_rand_score
 from helpers import clustering as cl
 from helpers import geography as geo
 from helpers import names as vocabulary
+from helpers.clusternames import FADING_P_ALIVE
 
 
 @dataclass
@@ -49,6 +50,7 @@ class ClusterResult:
     ari_tier: float | None
     caveats: list[dict[str, str]]
     geography: geo.Geography  # customers by place and the tests of a useful segmentation
+    fading_below: float = FADING_P_ALIVE  # P(alive) below this is "fading" (the run's lifecycle.decline_p_alive)
 
     @property
     def k(self) -> int:
@@ -155,7 +157,8 @@ def cluster_customers(params: Any, customers: pd.DataFrame) -> ClusterResult:
         gmm = cl.fit_gmm(x, choice.k, spend, cp.seed)
         stability = cl.bootstrap_stability(x, choice.k, labels, cp.bootstrap, cp.seed, cp.sample_size)
     ari_methods = adjusted_rand_score(labels, gmm)
-    names = cl.name_clusters(customers, labels, features)
+    fading_below = params.lifecycle.decline_p_alive
+    names = cl.name_clusters(customers, labels, features, fading_below=fading_below)
     profiles = cl.profile(customers, labels, features)
     profiles.insert(0, "name", [names[i] for i in profiles.index])
     centres = x.groupby(labels).mean()
@@ -165,7 +168,7 @@ def cluster_customers(params: Any, customers: pd.DataFrame) -> ClusterResult:
     return ClusterResult(customers, features, dropped, cp.scaler, x, choice, labels, gmm, stability, ari_methods,
                          names, profiles, centres, by_segment, by_tier, reading, ari_segment, ari_tier,
                          cl.caveats(labels, choice, ari_methods, stability, dropped),
-                         geo.segment_by_place(customers, params.columns.country))
+                         geo.segment_by_place(customers, params.columns.country), fading_below)
 
 
 def save_clusters(catalog: Any, result: ClusterResult) -> dict[str, Path]:
