@@ -61,6 +61,7 @@ def test_the_scan_keeps_k2_as_reference_and_the_choice_says_what_it_gave_up(resu
     scan = result.choice.scan
     assert scan["k"].tolist() == [2, 3, 4, 5] and scan["eligible"].tolist() == [False, True, True, True]
     assert result.k >= 3 and scan["stability"].notna().all()
+    assert kchoice.scan_k(result.x, 4, 5, sample_size=500)["k"].tolist() == [2, 4, 5]  # k = 2 only, not 3
     assert result.choice.score(result.k, "stability") >= kchoice.STABLE_ARI
     summary = result.summary()
     assert summary["k_rule"] == result.choice.rule and summary["k_given_up"] == result.choice.given_up()

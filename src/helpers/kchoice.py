@@ -100,7 +100,8 @@ def scan_k(x: pd.DataFrame, k_min: int, k_max: int, seed: int = 42, sample_size:
         raise DataError(f"cannot compare cluster counts {k_min}..{k_max}: only {distinct} distinct customers")
     distances = pairwise_distances(sample)  # once for every k's silhouette (at most sample_size squared)
     rows = []
-    for k in range(min(max(k_min, 2), REFERENCE_K), top + 1):
+    first = max(k_min, 2)
+    for k in ([REFERENCE_K] if first > REFERENCE_K else []) + list(range(first, top + 1)):  # the reference, the range
         km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(sample)
         labels = km.labels_
         two = len(np.unique(labels)) > 1
