@@ -186,6 +186,7 @@ def interpretation(result: Any) -> str:
 
         model = MODEL_LABELS[result.fit.name]
         bullets += [pyramid_sentence(result.tiers), gold_sentence(value),
-                    retention_sentence(result.retention, model, c.horizon_months, LONG_HORIZON_MONTHS),
+                    *([] if result.retention is None else  # no what-if for BG/BB (discrete time)
+                      [retention_sentence(result.retention, model, c.horizon_months, LONG_HORIZON_MONTHS)]),
                     naive_sentence(result.naive, value)]
     return "**What this run's numbers say**\n\n" + "\n".join(f"- {b}" for b in bullets)
