@@ -46,8 +46,20 @@ def donations_log(seed: int = SEED) -> pd.DataFrame:
     """
     from lifetimes.datasets import load_donations
 
+    return yearly_log(load_donations(), FIRST_YEAR, seed)
+
+
+def yearly_log(matrix: pd.DataFrame, first_year: int, seed: int = SEED) -> pd.DataFrame:
+    """A recency/frequency matrix (``frequency``, ``recency``, ``weights``: years after ``first_year``) as gifts.
+
+    One row per donor and year with a gift, on a seeded day of the year, with
+    a seeded Gamma-Gamma amount (see the module). Columns ``donor_id``, ``date``, ``amount``.
+
+    >>> m = pd.DataFrame({"frequency": [0, 2], "recency": [0, 3], "weights": [1, 2]})
+    >>> yearly_log(m, 2000).groupby("donor_id")["date"].count().tolist()
+    [1, 3, 3]
+    """
     rng = np.random.default_rng(seed)
-    matrix = load_donations()
     donors, years = [], []
     for x, tx, weight in matrix[["frequency", "recency", "weights"]].itertuples(index=False):
         for _ in range(weight):
@@ -56,7 +68,7 @@ def donations_log(seed: int = SEED) -> pd.DataFrame:
             donors.append(np.full(len(gifts), len(years)))
             years.append(np.asarray(gifts))
     donor = np.concatenate(donors)
-    year = FIRST_YEAR + np.concatenate(years)
+    year = first_year + np.concatenate(years)
     start = pd.DatetimeIndex(pd.to_datetime(year.astype(str), format="%Y"))
     date = start + pd.to_timedelta(rng.integers(0, np.where(start.is_leap_year, 366, 365)), unit="D")
     nu = rng.gamma(CDNOW_SPEND["q"], 1 / CDNOW_SPEND["v"], len(years))  # each donor's own rate
