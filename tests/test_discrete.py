@@ -134,3 +134,10 @@ def test_a_log_with_several_purchases_a_period_runs_with_its_share_as_a_caveat(l
     share = len(doubled) / len(tx)
     assert result.multiple_share == pytest.approx(share) and f"{share:.1%}" in codes["discrete_multiple_purchases"]
     assert result.summary["frequency"].max() <= 6  # periods with a purchase, not purchases
+
+
+def test_an_as_of_inside_a_period_counts_it_and_says_so(log: pd.DataFrame) -> None:
+    tx = _transactions(log[log["donor_id"].str.endswith(("1", "2"))])
+    result, _ = _run(tx, **{"as_of": "2001-12-30", "clv.min_repeat_buyers": 10})  # 2001 runs to the 31st
+    assert result.forecast and result.summary["n_periods"].eq(6).all()
+    assert "2001-12-31" in {c["code"]: c["text"] for c in result.caveats}["discrete_running_period"]

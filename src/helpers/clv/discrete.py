@@ -5,10 +5,10 @@ event that runs once a month) is described per customer in whole calendar
 periods counted from the one of the first purchase (the "birth" period, which
 is not a repeat transaction): ``frequency`` x = later periods with at least one
 purchase, ``recency`` t_x = the last of them (0: none), ``n_periods`` n = the
-opportunities observed (:func:`helpers.clv.models.bgbb.period_summary`). Only
-*whole* periods count: the last opportunity is the last period that has ended
-by ``as_of`` (:func:`last_whole_period`); the purchases of a period still
-running are left out. Several purchases in one period are one transaction.
+opportunities observed (:func:`helpers.clv.models.bgbb.period_summary`). The
+last opportunity is the period holding ``as_of`` (stage 05 says so in a caveat
+when ``as_of`` is not its last day: that period is still running). Several
+purchases in one period are one transaction.
 
 Lifetime value is priced as in continuous time (:mod:`helpers.clv.periods`):
 the expected transactions of each future period x Gamma-Gamma's expected spend
@@ -49,17 +49,6 @@ def period_code(period: str) -> str:
     return PERIODS[period][0]
 
 
-def last_whole_period(day: dt.date, freq: str) -> int:
-    """The ordinal of the last calendar period that has ended by ``day`` (``day`` itself included).
-
-    >>> last_whole_period(dt.date(2001, 12, 31), "Y") == pd.Period("2001", "Y").ordinal
-    True
-    >>> last_whole_period(dt.date(2001, 12, 30), "Y") == pd.Period("2000", "Y").ordinal
-    True
-    """
-    return pd.Period(pd.Timestamp(day) + pd.Timedelta(days=1), freq).ordinal - 1
-
-
 def period_end(ordinal: int, freq: str) -> dt.date:
     """The last day of the period ``ordinal``.
 
@@ -72,14 +61,14 @@ def period_end(ordinal: int, freq: str) -> dt.date:
 def horizon_periods(months: int, period: str) -> int:
     """``clv.horizon_months`` in whole periods: months x 365.25/12 days / the period's mean length, rounded, >= 1.
 
-    >>> horizon_periods(12, "year"), horizon_periods(12, "quarter"), horizon_periods(12, "week"), horizon_periods(3, "year")
-    (1, 4, 52, 1)
+    >>> [horizon_periods(12, p) for p in ("year", "quarter", "week")], horizon_periods(3, "year")
+    ([1, 4, 52], 1)
     """
     return max(1, int(np.floor(months * DAYS_PER_MONTH / PERIODS[period][1] + 0.5)))
 
 
 def _active_periods(days: pd.DataFrame, freq: str) -> pd.DataFrame:
-    """One row per customer and period with a purchase: ``customer_id``, ``period``, ``amount``, ``days`` (purchase days)."""
+    """One row per customer and period with a purchase: ``customer_id``, ``period``, ``amount``, ``days`` (their count)."""
     frame = pd.DataFrame({"customer_id": days["customer_id"].to_numpy(), "amount": days["amount"].to_numpy(),
                           "period": pd.PeriodIndex(days["day"], freq=freq).asi8})
     return frame.groupby(["customer_id", "period"], sort=True).agg(amount=("amount", "sum"),
@@ -97,7 +86,8 @@ def discrete_summary(frame: pd.DataFrame, last: int, freq: str, holdout_last: in
 
     >>> d = pd.DataFrame({"customer_id": ["a", "a", "a", "b"], "amount": [5.0, 2.0, 3.0, 1.0],
     ...     "day": pd.to_datetime(["2001-03-01", "2002-05-01", "2002-06-01", "2002-07-01"])})
-    >>> discrete_summary(d, pd.Period("2003", "Y").ordinal, "Y")[["frequency", "n_periods", "monetary_value"]].values.tolist()
+    >>> s = discrete_summary(d, pd.Period("2003", "Y").ordinal, "Y")
+    >>> s[["frequency", "n_periods", "monetary_value"]].values.tolist()
     [[1.0, 2.0, 5.0], [0.0, 1.0, 0.0]]
     """
     end = period_end(holdout_last if holdout_last is not None else last, freq)
@@ -195,5 +185,5 @@ def alive_path(fit: BetaGeoBetaBinom, frame: pd.DataFrame, customer: Any, last: 
     return pd.DataFrame({"p_alive": fit.p_alive(known).to_numpy(), "purchase": bought}, index=index)
 
 
-__all__ = ["PERIODS", "SHORTEST_DAYS", "alive_path", "discrete_summary", "discrete_tracking", "discrete_value", "horizon_periods",
-           "last_whole_period", "multiple_purchase_share", "new_customer_value", "period_code", "period_end"]
+__all__ = ["PERIODS", "SHORTEST_DAYS", "alive_path", "discrete_summary", "discrete_tracking", "discrete_value",
+           "horizon_periods", "multiple_purchase_share", "new_customer_value", "period_code", "period_end"]

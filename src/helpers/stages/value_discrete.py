@@ -42,6 +42,15 @@ MULTIPLE_PURCHASE_CAVEAT_SHARE = 0.01
 PRICED_COLUMNS = ["p_alive", "expected_spend", "expected_purchases", "clv", *INTERVAL_COLUMNS]
 
 
+def periods_text(n: int, period: str) -> str:
+    """``n`` periods in words.
+
+    >>> periods_text(1, "year"), periods_text(2, "year")
+    ('1 year', '2 years')
+    """
+    return f"{n} {period}{'' if n == 1 else 's'}"
+
+
 @dataclass
 class DiscreteValueResult(ValueResult):
     """Stage 05's result for a discrete-time log: the fields of :class:`ValueResult`, in periods."""
@@ -64,13 +73,14 @@ class DiscreteValueResult(ValueResult):
     @property
     def model_primer(self) -> str:
         """Notebook 05's note that this run is discrete: BG/BB in whole periods, and what the comparison holds."""
-        held = f"the last {self.holdout_periods} {self.unit_name}" if self.holdout_periods else "no holdout"
+        held = f"the last {periods_text(self.holdout_periods, self.period)}" if self.holdout_periods else "no holdout"
         return (f"**This log is discrete-time** (`clv.discrete_period: {self.period}`): one purchase opportunity "
                 f"per {self.period}. Stage 05 fits **BG/BB** (Fader, Hardie and Shang 2010) instead of the "
                 f"continuous-time models: each customer is the number of {self.unit_name} after the first with a "
                 f"purchase, the last of them, and the {self.unit_name} observed. The comparison below holds BG/BB "
-                f"with each penalizer, validated on {held}; CLV counts the next {self.horizon_periods} "
-                f"{self.unit_name} (`clv.horizon_months` = {self.params.clv.horizon_months}, rounded to whole "
+                f"with each penalizer, validated on {held}; CLV counts the next "
+                f"{periods_text(self.horizon_periods, self.period)} (`clv.horizon_months` = "
+                f"{self.params.clv.horizon_months}, rounded to whole "
                 f"{self.unit_name}). Of the customer-periods with a purchase, {self.multiple_share:.1%} have more "
                 "than one purchase day (each counts once).")
 
@@ -90,7 +100,7 @@ class DiscreteValueResult(ValueResult):
             return super().period_text()
         t, new, p = self.per_period, self.new_customer, self.period
         return (f"{p.capitalize()} 1 brings {t['value'].iloc[0]:,.0f} of the {t['cumulative_value'].iloc[-1]:,.0f} "
-                f"predicted over {len(t)} {self.unit_name}. One newly acquired customer like these is expected to make "
+                f"predicted over {periods_text(len(t), p)}. One newly acquired customer like these is expected to make "
                 f"{new['cumulative_purchases'].iloc[-1]:.2f} repeat transactions worth "
                 f"{new['cumulative_value'].iloc[-1]:,.2f} over the same horizon: the most it is worth spending to "
                 "acquire one, before the first transaction's margin.")
@@ -104,7 +114,7 @@ class DiscreteValueResult(ValueResult):
 
 
 def holdout_periods(c: Any, opportunities: int) -> tuple[int | None, str]:
-    """The holdout in whole periods, and the rule (``c`` = ``params.clv``; ``opportunities`` of the log's first customer).
+    """The holdout in whole periods and its rule (``c`` = ``params.clv``; ``opportunities``: the log's first customer's).
 
     ``clv.holdout_days`` / the period's mean length (a year 365.25 days),
     rounded; shorter than the shortest period (365 days for a year) is refused.
@@ -114,26 +124,27 @@ def holdout_periods(c: Any, opportunities: int) -> tuple[int | None, str]:
     if c.holdout_days is None:
         n = opportunities // 3 or None
         return n, (f"clv.holdout_days not set: a third of the log's {opportunities} whole {period}s after its first, "
-                   f"so {n or 'no'} {period}(s) of holdout")
+                   f"so {periods_text(n, period) if n else 'no period'} of holdout")
     n = int(np.floor(c.holdout_days / mean_days + 0.5))
     if c.holdout_days < discrete.SHORTEST_DAYS[period] or n < 1:
         raise DataError(f"clv.holdout_days = {c.holdout_days} is shorter than one {period} (clv.discrete_period = "
                         f"{period}): a discrete-time holdout is whole periods, at least "
                         f"{discrete.SHORTEST_DAYS[period]} days")
-    return n, (f"clv.holdout_days = {c.holdout_days} (set in the parameters) = {n} whole {period}(s) "
+    return n, (f"clv.holdout_days = {c.holdout_days} (set in the parameters) = {periods_text(n, period)} "
                f"({c.holdout_days} / {mean_days:g} days, rounded)")
 
 
 def _calibration(params: Any, days: pd.DataFrame, result: DiscreteValueResult, first: int, last: int,
                  freq: str) -> str | None:
-    """Set the calibration/holdout split on ``result`` in whole periods; return why there is no forecast (None: go on)."""
+    """Set the calibration/holdout split on ``result`` in whole periods; return why there is no forecast (None: on)."""
     c, n = params.clv, result.holdout_periods
     if n is None or last - n <= first:
         if c.holdout_days is not None:
             raise DataError(f"clv.holdout_days = {c.holdout_days} leaves no calibration {c.discrete_period}: the log "
                             f"has {last - first} whole {c.discrete_period}s after its first (clv.discrete_period)")
-        return (f"the log has only {last - first} {c.discrete_period}(s) after its first: too few for a calibration "
-                "and a holdout of whole periods, so BG/BB cannot be validated. Set clv.holdout_days, or use a longer log.")
+        return (f"the log has only {periods_text(last - first, c.discrete_period)} after its first: too few for a "
+                "calibration and a holdout of whole periods, so BG/BB cannot be validated. Set clv.holdout_days, or use "
+                "a longer log.")
     calibration = last - n
     result.calibration_end = discrete.period_end(calibration, freq)
     result.holdout_days = (params.as_of - result.calibration_end).days
