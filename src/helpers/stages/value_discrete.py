@@ -86,6 +86,8 @@ class DiscreteValueResult(ValueResult):
 
     def interval_text(self) -> str:
         """No intervals for BG/BB, and why."""
+        if not self.forecast:
+            return super().interval_text()
         return ("No intervals: the delta-method intervals (helpers.clv.intervals) do not cover BG/BB; the interval "
                 "columns are empty.")
 
@@ -123,7 +125,7 @@ def holdout_periods(c: Any, opportunities: int) -> tuple[int | None, str]:
     period, (_, mean_days) = c.discrete_period, discrete.PERIODS[c.discrete_period]
     if c.holdout_days is None:
         n = opportunities // 3 or None
-        return n, (f"clv.holdout_days not set: a third of the log's {opportunities} whole {period}s after its first, "
+        return n, (f"clv.holdout_days not set: a third of the log's {periods_text(opportunities, period)} after its first, "
                    f"so {periods_text(n, period) if n else 'no period'} of holdout")
     n = int(np.floor(c.holdout_days / mean_days + 0.5))
     if c.holdout_days < discrete.SHORTEST_DAYS[period] or n < 1:
