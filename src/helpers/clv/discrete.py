@@ -68,7 +68,7 @@ def horizon_periods(months: int, period: str) -> int:
 
 
 def _active_periods(days: pd.DataFrame, freq: str) -> pd.DataFrame:
-    """One row per customer and period with a purchase: ``customer_id``, ``period``, ``amount``, ``days`` (their count)."""
+    """One row per customer and period with a purchase: ``customer_id``, ``period``, ``amount``, ``days`` (a count)."""
     frame = pd.DataFrame({"customer_id": days["customer_id"].to_numpy(), "amount": days["amount"].to_numpy(),
                           "period": pd.PeriodIndex(days["day"], freq=freq).asi8})
     return frame.groupby(["customer_id", "period"], sort=True).agg(amount=("amount", "sum"),

@@ -116,7 +116,7 @@ class DiscreteValueResult(ValueResult):
 
 
 def holdout_periods(c: Any, opportunities: int) -> tuple[int | None, str]:
-    """The holdout in whole periods and its rule (``c`` = ``params.clv``; ``opportunities``: the log's first customer's).
+    """The holdout in whole periods and its rule (``c``: ``params.clv``; ``opportunities``: the log's first customer's).
 
     ``clv.holdout_days`` / the period's mean length (a year 365.25 days),
     rounded; shorter than the shortest period (365 days for a year) is refused.
@@ -125,8 +125,8 @@ def holdout_periods(c: Any, opportunities: int) -> tuple[int | None, str]:
     period, (_, mean_days) = c.discrete_period, discrete.PERIODS[c.discrete_period]
     if c.holdout_days is None:
         n = opportunities // 3 or None
-        return n, (f"clv.holdout_days not set: a third of the log's {periods_text(opportunities, period)} after its first, "
-                   f"so {periods_text(n, period) if n else 'no period'} of holdout")
+        return n, (f"clv.holdout_days not set: a third of the log's {periods_text(opportunities, period)} after its "
+                   f"first, so {periods_text(n, period) if n else 'no period'} of holdout")
     n = int(np.floor(c.holdout_days / mean_days + 0.5))
     if c.holdout_days < discrete.SHORTEST_DAYS[period] or n < 1:
         raise DataError(f"clv.holdout_days = {c.holdout_days} is shorter than one {period} (clv.discrete_period = "
@@ -145,8 +145,8 @@ def _calibration(params: Any, days: pd.DataFrame, result: DiscreteValueResult, f
             raise DataError(f"clv.holdout_days = {c.holdout_days} leaves no calibration {c.discrete_period}: the log "
                             f"has {last - first} whole {c.discrete_period}s after its first (clv.discrete_period)")
         return (f"the log has only {periods_text(last - first, c.discrete_period)} after its first: too few for a "
-                "calibration and a holdout of whole periods, so BG/BB cannot be validated. Set clv.holdout_days, or use "
-                "a longer log.")
+                "calibration and a holdout of whole periods, so BG/BB cannot be validated. Set clv.holdout_days, or "
+                "use a longer log.")
     calibration = last - n
     result.calibration_end = discrete.period_end(calibration, freq)
     result.holdout_days = (params.as_of - result.calibration_end).days
