@@ -162,6 +162,10 @@ class CLVParams(_Strict):
     discount_rate_annual: float = Field(0.10, ge=0, lt=1, description="annual discount rate applied to future "
                                                                       "spend in CLV")
     margin: float = Field(1.0, gt=0, le=1, description="share of revenue that is profit")
+    discrete_period: Literal["year", "quarter", "month", "week"] | None = Field(
+        None, description="one purchase opportunity per calendar period (events, donations, yearly renewals): stage "
+        "05 fits BG/BB on the periods with a purchase instead of comparing the continuous-time models; null: "
+        "continuous time")
     example_customer: str | None = Field(None, description="customer whose P(alive) history notebook 05 plots, "
                                          "named by the customer_key the report shows (a raw customer id works "
                                          "too, but the runner then stores its key instead); null: picked from "

@@ -37,12 +37,23 @@ from helpers.lifecycle import (ACQUISITION_MAX_DAYS, ACQUISITION_RULE, LIFECYCLE
 
 #: A fit: the model wrapper (the name its callers know).
 Fit = BTYDModel
+
+
+def _of_the_fit(name: str) -> Any:
+    """``BTYDModel.<name>`` as a function of the fit, dispatched to the fit's family (BG/BB overrides some)."""
+    def call(fit: BTYDModel, *args: Any, **kwargs: Any) -> Any:
+        return getattr(fit, name)(*args, **kwargs)
+
+    call.__name__, call.__doc__ = name, getattr(BTYDModel, name).__doc__
+    return call
+
+
 #: Prediction and checks of a fit, as functions of the fit (``clv.p_alive(fit, summary)``).
-log_likelihood = BTYDModel.log_likelihood
-expected_purchases = BTYDModel.expected_purchases
-p_alive = BTYDModel.p_alive
-non_finite_predictions = BTYDModel.non_finite_predictions
-period_transactions = BTYDModel.period_transactions
+log_likelihood = _of_the_fit("log_likelihood")
+expected_purchases = _of_the_fit("expected_purchases")
+p_alive = _of_the_fit("p_alive")
+non_finite_predictions = _of_the_fit("non_finite_predictions")
+period_transactions = _of_the_fit("period_transactions")
 
 
 def default_start(cls: type) -> np.ndarray:

@@ -100,7 +100,7 @@ class PeriodValue:
 
 def value_per_period(fit: BTYDModel, spend_per_purchase: pd.Series, summary: pd.DataFrame, *, months: int,
                      unit: str, discount_rate_annual: float = 0.10, margin: float = 1.0,
-                     period_days: float = DAYS_PER_MONTH) -> PeriodValue:
+                     period_days: float = DAYS_PER_MONTH, ends: np.ndarray | None = None) -> PeriodValue:
     """Expected purchases and discounted value per customer in each period of the horizon.
 
     The horizon is ``months`` months (of 365.25/12 days); the periods are
@@ -110,9 +110,10 @@ def value_per_period(fit: BTYDModel, spend_per_purchase: pd.Series, summary: pd.
     per purchase x margin x the period's discount factor; the sum over the
     periods of a customer is :func:`helpers.clv.value.lifetime_value`'s CLV.
     Period i is discounted at the annual rate over i periods (a cut last period
-    as a whole one).
+    as a whole one). ``ends`` overrides the periods' ends in the model's time (a
+    discrete-time model's opportunities 1, 2, ...: :mod:`helpers.clv.discrete`).
     """
-    ends = period_ends(months, unit, period_days)
+    ends = period_ends(months, unit, period_days) if ends is None else ends
     n = len(ends)
     rows, inverse = distinct_rows(summary)
     f, r, T = (rows[c].to_numpy() for c in ("frequency", "recency", "T"))

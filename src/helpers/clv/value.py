@@ -119,7 +119,7 @@ def own_spend(summary: pd.DataFrame) -> pd.Series:
 
 def customer_value(customers: pd.DataFrame, frame: pd.DataFrame, summary: pd.DataFrame, fit: BTYDModel | None,
                    spend: SpendFit | pd.Series | None, as_of: dt.date, params: Any,
-                   acquisition_days: int | None = None) -> pd.DataFrame:
+                   acquisition_days: int | None = None, priced: pd.DataFrame | None = None) -> pd.DataFrame:
     """Add the BTYD summary, P(alive), expected purchases, CLV, value tier and lifecycle stage.
 
     ``frame`` is the clean transactions or their purchase days
@@ -128,7 +128,9 @@ def customer_value(customers: pd.DataFrame, frame: pd.DataFrame, summary: pd.Dat
     ``spend`` is a fitted Gamma-Gamma model or spend per purchase per customer (:func:`own_spend`).
     Without a forecast (``fit`` None) P(alive), expected purchases, spend, CLV and the value tier are
     missing, and the lifecycle rule runs without P(alive). ``acquisition_days`` overrides
-    ``params.lifecycle.acquisition_days`` (the caller resolves a data-derived default).
+    ``params.lifecycle.acquisition_days`` (the caller resolves a data-derived default). ``priced`` gives
+    the value columns already computed (``p_alive``, ``expected_spend``, ``expected_purchases``, ``clv``
+    and the intervals' columns), as a discrete-time model does (:mod:`helpers.stages.value_discrete`).
     """
     from helpers.tiers import value_tiers
 
@@ -138,13 +140,16 @@ def customer_value(customers: pd.DataFrame, frame: pd.DataFrame, summary: pd.Dat
     btyd = summary.rename(columns={"frequency": "btyd_frequency", "recency": "btyd_recency", "T": "btyd_T",
                                    "monetary_value": "btyd_monetary"})
     out = out.join(btyd, how="left")
-    if fit is not None and spend is not None:
+    if priced is not None:
+        out = out.join(priced)
+    elif fit is not None and spend is not None:
         out["p_alive"] = fit.p_alive(summary)
         out["expected_spend"] = expected_spend(spend, summary) if isinstance(spend, SpendFit) else spend
         value = lifetime_value(fit, out["expected_spend"], summary, months=c.horizon_months, unit=c.time_unit,
                                discount_rate_annual=c.discount_rate_annual, margin=c.margin)
         out = out.join(value)
         out = out.join(value_intervals(fit, summary, spend, c))
+    if priced is not None or (fit is not None and spend is not None):
         out["value_tier"] = value_tiers(out["monetary_total"], out["clv"], params.tiers.current_high_share,
                                         params.tiers.potential_high_share)
     else:

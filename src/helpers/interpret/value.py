@@ -189,6 +189,7 @@ def interpretation(result: Any) -> str:
         model = MODEL_LABELS[result.fit.name]
         lapsed_below = result.params.lifecycle.decline_p_alive
         bullets += [pyramid_sentence(result.tiers), gold_sentence(value, lapsed_below),
-                    retention_sentence(result.retention, model, c.horizon_months, LONG_HORIZON_MONTHS),
+                    *([] if result.retention is None else  # no what-if for BG/BB (discrete time)
+                      [retention_sentence(result.retention, model, c.horizon_months, LONG_HORIZON_MONTHS)]),
                     naive_sentence(result.naive, value, lapsed_below)]
     return "**What this run's numbers say**\n\n" + "\n".join(f"- {b}" for b in bullets)

@@ -75,6 +75,9 @@ def _matrix(result: Any, draw: str, title: str, **kwargs: Any) -> Figure | Note:
 
     if not result.forecast:
         return Note(NO_FORECAST)
+    if result.fit.name == "bgbb":  # a discrete-time run (clv.discrete_period): lifetimes draws these for T, not n
+        return Note("BG/BB (discrete time): no frequency x recency matrix; P(alive) and expected transactions are "
+                    "in the customer table")
     fig = plt.figure(figsize=(6.5, 5))
     getattr(ltplot, draw)(result.fit.model, **kwargs)
     plt.title(title)

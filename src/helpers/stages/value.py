@@ -13,6 +13,7 @@ no sound model) the stage reports RFM and spend only and says why.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,16 @@ class ValueResult(ValueViews):
     def forecast(self) -> bool:
         """True when a sound BTYD model priced the customers."""
         return self.fit is not None
+
+    @property
+    def period_name(self) -> str:
+        """What a column of the value per period counts: a month (a discrete-time run: its period)."""
+        return "month"
+
+    @property
+    def model_primer(self) -> str:
+        """Notebook 05's note on a discrete-time run's model (empty in continuous time)."""
+        return ""
 
     @property
     def chosen_row(self) -> pd.Series | None:
@@ -227,6 +238,18 @@ def _forecast_caveats(params: Any, result: ValueResult) -> None:
             "they do not, so read CLV as a ranking of customers rather than as money."))
 
 
+def _spend(result: ValueResult) -> clv.SpendFit | pd.Series:
+    """Gamma-Gamma on ``result.summary`` (set as ``result.spend``), or each repeat buyer's own mean with a caveat."""
+    try:
+        result.spend = clv.fit_spend(result.summary)
+        return result.spend
+    except DataError as exc:
+        result.caveats.append(caveat("no_spend_model", f"Gamma-Gamma could not be fitted ({exc}); spend per "
+                                                       "purchase is each repeat buyer's own mean (the repeat "
+                                                       "buyers' mean for one-time buyers), without shrinkage."))
+        return clv.own_spend(result.summary)
+
+
 def _example(params: Any, result: ValueResult, days: pd.DataFrame) -> None:
     """The customer whose P(alive) history notebook 05 shows (``clv.example_customer`` or a frequent buyer gone)."""
     c = params.clv
@@ -264,6 +287,8 @@ def value_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataF
     """
     c = params.clv
     days = clv.as_purchase_days(transactions, params.as_of)
+    if c.discrete_period is not None:  # one opportunity per period: BG/BB (helpers.stages.value_discrete)
+        return importlib.import_module("helpers.stages.value_discrete").value_discrete(params, days, customers)
     span = clv.log_span_days(days, params.as_of)
     holdout, holdout_rule = _holdout(params, span)
     acquisition, acquisition_rule = _acquisition(params, span)
@@ -274,13 +299,7 @@ def value_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataF
         reason = _choose_and_refit(params, result)
     spend_input: clv.SpendFit | pd.Series | None = None
     if reason is None:
-        try:
-            result.spend = spend_input = clv.fit_spend(summary)
-        except DataError as exc:
-            spend_input = clv.own_spend(summary)
-            result.caveats.append(caveat("no_spend_model", f"Gamma-Gamma could not be fitted ({exc}); spend per "
-                                                           "purchase is each repeat buyer's own mean (the repeat "
-                                                           "buyers' mean for one-time buyers), without shrinkage."))
+        spend_input = _spend(result)
         _forecast_caveats(params, result)
     else:
         result.forecast_reason = reason
@@ -329,7 +348,7 @@ def save_value(params: Any, catalog: Any, result: ValueResult) -> dict[str, Path
     if result.tracking is not None:
         written["tracking"] = catalog.write_parquet("tracking", result.tracking)
     if result.period_value is not None:
-        wide = result.period_value.rename(columns=lambda m: f"clv_month_{m:02d}").rename_axis("customer_id")
+        wide = result.period_value.rename(columns=lambda m: f"clv_{result.period_name}_{m:02d}").rename_axis("customer_id")
         written["value_per_period"] = catalog.write_parquet("value_per_period", wide.reset_index())
     return written
 
