@@ -189,7 +189,7 @@ def fit(summary: pd.DataFrame, z: pd.DataFrame | None = None, *, start: np.ndarr
 
     bounds = [(-LOG_BOUND, LOG_BOUND)] * 4 + [(-COEF_BOUND, COEF_BOUND)] * (3 * k)
     res = optimize.minimize(objective, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-                            options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-10, "maxcor": 20})
+                            options={"maxiter": 5000, "ftol": 1e-12, "gtol": 1e-8, "maxcor": 20})
     theta = res.x.copy()
     at_bound = [i for i, (lo, hi) in enumerate(bounds) if min(theta[i] - lo, hi - theta[i]) < 1e-6]
     converged = bool(np.isfinite(res.fun) and not at_bound and np.max(np.abs(res.jac)) < 1e-4)
