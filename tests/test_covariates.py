@@ -1,4 +1,4 @@
-"""BG/NBD with static covariates: lifetimes without them, known effects recovered, a sound gradient, stage 05's analysis."""
+"""BG/NBD with static covariates: lifetimes without them, known effects recovered, sound gradient, stage 05."""
 
 from __future__ import annotations
 

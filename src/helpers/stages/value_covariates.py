@@ -23,6 +23,7 @@ from scipy import stats
 
 from helpers.clv import covariates as cov
 from helpers.errors import DataError
+from helpers.stages.value_views import headline
 
 #: Countries with at least this share of the customers get an indicator, at most this many of them.
 COUNTRY_MIN_SHARE = 0.05
@@ -118,6 +119,7 @@ class CovariateAnalysis:
             u = self._unit(name)
             gp, ga, gb = (f.theta[4 + i * k + j] for i in range(3))
             p_ref, p_cov = a / (a + b), a * np.exp(ga * u) / (a * np.exp(ga * u) + b * np.exp(gb * u))
+            p_cov = p_cov if f.dropout else np.nan
             co = f.coefficients
             rows.append({"covariate": name, "change": "first purchase x2" if name == "first_purchase_value" else
                          f"{name.split('=', 1)[1]} vs other",
@@ -145,16 +147,20 @@ class CovariateAnalysis:
         if self.reason is not None:
             return f"No covariate analysis: {self.reason}"
         parts, table = [], self.effects_table()
-        assert table is not None and self.lr is not None
+        assert table is not None and self.lr is not None and self.fit is not None
         for name, row in table.iterrows():
             who = ("customers whose first purchase is twice as large" if name == "first_purchase_value"
                    else f"customers from {str(name).split('=', 1)[1]} (against the reference group 'other')")
-            parts.append(f"{who} buy {row['purchase_rate_x']:.2f}x as often ({_p(row['purchase_p'])}) and are "
-                         f"{row['dropout_x']:.2f}x as likely to drop out after a purchase ({_p(row['dropout_p'])})")
+            dropout = (f" and are {row['dropout_x']:.2f}x as likely to drop out after a purchase "
+                       f"({_p(row['dropout_p'])})" if np.isfinite(row["dropout_x"]) else "")
+            parts.append(f"{who} buy {row['purchase_rate_x']:.2f}x as often ({_p(row['purchase_p'])}){dropout}")
         lr = self.lr
-        verdict = "improve the likelihood significantly" if lr["p_value"] < SIGNIFICANCE else "do not improve the likelihood significantly"
-        text = (f"BG/NBD with static covariates ({', '.join(self.used)}), fitted beside the chosen model (it changes "
-                f"no CLV): " + "; ".join(parts) + f". The covariates {verdict} (LR {lr['statistic']:.1f}, df "
+        verdict = ("improve the likelihood significantly" if lr["p_value"] < SIGNIFICANCE
+                   else "do not improve the likelihood significantly")
+        scope = "" if self.fit.dropout else (" on the purchase rate only (with drop-out effects too the fit does not "
+                                             "converge: drop-out is not identified on this log)")
+        text = (f"BG/NBD with static covariates ({', '.join(self.used)}){scope}, fitted beside the chosen model (it "
+                f"changes no CLV): " + "; ".join(parts) + f". The covariates {verdict} (LR {lr['statistic']:.1f}, df "
                 f"{lr['df']}, {_p(lr['p_value'])})")
         if self.holdout is not None:
             total = self.holdout.iloc[-1]
@@ -175,7 +181,7 @@ class CovariateAnalysis:
                                "country_rule": COUNTRY_RULE, "reading": self.text()}
         if self.fit is not None and self.base is not None:
             table = self.effects_table()
-            out |= {"params": self.fit.params.round(6).to_dict(),
+            out |= {"params": self.fit.params.round(6).to_dict(), "dropout_effects": self.fit.dropout,
                     "params_without": self.base.params.round(6).to_dict(),
                     "coefficients": _records(self.fit.coefficients),
                     "effects": _records(table.reset_index()) if table is not None else None,
@@ -212,21 +218,33 @@ def _number(v: Any) -> Any:
     return v
 
 
-def _pair(summary: pd.DataFrame, z: pd.DataFrame) -> tuple[cov.CovariateFit, cov.CovariateFit]:
-    """The fits without and with the covariates ``z`` (the second starts from the first); raise when one fails."""
-    base = cov.fit(summary)
+def _pair(summary: pd.DataFrame, z: pd.DataFrame,
+          like: tuple[cov.CovariateFit, cov.CovariateFit] | None = None) -> tuple[cov.CovariateFit, cov.CovariateFit]:
+    """The fits without and with the covariates ``z``; raise when one fails.
+
+    The covariate fit starts from the plain one with zero coefficients; with
+    ``like`` (the full-history pair) both start from its estimates and skip
+    the standard errors (the holdout needs predictions only).
+    """
+    se = like is None
+    base = cov.fit(summary, start=None if like is None else like[0].theta, se=se)
     if not base.converged:
         raise DataError(f"BG/NBD without covariates did not converge ({base.message})")
-    fitted = cov.fit(summary, z, start=np.concatenate([base.theta, np.zeros(3 * z.shape[1])]))
+    start = np.concatenate([base.theta, np.zeros(3 * z.shape[1])]) if like is None else like[1].theta
+    dropout = like is None or like[1].dropout
+    fitted = cov.fit(summary, z, start=start, se=se, dropout=dropout)
+    if not fitted.converged and dropout:  # drop-out effects not identified (a drop-out Beta on its boundary)
+        fitted = cov.fit(summary, z, start=start, se=se, dropout=False)
     if not fitted.converged:
         raise DataError(f"BG/NBD with covariates did not converge ({fitted.message})")
     return base, fitted
 
 
-def holdout_comparison(calhold: pd.DataFrame, z: pd.DataFrame, groups: pd.DataFrame) -> pd.DataFrame:
-    """Holdout purchases per group and in total, predicted by BG/NBD fitted on the calibration without and with ``z``."""
+def holdout_comparison(calhold: pd.DataFrame, z: pd.DataFrame, groups: pd.DataFrame,
+                       like: tuple[cov.CovariateFit, cov.CovariateFit] | None = None) -> pd.DataFrame:
+    """Holdout purchases per group and in total, by BG/NBD fitted on the calibration without and with ``z``."""
     z, groups = z.loc[calhold.index], groups.loc[calhold.index]
-    base, fitted = _pair(calhold, z)
+    base, fitted = _pair(calhold, z, like)
     t = calhold["duration_holdout"].to_numpy(float)
     frame = pd.DataFrame({"actual": calhold["frequency_holdout"].to_numpy(float),
                           "without": cov.expected_purchases(base, t, calhold),
@@ -250,7 +268,7 @@ def covariate_analysis(params: Any, days: pd.DataFrame, customers: pd.DataFrame,
     if not wanted:
         return CovariateAnalysis(reason="clv.covariates is empty: the analysis is off", off=True)
     if not result.forecast:
-        return CovariateAnalysis(reason=f"no forecast in this run ({result.forecast_reason})")
+        return CovariateAnalysis(reason=f"no forecast in this run ({headline(result.forecast_reason)})")
     z, groups, skipped, sd = design(wanted, days, customers, result.summary.index)
     if z.empty:
         return CovariateAnalysis(reason="none of clv.covariates is usable on this log", skipped=skipped)
@@ -264,7 +282,7 @@ def covariate_analysis(params: Any, days: pd.DataFrame, customers: pd.DataFrame,
         analysis.holdout_reason = "no calibration period"
     else:
         try:
-            analysis.holdout = holdout_comparison(result.calhold, z, groups)
+            analysis.holdout = holdout_comparison(result.calhold, z, groups, (analysis.base, analysis.fit))
         except FAILURES as exc:
             analysis.holdout_reason = str(exc)
     return analysis
