@@ -93,6 +93,18 @@ def test_a_covariate_without_effect_is_not_significant(population: tuple[pd.Data
     assert again.log_likelihood == fitted.log_likelihood  # deterministic
 
 
+def test_purchase_only_covariates_keep_the_drop_out_coefficients_at_zero(
+        population: tuple[pd.DataFrame, pd.DataFrame], fits: tuple[cov.CovariateFit, cov.CovariateFit]) -> None:
+    summary, z = population
+    base, full = fits
+    purchase = cov.fit(summary, z, start=full.theta, dropout=False, se=False)
+    co = purchase.coefficients
+    assert purchase.converged and purchase.df == 2 and purchase.covariance is None
+    assert (co.loc[co["process"] != "purchase", "estimate"] == 0).all()
+    # nested models: base <= purchase only <= full, in likelihood
+    assert base.log_likelihood < purchase.log_likelihood < full.log_likelihood
+
+
 def test_the_gradient_agrees_with_finite_differences(cdnow: pd.DataFrame) -> None:
     rng = np.random.default_rng(3)
     z = np.column_stack([rng.normal(size=len(cdnow)), rng.random(len(cdnow)) < 0.4]).astype(float)

@@ -109,7 +109,12 @@ class CovariateAnalysis:
         return np.log(2) / self.value_sd if name == "first_purchase_value" else 1.0
 
     def effects_table(self) -> pd.DataFrame | None:
-        """One row per covariate: purchase-rate multiplier, mean drop-out probability, their p-values."""
+        """One row per covariate: purchase-rate multiplier, mean drop-out probability, their p-values (rounded)."""
+        table = self._effects()
+        return None if table is None else table.round(4)
+
+    def _effects(self) -> pd.DataFrame | None:
+        """The effects per covariate, unrounded (the JSON's and the text's)."""
         if self.fit is None:
             return None
         f, rows = self.fit, []
@@ -140,13 +145,13 @@ class CovariateAnalysis:
 
     def holdout_table(self) -> pd.DataFrame | None:
         """Holdout purchases per covariate group and in total: actual, predicted without and with covariates, MAE."""
-        return self.holdout
+        return None if self.holdout is None else self.holdout.round(3)
 
     def text(self) -> str:
         """The analysis in words: the effects, the likelihood-ratio test, the holdout comparison."""
         if self.reason is not None:
             return f"No covariate analysis: {self.reason}"
-        parts, table = [], self.effects_table()
+        parts, table = [], self._effects()
         assert table is not None and self.lr is not None and self.fit is not None
         for name, row in table.iterrows():
             who = ("customers whose first purchase is twice as large" if name == "first_purchase_value"
@@ -180,7 +185,7 @@ class CovariateAnalysis:
         out: dict[str, Any] = {"reason": self.reason, "used": self.used, "skipped": self.skipped,
                                "country_rule": COUNTRY_RULE, "reading": self.text()}
         if self.fit is not None and self.base is not None:
-            table = self.effects_table()
+            table = self._effects()
             out |= {"params": self.fit.params.round(6).to_dict(), "dropout_effects": self.fit.dropout,
                     "params_without": self.base.params.round(6).to_dict(),
                     "coefficients": _records(self.fit.coefficients),
