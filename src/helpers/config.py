@@ -170,6 +170,12 @@ class CLVParams(_Strict):
                                          "named by the customer_key the report shows (a raw customer id works "
                                          "too, but the runner then stores its key instead); null: picked from "
                                          "the data")
+    covariates: list[Literal["first_purchase_value", "country"]] = Field(
+        default_factory=lambda: ["first_purchase_value", "country"],
+        description="static customer covariates of the BG/NBD covariate analysis beside the chosen model (effects, "
+                    "likelihood-ratio test, holdout check; it changes no CLV): first_purchase_value (log spend of the "
+                    "first purchase day, standardised), country (indicators of the countries with at least 5% of the "
+                    "customers); those the log lacks are skipped; []: no analysis")
 
 
     @field_validator("example_customer", mode="before")

@@ -104,20 +104,21 @@ def purchase_halves(frame: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     return days_summary.purchase_halves(as_purchase_days(frame, as_of), as_of)
 
 
-def distinct_rows(summary: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+def distinct_rows(summary: pd.DataFrame, extra: tuple[str, ...] = ()) -> tuple[pd.DataFrame, np.ndarray]:
     """The distinct (frequency, recency, T) rows of ``summary`` with their counts, and each customer's row.
 
     The BTYD likelihoods and predictions depend on a customer only through
     these three numbers, so customers who share them can be fitted as one
     row with a weight and predicted once. ``rows.iloc[inverse]`` gives back
-    the customers' rows in the order of ``summary``.
+    the customers' rows in the order of ``summary``; ``extra`` columns (static
+    covariates, :mod:`helpers.clv.covariates`) join the three in the key.
 
     >>> s = pd.DataFrame({"frequency": [1.0, 0.0, 1.0], "recency": [2.0, 0.0, 2.0], "T": [5.0, 3.0, 5.0]})
     >>> rows, inverse = distinct_rows(s)
     >>> rows["weight"].tolist(), inverse.tolist()
     ([1, 2], [1, 0, 1])
     """
-    cols = ["frequency", "recency", "T"]
+    cols = ["frequency", "recency", "T", *extra]
     codes = summary.groupby(cols, sort=True, observed=True).ngroup().to_numpy()
     counts = np.bincount(codes)
     first = np.zeros(len(counts), dtype=np.int64)

@@ -28,6 +28,7 @@ from helpers.clv.retention import naive_examples, naive_vs_model, retention_what
 from helpers.clv.tracking import tracking, tracking_totals
 from helpers.clv.models.gamma_gamma import SPEND_CORRELATION_LIMIT
 from helpers.errors import DataError
+from helpers.stages.value_covariates import covariate_analysis
 from helpers.stages.value_views import ValueViews
 from helpers.summary import read_purchase_days
 
@@ -70,6 +71,7 @@ class ValueResult(ValueViews):
     period_value: pd.DataFrame | None = None  # discounted value per customer (rows) and month (columns 1..horizon)
     per_period: pd.DataFrame | None = None  # helpers.clv.periods.PeriodValue.total: the cohort's months
     new_customer: pd.DataFrame | None = None  # helpers.clv.periods.new_customer_value: one new customer's months
+    covariates: Any = None  # helpers.stages.value_covariates.CovariateAnalysis: BG/NBD with static covariates
     written: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -129,6 +131,7 @@ class ValueResult(ValueViews):
             "naive_vs_model": (round(float(self.naive["vs_model"].iloc[0]), 3)
                                if self.naive is not None and "vs_model" in self.naive else None),
             "caveats": self.caveats,
+            "covariates": None if self.covariates is None else self.covariates.as_json(),
         }
 
 
@@ -322,6 +325,7 @@ def value_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataF
         result.tracking = tracking(result.cal_fit, days, result.calibration_end, params.as_of, c.time_unit)
     if result.forecast:
         _per_period(params, result)
+    result.covariates = covariate_analysis(params, days, customers, result)
     return result
 
 
