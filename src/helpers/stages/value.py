@@ -118,6 +118,8 @@ class ValueResult(ValueViews):
             "naive_vs_model": (round(float(self.naive["vs_model"].iloc[0]), 3)
                                if self.naive is not None and "vs_model" in self.naive else None),
             "caveats": self.caveats,
+            "spend_fit": self.spend_fit_summary(),  # helpers.stages.value_diagnostics
+            "acquisition_value": self.acquisition_summary(),
         }
 
 
