@@ -18,6 +18,8 @@ from helpers.clv import cohorts, diagnostics
 
 #: A country's customers are compared in the acquisition reading when it has at least this many.
 MIN_COUNTRY_CUSTOMERS = 10
+#: The recency reading looks for the largest gap among groups of at least this many customers (all, if none).
+MIN_GROUP_CUSTOMERS = 30
 
 
 class DiagnosticViews:
@@ -54,7 +56,7 @@ class DiagnosticViews:
         if tables is None:
             return "No diagnostics: there is no sound forecast in this run."
         recency = tables[1]
-        enough = recency[recency["customers"] >= 30]
+        enough = recency[recency["customers"] >= MIN_GROUP_CUSTOMERS]
         enough = enough if not enough.empty else recency
         worst = (enough["model"] - enough["actual"]).abs().idxmax()
         row = enough.loc[worst]
