@@ -159,3 +159,20 @@ def test_stage_05_carries_the_diagnostics_and_the_acquisition_value_with_and_wit
     assert isinstance(figures.holdout_by_calibration(none), figures.Note) and isinstance(figures.spend_fit(none),
                                                                                           figures.Note)
     assert none.validation(params)["spend_fit"] is None and none.diagnostics_text().startswith("No diagnostics")
+
+
+def test_the_frequency_table_matches_lifetimes_plot_of_holdout_by_calibration_purchases(calhold: pd.DataFrame) -> None:
+    import matplotlib.pyplot as plt
+    from lifetimes import BetaGeoFitter
+    from lifetimes.plotting import plot_calibration_purchases_vs_holdout_purchases
+
+    model = BetaGeoFitter()
+    model.params_ = pd.Series({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426})  # CDNOW's published fit
+    predicted = pd.Series(model.conditional_expected_number_of_purchases_up_to_time(
+        39.0, calhold["frequency"], calhold["recency"], calhold["T"]), index=calhold.index)
+    ours = diagnostics.holdout_by_frequency(calhold, predicted, censor=20)  # no censoring below 20
+    view = calhold.rename(columns={"frequency": "frequency_cal", "recency": "recency_cal", "T": "T_cal"})
+    ax = plot_calibration_purchases_vs_holdout_purchases(model, view, kind="frequency_cal", n=7)
+    actual, expected = (line.get_ydata() for line in ax.get_lines()[:2])
+    plt.close(ax.figure)
+    assert np.allclose(ours["actual"].iloc[:7], actual) and np.allclose(ours["model"].iloc[:7], expected)

@@ -60,9 +60,11 @@ class DiagnosticViews:
         enough = enough if not enough.empty else recency
         worst = (enough["model"] - enough["actual"]).abs().idxmax()
         row = enough.loc[worst]
+        side = "overstates" if row["model"] > row["actual"] else "understates"
         text = (f"By calibration recency ({self.unit_name}; one-time buyers apart), the largest gap between the model "
                 f"and the holdout is in group {worst}: {row['actual']:.2f} purchases per customer made, "
-                f"{row['model']:.2f} expected ({int(row['customers']):,} customers).")
+                f"{row['model']:.2f} expected ({int(row['customers']):,} customers): the model {side} what these "
+                "customers buy next.")
         check = self.spend_check()
         return text + "\n" + (check.text() if check is not None else "No Gamma-Gamma fit: no spend check.")
 
