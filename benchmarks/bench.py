@@ -16,6 +16,9 @@ BG/NBD, Pareto/NBD  lifetimes fit, one row per customer        weighted fit on d
 CLV + P(alive)      lifetimes' ``customer_lifetime_value``     :func:`helpers.clv.lifetime_value` and
                     and ``conditional_probability_alive``      :func:`helpers.clv.p_alive`, once per
                                                                distinct row
+intervals           the point estimates (expected purchases,   :func:`helpers.clv.intervals.customer_intervals`
+                    P(alive), CLV) of the same fit, in the     (80%, 95%; delta method, per distinct row)
+                    same process
 clustering          -                                          :mod:`helpers.clustering` (mini-batch
                                                                above 200k customers)
 report              -                                          ``python -m helpers.run`` (``--report``),
@@ -24,7 +27,10 @@ report              -                                          ``python -m helpe
 
 Each ratio is plain time / fast time from the same run on the same machine,
 and each comes with the check that the answers agree (largest relative
-difference). Results go to ``benchmarks/results.json`` and a table is printed.
+difference); the intervals' ratio is their cost over the point estimates'
+(``intervals_over_point``: Hessians + intervals / point seconds, same fit,
+same process; :mod:`benchmarks.steps_clv`). Results go to
+``benchmarks/results.json`` and a table is printed.
 ``--out-of-core N`` replicates the 1M log to N million lines, cleans it in
 DuckDB under a 6 GB memory limit and groups it into purchase days in SQL.
 
@@ -52,8 +58,10 @@ import pandas as pd
 
 from benchmarks.measure import PeakMemory, measure
 from benchmarks.results import compare, relative_difference, table
+from benchmarks.steps_clv import plain_fit, step_clv, step_fit, step_intervals
 
-__all__ = ["compare", "measure", "relative_difference", "table"]  # bench.table(...) and friends, as before
+__all__ = ["compare", "measure", "plain_fit", "relative_difference", "step_clv", "step_fit", "step_intervals",
+           "table"]  # bench.table(...), bench.plain_fit(...) and friends, as before
 
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 BENCH_DIR = Path(__file__).resolve().parent
@@ -158,79 +166,6 @@ def step_out_of_core(params_file: str, out: str, temp_directory: str, memory_lim
             "purchase_days": int(days), "customers": int(customers)}
 
 
-def plain_fit(model: str, summary: pd.DataFrame, penalizer: float = 0.0) -> Any:
-    """Plain lifetimes: one row per customer, from lifetimes' own start, to the tolerance of the fast fit."""
-    from helpers import clv
-
-    cls = clv.MODEL_CLASSES[model]
-    f, r, t = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
-    extra = {"maxiter": 20_000} if model == "pareto" else {}
-    return cls(penalizer_coef=penalizer).fit(f, r, t, tol=1e-7, initial_params=clv.default_start(cls), **extra)
-
-
-def step_fit(summary_file: str, model: str, weighted: bool, unit_days: float = 1.0) -> dict[str, Any]:
-    """One BTYD fit: plain lifetimes (``weighted=False``, one row per customer) or :func:`helpers.clv.fit_btyd`."""
-    from helpers import clv
-
-    summary = pd.read_parquet(summary_file)[["frequency", "recency", "T"]] / [1.0, unit_days, unit_days]
-    t0 = time.perf_counter()
-    if weighted:
-        fit = clv.fit_btyd(model, summary)
-        ok, message = fit.ok, fit.message
-        params = fit.model.params_ if fit.ok else None
-    else:
-        try:
-            with np.errstate(all="ignore"):
-                params = plain_fit(model, summary).params_
-            ok = bool(np.all(np.isfinite(params.to_numpy()))) and bool(np.all(params.to_numpy() > 0))
-            message = "converged" if ok else f"degenerate parameters {params.round(4).to_dict()}"
-        except Exception as exc:  # what the user of plain lifetimes meets: ConvergenceError, NaN
-            ok, message, params = False, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:120]}", None
-    seconds = time.perf_counter() - t0
-    out = None
-    if params is not None:  # report time-scale parameters in days whatever unit was fitted
-        out = {k: float(v) * (unit_days if k in ("alpha", "beta") else 1.0) for k, v in params.items()}
-    rows = len(summary.drop_duplicates()) if weighted else len(summary)
-    return {"seconds": round(seconds, 3), "converged": ok, "message": message, "params": out, "rows_fitted": rows}
-
-
-def _models(bg_params: dict[str, float], summary: pd.DataFrame) -> tuple[Any, Any]:
-    """A BG/NBD model with ``bg_params`` and a Gamma-Gamma model fitted on the repeat buyers."""
-    from lifetimes import BetaGeoFitter, GammaGammaFitter
-
-    bg = BetaGeoFitter()
-    bg.params_ = pd.Series(bg_params)[["r", "alpha", "a", "b"]]
-    bg.predict = bg.conditional_expected_number_of_purchases_up_to_time  # as fit() would set it
-    repeat = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
-    gg = GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"])
-    return bg, gg
-
-
-def step_clv(summary_file: str, bg_params: dict[str, float], fast: bool, out: str, months: int = 12,
-             monthly_discount: float = 0.01) -> dict[str, Any]:
-    """CLV over ``months`` 30-day months and P(alive) for every customer, plain or fast."""
-    from helpers import clv
-
-    summary = pd.read_parquet(summary_file)
-    bg, gg = _models(bg_params, summary)
-    f, r, T, m = (summary[c] for c in ("frequency", "recency", "T", "monetary_value"))
-    spend = gg.conditional_expected_average_profit(f, m)
-    t0 = time.perf_counter()
-    if fast:
-        fit = clv.Fit("bgnbd", 0.0, bg)
-        value = clv.lifetime_value(fit, spend, summary, months=months, unit="D",
-                                   discount_rate_annual=(1 + monthly_discount) ** 12 - 1, days_per_month=30)["clv"]
-        alive = clv.p_alive(fit, summary)
-    else:
-        with np.errstate(all="ignore"):
-            value = gg.customer_lifetime_value(bg, f, r, T, m, time=months, discount_rate=monthly_discount, freq="D")
-            alive = pd.Series(bg.conditional_probability_alive(f, r, T), index=summary.index)
-    seconds = time.perf_counter() - t0
-    pd.DataFrame({"clv": np.asarray(value, dtype=float), "p_alive": np.asarray(alive, dtype=float)},
-                 index=summary.index).to_parquet(out)
-    return {"seconds": round(seconds, 3)}
-
-
 def step_cluster(customers_file: str) -> dict[str, Any]:
     """Stage 06's work on every customer: features, k chosen on a sample, k-means and Gaussian mixture."""
     from helpers import clustering
@@ -309,7 +244,8 @@ def bench_size(size: str, work: Path, report: bool, log: Callable[[str], None]) 
     log(f"[{size}] data {data} ({time.perf_counter() - t0:.0f}s)")
     tmp = work / "tmp" / size
     tmp.mkdir(parents=True, exist_ok=True)
-    files = {k: str(tmp / f"{k}.parquet") for k in ("plain", "fast", "customers", "clv_plain", "clv_fast")}
+    files = {k: str(tmp / f"{k}.parquet") for k in ("plain", "fast", "customers", "clv_plain", "clv_fast",
+                                                    "intervals")}
     steps: dict[str, Any] = {}
 
     def step(name: str, fn: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
@@ -329,6 +265,7 @@ def bench_size(size: str, work: Path, report: bool, log: Callable[[str], None]) 
     bg = steps["fit_bgnbd_fast"]["params"]
     step("clv_palive_plain", step_clv, summary_file=files["fast"], bg_params=bg, fast=False, out=files["clv_plain"])
     step("clv_palive_fast", step_clv, summary_file=files["fast"], bg_params=bg, fast=True, out=files["clv_fast"])
+    step("intervals_vs_point", step_intervals, summary_file=files["fast"], out=files["intervals"])
     step("clustering", step_cluster, customers_file=files["customers"])
     if report:
         steps["report"] = run_report(params_file, work)

@@ -54,6 +54,10 @@ def compare(steps: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
         plain, fast = pd.read_parquet(files["clv_plain"]), pd.read_parquet(files["clv_fast"])
         checks["clv_max_rel_diff"] = relative_difference(fast["clv"], plain["clv"])
         checks["p_alive_max_rel_diff"] = relative_difference(fast["p_alive"], plain["p_alive"])
+    intervals = steps.get("intervals_vs_point", {})
+    if "error" not in intervals and intervals.get("point_s"):
+        ratios["intervals_over_point"] = intervals["intervals_over_point"]
+        checks["intervals_point_max_rel_diff"] = intervals["point_max_rel_diff"]
     return {"ratios": ratios, "checks": checks}
 
 
@@ -69,7 +73,8 @@ def table(results: dict[str, Any]) -> str:
             out.append(f"{name:<28}{s.get('seconds', float('nan')):>10}{s.get('peak_mb', 0):>10}  {note[:60]}")
             for stage, st in s.get("stages", {}).items():
                 out.append(f"  {stage:<26}{st['seconds']:>10}{st['peak_mb']:>10}")
-        out.append("ratios (plain / fast): " + ", ".join(f"{k} {v}x" for k, v in res["ratios"].items()))
+        out.append("ratios (plain / fast; intervals_over_point: intervals / point estimates): "
+                   + ", ".join(f"{k} {v}x" for k, v in res["ratios"].items()))
         out.append("checks: " + ", ".join(f"{k} {v}" for k, v in res["checks"].items()))
     if "out_of_core" in results:
         r = results["out_of_core"]

@@ -60,6 +60,23 @@ def holdout_check(result: Any) -> Figure | Note:
     return _done(fig)
 
 
+def holdout_by_calibration(result: Any) -> Figure | Note:
+    """Mean holdout purchases, actual vs the calibration fit, by calibration frequency and by recency (binned)."""
+    from helpers.plots.diagnostics import holdout_by_figure
+
+    tables = result.holdout_by()
+    return Note(NO_FORECAST) if tables is None else holdout_by_figure(*tables, result.cal_fit.label,
+                                                                      result.unit_name.rstrip("s"))
+
+
+def spend_fit(result: Any) -> Figure | Note:
+    """The repeat buyers' mean spend against the fitted Gamma-Gamma: densities and cumulative distributions."""
+    from helpers.plots.diagnostics import spend_fit_figure
+
+    check = result.spend_check()
+    return Note("no Gamma-Gamma fit: no spend distribution to compare") if check is None else spend_fit_figure(check)
+
+
 def tracking(result: Any) -> Figure | Note:
     """The cohort's repeat purchases per period and cumulated, actual vs the calibration fit, across the holdout."""
     from helpers.plots.tracking import tracking_figure

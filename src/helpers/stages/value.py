@@ -132,6 +132,8 @@ class ValueResult(ValueViews):
                                if self.naive is not None and "vs_model" in self.naive else None),
             "caveats": self.caveats,
             "covariates": None if self.covariates is None else self.covariates.as_json(),
+            "spend_fit": self.spend_fit_summary(),  # helpers.stages.value_diagnostics
+            "acquisition_value": self.acquisition_summary(),
         }
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from helpers import clv, lifecycle, privacy
+from helpers.stages.value_diagnostics import DiagnosticViews
 
 
 def headline(reason: str | None) -> str:
@@ -24,7 +25,7 @@ def headline(reason: str | None) -> str:
     return str(reason).split(". ")[0].split(":\n")[0].rstrip(".:")
 
 
-class ValueViews:
+class ValueViews(DiagnosticViews):
     """Sentences and tables of a stage 05 result (see :class:`helpers.stages.value.ValueResult` for the fields)."""
 
     params: Any
@@ -115,10 +116,8 @@ class ValueViews:
 
     def deciles(self) -> pd.DataFrame | None:
         """The chosen calibration fit's decile table on the holdout (None without a forecast)."""
-        if not self.forecast:
-            return None
-        predicted = clv.expected_purchases(self.cal_fit, self.calhold, self.calhold["duration_holdout"].iloc[0])
-        return clv.decile_table(predicted, self.calhold["frequency_holdout"])
+        predicted = self.holdout_predicted()
+        return None if predicted is None else clv.decile_table(predicted, self.calhold["frequency_holdout"])
 
     def refit_text(self) -> str:
         """The full-history fit: its status, parameters and log-likelihood."""
