@@ -156,12 +156,18 @@ def runs(result: Any) -> None:
     _show(runs_table(result), t("no earlier runs recorded yet"))
 
 
+def top_clv_table(result: Any) -> pd.DataFrame | None:
+    """The most valuable customers with their 80% CLV interval, in the report's language (``None`` without one)."""
+    if result.top_clv is None:
+        return None
+    return _shown(result.top_clv.set_index("customer_key").rename(columns={
+        "value_tier": "tier", "clv": "CLV", "clv_low_80": "80% interval from", "clv_high_80": "80% interval to",
+        "p_alive": "P(alive)"}).round(2), result)
+
+
 def top_clv(result: Any) -> None:
     """Show the most valuable customers with their 80% CLV interval (nothing without intervals)."""
-    if result.top_clv is not None:
-        _show(_shown(result.top_clv.set_index("customer_key").rename(columns={
-            "value_tier": "tier", "clv": "CLV", "clv_low_80": "80% interval from", "clv_high_80": "80% interval to",
-            "p_alive": "P(alive)"}).round(2), result))
+    _show(top_clv_table(result))
 
 
 def tracking_figure(result: Any) -> Figure:
