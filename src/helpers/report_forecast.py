@@ -107,14 +107,17 @@ def tracking_text(clv_check: dict[str, Any], as_of: dt.date, forecast: bool, t: 
     if not forecast or not holdout:
         return t(NO_TRACKING)
     days = (as_of - pd.Timestamp(clv_check["calibration_end"]).date()).days
+    phases = clv_check["tracking"].values()
+    made, due = (sum(float(p[k]) for p in phases) for k in ("actual", "expected"))
     by_unit = t("week by week") if clv_check.get("time_unit", "W") == "W" else t("day by day")
     return t("The figure follows the {cohort:,} customers who first bought by {end}, {by_unit}, against what "
              "{model} expects of such a group from their first purchase on (without each customer's history, "
              "which the paragraph above uses). In the {days} days after the calibration they made {actual:,.0f} "
-             "repeat purchases; the model expected {expected:,.0f} ({error:+.1f}%).").format(
+             "repeat purchases; the model expected {expected:,.0f} ({error:+.1f}%). Over both periods, {made:,.0f} "
+             "were made and {due:,.0f} expected ({total_error:+.1f}%, the right panel).").format(
         cohort=int(clv_check.get("cohort") or 0), end=clv_check["calibration_end"], by_unit=by_unit,
         model=model_family(clv_check), days=days, actual=holdout["actual"], expected=holdout["expected"],
-        error=holdout["error_pct"])
+        error=holdout["error_pct"], made=made, due=due, total_error=100 * (due - made) / max(made, 1))
 
 
 def model_family(clv_check: dict[str, Any]) -> str:

@@ -194,11 +194,12 @@ def months_figure(result: Any) -> Figure:
            ylabel="value in the month", xticks=list(months.index), ylim=(0, 1.3 * months["value"].max()))
     right = ax.twinx()
     right.plot(months.index, months["cumulative_value"], color="tab:orange", marker="o", label="accumulated")
-    right.set(ylabel="accumulated", ylim=(0, None))
+    right.set(ylabel="accumulated", ylim=(0, 1.1 * months["cumulative_value"].max()))
+    right.grid(False)  # the left axis's grid only
     for axis in (ax.yaxis, right.yaxis):
         axis.set_major_formatter("{x:,.0f}")
     lines = [*ax.get_legend_handles_labels()[0], *right.get_legend_handles_labels()[0]]
-    ax.legend(lines, [line.get_label() for line in lines], loc="upper left")
+    ax.legend(lines, [line.get_label() for line in lines], loc="upper center", ncol=2)
     return _done(fig, result)
 
 
