@@ -22,6 +22,7 @@ from helpers.config import load_params
 from helpers.compare import main as compare_main
 from helpers.i18n import translate, translate_frame
 from helpers.privacy import pseudonymize
+from helpers.report_forecast import NO_INTERVALS, NO_MONTHS, NO_TRACKING
 from helpers.names import TIERS
 from helpers.plots import report as show
 from helpers.run import run
@@ -30,6 +31,8 @@ from helpers.stages.report import report as report_stage
 from tests_support import QUICK, assert_raw_intact, pipeline_run, raw_fingerprint
 
 pytestmark = pytest.mark.notebooks
+#: The value per customer and month, beside the customer export in the report folder.
+MONTH_FILES = ("customer_value_by_month.parquet", "customer_value_by_month.csv")
 #: What ``python -m helpers.run`` printed for the later report of :func:`two_reports` (run in a subprocess).
 CONSOLE: dict[str, str] = {}
 PROGRESS = [r"run \S+ as_of \S+ \(\d+ stages\) -> \S+", r"  \d\d-[a-z-]+ +\d+\.\ds", r"done in \d+\.\ds: \S+",
@@ -114,7 +117,7 @@ def two_reports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path
 def test_a_run_publishes_report_export_metrics_and_manifest(two_reports: tuple[Path, Path]) -> None:
     _, later = two_reports
     for name in ("report.html", "customer_segments.parquet", "customer_segments.csv", "metrics.json", "manifest.json",
-                 "params.yaml", "08-segment-report.ipynb"):
+                 "params.yaml", "08-segment-report.ipynb", *MONTH_FILES):
         assert (later / name).exists(), name
     export = pd.read_parquet(later / "customer_segments.parquet")
     assert len(export) == 2_357 and "customer_id" not in export.columns
@@ -129,6 +132,44 @@ def test_a_run_publishes_report_export_metrics_and_manifest(two_reports: tuple[P
     manifest = json.loads((later / "manifest.json").read_text())
     assert manifest["input"]["rows"] == 6_919 and len(manifest["input"]["sha256"]) == 64
     assert manifest["packages"]["lifetimes"] == "0.11.3"
+    assert manifest["files"] == ["customer_segments.parquet", "customer_segments.csv", *MONTH_FILES, "metrics.json"]
+    # the value per customer and month: keyed like the export, no raw ids, the months sum to each customer's CLV
+    months = pd.read_parquet(later / MONTH_FILES[0])
+    assert "customer_id" not in months.columns and months["customer_key"].tolist() == export["customer_key"].tolist()
+    assert months.columns[1:].tolist() == [f"clv_month_{m:02d}" for m in range(1, 13)]
+    assert (months.iloc[:, 1:].sum(axis=1) - export["clv"]).abs().max() < 1e-6
+    months_csv = (later / MONTH_FILES[1]).read_text()
+    assert months_csv.startswith("customer_key,clv_month_01,") and not any(f"\n{i}," in months_csv for i in raw_ids[:200])
+
+
+def test_the_report_shows_intervals_tracking_and_value_by_month_from_stage_05(two_reports: tuple[Path, Path]) -> None:
+    """The forecast sections of report.html say the numbers of stage 05's artifacts (read here, not from stage 08)."""
+    from helpers.clv.intervals import tier_changes
+    from helpers.tiers import is_high
+
+    _, later = two_reports
+    html = (later / "report.html").read_text()
+    run05 = Catalog.of(load_params("cdnow_sample.yaml"))
+    customers = run05.read_parquet("customers")
+    cut = customers.loc[is_high(customers["clv"], 0.2), "clv"].min()  # tiers.potential_high_share
+    n80, n95 = (int(tier_changes(customers["clv"], customers[f"clv_low_{lv}"], customers[f"clv_high_{lv}"], [cut])
+                    ["uncertain"].sum()) for lv in (80, 95))
+    assert 0 < n80 < n95 and f"Within their 80% interval, {n80:,} of 2,357 customers" in html
+    assert f"(CLV {cut:,.2f}) and so change value tier; within the 95% interval, {n95:,} could." in html
+    holdout = run05.read_parquet("tracking").query("phase == 'holdout'")
+    assert (f"they made {holdout['actual'].sum():,.0f} repeat purchases; the model expected "
+            f"{holdout['expected'].sum():,.0f}") in html
+    months = run05.read_parquet("value_per_period").drop(columns="customer_id")
+    assert months.to_numpy().sum() == pytest.approx(customers["clv"].sum(), rel=1e-9)
+    assert f"Month by month, the {customers['clv'].sum():,.0f} of value predicted over the next 12 months" in html
+    new = run05.read_json("clv_validation")
+    assert (f"expected to make {new['new_customer_purchases']:.2f} repeat purchases worth "
+            f"{new['new_customer_value']:,.2f} over the same 12 months") in html
+    assert "the most it is worth spending to acquire one, before margins" in html
+    sections = [html.index(title) for title in ("Model validation", "Repeat purchases: the model against what happened",
+                                                "How sure the predicted value is",
+                                                "Value month by month, and of a new customer")]
+    assert sections == sorted(sections) and html.count("data:image/png;base64") >= 5  # with the two new figures
 
 
 def test_a_successful_run_prints_only_its_progress_lines(two_reports: tuple[Path, Path]) -> None:
@@ -225,6 +266,9 @@ def test_the_stage_function_returns_what_the_published_report_shows(two_reports:
     assert r.runs is not None and "1998-03-31" in r.runs["run"].tolist()
     assert len(show.value_figure(r).axes) == 2 and len(show.lifecycle_figure(r).axes) == 2
     assert "(1998-03-31)" in show.migration_figure(r).axes[0].get_title()
+    assert r.tracking.equals(staged_later.read_parquet("tracking")) and len(show.tracking_figure(r).axes) == 2
+    assert r.by_month["value"].sum() == pytest.approx(published["total_clv"], abs=0.01) and r.top_clv is not None
+    assert pd.read_parquet(staged_later.path("customer_value_by_month")).equals(pd.read_parquet(later / MONTH_FILES[0]))
     assert show.segments(r).data.index.name == "segment"
     capsys.readouterr()
     show.prospects(r)  # withheld: the sentence, not the table
@@ -333,6 +377,10 @@ def test_caveats_and_the_no_forecast_guard_reach_the_report(two_reports: tuple[P
     assert "No lifetime value or P(alive) forecast in this run: only 3 customers bought twice." in html
     assert "predicted value over the horizon" not in html and "probably still active" not in html
     assert "****" not in html and "<strong>cdnow_sample</strong>" in html  # empty title: the dataset name
+    for why in (NO_INTERVALS, NO_TRACKING, NO_MONTHS):  # each forecast section says why it is absent
+        assert why in html, why
+    months = pd.read_parquet(partial / MONTH_FILES[0])  # the month export: empty, with its columns
+    assert months.empty and months.columns.tolist() == ["customer_key", *(f"clv_month_{m:02d}" for m in range(1, 13))]
 
 
 def visible_text(html: str) -> str:

@@ -8,6 +8,7 @@ the same functions the notebook calls.
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 from typing import Any
 
 import matplotlib
@@ -19,6 +20,7 @@ matplotlib.use("Agg")
 
 from helpers import i18n, names  # noqa: E402
 from helpers import report as content  # noqa: E402
+from helpers import report_forecast as forecast_sections  # noqa: E402
 from helpers import report_texts as texts  # noqa: E402
 from helpers.interpret import report as interpret  # noqa: E402
 from helpers.migration import ladder_moves, ladder_text, migration, migration_summary  # noqa: E402
@@ -31,7 +33,13 @@ AS_OF = dt.date(1998, 6, 30)
 CHECK = {"chosen_model": "Pareto/NBD (penalizer 0)", "calibration_end": "1997-09-30", "forecast": True,
          "holdout": {"predicted_total": 1665.5, "actual_total": 1882.0, "total_error_pct": -11.5, "mae": 0.7545,
                      "rmse": 1.6028, "spearman": 0.4597}, "spend_frequency_correlation": 0.07,
-         "why": "Pareto/NBD has the lowest holdout RMSE (1.6028; MAE 0.7545) ... (see status)."}
+         "why": "Pareto/NBD has the lowest holdout RMSE (1.6028; MAE 0.7545) ... (see status).",
+         "time_unit": "W", "cohort": 200, "new_customer_value": 51.1338, "new_customer_purchases": 1.4321,
+         "tracking": {"calibration": {"actual": 245.0, "expected": 253.3, "error_pct": 3.39},
+                      "holdout": {"actual": 188.0, "expected": 174.2, "error_pct": -7.34}}}
+#: What stage 08 reads of the run's parameters for the forecast sections.
+PARAMS = SimpleNamespace(as_of=AS_OF, tiers=SimpleNamespace(potential_high_share=0.2),
+                         clv=SimpleNamespace(time_unit="W", horizon_months=12, margin=1.0))
 COMPARISON = pd.DataFrame({"model": ["Pareto/NBD", "MBG/NBD", "BG/NBD"], "rmse": [1.6028, 1.6048, np.nan]})
 
 
@@ -52,7 +60,26 @@ def _export(n: int = 200, lapsed: float = 0.1, at_risk: int = 20, seed: int = 0)
                       "cluster": np.where(np.arange(n) < n // 3, "high-spend, frequent", "low-spend, one-off (2)"),
                       "value_tier": np.array(names.TIERS)[np.minimum(np.arange(n) * 4 // n, 3)],
                       "p_high_value": rng.random(n), "prospect": False})
+    for level, half in ((80, 0.1), (95, 0.2)):  # every interval 20% (40%) of CLV wide
+        x[f"clv_low_{level}"], x[f"clv_high_{level}"] = x["clv"] * (1 - half), x["clv"] * (1 + half)
     return x
+
+
+def _months(export: pd.DataFrame, months: int = 12) -> pd.DataFrame:
+    """Stage 05's value per customer and month for ``export``: a fading share of each CLV, summing to it."""
+    weights = 0.97 ** np.arange(months)
+    shares = pd.DataFrame(np.outer(export["clv"].fillna(0), weights / weights.sum()),
+                          columns=forecast_sections.month_columns(months))
+    return pd.concat([export[["customer_key"]], shares], axis=1)
+
+
+def _tracking(weeks: int = 20, calibration: int = 12) -> pd.DataFrame:
+    """A tracking table of ``weeks`` periods (helpers.clv.tracking.TRACKING_COLUMNS)."""
+    actual = np.arange(weeks) % 5 + 3
+    expected = np.full(weeks, 4.8)
+    return pd.DataFrame({"period": np.arange(1, weeks + 1), "phase": np.where(np.arange(weeks) < calibration,
+                         "calibration", "holdout"), "actual": actual, "expected": expected,
+                         "actual_cumulative": actual.cumsum(), "expected_cumulative": expected.cumsum()})
 
 
 def _result(export: pd.DataFrame, language: str = "en", before: pd.DataFrame | None = None,
@@ -72,7 +99,9 @@ def _result(export: pd.DataFrame, language: str = "en", before: pd.DataFrame | N
                      classifier=texts.classifier_text({"classifier_auc_high_value": 0.78},
                                                       {"q2": {"RFM-score baseline": {"ROC-AUC": 0.8}}}, t),
                      states=smap.states,
-                     abc_names={c: f"{t(row['name'])} ({c})" for c, row in smap.abc_classes().iterrows()})
+                     abc_names={c: f"{t(row['name'])} ({c})" for c, row in smap.abc_classes().iterrows()},
+                     **forecast_sections.sections(PARAMS, export, _months(export), check, _tracking(),
+                                                  check.get("forecast", True), t))
     if before is not None:
         r.previous = "1998-03-31"
         r.matrix, r.flows = migration(before, export)
@@ -140,11 +169,19 @@ def test_the_validation_paragraph_says_each_figure_once_and_no_column_names() ->
     assert "the choice matters." in texts.validation_text(CHECK, AS_OF, apart)
 
 
+#: Notebook 08's headings of the forecast sections.
+FORECAST_TITLES = ("Repeat purchases: the model against what happened", "How sure the predicted value is",
+                   "Value month by month, and of a new customer")
+
+
 def _pieces(r: ReportResult) -> list[str]:
     """Every text notebook 08 shows for ``r`` but its figures: its sentences, its tables' labels and cells."""
     found = [r.header, r.summary, r.validation, r.classifier or "", r.withheld or "", r.changed or "",
-             (r.moved or {}).get("text", ""), *(r.ladder_texts or [])]
-    frames = [show._shown(r.clusters.round(2), r), show._shown(r.tiers[["customers", "action"]].rename_axis("tier"), r), show.flows(r),
+             (r.moved or {}).get("text", ""), *(r.ladder_texts or []), r.tracking_text, r.uncertainty, r.months_text,
+             r.new_customer_text]
+    found += [r.t(title) for title in FORECAST_TITLES]
+    frames = [show.top_clv_table(r),
+              show._shown(r.clusters.round(2), r), show._shown(r.tiers[["customers", "action"]].rename_axis("tier"), r), show.flows(r),
               show._shown(r.export[["customer_key", "rfm_segment", "value_tier", "lifecycle_stage", "cluster"]].iloc[::37], r)]
     for frame in frames:
         found += [str(v) for v in [*frame.columns, *frame.index, *frame.to_numpy().ravel()]]
@@ -183,6 +220,12 @@ def test_the_chinese_value_and_lifecycle_figures_leave_no_english_label(zh: Repo
     joined = _no_english(_figure_texts(zh, ("value_figure", "lifecycle_figure")))
     for term in ("累计收入", "客户终身价值占比", "获取期", "低消费、一次性（2）"):
         assert term in joined, term  # the legend, the pyramid's CLV, the lifecycle's ticks, a cluster's name
+
+
+def test_the_chinese_forecast_figures_leave_no_english_label(zh: ReportResult) -> None:
+    joined = _no_english(_figure_texts(zh, ("tracking_figure", "months_figure")))
+    for term in ("每周重复购买次数", "校准期 | 留出期", "实际", "逐月预测价值", "累计"):
+        assert term in joined, term  # the tracking plot's titles, annotation and legend; the months' figure
 
 
 def test_the_chinese_migration_figures_leave_no_english_label(zh: ReportResult) -> None:
@@ -227,3 +270,67 @@ def test_every_word_cluster_names_are_built_from_has_a_chinese_term() -> None:
     words = {w for table in (NAME_WORDS, COMPARE_WORDS) for pair in table.values() for w in pair}
     words |= set(TYPES.values()) | {"typical", "mostly one-off", "repeat"}
     assert not [w for w in words if i18n.translate(w, "zh") == w]  # stage 06's vocabulary (the names are built from it)
+
+
+def test_the_forecast_sections_say_the_numbers_of_the_run() -> None:
+    from helpers.clv.intervals import tier_changes
+    from helpers.tiers import is_high
+
+    export = _export()
+    r = _result(export)
+    cut = export.loc[is_high(export["clv"], 0.2), "clv"].min()  # the pyramid's growth cut: the top 20% by CLV
+    changes = [int(tier_changes(export["clv"], export[f"clv_low_{lv}"], export[f"clv_high_{lv}"], [cut])["uncertain"]
+                   .sum()) for lv in (80, 95)]
+    assert 0 < changes[0] < changes[1] < len(export)  # wider intervals, more customers who could change tier
+    assert (f"typically 20% of their CLV wide, the 95% interval 40%. Within their 80% interval, {changes[0]:,} of "
+            f"200 customers ({changes[0] / 200:.1%}) could cross" in r.uncertainty)
+    assert f"CLV {cut:,.2f}) and so change value tier; within the 95% interval, {changes[1]:,} could." in r.uncertainty
+    assert r.top_clv["clv"].tolist() == export["clv"].nlargest(10).tolist()
+    assert (r.top_clv["clv_low_80"] < r.top_clv["clv"]).all() and (r.top_clv["clv"] < r.top_clv["clv_high_80"]).all()
+    assert r.by_month["value"].sum() == pytest.approx(export["clv"].sum(), rel=1e-9)  # the months add up to CLV
+    assert r.months_text.startswith(f"Month by month, the {export['clv'].sum():,.0f} of value predicted over the "
+                                    f"next 12 months (discounted): month 1 brings {r.by_month['value'].iloc[0]:,.0f}")
+    assert ("In the 273 days after the calibration they made 188 repeat purchases; the model expected 174 (-7.3%). Over both periods, 433 were made and 428 expected (-1.3%, the right panel)."
+            in r.tracking_text) and "the 200 customers who first bought by 1997-09-30, week by week" in r.tracking_text
+    assert r.new_customer_text.startswith("A newly acquired customer like these is expected to make 1.43 repeat "
+                                          "purchases worth 51.13 over the same 12 months")
+    assert "the most it is worth spending to acquire one, before margins" in r.new_customer_text
+    thin = forecast_sections.new_customer_text(CHECK, 12, 0.3, True)
+    assert "at a margin of 30%" in thin and "before margins" not in thin
+    assert len(show.tracking_figure(r).axes) == 2 and len(show.months_figure(r).axes) == 2
+
+
+def test_without_a_forecast_each_section_says_why(capsys: pytest.CaptureFixture[str]) -> None:
+    export = _export().assign(p_alive=np.nan, clv=np.nan)
+    r = _result(export, check=CHECK | {"forecast": False})
+    assert r.uncertainty == forecast_sections.NO_INTERVALS and r.tracking_text == forecast_sections.NO_TRACKING
+    assert r.months_text == forecast_sections.NO_MONTHS and r.new_customer_text == ""
+    assert r.top_clv is None and r.tracking is None and r.by_month is None
+    show.top_clv(r), show.tracking(r), show.months(r)  # nothing to show, and no error
+    assert capsys.readouterr().out == ""
+    flat = _result(_export().assign(clv_low_80=np.nan, clv_high_80=np.nan))  # a forecast without a covariance
+    assert flat.uncertainty == forecast_sections.FLAT and flat.top_clv is None
+    zh = _result(export, "zh", check=CHECK | {"forecast": False})
+    assert not i18n.english_runs(zh.uncertainty + zh.tracking_text + zh.months_text)
+
+
+def test_the_month_export_is_keyed_pseudonymously_and_sums_to_clv(isolated: Any) -> None:
+    from helpers.catalog import Catalog
+    from helpers.privacy import pseudonymize
+
+    catalog = Catalog("toy", "2020-01-01", isolated / "run")
+    customers = pd.DataFrame({"customer_id": ["b7", "a1", "c3"], "clv": [3.0, 6.0, 0.0]})
+    wide = _months(customers.rename(columns={"customer_id": "customer_key"}), 3).rename(
+        columns={"customer_key": "customer_id"})
+    catalog.write_parquet("value_per_period", wide)
+    months = forecast_sections.month_export(catalog, True, 3)
+    assert months.columns.tolist() == ["customer_key", "clv_month_01", "clv_month_02", "clv_month_03"]
+    assert months["customer_key"].tolist() == sorted(pseudonymize(customers["customer_id"]))
+    clv = customers.set_index(pseudonymize(customers["customer_id"]))["clv"]
+    np.testing.assert_allclose(months.set_index("customer_key").sum(axis=1), clv.loc[months["customer_key"]], atol=1e-6)
+    assert "customer_id" in forecast_sections.month_export(catalog, True, 3, raw_ids=True)  # privacy.raw_ids only
+    empty = forecast_sections.month_export(catalog, False, 3)  # no forecast: empty, with its columns
+    assert empty.empty and empty.columns.tolist() == months.columns.tolist()
+    files = content.save_export(catalog, months, {}, empty)  # written beside the customer export
+    assert pd.read_parquet(files["months_parquet"]).columns.tolist() == months.columns.tolist()
+    assert files["months_csv"].read_text().startswith("customer_key,clv_month_01,")

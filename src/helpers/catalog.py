@@ -7,6 +7,7 @@ A run is a data set at an ``as_of`` day, optionally an analyst's experiment::
         purchase_days.parquet  customers_rfm.parquet  rfm.json  customers.parquet  clv_validation.json
         clusters.parquet  clusters.json  predictions.parquet  classification.json
         customer_segments.parquet  customer_segments.csv  metrics.json
+        customer_value_by_month.parquet  customer_value_by_month.csv
         data_dictionary.csv  customers.duckdb
 
 The catalog owns every artifact's name (:data:`ARTIFACTS`) and the run's
@@ -58,6 +59,8 @@ ARTIFACTS: dict[str, str] = {
     "classification": "classification.json",
     "customer_segments": "customer_segments.parquet",
     "customer_segments_csv": "customer_segments.csv",
+    "customer_value_by_month": "customer_value_by_month.parquet",
+    "customer_value_by_month_csv": "customer_value_by_month.csv",
     "metrics": "metrics.json",
     "database": "customers.duckdb",
 }

@@ -163,12 +163,16 @@ def package_versions() -> dict[str, str]:
     return found
 
 
-def run_manifest(params_yaml: str, catalog: Catalog, experiment: str | None) -> dict[str, Any]:
-    """What is needed to reproduce a run: parameters, the input snapshot, package versions, git commit."""
+def run_manifest(params_yaml: str, catalog: Catalog, experiment: str | None,
+                 files: list[str] | None = None) -> dict[str, Any]:
+    """What is needed to reproduce a run: parameters, the input snapshot, package versions, git commit.
+
+    ``files`` lists the exports the report folder holds beside the notebooks (the runner's ``PUBLISHED``).
+    """
     snapshot = catalog.read_json("snapshot", {})
     return {
         "dataset": catalog.dataset, "experiment": experiment, "run": catalog.run,
         "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "params": params_yaml, "input": {k: snapshot.get(k) for k in ("file", "sha256", "rows", "snapshot_id")},
-        "packages": package_versions(), "git_commit": git_commit(),
+        "files": list(files or []), "packages": package_versions(), "git_commit": git_commit(),
     }

@@ -11,6 +11,9 @@ and the HTML rendering in :mod:`helpers.render`. What a run publishes under
 - ``customer_segments.parquet`` / ``.csv``: one row per customer with a
   pseudonymous ``customer_key`` (never the raw id), scores, segment, tier,
   ABC class, CLV, P(alive), lifecycle stage, cluster and predictions;
+- ``customer_value_by_month.parquet`` / ``.csv``: the predicted value (discounted) per customer
+  (``customer_key``) and month of the horizon, ``clv_month_01`` ..; it sums to the customer's CLV.
+  Without a forecast the table is empty but keeps its columns;
 - ``metrics.json``: the headline numbers and their ``caveats`` (what the stages and the report
   say about reading them: :func:`gather_caveats`);
 - ``manifest.json``: parameters, input checksum, package versions, git commit.
@@ -230,11 +233,19 @@ def cluster_table(export: pd.DataFrame) -> pd.DataFrame | None:
     return table.drop(columns="revenue").dropna(axis=1, how="all")
 
 
-def save_export(catalog: Catalog, export: pd.DataFrame, metrics: dict[str, Any]) -> dict[str, Path]:
-    """Write the export (Parquet and CSV) and the metrics into the run's catalog; the runner publishes them."""
-    return {
+def save_export(catalog: Catalog, export: pd.DataFrame, metrics: dict[str, Any],
+                months: pd.DataFrame | None = None) -> dict[str, Path]:
+    """Write the exports (Parquet and CSV) and the metrics into the run's catalog; the runner publishes them.
+
+    ``months`` is the value per customer and month (:func:`helpers.report_forecast.month_export`).
+    """
+    files = {
         "parquet": catalog.write_parquet("customer_segments", export),
         "csv": catalog.write_text("customer_segments_csv", export.to_csv(index=False)),
         "metrics": catalog.write_json("metrics", metrics),
     }
+    if months is not None:
+        files["months_parquet"] = catalog.write_parquet("customer_value_by_month", months)
+        files["months_csv"] = catalog.write_text("customer_value_by_month_csv", months.to_csv(index=False))
+    return files
 

@@ -48,6 +48,10 @@ from helpers.errors import ConfigError, DataError
 CUSTOMER_KEY = re.compile(r"[0-9a-f]{16}")
 RAW_EXAMPLE_WARNING = "clv.example_customer looks like a raw customer id; it is stored as its pseudonymous key"
 
+#: The artifacts the runner puts into the report folder beside the notebooks (listed in ``manifest.json``).
+PUBLISHED = ("customer_segments", "customer_segments_csv", "customer_value_by_month", "customer_value_by_month_csv",
+             "metrics")
+
 #: The stage notebooks, in order. Stages whose notebook does not exist yet are skipped.
 STAGES = [
     "01-define-customer-data",
@@ -297,9 +301,11 @@ def finish_report(params: Params, staged: runs.Catalog, staging: Path, html: boo
     """
     from helpers import history, render
 
-    for name in ("customer_segments", "customer_segments_csv", "metrics"):
-        shutil.copyfile(staged.path(name), staging / staged.path(name).name)
-    store.write_json(history.run_manifest(dump_params(params), staged, params.experiment), staging / "manifest.json")
+    files = [staged.path(name).name for name in PUBLISHED if staged.exists(name)]
+    for file in files:
+        shutil.copyfile(staged.folder / file, staging / file)
+    store.write_json(history.run_manifest(dump_params(params), staged, params.experiment, files),
+                     staging / "manifest.json")
     if not html:
         return staging / staged.path("customer_segments").name
     return render.render_html(staging / "08-segment-report.ipynb", staging / "report.html")

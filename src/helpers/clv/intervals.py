@@ -324,3 +324,30 @@ def tier_changes(clv: pd.Series, low: pd.Series, high: pd.Series, cuts: list[flo
     out = pd.DataFrame({"tier": tier(clv), "tier_low": tier(low), "tier_high": tier(high)}, index=clv.index)
     out["uncertain"] = out["tier_low"] != out["tier_high"]
     return out
+
+
+def tier_uncertainty(table: pd.DataFrame, potential_high_share: float,
+                     levels: tuple[float, ...] = LEVELS) -> dict[str, Any] | None:
+    """How wide the CLV intervals typically are, and how many customers' value tier could change within them.
+
+    ``table`` holds ``clv`` and its interval columns (the customer table or the export). The value
+    pyramid's growth axis is high for the top ``potential_high_share`` of customers by CLV
+    (:func:`helpers.tiers.is_high`), so a tier could change when a customer's interval reaches across
+    the cut, the lowest high CLV (:func:`tier_changes`). Returns ``cut``, ``customers`` and, per level
+    (``80``, ``95``), ``width`` (the median of (high - low) / CLV over customers with a positive CLV)
+    and ``changes`` (customers); ``None`` when the intervals are missing (no covariance of the parameters).
+    """
+    from helpers.tiers import is_high
+
+    columns = level_columns("clv", levels)
+    if any(c not in table for c in columns) or table[columns[0]].isna().all():
+        return None
+    clv = table["clv"]
+    high = is_high(clv, potential_high_share)
+    cut = float(clv[high].min()) if high.any() else float("inf")
+    out: dict[str, Any] = {"cut": cut, "customers": len(table), "width": {}, "changes": {}}
+    for level in (round(100 * lv) for lv in levels):
+        low, top = table[f"clv_low_{level}"], table[f"clv_high_{level}"]
+        out["width"][level] = float(((top - low) / clv).where(clv > 0).median())
+        out["changes"][level] = int(tier_changes(clv, low, top, [cut])["uncertain"].sum())
+    return out

@@ -154,3 +154,56 @@ def runs(result: Any) -> None:
         print(t("parameters that differ between runs, and the headline numbers (python -m helpers.compare shows the "
                 "same):"))
     _show(runs_table(result), t("no earlier runs recorded yet"))
+
+
+def top_clv_table(result: Any) -> pd.DataFrame | None:
+    """The most valuable customers with their 80% CLV interval, in the report's language (``None`` without one)."""
+    if result.top_clv is None:
+        return None
+    return _shown(result.top_clv.set_index("customer_key").rename(columns={
+        "value_tier": "tier", "clv": "CLV", "clv_low_80": "80% interval from", "clv_high_80": "80% interval to",
+        "p_alive": "P(alive)"}).round(2), result)
+
+
+def top_clv(result: Any) -> None:
+    """Show the most valuable customers with their 80% CLV interval (nothing without intervals)."""
+    _show(top_clv_table(result))
+
+
+def tracking_figure(result: Any) -> Figure:
+    """Weekly and cumulative repeat purchases of the cohort, actual vs the model, the calibration's end marked."""
+    from helpers.plots.tracking import tracking_figure as draw
+
+    _language(result)
+    return _done(draw(result.tracking, result.model_label, result.unit_name), result)
+
+
+def tracking(result: Any) -> None:
+    """Show the tracking figure (nothing without a forecast: the text says why)."""
+    if result.tracking is not None:
+        _show(tracking_figure(result))
+
+
+def months_figure(result: Any) -> Figure:
+    """The cohort's predicted value in each month of the horizon (bars) and accumulated (line, right axis)."""
+    _language(result)
+    months = result.by_month
+    fig, ax = plt.subplots(figsize=(10, 3.6))
+    ax.bar(months.index, months["value"], color="tab:blue", label="value in the month")
+    ax.set(title="Predicted value month by month (all customers, discounted)", xlabel="month",
+           ylabel="value in the month", xticks=list(months.index), ylim=(0, 1.3 * months["value"].max()))
+    right = ax.twinx()
+    right.plot(months.index, months["cumulative_value"], color="tab:orange", marker="o", label="accumulated")
+    right.set(ylabel="accumulated", ylim=(0, 1.1 * months["cumulative_value"].max()))
+    right.grid(False)  # the left axis's grid only
+    for axis in (ax.yaxis, right.yaxis):
+        axis.set_major_formatter("{x:,.0f}")
+    lines = [*ax.get_legend_handles_labels()[0], *right.get_legend_handles_labels()[0]]
+    ax.legend(lines, [line.get_label() for line in lines], loc="upper center", ncol=2)
+    return _done(fig, result)
+
+
+def months(result: Any) -> None:
+    """Show the value month by month (nothing without a forecast: the text says why)."""
+    if result.by_month is not None:
+        _show(months_figure(result))

@@ -22,7 +22,8 @@ stage                    function                          writes (artifact name
                                                            value_per_period
 06-cluster-segments      ``helpers.stages.cluster``        clusters, clusters_summary
 07-classify-prospects    ``helpers.stages.classify``       predictions, classification
-08-segment-report        ``helpers.stages.report``         customer_segments(+_csv), metrics
+08-segment-report        ``helpers.stages.report``         customer_segments(+_csv), customer_value_by_month(+_csv),
+                                                           metrics
 =======================  ================================  ====================================================
 """
 

@@ -1,8 +1,8 @@
 """Stage 08, the segment report: the export, the headline numbers and everything notebook 08 shows, in one call.
 
 :func:`report` reads what stages 03-07 wrote in the run's catalog, writes the
-customer export (``customer_segments`` Parquet and CSV, pseudonymous keys only)
-and ``metrics`` there, and returns a :class:`ReportResult`: the headline rows
+customer export (``customer_segments`` Parquet and CSV, pseudonymous keys only),
+the value per customer and month (``customer_value_by_month``) and ``metrics`` there, and returns a :class:`ReportResult`: the headline rows
 and caveats, the segment, tier, cluster and prospect tables, the validation
 texts, and the migration since the published earlier report of the same data
 set (by the ``as_of`` each run recorded) with the earlier runs side by side.
@@ -21,6 +21,7 @@ import pandas as pd
 
 from helpers import history, i18n, names
 from helpers import report as content
+from helpers import report_forecast as forecast_sections
 from helpers import report_texts as texts
 from helpers.catalog import Catalog
 from helpers.interpret import report as interpret
@@ -63,6 +64,16 @@ class ReportResult:
     ladders: dict[str, LadderMoves] | None = None  # moves by value tier and by A/B/C class since the earlier report
     ladder_texts: list[str] | None = None  # one sentence per scale (helpers.interpret.report.migration_texts)
     summary: str = ""  # the manager summary (helpers.interpret.report.summary)
+    # the forecast sections (helpers.report_forecast.sections): each text says why its section is absent
+    uncertainty: str = ""  # how wide the CLV intervals are, how many customers could change tier within them
+    top_clv: pd.DataFrame | None = None  # the most valuable customers with their 80% CLV interval
+    tracking: pd.DataFrame | None = None  # stage 05's tracking table (helpers.clv.tracking.tracking)
+    tracking_text: str = ""  # whom the tracking plot follows, and the holdout's purchases made vs expected
+    model_label: str = "model"  # the chosen model's family, for the tracking plot's legend
+    unit_name: str = "week"  # the model's time unit, for the tracking plot's axes
+    by_month: pd.DataFrame | None = None  # the cohort's discounted value per month (value, cumulative_value)
+    months_text: str = ""  # the value month by month in words
+    new_customer_text: str = ""  # the value of a newly acquired customer: the ceiling on acquiring one
 
     @property
     def forecast(self) -> bool:
@@ -80,11 +91,12 @@ def report(params: Any, catalog: Catalog) -> ReportResult:
     segment_map = load_segment_map(params.rfm.segment_map, params.rfm.bins)
     export = content.export_table(catalog, params.privacy.raw_ids)
     metrics = content.headline_metrics(catalog, export, params.rfm.outlier_factor)
-    files = content.save_export(catalog, export, metrics)
     clv_check = catalog.read_json("clv_validation")
+    forecast = bool(metrics["forecast"])
+    months = forecast_sections.month_export(catalog, forecast, params.clv.horizon_months, params.privacy.raw_ids)
+    files = content.save_export(catalog, export, metrics, months)
     classification = catalog.read_json("classification", {})
     rows = content.headline_rows(metrics, export, params.clv.horizon_months, params.rfm.outlier_factor, t)
-    forecast = bool(metrics["forecast"])
     result = ReportResult(
         language=params.language, dataset=params.dataset, as_of=params.as_of, export=export, metrics=metrics,
         files=files, header=content.header_markdown(params.title, params.dataset, params.as_of, params.experiment, t),
@@ -99,7 +111,8 @@ def report(params: Any, catalog: Catalog) -> ReportResult:
         classifier=texts.classifier_text(metrics, classification, t),
         runs=history.earlier_runs(params.dataset), states=segment_map.states,
         abc_names={c: f"{t(row['name'])} ({c})" if row["name"] != c else c
-                   for c, row in segment_map.abc_classes().iterrows()})
+                   for c, row in segment_map.abc_classes().iterrows()},
+        **forecast_sections.sections(params, export, months, clv_check, _tracking(catalog, forecast), forecast, t))
     previous = history.previous_run(params.dataset, params.as_of, params.experiment)
     if previous is None:
         result.no_previous = history.no_previous_text(params.dataset, params.as_of, params.experiment, t)
@@ -115,6 +128,11 @@ def report(params: Any, catalog: Catalog) -> ReportResult:
         result.ladder_texts = interpret.migration_texts(result)
     result.summary = interpret.summary(result)
     return result
+
+
+def _tracking(catalog: Catalog, forecast: bool) -> pd.DataFrame | None:
+    """Stage 05's tracking table (``None`` without a forecast, or when it wrote none)."""
+    return catalog.read_parquet("tracking") if forecast and catalog.exists("tracking") else None
 
 
 def _comparison(catalog: Catalog) -> pd.DataFrame | None:

@@ -127,6 +127,8 @@ class ValueResult(ValueViews):
             "clv_by_month": None if self.per_period is None else self.per_period["value"].round(2).tolist(),
             "new_customer_value": (None if self.new_customer is None else
                                    round(float(self.new_customer["cumulative_value"].iloc[-1]), 4)),
+            "new_customer_purchases": (None if self.new_customer is None else
+                                       round(float(self.new_customer["cumulative_purchases"].iloc[-1]), 4)),
             "naive_total": None if self.naive is None else round(float(self.naive["total"].iloc[0]), 2),
             "naive_vs_model": (round(float(self.naive["vs_model"].iloc[0]), 3)
                                if self.naive is not None and "vs_model" in self.naive else None),

@@ -40,22 +40,17 @@ class ValueViews(DiagnosticViews):
 
     def interval_text(self) -> str:
         """How sure the CLV is: the typical width of its 80% interval, and the customers whose tier could change."""
-        v = self.value
-        if not self.forecast or "clv_low_80" not in v or v["clv_low_80"].isna().all():
+        from helpers.clv.intervals import tier_uncertainty
+
+        u = tier_uncertainty(self.value, self.params.tiers.potential_high_share) if self.forecast else None
+        if u is None:
             return "No intervals: " + ("no sound forecast in this run." if not self.forecast else
                                        "the fit's likelihood is flat at its optimum (no covariance of the parameters).")
-        from helpers.clv.intervals import tier_changes
-        from helpers.tiers import is_high
-
-        width = ((v["clv_high_80"] - v["clv_low_80"]) / v["clv"]).where(v["clv"] > 0).median()
-        high = is_high(v["clv"], self.params.tiers.potential_high_share)
-        cut = float(v.loc[high, "clv"].min()) if high.any() else float("inf")
-        changes = [int(tier_changes(v["clv"], v[f"clv_low_{lvl}"], v[f"clv_high_{lvl}"], [cut])["uncertain"].sum())
-                   for lvl in (80, 95)]
         return (f"Intervals from the uncertainty of the fitted parameters (the delta method; the randomness of future "
-                f"purchases comes on top): a customer's 80% CLV interval is typically {width:.0%} of the estimate "
-                f"wide. Within their 80% (95%) intervals, {changes[0]:,} ({changes[1]:,}) of {len(v):,} customers "
-                f"could cross the high-potential cut (CLV {cut:,.2f}) and change value tier.")
+                f"purchases comes on top): a customer's 80% CLV interval is typically {u['width'][80]:.0%} of the "
+                f"estimate wide. Within their 80% (95%) intervals, {u['changes'][80]:,} ({u['changes'][95]:,}) of "
+                f"{u['customers']:,} customers could cross the high-potential cut (CLV {u['cut']:,.2f}) and change "
+                "value tier.")
 
     def period_text(self) -> str:
         """The CLV month by month: the first and last month's value, and what one new customer would bring."""
