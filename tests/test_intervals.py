@@ -180,6 +180,11 @@ def test_cohort_totals_of_the_cdnow_holdout_fall_inside_their_intervals(fits: di
             shares[(name, process)] = iv.coverage(table, actual)
     print("\ncoverage of the 8 cohort totals (model, with Poisson noise): share inside 80% / 95%:", shares)
     for name in fits:
+        checked = iv.holdout_coverage(fits[name], calhold)  # what stage 05 reports (interval_coverage)
+        assert checked["actual"].tolist() == actual.tolist()
+        assert checked["inside_95"].mean() == shares[(name, True)][0.95] and checked["inside_80"].mean() == shares[(name, True)][0.8]
+        assert iv.coverage_summary(checked) == {"groups": 8, "inside": {"80": int(checked["inside_80"].sum()),
+                                                                         "95": int(checked["inside_95"].sum())}}
         assert shares[(name, True)][0.95] >= 0.5
         assert shares[(name, True)][0.95] >= shares[(name, False)][0.95]
         assert shares[(name, True)][0.95] >= shares[(name, True)][0.8]

@@ -36,7 +36,8 @@ CHECK = {"chosen_model": "Pareto/NBD (penalizer 0)", "calibration_end": "1997-09
          "why": "Pareto/NBD has the lowest holdout RMSE (1.6028; MAE 0.7545) ... (see status).",
          "time_unit": "W", "cohort": 200, "new_customer_value": 51.1338, "new_customer_purchases": 1.4321,
          "tracking": {"calibration": {"actual": 245.0, "expected": 253.3, "error_pct": 3.39},
-                      "holdout": {"actual": 188.0, "expected": 174.2, "error_pct": -7.34}}}
+                      "holdout": {"actual": 188.0, "expected": 174.2, "error_pct": -7.34}},
+         "interval_coverage": {"groups": 8, "inside": {"80": 5, "95": 7}}}
 #: What stage 08 reads of the run's parameters for the forecast sections.
 PARAMS = SimpleNamespace(as_of=AS_OF, tiers=SimpleNamespace(potential_high_share=0.2),
                          clv=SimpleNamespace(time_unit="W", horizon_months=12, margin=1.0))
@@ -285,6 +286,9 @@ def test_the_forecast_sections_say_the_numbers_of_the_run() -> None:
     assert (f"typically 20% of their CLV wide, the 95% interval 40%. Within their 80% interval, {changes[0]:,} of "
             f"200 customers ({changes[0] / 200:.1%}) could cross" in r.uncertainty)
     assert f"CLV {cut:,.2f}) and so change value tier; within the 95% interval, {changes[1]:,} could." in r.uncertainty
+    assert r.uncertainty.endswith("of the 8 groups of customers by repeat purchases in calibration, the actual holdout "
+                                  "purchases of 5 lie inside the calibration fit's 80% interval and of 7 inside its 95% "
+                                  "interval (with the purchases' own noise).")
     assert r.top_clv["clv"].tolist() == export["clv"].nlargest(10).tolist()
     assert (r.top_clv["clv_low_80"] < r.top_clv["clv"]).all() and (r.top_clv["clv"] < r.top_clv["clv_high_80"]).all()
     assert r.by_month["value"].sum() == pytest.approx(export["clv"].sum(), rel=1e-9)  # the months add up to CLV

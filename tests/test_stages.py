@@ -73,6 +73,11 @@ def test_a_sound_forecast_is_finite_validated_and_repeatable() -> None:
         assert (hi95 > lo95).any(), col
     assert np.allclose(value["clv_high_95"], second.value["clv_high_95"], rtol=1e-6)
     assert "could cross the high-potential cut" in first.interval_text()
+    # ... and checked on the holdout: the groups' actual holdout purchases against the calibration fit's intervals
+    check = validation["interval_coverage"]
+    assert check["groups"] == len(first.coverage) and first.coverage["customers"].sum() == len(first.calhold)
+    assert check["inside"]["80"] <= check["inside"]["95"] <= check["groups"]
+    assert f"of {check['inside']['95']} inside its 95% interval" in first.interval_text()
     # value per month: the months add up to each customer's CLV; one new customer's expected value is positive
     by_customer = first.period_value.sum(axis=1).reindex(value["customer_id"]).to_numpy()
     assert np.allclose(by_customer, value["clv"].to_numpy(), rtol=1e-6, atol=1e-9)

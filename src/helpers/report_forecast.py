@@ -76,8 +76,10 @@ def month_totals(months: pd.DataFrame) -> pd.DataFrame | None:
     return out
 
 
-def uncertainty_text(export: pd.DataFrame, potential_high_share: float, forecast: bool, t: Translate = _same) -> str:
-    """How wide the CLV intervals typically are (80%, 95%) and how many customers could change tier within them."""
+def uncertainty_text(export: pd.DataFrame, potential_high_share: float, forecast: bool, t: Translate = _same,
+                     coverage: dict[str, Any] | None = None) -> str:
+    """How wide the CLV intervals typically are (80%, 95%), how many customers could change tier within them,
+    and (``coverage``: ``interval_coverage`` of ``clv_validation.json``) how they did on the holdout."""
     if not forecast:
         return t(NO_INTERVALS)
     u = tier_uncertainty(export, potential_high_share)
@@ -90,7 +92,12 @@ def uncertainty_text(export: pd.DataFrame, potential_high_share: float, forecast
              "change value tier; within the 95% interval, {n95:,} could. The table lists the {top} customers with "
              "the highest CLV and their 80% interval.").format(
         w80=u["width"][80], w95=u["width"][95], n80=u["changes"][80], n95=u["changes"][95], n=u["customers"],
-        share=u["changes"][80] / max(u["customers"], 1), cut=u["cut"], top=TOP_CUSTOMERS)
+        share=u["changes"][80] / max(u["customers"], 1), cut=u["cut"], top=TOP_CUSTOMERS) + (
+        "" if not coverage else " " + t(
+            "Checked on the holdout: of the {groups} groups of customers by repeat purchases in calibration, the "
+            "actual holdout purchases of {in80} lie inside the calibration fit's 80% interval and of {in95} inside "
+            "its 95% interval (with the purchases' own noise).").format(
+            groups=coverage["groups"], in80=coverage["inside"]["80"], in95=coverage["inside"]["95"]))
 
 
 def top_customers(export: pd.DataFrame, forecast: bool, top: int = TOP_CUSTOMERS) -> pd.DataFrame | None:
@@ -161,7 +168,8 @@ def sections(params: Any, export: pd.DataFrame, months: pd.DataFrame, clv_check:
     """The fields of stage 08's result for the forecast sections (:class:`helpers.stages.report.ReportResult`)."""
     totals = month_totals(months) if forecast else None
     return {
-        "uncertainty": uncertainty_text(export, params.tiers.potential_high_share, forecast, t),
+        "uncertainty": uncertainty_text(export, params.tiers.potential_high_share, forecast, t,
+                                        clv_check.get("interval_coverage")),
         "top_clv": top_customers(export, forecast),
         "tracking": tracking if forecast else None, "tracking_text": tracking_text(clv_check, params.as_of, forecast, t),
         "model_label": model_family(clv_check), "unit_name": "week" if params.clv.time_unit == "W" else "day",

@@ -302,6 +302,33 @@ def coverage(table: pd.DataFrame, actual: pd.Series, levels: tuple[float, ...] =
                                  & (a <= table[f"high_{round(100 * level)}"].to_numpy()))) for level in levels}
 
 
+#: The holdout check groups the cohort by calibration repeat purchases 0 .. COVERAGE_TOP-1 and COVERAGE_TOP or more.
+COVERAGE_TOP = 7
+
+
+def holdout_coverage(fit: BTYDModel, calhold: pd.DataFrame, levels: tuple[float, ...] = LEVELS) -> pd.DataFrame:
+    """The calibration fit's intervals checked on the holdout: one row per group of customers by repeat
+    purchases in calibration (0 .. 6, 7+), its actual holdout purchases, the expected total with its
+    intervals (parameter uncertainty plus the purchases' Poisson noise: what an actual total is compared
+    with, :func:`group_intervals`) and ``inside_<L>`` per level. ``calhold`` is
+    :func:`helpers.clv.summary.calibration_holdout`'s table (one holdout length for everyone)."""
+    groups = calhold["frequency"].clip(upper=COVERAGE_TOP).astype(int).rename("frequency_group")
+    table = group_intervals(fit, calhold, groups, t=float(calhold["duration_holdout"].iloc[0]), levels=levels,
+                            process=True)
+    table["actual"] = calhold["frequency_holdout"].groupby(groups).sum().reindex(table.index).to_numpy(dtype=float)
+    for level in (round(100 * lv) for lv in levels):
+        table[f"inside_{level}"] = (table[f"low_{level}"] <= table["actual"]) & (table["actual"] <= table[f"high_{level}"])
+    return table
+
+
+def coverage_summary(table: pd.DataFrame | None) -> dict[str, Any] | None:
+    """The JSON form of :func:`holdout_coverage`: groups, and per level how many lie inside (None without it)."""
+    if table is None or table.filter(like="low_").isna().all().all():
+        return None
+    levels = [c[len("inside_"):] for c in table if c.startswith("inside_")]
+    return {"groups": len(table), "inside": {level: int(table[f"inside_{level}"].sum()) for level in levels}}
+
+
 def tier_changes(clv: pd.Series, low: pd.Series, high: pd.Series, cuts: list[float] | np.ndarray) -> pd.DataFrame:
     """Which customers' value tier could change within their CLV interval.
 

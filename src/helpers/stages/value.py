@@ -25,6 +25,7 @@ from helpers import clv, lifecycle, privacy
 from helpers.clv import periods
 from helpers.caveats import caveat
 from helpers.clv.retention import naive_examples, naive_vs_model, retention_what_if
+from helpers.clv.intervals import coverage_summary, holdout_coverage
 from helpers.clv.tracking import tracking, tracking_totals
 from helpers.clv.models.gamma_gamma import SPEND_CORRELATION_LIMIT
 from helpers.errors import DataError
@@ -68,6 +69,7 @@ class ValueResult(ValueViews):
     naive: pd.DataFrame | None = None  # helpers.clv.retention.naive_vs_model (None without a forecast)
     naive_examples: pd.DataFrame | None = None  # helpers.clv.retention.naive_examples (None without a forecast)
     tracking: pd.DataFrame | None = None  # helpers.clv.tracking.tracking of the calibration fit (None without a forecast)
+    coverage: pd.DataFrame | None = None  # helpers.clv.intervals.holdout_coverage of the calibration fit
     period_value: pd.DataFrame | None = None  # discounted value per customer (rows) and month (columns 1..horizon)
     per_period: pd.DataFrame | None = None  # helpers.clv.periods.PeriodValue.total: the cohort's months
     new_customer: pd.DataFrame | None = None  # helpers.clv.periods.new_customer_value: one new customer's months
@@ -124,6 +126,7 @@ class ValueResult(ValueViews):
             "tracking": (None if self.tracking is None else
                          {phase: {k: round(float(v), 2) for k, v in row.items()}
                           for phase, row in tracking_totals(self.tracking).iterrows()}),
+            "interval_coverage": coverage_summary(self.coverage),
             "clv_by_month": None if self.per_period is None else self.per_period["value"].round(2).tolist(),
             "new_customer_value": (None if self.new_customer is None else
                                    round(float(self.new_customer["cumulative_value"].iloc[-1]), 4)),
@@ -327,6 +330,7 @@ def value_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataF
     _retention(params, result)
     if result.forecast and result.cal_fit is not None and result.calibration_end is not None:
         result.tracking = tracking(result.cal_fit, days, result.calibration_end, params.as_of, c.time_unit)
+        result.coverage = holdout_coverage(result.cal_fit, result.calhold)
     if result.forecast:
         _per_period(params, result)
     result.covariates = covariate_analysis(params, days, customers, result)
