@@ -23,7 +23,7 @@ from helpers import report as content  # noqa: E402
 from helpers import report_forecast as forecast_sections  # noqa: E402
 from helpers import report_texts as texts  # noqa: E402
 from helpers.interpret import report as interpret  # noqa: E402
-from helpers.migration import ladder_moves, ladder_text, migration, migration_summary  # noqa: E402
+from helpers.migration import grid_moves, grid_text, ladder_moves, ladder_text, migration, migration_summary  # noqa: E402
 from helpers.plots import report as show  # noqa: E402
 from helpers.rfm import load_segment_map  # noqa: E402
 from helpers.stages.report import ReportResult  # noqa: E402
@@ -109,8 +109,7 @@ def _result(export: pd.DataFrame, language: str = "en", before: pd.DataFrame | N
         r.changed = i18n.fill("compared with the report of {previous}: {n:,} customers changed segment", language,
                               previous=r.previous, n=int(r.flows["customers"].sum()))
         r.moved = migration_summary(r.flows, smap.states, t)
-        r.ladders = {c: ladder_moves(before, export, c, order) for c, order in
-                     (("value_tier", names.TIERS), ("abc_class", names.ABC))}
+        r.ladders = {"value_tier": grid_moves(before, export), "abc_class": ladder_moves(before, export, "abc_class", names.ABC)}
         r.ladder_texts = interpret.migration_texts(r)
     r.summary = interpret.summary(r)
     return r
@@ -127,14 +126,16 @@ def _moved(export: pd.DataFrame) -> pd.DataFrame:
     return before
 
 
-def test_moves_up_and_down_the_tiers_and_classes_are_counted_and_worded() -> None:
+def test_moves_on_the_pyramids_axes_and_up_and_down_the_classes_are_counted_and_worded() -> None:
     after = _export()
-    moves = ladder_moves(_moved(after), after, "value_tier", names.TIERS)
-    assert moves.down == 10 and moves.fell == ("platinum", "gold", 10)
-    assert moves.up == 5 and moves.rose == ("iron", "gold", 5)
+    moves = grid_moves(_moved(after), after)  # platinum -> gold: potential lost; iron -> gold: current value won, potential lost
+    assert moves.lost == {"current value": 0, "growth potential": 15} and moves.gained == {"current value": 5, "growth potential": 0}
+    assert moves.biggest == ("platinum", "gold", 10)
     assert moves.matrix.loc["platinum", "gold"] == 10 and moves.matrix.to_numpy().sum() == len(after)
-    text = ladder_text(moves, "Value tiers", str)
-    assert "10 customers fell from platinum to gold" in text and "5 customers rose from iron to gold" in text
+    text = grid_text(moves, "Value tiers", str)
+    assert ("5 rose into high current value and 0 fell out of it; 0 gained high growth potential and 15 lost it. "
+            "The largest move: 10 customers from platinum to gold.") in text and "fell from" not in text
+    assert grid_text(grid_moves(after, after), "Value tiers", str).endswith("changed place.")
     classes = ladder_moves(_moved(after), after, "abc_class", names.ABC)
     assert classes.up == 3 and classes.down == 0 and classes.fell is None
     assert ladder_moves(after.drop(columns="value_tier"), after, "value_tier", names.TIERS) is None
@@ -214,7 +215,7 @@ def test_the_chinese_report_leaves_no_english_sentence(zh: ReportResult) -> None
     for term in ("白金客户", "黄金客户", "关键客户", "获取期", "终止期", "客户终身价值", "高消费、经常购买",
                  ):  # the material's terms; cluster names word by word
         assert term in joined, term
-    assert "降幅最大：10 位客户从白金客户降为黄金客户。" in zh.ladder_texts[0]  # a template, filled after translation
+    assert "最大的一股流动：10 位客户从白金客户变为黄金客户。" in zh.ladder_texts[0]  # a template, filled after translation
 
 
 def test_the_chinese_value_and_lifecycle_figures_leave_no_english_label(zh: ReportResult) -> None:

@@ -148,6 +148,72 @@ def ladder_moves(before: pd.DataFrame, after: pd.DataFrame, column: str, order: 
                        int(matrix.loc[NEW, list(order[:2])].sum()), tuple(order[:2]))
 
 
+@dataclass
+class GridMoves:
+    """Moves on the value pyramid's 2 x 2 grid (current value x growth potential) between two reports."""
+
+    column: str
+    matrix: pd.DataFrame  # rows: before (and "(new)"), columns: after, in the tiers' order
+    both: int  # customers in both reports with a tier in each
+    gained: dict[str, int]  # per axis: customers who moved onto its high side
+    lost: dict[str, int]  # ... off it
+    biggest: tuple[str, str, int] | None  # the largest flow between two different tiers
+    new: int = 0
+    new_top: int = 0  # new customers who started with high growth potential
+    top: tuple[str, ...] = ()  # the tiers of high growth potential
+
+
+def grid_moves(before: pd.DataFrame, after: pd.DataFrame, column: str = "value_tier") -> GridMoves | None:
+    """How customers moved on the value pyramid's two axes since the earlier report (``None`` without tiers).
+
+    >>> b = pd.DataFrame({"customer_key": list("wxyz"), "value_tier": ["gold", "gold", "iron", "lead"]})
+    >>> a = pd.DataFrame({"customer_key": list("wxyzv"), "value_tier": ["iron", "iron", "gold", "lead", "iron"]})
+    >>> m = grid_moves(b, a)
+    >>> m.both, m.gained, m.lost, m.biggest, m.new, m.new_top
+    (4, {'current value': 1, 'growth potential': 2}, {'current value': 2, 'growth potential': 1}, ('gold', 'iron', 2), 1, 1)
+    """
+    from helpers.tiers import AXES, TIER_AXES
+
+    order = tuple(TIER_AXES)
+    if column not in before or column not in after or before[column].isna().all() or after[column].isna().all():
+        return None
+    matrix, flows = migration(before, after, column)
+    matrix = matrix.reindex(index=[*order, NEW], columns=list(order), fill_value=0).fillna(0).astype(int)
+    placed = flows[flows["from"].isin(order) & flows["to"].isin(order)]
+    gained, lost = {}, {}
+    for i, axis in enumerate(AXES):
+        was, now = (placed[side].map(lambda tier: TIER_AXES[tier][i]).astype(bool) for side in ("from", "to"))
+        gained[axis], lost[axis] = int(placed.loc[~was & now, "customers"].sum()), int(placed.loc[was & ~now, "customers"].sum())
+    biggest = tuple(placed.iloc[0][["from", "to", "customers"]]) if len(placed) else None
+    top = tuple(tier for tier, (_, potential) in TIER_AXES.items() if potential)
+    return GridMoves(column, matrix, int(matrix.loc[list(order)].to_numpy().sum()), gained, lost,
+                     None if biggest is None else (biggest[0], biggest[1], int(biggest[2])),
+                     int(matrix.loc[NEW].sum()), int(matrix.loc[NEW, list(top)].sum()), top)
+
+
+def grid_text(moves: GridMoves, scale: str, label: Callable[[str], str],
+              t: Callable[[str], str] = lambda s: s) -> str:
+    """One sentence on ``moves``: who gained or lost high current value and high growth potential.
+
+    >>> b = pd.DataFrame({"customer_key": list("xyz"), "value_tier": ["gold", "gold", "iron"]})
+    >>> grid_text(grid_moves(b, b.assign(value_tier=["iron", "iron", "iron"])), "Value tiers", str)
+    'Value tiers: of 3 customers in both reports, 0 rose into high current value and 2 fell out of it; 2 gained high growth potential and 0 lost it. The largest move: 2 customers from gold to iron.'
+    """
+    if not any(moves.gained.values()) and not any(moves.lost.values()):
+        text = t("{scale}: none of the {both:,} customers in both reports changed place.").format(
+            scale=scale, both=moves.both)
+    else:
+        (current, potential), gained, lost = moves.gained, moves.gained, moves.lost  # the axes, in AXES order
+        text = t("{scale}: of {both:,} customers in both reports, {cur_up:,} rose into high current value and "
+                 "{cur_down:,} fell out of it; {pot_up:,} gained high growth potential and {pot_down:,} lost "
+                 "it.").format(scale=scale, both=moves.both, cur_up=gained[current], cur_down=lost[current],
+                               pot_up=gained[potential], pot_down=lost[potential])
+        if moves.biggest:
+            text += " " + t("The largest move: {n:,} customers from {before} to {after}.").format(
+                n=moves.biggest[2], before=label(moves.biggest[0]), after=label(moves.biggest[1]))
+    return text + _newcomers(moves, label, t)
+
+
 def ladder_text(moves: LadderMoves, scale: str, label: Callable[[str], str],
                 t: Callable[[str], str] = lambda s: s) -> str:
     """One sentence on ``moves``: how many moved up and down, the biggest fall and the biggest rise.
@@ -174,7 +240,7 @@ def ladder_text(moves: LadderMoves, scale: str, label: Callable[[str], str],
     return text + _newcomers(moves, label, t)
 
 
-def _newcomers(moves: LadderMoves, label: Callable[[str], str], t: Callable[[str], str]) -> str:
+def _newcomers(moves: LadderMoves | GridMoves, label: Callable[[str], str], t: Callable[[str], str]) -> str:
     """How many customers are new since the earlier report, and how many of them start at the top."""
     if not moves.new:
         return ""

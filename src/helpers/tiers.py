@@ -35,6 +35,11 @@ from helpers import names
 from helpers.errors import DataError
 
 TIERS = list(names.TIERS)
+#: The pyramid's two axes: each tier's (high current value, high growth potential). A grid, not a ladder:
+#: gold -> iron is a loss of current value and a gain of potential, neither "up" nor "down".
+AXES = ("current value", "growth potential")
+TIER_AXES: dict[str, tuple[bool, bool]] = dict(zip(TIERS, [(True, True), (True, False), (False, True), (False, False)],
+                                                   strict=True))
 
 
 def is_high(values: pd.Series, share: float) -> pd.Series:
@@ -58,7 +63,7 @@ def value_tiers(current: pd.Series, potential: pd.Series, current_high_share: fl
     """
     cur = is_high(current, current_high_share).to_numpy()
     pot = is_high(potential, potential_high_share).to_numpy()
-    tiers = np.select([cur & pot, cur & ~pot, ~cur & pot], TIERS[:3], default="lead")
+    tiers = np.select([cur & pot, cur & ~pot, ~cur & pot], TIERS[:3], default=TIERS[3])  # as TIER_AXES says
     return pd.Series(tiers, index=current.index, dtype=object)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from helpers.migration import ladder_text
+from helpers.migration import GridMoves, grid_text, ladder_text
 
 #: A share of the valuable customers (classes A and B) with P(alive) below 0.5 this large makes winning them
 #: back the first thing to do.
@@ -138,5 +138,5 @@ def migration_texts(result: Any) -> list[str]:
     """One sentence per ordered scale the customers moved on since the earlier report (tiers, A/B/C classes)."""
     t = result.t
     labels = {"value_tier": (t("Value tiers"), t), "abc_class": (t("A/B/C classes"), lambda c: result.abc_names[c])}
-    return [ladder_text(moves, labels[column][0], labels[column][1], t)
+    return [(grid_text if isinstance(moves, GridMoves) else ladder_text)(moves, labels[column][0], labels[column][1], t)
             for column, moves in (result.ladders or {}).items()]

@@ -25,7 +25,8 @@ from helpers import report_forecast as forecast_sections
 from helpers import report_texts as texts
 from helpers.catalog import Catalog
 from helpers.interpret import report as interpret
-from helpers.migration import LadderMoves, changed_text, ladder_moves, migration, migration_summary
+from helpers.migration import (GridMoves, LadderMoves, changed_text, grid_moves, ladder_moves, migration,
+                               migration_summary)
 from helpers.rfm import load_segment_map
 from helpers.tiers import tier_table
 
@@ -61,7 +62,7 @@ class ReportResult:
     runs: pd.DataFrame | None = None  # the earlier runs side by side (None when none was recorded)
     states: dict[str, str] | None = None  # the segment map's states (segment -> state)
     abc_names: dict[str, str] | None = None  # "A" -> "key customers (A)", in the run's language
-    ladders: dict[str, LadderMoves] | None = None  # moves by value tier and by A/B/C class since the earlier report
+    ladders: dict[str, GridMoves | LadderMoves] | None = None  # moves on the pyramid's grid and the A/B/C ladder
     ladder_texts: list[str] | None = None  # one sentence per scale (helpers.interpret.report.migration_texts)
     summary: str = ""  # the manager summary (helpers.interpret.report.summary)
     # the forecast sections (helpers.report_forecast.sections): each text says why its section is absent
@@ -122,8 +123,8 @@ def report(params: Any, catalog: Catalog) -> ReportResult:
         result.matrix, result.flows = migration(before, export)
         result.changed = changed_text(previous.name, result.flows, t)
         result.moved = migration_summary(result.flows, segment_map.states, t)  # by the map's states, not by names
-        ladders = {c: ladder_moves(before, export, c, order)
-                   for c, order in (("value_tier", names.TIERS), ("abc_class", names.ABC))}
+        ladders = {"value_tier": grid_moves(before, export),  # a 2 x 2 grid: moves per axis
+                   "abc_class": ladder_moves(before, export, "abc_class", names.ABC)}
         result.ladders = {c: m for c, m in ladders.items() if m is not None}
         result.ladder_texts = interpret.migration_texts(result)
     result.summary = interpret.summary(result)
