@@ -79,7 +79,7 @@ def test_newcomers_are_flagged_counted_and_backtested(tree: cf.TreeAnswer) -> No
     answer = cf.Answer(split, cf.make_model(), np.array([0.7]), "", pd.DataFrame(), (), np.zeros(len(split.y_test)),
                        np.zeros(len(split.y_test)), tree.predicted)  # the tree's tiers stand in for the model's
     scored = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "early_window_complete": [True, False, False, False],
-                           "predicted_tier": ["platinum", "platinum", "gold", "lead"], "p_high_value": 0.5,
+                           "predicted_tier": ["platinum", "platinum", "iron", "lead"], "p_high_value": 0.5,
                            "prospect": [True, False, False, False], "value_tier": ["platinum", "platinum", "lead", "lead"]})
     found = cf.new_prospects(scored, 30, 0.1, answer, None)
     assert (found.new, found.flagged, found.flagged_platinum, found.existing_platinum) == (3, 2, 1, 1)

@@ -8,7 +8,8 @@ falls inside the last ``classify.early_days`` before ``as_of`` (their early
 window is still open). A model trained on older customers places them:
 
 * question 1's tier model (early behaviour -> value tier) flags a newcomer it
-  places in a :data:`VALUABLE` tier (platinum or gold);
+  places in a :data:`VALUABLE` tier (high growth potential: platinum or iron; the pyramid is a grid of
+  current value x potential, and a newcomer's current value is small by definition);
 * without tiers (question 1 skipped), question 2's model flags the top
   ``classify.prospect_share`` of the newcomers by P(high value next period)
   (at least one): newcomers' RFM features are short, so few of them reach the
@@ -31,11 +32,12 @@ import numpy as np
 import pandas as pd
 
 from helpers import names
+from helpers.tiers import TIER_AXES
 from helpers.classify.models import Answer
 from helpers.classify.splits import Split
 
-#: The tiers a newcomer is flagged for by question 1's model: the top two of the pyramid.
-VALUABLE: tuple[str, ...] = tuple(names.TIERS[:2])
+#: The tiers a newcomer is flagged for by question 1's model: those of high growth potential (platinum, iron).
+VALUABLE: tuple[str, ...] = tuple(tier for tier, (_, potential) in TIER_AXES.items() if potential)
 
 
 @dataclass
@@ -104,7 +106,7 @@ def top_of(scores: pd.Series, share: float) -> pd.Series:
 
 
 def backtest_tiers(answer: Answer) -> dict[str, Any]:
-    """Question 1's flag on its test customers: predicted platinum or gold vs reaching platinum or gold by ``as_of``."""
+    """Question 1's flag on its test customers: predicted in a :data:`VALUABLE` tier vs placed in one at ``as_of``."""
     split: Split = answer.split
     out = _rates(np.isin(answer.predicted, VALUABLE), split.y_test.isin(VALUABLE).to_numpy())
     out["window"] = f"customers acquired from {split.cut} on, question 1's test period, with their tier at as_of"

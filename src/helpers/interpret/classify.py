@@ -16,6 +16,7 @@ import pandas as pd
 
 from helpers import classify as cf
 from helpers import names
+from helpers.classify.newcomers import VALUABLE
 
 if TYPE_CHECKING:
     from helpers.stages.classify import ClassifyResult
@@ -109,7 +110,7 @@ def newcomers(result: ClassifyResult) -> str:
         return "No prospects among new customers: both questions were skipped."
     b = n.backtest
     lift = b["precision"] / b["base_rate"] if b.get("flagged") and b.get("base_rate") else float("nan")
-    how = ("placed in platinum or gold by the tier model" if n.model == "tier" else
+    how = (f"placed in {' or '.join(VALUABLE)} (high growth potential) by the tier model" if n.model == "tier" else
            f"the top {result.prospect_share:.0%} of newcomers by P(high value)")
     backtest = (f"On the backtest ({b['window']}) the flag ({how}) picked {b['flagged']:,} of {b['customers']:,}, of whom "
                 f"{b['precision']:.0%} turned out valuable, against {b['base_rate']:.0%} of all ({lift:.1f} times)"
