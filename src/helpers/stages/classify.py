@@ -167,7 +167,8 @@ class ClassifyResult:
         n = self.newcomers
         if n is None or n.model is None:
             return "no prospects among new customers: both questions were skipped"
-        which = ("question 1's tier model flags those it places in platinum or gold" if n.model == "tier" else
+        which = (f"question 1's tier model flags those it places in {' or '.join(cf.VALUABLE)} (high growth potential)"
+                 if n.model == "tier" else
                  f"question 2's model flags the top {self.prospect_share:.0%} of them by P(high value)")
         return (f"newcomers: customers whose first purchase falls in the last {n.early_days} days before as_of "
                 f"({n.new:,} of {len(self.scored):,}); {which}: {n.flagged:,} flagged.\n"
