@@ -77,6 +77,8 @@ def test_no_forecast_means_no_clv_headline_and_a_sentence_why(isolated: Path) ->
     with_forecast = report.headline_rows(metrics | {"forecast": True, "total_clv": 50.0}, _export(), 12, 100.0)
     assert with_forecast["predicted value over the horizon (months): 12"] == "50"
     assert with_forecast["customers probably still active (P(alive) >= 0.5)"] == "0%"
+    stricter = report.headline_rows(metrics | {"forecast": True, "total_clv": 50.0, "decline_p_alive": 0.0001}, _export(), 12, 100.0)
+    assert stricter["customers probably still active (P(alive) >= 0.0001)"] == "100%"  # the run's lifecycle.decline_p_alive
 
 
 def test_prospects_withheld_say_why_instead_of_listing_none(isolated: Path) -> None:

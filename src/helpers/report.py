@@ -46,7 +46,8 @@ CAVEAT_SOURCES = {"04-rfm-value-tiers": "rfm", "05-clv-lifetimes": "clv_validati
                   "06-cluster-segments": "clusters_summary",
                   "07-classify-prospects": "classification"}  # stage -> artifact name (helpers.catalog)
 REPORT_STAGE = "08-segment-report"
-#: P(alive) >= 0.5 for at least this share of customers is called out (the model may not tell who left).
+#: P(alive) at or above the run's decline threshold (:func:`alive_cut`) for at least this share of customers is
+#: called out (the model may not tell who left).
 NEARLY_ALL_ALIVE = 0.99
 
 
@@ -85,6 +86,14 @@ def stage_caveats(catalog: Catalog) -> list[dict[str, str]]:
     return found
 
 
+def alive_cut(clv_validation: dict[str, Any]) -> float:
+    """The run's P(alive) below which a customer is in decline, probably lapsed: stage 05's
+    ``lifecycle.decline_p_alive`` as ``clv_validation.json`` records it (the default for older runs)."""
+    from helpers.config import DECLINE_P_ALIVE
+
+    return float(clv_validation.get("decline_p_alive") or DECLINE_P_ALIVE)
+
+
 def report_caveats(export: pd.DataFrame, clv_validation: dict[str, Any],
                    classification: dict[str, Any]) -> list[dict[str, str]]:
     """The report's own caveats on its headline numbers: no forecast, no prospects, (almost) everyone alive."""
@@ -95,9 +104,10 @@ def report_caveats(export: pd.DataFrame, clv_validation: dict[str, Any],
     if withheld:
         own.append({"code": "no_prospects", "text": withheld})
     alive = export["p_alive"].dropna() if "p_alive" in export.columns else pd.Series(dtype=float)
-    if has_forecast(clv_validation) and len(alive) and (alive >= 0.5).mean() >= NEARLY_ALL_ALIVE:
+    cut = alive_cut(clv_validation)
+    if has_forecast(clv_validation) and len(alive) and (alive >= cut).mean() >= NEARLY_ALL_ALIVE:
         own.append({"code": "nearly_all_alive", "text": (
-            f"P(alive) is 0.5 or more for {(alive >= 0.5).mean():.0%} of customers: the model sees almost nobody "
+            f"P(alive) is {cut:g} or more for {(alive >= cut).mean():.0%} of customers: the model sees almost nobody "
             "as lost. With few repeat purchases this says more about the model than about the customers; read "
             "'probably still active' as an upper bound.")})
     return [{"stage": REPORT_STAGE, **c} for c in own]
@@ -145,7 +155,9 @@ def headline_rows(metrics: dict[str, Any], export: pd.DataFrame, horizon_months:
     }
     if metrics.get("forecast", True) and metrics.get("total_clv") is not None:
         rows[f"{t('predicted value over the horizon (months)')}: {horizon_months}"] = f"{metrics['total_clv']:,.0f}"
-        rows[t("customers probably still active (P(alive) >= 0.5)")] = f"{(export['p_alive'] >= 0.5).mean():.0%}"
+        cut = metrics.get("decline_p_alive") or alive_cut({})
+        rows[t("customers probably still active (P(alive) >= {cut})").format(cut=f"{cut:g}")] = \
+            f"{(export['p_alive'] >= cut).mean():.0%}"
     share = revenue.nlargest(max(1, len(export) // 5)).sum() / revenue.sum() if revenue.sum() else float("nan")
     rows[t("top 20% of customers' share of revenue")] = f"{share:.0%}"
     rows[t("customers spending over 100 times the median (kept, flagged)").replace("100", f"{outlier_factor:g}")] = \
@@ -179,6 +191,7 @@ def headline_metrics(catalog: Catalog, export: pd.DataFrame, outlier_factor: flo
         "model_params": clv.get("params_full_history"),
         "holdout": clv.get("holdout"),
         "forecast": forecast,
+        "decline_p_alive": alive_cut(clv),
         "total_clv": round(float(export["clv"].sum()), 2) if forecast and export["clv"].notna().any() else None,
         "segments": export["rfm_segment"].value_counts().sort_index().to_dict(),
         "tiers": export["value_tier"].value_counts().sort_index().to_dict(),

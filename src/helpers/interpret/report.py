@@ -15,9 +15,10 @@ from typing import Any
 
 import pandas as pd
 
+from helpers.config import DECLINE_P_ALIVE
 from helpers.migration import GridMoves, grid_text, ladder_text
 
-#: A share of the valuable customers (classes A and B) with P(alive) below 0.5 this large makes winning them
+#: A share of the valuable customers (classes A and B) with P(alive) below the run's decline threshold this large makes winning them
 #: back the first thing to do.
 LAPSED_VALUABLE_SHARE = 0.25
 #: A share of revenue this large held by customers in slipping segments makes reactivating them the first thing.
@@ -51,7 +52,8 @@ def valuable_sentence(result: Any) -> str:
 def slipping_facts(result: Any) -> dict[str, Any]:
     """Customers slipping away: in slipping segments now (and their revenue share), valuable ones probably lost.
 
-    A valuable (A or B) customer has probably lapsed when P(alive) is below 0.5; without a forecast, when their
+    A valuable (A or B) customer has probably lapsed when P(alive) is below the run's ``lifecycle.decline_p_alive``
+    (``cut``, from the metrics); without a forecast, when their
     segment's state is slipping or lost.
     """
     x, states = result.export, result.states or {}
@@ -60,11 +62,12 @@ def slipping_facts(result: Any) -> dict[str, Any]:
     revenue = x["monetary_total"].sum()
     valuable = _valuable(x)
     gone = [s for s, state in states.items() if state in (*SLIPPING, "lost")]  # without a forecast: by segment
-    lapsed = valuable & ((x["p_alive"] < 0.5) if result.forecast else x["rfm_segment"].isin(gone))
+    cut = result.metrics.get("decline_p_alive") or DECLINE_P_ALIVE
+    lapsed = valuable & ((x["p_alive"] < cut) if result.forecast else x["rfm_segment"].isin(gone))
     return {"segments": segments, "customers": int(slipping.sum()),
             "revenue_share": float(x.loc[slipping, "monetary_total"].sum() / revenue) if revenue else 0.0,
             "valuable": int(valuable.sum()), "valuable_lapsed": int(lapsed.sum()),
-            "moved_away": (result.moved or {}).get("slipping_away")}
+            "moved_away": (result.moved or {}).get("slipping_away"), "cut": cut}
 
 
 def slipping_sentence(result: Any, facts: dict[str, Any]) -> str:
@@ -78,10 +81,10 @@ def slipping_sentence(result: Any, facts: dict[str, Any]) -> str:
         parts.append(t("{n:,} customers ({share:.0%} of revenue) are in segments that are slipping away ({names}).")
                      .format(n=facts["customers"], share=facts["revenue_share"],
                              names=t(", ").join(t(s) for s in facts["segments"])))
-    parts.append((t("Of the {valuable:,} key and major customers, {lapsed:,} have probably lapsed (P(alive) below 0.5).")
+    parts.append((t("Of the {valuable:,} key and major customers, {lapsed:,} have probably lapsed (P(alive) below {cut}).")
                   if result.forecast else
                   t("Of the {valuable:,} key and major customers, {lapsed:,} are in slipping or lost segments."))
-                 .format(valuable=facts["valuable"], lapsed=facts["valuable_lapsed"]))
+                 .format(valuable=facts["valuable"], lapsed=facts["valuable_lapsed"], cut=f"{facts['cut']:g}"))
     return " ".join(parts)
 
 
