@@ -169,6 +169,10 @@ def test_the_validation_paragraph_says_each_figure_once_and_no_column_names() ->
     assert "MBG/NBD, errs 0.1% more" in text and "1 of 3 fits failed" in text
     apart = COMPARISON.assign(rmse=[1.6, 1.9, 2.0])
     assert "the choice matters." in texts.validation_text(CHECK, AS_OF, apart)
+    # the rule stage 05 chose by: its selection metric and its threshold (1%), whatever the report shows beside
+    by_mae = COMPARISON.assign(mae=[0.70, 0.72, np.nan])
+    assert ("MBG/NBD, errs 2.9% more per customer (mean absolute error): the choice matters."
+            in texts.validation_text(CHECK | {"selection_metric": "mae"}, AS_OF, by_mae))
 
 
 #: Notebook 08's headings of the forecast sections.

@@ -23,8 +23,6 @@ def _same(text: str) -> str:
     return text
 
 
-#: Below this gap in RMSE (percent) the best other model is "as good": the choice of model matters little.
-SMALL_MODEL_GAP_PCT = 5.0
 #: What the report says instead of the value pyramid when stage 05 made no forecast.
 NO_PYRAMID = "No value pyramid: its growth axis is predicted CLV, and this run made no forecast (see the note above)."
 
@@ -132,21 +130,21 @@ def _model_name(name: str, t: Translate) -> str:
     return name
 
 
-def _rivals(comparison: pd.DataFrame | None, chosen: str, t: Translate) -> str:
-    """How the chosen fit compares with the best fit of another model, and how many fits were left out."""
-    if comparison is None or comparison.empty or "rmse" not in comparison:
+def _rivals(comparison: pd.DataFrame | None, chosen: str, t: Translate, metric: str = "rmse") -> str:
+    """How the chosen fit compares with the best fit of another model on the selection ``metric``
+    (:func:`helpers.clv.evaluation.runner_up`, the rule stage 05 chose by), and how many fits were left out."""
+    from helpers.clv.evaluation import METRIC_NAMES, MODELS_AGREE_PCT, runner_up
+
+    if comparison is None or comparison.empty or metric not in comparison:
         return ""
-    sound = comparison[comparison["rmse"].notna()]
-    best_rmse = float(sound["rmse"].min()) if len(sound) else float("nan")
-    chosen_family = chosen.split(" (")[0]
-    others = sound[sound["model"] != chosen_family].sort_values("rmse")
+    sound = comparison[comparison[metric].notna()]
     text = ""
-    if len(others) and best_rmse > 0:
-        gap = (float(others["rmse"].iloc[0]) / best_rmse - 1) * 100
-        verdict = (t("the models agree and the choice matters little") if gap < SMALL_MODEL_GAP_PCT
+    if (rival := runner_up(comparison, metric, chosen.split(" (")[0])) is not None:
+        other, gap = rival
+        verdict = (t("the models agree and the choice matters little") if gap < MODELS_AGREE_PCT
                    else t("the choice matters"))
-        text += " " + t("The best other model, {other}, errs {gap:.1f}% more per customer (root mean squared "
-                        "error): {verdict}.").format(other=others["model"].iloc[0], gap=gap, verdict=verdict)
+        text += " " + t("The best other model, {other}, errs {gap:.1f}% more per customer ({metric}): "
+                        "{verdict}.").format(other=other, gap=gap, metric=t(METRIC_NAMES[metric]), verdict=verdict)
     left_out = len(comparison) - len(sound)
     if left_out:
         text += " " + t("{n} of {total} fits failed or gave unusable predictions and were left out.").format(
@@ -194,7 +192,7 @@ def validation_text(clv_check: dict[str, Any], as_of: dt.date, comparison: pd.Da
               "{ranking}.").format(model=_model_name(chosen, t), end=clv_check["calibration_end"],
                                    predicted=h["predicted_total"], days=holdout_days, actual=h["actual_total"],
                                    error=h["total_error_pct"], mae=h["mae"], ranking=ranking)
-            + _rivals(comparison, chosen, t) + " " + t("Spend per purchase {spend}.").format(spend=spend))
+            + _rivals(comparison, chosen, t, clv_check.get("selection_metric") or "rmse") + " " + t("Spend per purchase {spend}.").format(spend=spend))
 
 
 def has_forecast(clv_validation: dict[str, Any]) -> bool:

@@ -92,20 +92,40 @@ def compare_models(calhold: pd.DataFrame, models: list[str], penalizers: list[fl
     return table.loc[order].reset_index(drop=True), fits
 
 
+#: Below this gap on the selection metric (percent) the best other model is as good: the choice matters little.
+MODELS_AGREE_PCT = 1.0
+#: The selection metrics in words.
+METRIC_NAMES = {"rmse": "root mean squared error", "mae": "mean absolute error"}
+
+
+def runner_up(comparison: pd.DataFrame, metric: str, model: str) -> tuple[str, float] | None:
+    """The best fit of another model than ``model`` (a label, e.g. "Pareto/NBD") and how much worse it is on
+    ``metric`` than ``model``'s best fit, in percent (None when no other model was scored).
+
+    >>> c = pd.DataFrame({"model": ["Pareto/NBD", "BG/NBD", "BG/NBD"], "rmse": [1.0, 1.02, float("nan")]})
+    >>> runner_up(c, "rmse", "Pareto/NBD")
+    ('BG/NBD', 2.0000000000000018)
+    """
+    ok = comparison.dropna(subset=[metric])
+    mine, others = ok[ok["model"] == model], ok[ok["model"] != model]
+    if mine.empty or others.empty or not mine[metric].min() > 0:
+        return None
+    best_other = others.loc[others[metric].idxmin()]
+    return str(best_other["model"]), float(100 * (best_other[metric] - mine[metric].min()) / mine[metric].min())
+
+
 def choose_model(comparison: pd.DataFrame, metric: str) -> tuple[str, float, str]:
     """The best fit of :func:`compare_models` and a sentence saying why it was chosen."""
     ok = comparison.dropna(subset=[metric])
     best = ok.iloc[0]
-    runner = ok[ok["key"] != best["key"]].head(1)
     why = (f"{best['model']} with penalizer {best['penalizer']:g} has the lowest holdout {metric.upper()} "
            f"({best[metric]:.4f} purchases per customer; MAE {best['mae']:.4f}, rank correlation "
            f"{best['spearman']:.3f}) and predicts {best['predicted_total']:,.0f} holdout purchases against "
            f"{best['actual_total']:,.0f} actual ({best['total_error_pct']:+.1f}%).")
-    if not runner.empty:
-        r = runner.iloc[0]
-        gap = 100 * (r[metric] - best[metric]) / best[metric]
-        why += f" The best other model, {r['model']}, is {gap:.1f}% worse on {metric.upper()}."
-        if gap < 1:
+    if (rival := runner_up(ok, metric, best["model"])) is not None:
+        other, gap = rival
+        why += f" The best other model, {other}, is {gap:.1f}% worse on {metric.upper()}."
+        if gap < MODELS_AGREE_PCT:
             why += " The difference is small: the models agree, and the choice matters little."
     failed = comparison[comparison[metric].isna()]
     if not failed.empty:

@@ -114,7 +114,8 @@ class ValueResult(ValueViews):
             "cohort": None if self.calhold is None else len(self.calhold),
             "repeat_buyers_calibration": None if self.calhold is None else int((self.calhold["frequency"] > 0).sum()),
             "min_repeat_buyers": params.clv.min_repeat_buyers,
-            "decline_p_alive": params.lifecycle.decline_p_alive,  # below it: decline, probably lapsed (stage 08 too)
+            "decline_p_alive": params.lifecycle.decline_p_alive,
+            "selection_metric": params.clv.selection_metric,  # below it: decline, probably lapsed (stage 08 too)
             "forecast": self.forecast, "forecast_reason": self.forecast_reason,
             "chosen_model": self.cal_fit.label if self.forecast and self.cal_fit else None, "why": self.why,
             "holdout": holdout,
