@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.clv.models import MODEL_LABELS, BTYDModel
+from helpers.clv.periods import new_customer_ceiling
 from helpers.clv.value import lifetime_value
 
 #: The what-if cuts of the population drop-out propensity (0.05: 5% fewer drop-outs).
@@ -91,8 +92,12 @@ def _clv(fit: BTYDModel, spend: pd.Series, summary: pd.DataFrame, c: Any, months
 
 #: A longer horizon for the new customer's what-if (months): retention compounds, so its lever grows with time.
 LONG_HORIZON_MONTHS = 60
-#: A customer acquired today: no repeat purchase, no history (frequency, recency and age 0).
-NEW_CUSTOMER = pd.DataFrame({"frequency": [0.0], "recency": [0.0], "T": [0.0]}, index=pd.Index(["new"]))
+
+
+def _new_customer_clv(fit: BTYDModel, spend: float, c: Any, months: int) -> float:
+    """A customer acquired today: the unconditional forecast (:func:`helpers.clv.periods.new_customer_ceiling`)."""
+    return new_customer_ceiling(fit, spend, months=months, unit=c.time_unit, discount_rate_annual=c.discount_rate_annual,
+                                margin=c.margin)["value"]
 
 
 def retention_what_if(fit: BTYDModel, spend: pd.Series, summary: pd.DataFrame, clv_params: Any,
@@ -106,8 +111,8 @@ def retention_what_if(fit: BTYDModel, spend: pd.Series, summary: pd.DataFrame, c
     purchase (the population's mean). One row per cut (0: as fitted):
     ``drop_outs`` (-5% ...), the population's mean drop-out propensity, the
     cohort's expected purchases and total CLV over the horizon, the CLV of a
-    customer acquired today (:data:`NEW_CUSTOMER`: nothing known but the
-    population, so the cut counts in full) over the horizon and over :data:`LONG_HORIZON_MONTHS`, and the
+    customer acquired today (nothing known but the
+    population, so the cut counts in full: :func:`_new_customer_clv`) over the horizon and over :data:`LONG_HORIZON_MONTHS`, and the
     changes against the fitted model.
     """
     spend = spend.reindex(summary.index)
@@ -117,13 +122,11 @@ def retention_what_if(fit: BTYDModel, spend: pd.Series, summary: pd.DataFrame, c
         p = scaled.model.params_
         mean = p["s"] / p["beta"] if fit.name == "pareto" else p["a"] / (p["a"] + p["b"])
         value = _clv(scaled, spend, summary, clv_params)
-        new_spends = pd.Series(new_spend, index=NEW_CUSTOMER.index)
-        new = _clv(scaled, new_spends, NEW_CUSTOMER, clv_params)
-        long = _clv(scaled, new_spends, NEW_CUSTOMER, clv_params, LONG_HORIZON_MONTHS)
         rows.append({"drop_outs": f"-{cut:.0%}" if cut else "as fitted", "cut": cut, "mean_drop_out": mean,
                      "expected_purchases": float(value["expected_purchases"].sum()),
-                     "total_clv": float(value["clv"].sum()), "new_customer_clv": float(new["clv"].iloc[0]),
-                     "new_customer_clv_long": float(long["clv"].iloc[0])})
+                     "total_clv": float(value["clv"].sum()),
+                     "new_customer_clv": _new_customer_clv(scaled, new_spend, clv_params, clv_params.horizon_months),
+                     "new_customer_clv_long": _new_customer_clv(scaled, new_spend, clv_params, LONG_HORIZON_MONTHS)})
     table = pd.DataFrame(rows).set_index("drop_outs")
     for column, change in (("expected_purchases", "purchases_change"), ("total_clv", "clv_change"),
                            ("new_customer_clv", "new_customer_change"),
