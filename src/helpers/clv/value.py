@@ -26,26 +26,20 @@ def lifetime_value(fit: BTYDModel, spend_per_purchase: pd.Series, summary: pd.Da
 
     A month is ``days_per_month`` days (365.25/12) converted into the model's
     time unit, so the horizon is right whether the model counts days or weeks.
-    The annual discount rate is applied monthly. Returns ``expected_purchases``
+    The annual discount rate is applied monthly (:func:`helpers.clv.periods.discount_factors`,
+    on :func:`~helpers.clv.periods.cumulative_purchases`: the months of
+    :func:`~helpers.clv.periods.value_per_period` add up to it). Returns ``expected_purchases``
     (over the whole horizon) and ``clv``.
     """
+    from helpers.clv.periods import cumulative_purchases, discount_factors
+
     month = days_per_month / UNIT_DAYS[unit]
-    monthly = (1 + discount_rate_annual) ** (1 / 12) - 1
-    model = fit.model
-
-    def per_row(f: np.ndarray, r: np.ndarray, T: np.ndarray) -> np.ndarray:
-        # discounted expected purchases over the horizon, and the undiscounted total, per distinct row
-        previous, discounted = np.zeros(len(f)), np.zeros(len(f))
-        for i in range(1, months + 1):
-            cumulative = np.asarray(model.conditional_expected_number_of_purchases_up_to_time(i * month, f, r, T),
-                                    dtype=float)
-            discounted += (cumulative - previous) / (1 + monthly) ** i
-            previous = cumulative
-        return np.stack([discounted, previous], axis=1)
-
     rows, inverse = distinct_rows(summary)
-    with np.errstate(all="ignore"):
-        both = per_row(rows["frequency"].to_numpy(), rows["recency"].to_numpy(), rows["T"].to_numpy())[inverse]
+    f, r, T = (rows[c].to_numpy() for c in ("frequency", "recency", "T"))
+    # per distinct row, as helpers.clv.periods.value_per_period month by month: the CLV is the sum of its months
+    cumulative = cumulative_purchases(fit.model, f, r, T, month * np.arange(1, months + 1))
+    discounted = np.diff(cumulative, axis=1) @ discount_factors(months, discount_rate_annual)  # a 12th of a year each
+    both = np.stack([discounted, cumulative[:, -1]], axis=1)[inverse]
     value = pd.Series(both[:, 0], index=summary.index) * spend_per_purchase * margin
     return pd.DataFrame({"expected_purchases": both[:, 1], "clv": value.clip(lower=0)}, index=summary.index)
 
