@@ -58,6 +58,7 @@ class Rows:
     py: np.ndarray
     i1: np.ndarray
     i2: np.ndarray
+    w1: np.ndarray  # the weights summed on the (frequency, t_x) pairs
 
     @classmethod
     def of(cls, freq: Any, rec: Any, T: Any, weights: Any = None) -> Rows:
@@ -65,9 +66,12 @@ class Rows:
         x, tx, T = (np.asarray(v, dtype=float) for v in (freq, rec, T))
         w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
         ux, ix = np.unique(x, return_inverse=True)
-        codes, pairs = pd.factorize(pd.MultiIndex.from_arrays([np.concatenate([x, x]), np.concatenate([tx, T])]))
-        return cls(x, tx, T, w, ux, ix, pairs.get_level_values(0).to_numpy(float),
-                   pairs.get_level_values(1).to_numpy(float), codes[:len(x)], codes[len(x):])
+        xs, ys = np.concatenate([ix, ix]), np.concatenate([tx, T])
+        y_codes, y_values = pd.factorize(ys)
+        codes, keys = pd.factorize(xs * np.int64(len(y_values)) + y_codes)
+        i1, i2 = codes[:len(x)], codes[len(x):]
+        return cls(x, tx, T, w, ux, ix, ux[keys // len(y_values)], y_values[keys % len(y_values)], i1, i2,
+                   np.bincount(i1, w, len(keys)))
 
 
 def _series(a: np.ndarray, b: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -151,33 +155,35 @@ def _log_f(theta: np.ndarray, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
 
 def log_likelihood(theta: np.ndarray, rows: Rows, gradient: bool = False) -> Any:
     """Per-row Pareto/NBD log-likelihood (lifetimes' ``_conditional_log_likelihood``); with ``gradient``,
-    the weighted sum and its gradient in the natural parameters instead."""
+    the weighted sum and its gradient in the natural parameters instead.
+
+    With ``F1 = F(t_x)``, ``F2 = F(T)`` and ``G = log((alpha + T)^-(r+x) (beta + T)^-s)``, all on the
+    distinct (frequency, y) pairs, ``log L = log C + log F1 + log(exp(G - log F1) + s (1 - F2 / F1))``:
+    ``F1 >= F2``, and ``G - log F1`` stays far from overflow, so no log-sum-exp is needed.
+    """
     r, alpha, s, beta = (float(v) for v in theta)
-    lgx = (gammaln(r + rows.ux) - gammaln(r))[rows.ix]
-    log_c = lgx + r * np.log(alpha) + s * np.log(beta)
-    la, lb = np.log(alpha + rows.T), np.log(beta + rows.T)
-    g = -(r + rows.x) * la - s * lb
+    x, y = rows.px, rows.py
+    la, lb = np.log(alpha + y), np.log(beta + y)
+    g = -(r + x) * la - s * lb  # G on every pair; used on the (x, T) ones
     lf, df = _log_f(np.array([r, alpha, s, beta]), rows)
-    l1, l2 = lf[rows.i1], lf[rows.i2]
-    top = np.maximum(g, l1)
-    e0, e1, e2 = np.exp(g - top), np.exp(l1 - top), np.exp(l2 - top)
-    inner = e0 + s * (e1 - e2)
-    ll = log_c + top + np.log(inner)
+    lc = (gammaln(r + rows.ux) - gammaln(r) + r * np.log(alpha) + s * np.log(beta))
+    f1 = lf[rows.i1]
+    e0 = np.exp(g[rows.i2] - f1)
+    e2m = -np.expm1(lf[rows.i2] - f1)  # 1 - F2 / F1, exact when t_x is close to T
+    inner = e0 + s * e2m
     if not gradient:
-        return ll
-    w = rows.w
+        return lc[rows.ix] + f1 + np.log(inner)
+    w, n_pairs = rows.w, len(x)
     k = w / inner
-    k0, k1, k2 = k * e0, k * s * e1, k * s * e2
-    n_pairs = len(rows.px)
-    kf = np.bincount(rows.i1, k1, n_pairs) - np.bincount(rows.i2, k2, n_pairs)
-    dg = (digamma(r + rows.ux) - digamma(r))
-    grad = np.array([
-        np.bincount(rows.ix, w, len(rows.ux)) @ dg + w.sum() * np.log(alpha) - k0 @ la,
-        w.sum() * r / alpha - k0 @ ((r + rows.x) / (alpha + rows.T)),
-        w.sum() * np.log(beta) - k0 @ lb + k @ (e1 - e2),
-        w.sum() * s / beta - s * (k0 @ (1.0 / (beta + rows.T))),
-    ]) + df @ kf
-    return float(w @ ll), grad
+    k0, k2 = k * e0, k * s * (1.0 - e2m)
+    kg = np.bincount(rows.i2, k0, n_pairs)
+    kf = np.bincount(rows.i1, w + k2 - k0, n_pairs) - np.bincount(rows.i2, k2, n_pairs)
+    wx = np.bincount(rows.ix, w, len(rows.ux))
+    total_w = w.sum()
+    dg = np.array([-la, -(r + x) / (alpha + y), -lb, -s / (beta + y)])
+    grad = np.array([wx @ (digamma(r + rows.ux) - digamma(r)) + total_w * np.log(alpha), total_w * r / alpha,
+                     total_w * np.log(beta) + k @ e2m, total_w * s / beta]) + dg @ kg + df @ kf
+    return float(wx @ lc + rows.w1 @ lf + w @ np.log(inner)), grad
 
 
 def objective(u: np.ndarray, rows: Rows, penalizer: float) -> tuple[float, np.ndarray]:
@@ -194,26 +200,27 @@ def objective(u: np.ndarray, rows: Rows, penalizer: float) -> tuple[float, np.nd
 
 
 def _polish(u: np.ndarray, fun: Any, steps: int = 3) -> tuple[np.ndarray, float, np.ndarray]:
-    """Newton steps with a Hessian by central differences of the analytic gradient, while they improve."""
+    """Newton steps, with one Hessian by forward differences of the analytic gradient, while they improve.
+
+    Near the optimum a step lowers the objective by less than its rounding, so
+    a step is judged by the gradient (and the objective must not rise beyond rounding).
+    """
     value, grad = fun(u)
+    if np.abs(grad).max() <= 1e-11 * max(abs(value), 1.0):
+        return u, value, grad
+    h = 1e-6
+    hess = np.array([(fun(u + h * e)[1] - grad) / h for e in np.eye(len(u))])
+    hess = (hess + hess.T) / 2
+    if not np.all(np.isfinite(hess)) or np.linalg.eigvalsh(hess).min() <= 0:
+        return u, value, grad
     for _ in range(steps):
-        if np.abs(grad).max() <= 1e-11 * max(abs(value), 1.0):
-            break
-        h = 1e-5
-        hess = np.array([(fun(u + h * e)[1] - fun(u - h * e)[1]) / (2 * h) for e in np.eye(4)])
-        hess = (hess + hess.T) / 2
-        try:
-            step = -np.linalg.solve(hess, grad)
-        except np.linalg.LinAlgError:
-            break
-        if not np.all(np.isfinite(step)) or np.linalg.eigvalsh(hess).min() <= 0:
-            break
-        new = np.clip(u + step, *LOG_BOUNDS)
+        new = np.clip(u - np.linalg.solve(hess, grad), *LOG_BOUNDS)
         new_value, new_grad = fun(new)
-        # near the optimum a Newton step lowers the objective by less than its rounding: judge by the gradient
         if not (new_value <= value + 1e-13 * abs(value) and np.abs(new_grad).max() < np.abs(grad).max()):
             break
         u, value, grad = new, new_value, new_grad
+        if np.abs(grad).max() <= 1e-11 * max(abs(value), 1.0):
+            break
     return u, value, grad
 
 
@@ -239,7 +246,7 @@ def fit(freq: Any, rec: Any, T: Any, weights: Any, penalizer: float, initial: An
     u0 = np.clip(np.log(np.asarray(initial, dtype=float)), *LOG_BOUNDS)
     with threadpool_limits(1):  # a 4-parameter problem: BLAS threads only wait for each other (3x slower on 2 cores)
         res = minimize(scaled, u0, jac=True, method="L-BFGS-B", bounds=[LOG_BOUNDS] * 4,
-                       options={"maxiter": 1000, "ftol": 1e-15, "gtol": 1e-12})
+                       options={"maxiter": 1000, "ftol": 1e-14, "gtol": 1e-9})
         u, value, grad = _polish(res.x, fun)
     interior = (u > LOG_BOUNDS[0] + 1e-9) & (u < LOG_BOUNDS[1] - 1e-9)
     limit = GRADIENT_TOLERANCE * max(tol / 1e-7, 1.0) * max(abs(value), 1.0)
