@@ -38,6 +38,8 @@ from threadpoolctl import threadpool_limits
 
 #: Above this argument the series is slow (terms fall like z^n): scipy's hyp2f1 and differences instead.
 Z_SERIES = 0.9
+#: The series' terms fall at least like Z_SERIES^n: 400 reach 1e-17 of the sum; beyond this a row is given up (NaN).
+MAX_TERMS = 2000
 #: Log parameters are kept within these bounds (natural parameters 2e-9 to 5e8: far past any sound fit).
 LOG_BOUNDS = (-20.0, 20.0)
 #: A fit has converged when the largest gradient component (log parameters) is below this, relative to |objective|.
@@ -94,7 +96,8 @@ def _series(a: np.ndarray, b: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, ..
             sz += n * rn
             sp += c * hp
             sq += c * hq
-        done = c * (n + 1.0) * (1.0 + hp + hq) <= 1e-17 * s_ * (1.0 - z)
+        # done unless the next terms still count (a NaN, from parameters past overflow, is done: no endless loop)
+        done = ~(c * (n + 1.0) * (1.0 + hp + hq) > 1e-17 * s_ * (1.0 - z)) | (n >= MAX_TERMS)
         if done.any():
             for dest, src in zip(out, (s_, sz, sp, sq)):
                 dest[idx[done]] = src[done]
@@ -263,7 +266,7 @@ def lifetimes_fit(model: Any, args: tuple, iterative_fitting: int, initial_param
     (``params_``, ``_scale``, ``data``, ``_negative_log_likelihood_``,
     ``generate_new_data``, ``predict``). The instance's override removes
     itself on use. Should the gradient not vanish (a ridge, a bound), lifetimes'
-    own Nelder-Mead continues from where this fit stopped.
+    own Nelder-Mead runs as before, from the same start, and the better of the two is kept.
     """
     model.__dict__.pop("_fit", None)
     freq, rec, T, weights, penalizer = args
@@ -271,4 +274,6 @@ def lifetimes_fit(model: Any, args: tuple, iterative_fitting: int, initial_param
     params, value, converged = fit(freq, rec, T, weights, penalizer, initial, tol)
     if converged:
         return params, value
-    return type(model)._fit(model, args, 1, params, params_size, disp, tol, fit_method, maxiter, **kwargs)
+    theirs = type(model)._fit(model, args, iterative_fitting, initial_params, params_size, disp, tol, fit_method,
+                              maxiter, **kwargs)
+    return theirs if not theirs[1] > value else (params, value)
