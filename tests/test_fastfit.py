@@ -1,10 +1,11 @@
-"""The fast Pareto/NBD fit (:mod:`helpers.clv.models.pareto_fit`): lifetimes' likelihood and optimum, faster.
+"""The fast fits: Pareto/NBD (:mod:`helpers.clv.models.pareto_fit`), BG/NBD and MBG/NBD (:mod:`~.bgnbd_fit`).
 
 Checked against lifetimes itself: its per-customer likelihood (to 1e-10), finite differences of its
 objective (the gradient), and its Nelder-Mead optimum on seeded Pareto/NBD populations from lifetimes'
 own simulator. Nelder-Mead stops at tol 1e-7 on the natural parameters: from two starts it agrees with
 itself to 8e-7 relative (measured on six populations of 800 customers), so the parameters must agree to
-1e-5 and the objective must be no worse than Nelder-Mead's (1e-9 relative).
+1e-5 and the objective must be no worse than Nelder-Mead's (1e-9 relative). BG/NBD and MBG/NBD keep
+lifetimes' BFGS and start, so their fits must be lifetimes' own (1e-9).
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
-from lifetimes import ParetoNBDFitter
+from lifetimes import BetaGeoFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
 from lifetimes.datasets import load_cdnow_summary
 from lifetimes.generate_data import pareto_nbd_model
+from lifetimes.utils import ConvergenceError
 from scipy.special import hyp2f1
 
-from helpers.clv.models import ParetoNBD, pareto_fit
+from helpers.clv.models import BetaGeo, ModifiedBetaGeo, ParetoNBD, bgnbd_fit, pareto_fit
 from helpers.clv.models.base import quiet
 from helpers.clv.summary import distinct_rows
 
@@ -154,3 +156,40 @@ def test_the_fast_fit_reaches_nelder_meads_optimum(summary: pd.DataFrame, penali
     best = theirs._negative_log_likelihood_
     assert ours._negative_log_likelihood_ <= best + 1e-9 * abs(best)
     np.testing.assert_allclose(ours.params_, theirs.params_, rtol=1e-5)
+
+
+# --- BG/NBD and MBG/NBD: lifetimes' BFGS with the numpy gradient -----------------------------------------------
+
+BG_FITTERS = {False: BetaGeoFitter, True: ModifiedBetaGeoFitter}
+
+
+@pytest.mark.parametrize("modified", [False, True])
+@pytest.mark.parametrize("u", [(0.1, 0.1, 0.1, 0.1), (-1.4, -2.9, -0.2, 0.9), (-1.0, 2.0, -3.0, 1.5)])
+def test_bg_objective_and_gradient_equal_lifetimes(scaled: tuple[np.ndarray, ...], modified: bool,
+                                                   u: tuple[float, ...]) -> None:
+    fitter, args, u = BG_FITTERS[modified], (*scaled, 0.03), np.array(u)
+    value, grad = bgnbd_fit.objective(u, *args, modified=modified)
+    assert value == pytest.approx(fitter._negative_log_likelihood(u, *args), rel=1e-13)
+    h = 1e-6
+    numeric = np.array([(fitter._negative_log_likelihood(u + h * e, *args)
+                         - fitter._negative_log_likelihood(u - h * e, *args)) / (2 * h) for e in np.eye(4)])
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8 * np.abs(numeric).max())
+
+
+@pytest.mark.parametrize("family", [BetaGeo, ModifiedBetaGeo])
+def test_bg_fit_is_lifetimes_own_fit(cdnow: pd.DataFrame, family: type) -> None:
+    own = type("Own", (family.fitter,), {})  # lifetimes' class under another name: its own autograd _fit
+    with quiet():
+        ours = family.fit_lifetimes(0.01, cdnow, 1e-7, weighted=True)
+        theirs = family.fit_lifetimes(0.01, cdnow, 1e-7, weighted=True, fitter=own)
+    assert type(ours) is family.fitter and "_fit" not in vars(ours)
+    assert sorted(vars(ours)) == sorted(vars(theirs))
+    np.testing.assert_allclose(ours.params_, theirs.params_, rtol=1e-9)  # the same BFGS iterates
+    assert ours._negative_log_likelihood_ == pytest.approx(theirs._negative_log_likelihood_, rel=1e-12)
+    np.testing.assert_allclose(ours._hessian_, theirs._hessian_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(ours.standard_errors_, theirs.standard_errors_, rtol=1e-6)
+
+
+def test_bg_fit_that_does_not_converge_raises_lifetimes_error(cdnow: pd.DataFrame) -> None:
+    with quiet(), pytest.raises(ConvergenceError):
+        BetaGeo.new_fitter(BetaGeoFitter, 0.0).fit(*(cdnow[c] for c in ("frequency", "recency", "T")), maxiter=2)
