@@ -96,6 +96,8 @@ class BTYDModel:
     #: True when lifetimes sums the weighted likelihood (the penalizer is scaled on distinct rows).
     sums_likelihood: ClassVar[bool] = False
     fit_options: ClassVar[dict[str, Any]] = {}
+    #: A replacement for the lifetimes fitter's ``_fit`` (same optimum, faster), or None for lifetimes' own.
+    fast_fit: ClassVar[Any] = None
 
     def __init_subclass__(cls, *, key: str = "", title: str = "", fitter: type | None = None, simulator: Any = None,
                           parameter_names: tuple[str, ...] | None = None, **kwargs: Any) -> None:
@@ -138,6 +140,19 @@ class BTYDModel:
     def to_start(cls, params: np.ndarray) -> np.ndarray:
         """Fitted parameters in the form lifetimes takes as ``initial_params`` (log parameters)."""
         return np.log(params)
+
+    @classmethod
+    def new_fitter(cls, fitter: type, penalizer: float) -> Any:
+        """The lifetimes fitter instance that :meth:`fit_lifetimes` fits.
+
+        An instance of the family's own lifetimes class gets the family's
+        :attr:`fast_fit` as its ``_fit`` (same arguments and result as lifetimes'
+        optimiser, faster); any other class (a test's substitute) keeps its own.
+        """
+        model = fitter(penalizer_coef=penalizer)
+        if cls.fast_fit is not None and fitter is cls.fitter:
+            model._fit = cls.fast_fit.__get__(model)
+        return model
 
     @classmethod
     def drop_out_problems(cls, params: dict[str, float], t_max: float | None) -> list[str]:
@@ -195,10 +210,10 @@ class BTYDModel:
         f, r, t = _arrays(summary)
         kwargs["initial_params"] = cls.default_start() if initial is None else initial
         if not weighted:
-            return fitter(penalizer_coef=penalizer).fit(f, r, t, **kwargs)
+            return cls.new_fitter(fitter, penalizer).fit(f, r, t, **kwargs)
         rows, _ = distinct_rows(summary)
         pen = penalizer * len(rows) / len(summary) if cls.sums_likelihood else penalizer
-        model = fitter(penalizer_coef=pen).fit(rows["frequency"].to_numpy(), rows["recency"].to_numpy(),
+        model = cls.new_fitter(fitter, pen).fit(rows["frequency"].to_numpy(), rows["recency"].to_numpy(),
                                                rows["T"].to_numpy(), weights=rows["weight"].to_numpy(), **kwargs)
         model.penalizer_coef = penalizer
         model.data = pd.DataFrame({"frequency": f.astype(int), "recency": r, "T": t,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from lifetimes import BetaGeoFitter
 from lifetimes.generate_data import beta_geometric_nbd_model
 
+from helpers.clv.models import bgnbd_fit
 from helpers.clv.models.base import BETA_MAX, BETA_MIN, BTYDModel
 
 
@@ -24,6 +25,7 @@ class BetaGeo(BTYDModel, key="bgnbd", title="BG/NBD", fitter=BetaGeoFitter, simu
     >>> BetaGeo.boundary_problems({"r": 0.5, "alpha": 3.0, "a": 3.9e-7, "b": 5080.0})[0].split(": ")[1]
     "the drop-out probability collapses to 0, so no customer ever drops out and everyone stays 'alive'"
     """
+    fast_fit = bgnbd_fit.lifetimes_fit  # lifetimes' BFGS with the numpy gradient instead of autograd's
 
     @classmethod
     def drop_out_problems(cls, params: dict[str, float], t_max: float | None) -> list[str]:

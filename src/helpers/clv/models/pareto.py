@@ -3,7 +3,9 @@
 Purchase rates are Gamma (r, alpha) and drop-out rates Gamma (s, beta)
 across customers. lifetimes fits it on natural (not log) parameters, sums the
 weighted likelihood and draws its default start at random, so this family
-fixes its starts (:meth:`ParetoNBD.default_start`).
+fixes its starts (:meth:`ParetoNBD.default_start`). Its optimiser is
+:func:`.pareto_fit.lifetimes_fit` (L-BFGS-B with the analytic gradient, same
+objective and optimum, several times faster than lifetimes' Nelder-Mead).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 from lifetimes import ParetoNBDFitter
 from lifetimes.generate_data import pareto_nbd_model
 
+from helpers.clv.models import pareto_fit
 from helpers.clv.models.base import SCALE_MIN, SHAPE_MAX, SHAPE_MIN, BTYDModel
 
 
@@ -28,6 +31,7 @@ class ParetoNBD(BTYDModel, key="pareto", title="Pareto/NBD", fitter=ParetoNBDFit
     """
     sums_likelihood = True
     fit_options: dict[str, Any] = {"maxiter": 20_000}
+    fast_fit = pareto_fit.lifetimes_fit  # L-BFGS-B with the analytic gradient instead of Nelder-Mead
 
     @classmethod
     def default_start(cls) -> np.ndarray:
