@@ -66,7 +66,7 @@ def test_weighted_fit_on_distinct_rows_equals_the_plain_fit(model: str, summary:
     # is flat along s, beta -> infinity (s / beta fixed), and any two optimizer runs stop at different points.
     assume(model != "pareto" or plain["s"] < 20)
     fast = clv.fit_btyd(model, summary, penalizer)
-    assert fast.message == "converged"
+    assert fast.ok and fast.message.startswith("converged")  # a remedy (another start) may be needed: same optimum
     assert np.allclose(fast.model.params_.to_numpy(), plain.to_numpy(), rtol=1e-4)
     assert len(fast.model.data) == len(summary)  # lifetimes' plots see customers, not distinct rows
 
