@@ -126,6 +126,17 @@ def test_a_fit_whose_gradient_does_not_vanish_keeps_the_better_of_it_and_nelder_
     np.testing.assert_allclose(model.params_, plain.params_, rtol=1e-5)
 
 
+def test_a_fit_past_the_shape_boundary_skips_nelder_mead(cdnow: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a ridge to the boundary (a shape past SHAPE_MAX) the fit is refused anyway: no 700 slow evaluations."""
+    calls = []
+    monkeypatch.setattr(pareto_fit, "GRADIENT_TOLERANCE", -1.0)  # never converged ...
+    monkeypatch.setattr(pareto_fit, "SHAPE_MAX", 0.01)  # ... and r, s past the (lowered) boundary
+    monkeypatch.setattr(ParetoNBDFitter, "_fit", lambda *a, **k: calls.append(1))
+    with quiet():
+        model = ParetoNBD.fit_lifetimes(0.0, cdnow, 1e-7, weighted=True, initial=np.ones(4))
+    assert calls == [] and model.params_["s"] > 0.01
+
+
 def population(seed: int, customers: int, r: float, alpha: float, s: float, beta: float) -> pd.DataFrame:
     """A seeded Pareto/NBD population from lifetimes' own simulator (ages 5-80 weeks)."""
     rng = np.random.default_rng(seed)

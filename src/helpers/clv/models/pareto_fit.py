@@ -38,6 +38,8 @@ from scipy.optimize import minimize
 from scipy.special import digamma, gammaln, hyp2f1
 from threadpoolctl import threadpool_limits
 
+from helpers.clv.models.base import SHAPE_MAX
+
 #: Above this argument the series is slow (terms fall like z^n): scipy's hyp2f1 and differences instead.
 Z_SERIES = 0.9
 #: The series' terms fall at least like Z_SERIES^n: 400 reach 1e-17 of the sum; beyond this a row is given up (NaN).
@@ -269,13 +271,16 @@ def lifetimes_fit(model: Any, args: tuple, iterative_fitting: int, initial_param
     (``params_``, ``_scale``, ``data``, ``_negative_log_likelihood_``,
     ``generate_new_data``, ``predict``). The instance's override removes
     itself on use. Should the gradient not vanish (a ridge, a bound), lifetimes'
-    own Nelder-Mead runs as before, from the same start, and the better of the two is kept.
+    own Nelder-Mead runs as before, from the same start, and the better of the two is kept -
+    unless a shape (r or s) has already climbed past :data:`~helpers.clv.models.base.SHAPE_MAX`:
+    :meth:`BTYDModel.fit <helpers.clv.models.base.BTYDModel.fit>` refuses such a boundary solution,
+    and Nelder-Mead (700 slow evaluations) would only stop lower on the same ridge.
     """
     model.__dict__.pop("_fit", None)
     freq, rec, T, weights, penalizer = args
     initial = np.ones(params_size) if initial_params is None else initial_params
     params, value, converged = fit(freq, rec, T, weights, penalizer, initial, tol)
-    if converged:
+    if converged or max(params[0], params[2]) > SHAPE_MAX:  # r, s: on the ridge to the boundary
         return params, value
     theirs = type(model)._fit(model, args, iterative_fitting, initial_params, params_size, disp, tol, fit_method,
                               maxiter, **kwargs)
