@@ -380,7 +380,8 @@ def stage_params(**overrides: object):  # noqa: ANN201
     """The parameters of a stage 07 run on the synthetic log (``overrides`` by dotted name)."""
     from helpers.config import load_params
 
-    return load_params("cdnow_sample.yaml", {"as_of": AS_OF.isoformat(), "classify.cv_folds": 3, **overrides})
+    return load_params("cdnow_sample.yaml", {"as_of": AS_OF.isoformat(), "classify.cv_folds": 3, "classify.boosting_rounds": 40,
+                                             **overrides})
 
 
 @pytest.fixture(scope="module")
@@ -419,6 +420,7 @@ def test_the_stage_uses_the_run_s_prospect_share_and_train_sample(tmp_path, tx: 
     assert result.summary()["prospect_share"] == 0.25
     expected = int(np.ceil(0.25 * len(customers))) if result.flag else 0
     assert int(result.scored["prospect"].sum()) == expected
+    assert result.value_answer.model.max_iter == 40  # classify.boosting_rounds (stage_params), not the default 200
 
 
 def test_the_stage_tables_and_figures(stage_run) -> None:  # noqa: ANN001

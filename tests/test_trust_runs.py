@@ -26,7 +26,7 @@ import yaml
 
 from helpers.privacy import pseudonymize
 from helpers.sources import resolve_source_path
-from tests_support import assert_raw_intact, pipeline_run, raw_fingerprint, tree_digest
+from tests_support import QUICK_PARAMS, assert_raw_intact, pipeline_run, raw_fingerprint, tree_digest
 
 pytestmark = pytest.mark.notebooks
 KEY = "trust-test-key"
@@ -61,7 +61,7 @@ def planted_params(folder: Path, source: Path) -> Path:
         "date_format": "%Y%m%d",
         "cleaning": {"exact_duplicates": False, "non_product_lines": False, "cancellations": "keep",
                      "cancellation_prefix": None, "non_positive_price": False},
-        "clusters": {"bootstrap": 5}, "classify": {"cv_folds": 3},
+        **QUICK_PARAMS,  # what no test here checks: fewer refits, folds and boosting rounds
     }
     file = folder / "planted.yaml"
     file.write_text(yaml.safe_dump(params, sort_keys=False))
