@@ -77,3 +77,15 @@ def olist_tables() -> Path:
         pytest.skip(f"{OLIST_DIR} lacks {', '.join(missing)}: the Olist checks did not run "
                     "(the shared data folder sits beside the project)")
     return OLIST_DIR
+
+
+#: The test files that take longest (papermill runs, whole pipelines), started first: pytest-xdist hands out whole
+#: files (``--dist loadfile``) in collection order, so a long file collected last would run alone at the end.
+SLOWEST_FIRST = ("test_trust_runs.py", "test_report.py", "test_notebooks.py", "test_run.py", "test_regimes.py",
+                 "test_speed.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Collect the slowest files first (the order inside a file is kept)."""
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
