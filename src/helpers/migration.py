@@ -203,7 +203,10 @@ def grid_text(moves: GridMoves, scale: str, label: Callable[[str], str],
         text = t("{scale}: none of the {both:,} customers in both reports changed place.").format(
             scale=scale, both=moves.both)
     else:
-        (current, potential), gained, lost = moves.gained, moves.gained, moves.lost  # the axes, in AXES order
+        from helpers.tiers import AXES
+
+        current, potential = AXES
+        gained, lost = moves.gained, moves.lost
         text = t("{scale}: of {both:,} customers in both reports, {cur_up:,} rose into high current value and "
                  "{cur_down:,} fell out of it; {pot_up:,} gained high growth potential and {pot_down:,} lost "
                  "it.").format(scale=scale, both=moves.both, cur_up=gained[current], cur_down=lost[current],
