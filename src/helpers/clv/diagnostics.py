@@ -64,6 +64,18 @@ def _by(groups: pd.Series, calhold: pd.DataFrame, predicted: pd.Series) -> pd.Da
     return table
 
 
+def frequency_groups(calhold: pd.DataFrame, censor: int = FREQUENCY_CENSOR) -> pd.Series:
+    """Each customer's group by calibration repeat purchases: "0", "1", ... and "``censor``+" (ordered categories).
+
+    >>> frequency_groups(pd.DataFrame({"frequency": [0.0, 1, 9]}), 2).tolist()
+    ['0', '1', '2+']
+    """
+    f = calhold["frequency"].clip(upper=censor).astype(int)
+    labels = [str(k) for k in range(censor)] + [f"{censor}+"]
+    return pd.Series(pd.Categorical.from_codes(f.to_numpy(), categories=labels, ordered=True), index=calhold.index,
+                     name="calibration_frequency")
+
+
 def holdout_by_frequency(calhold: pd.DataFrame, predicted: pd.Series, censor: int = FREQUENCY_CENSOR) -> pd.DataFrame:
     """Mean actual and predicted holdout purchases by calibration repeat purchases (``censor`` and more: one group).
 
@@ -75,10 +87,7 @@ def holdout_by_frequency(calhold: pd.DataFrame, predicted: pd.Series, censor: in
     >>> holdout_by_frequency(cal, pd.Series([0.1, 0.5, 2.0]), 2)["actual"].to_dict()
     {'0': 0.0, '1': 1.0, '2+': 3.0}
     """
-    f = calhold["frequency"].clip(upper=censor).astype(int)
-    labels = [str(k) for k in range(censor)] + [f"{censor}+"]
-    groups = pd.Categorical.from_codes(f.to_numpy(), categories=labels, ordered=True)
-    return _by(pd.Series(groups, index=calhold.index), calhold, predicted).rename_axis("calibration_frequency")
+    return _by(frequency_groups(calhold, censor), calhold, predicted).rename_axis("calibration_frequency")
 
 
 def recency_edges(calhold: pd.DataFrame, bins: int = RECENCY_BINS) -> np.ndarray:

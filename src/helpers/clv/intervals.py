@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from helpers.clv.diagnostics import frequency_groups
 from helpers.clv.models import BTYDModel, SpendFit
 from helpers.clv.periods import cumulative_purchases, discount_factors, period_ends
 from helpers.clv.summary import DAYS_PER_MONTH, distinct_rows
@@ -302,20 +303,18 @@ def coverage(table: pd.DataFrame, actual: pd.Series, levels: tuple[float, ...] =
                                  & (a <= table[f"high_{round(100 * level)}"].to_numpy()))) for level in levels}
 
 
-#: The holdout check groups the cohort by calibration repeat purchases 0 .. COVERAGE_TOP-1 and COVERAGE_TOP or more.
-COVERAGE_TOP = 7
-
-
 def holdout_coverage(fit: BTYDModel, calhold: pd.DataFrame, levels: tuple[float, ...] = LEVELS) -> pd.DataFrame:
     """The calibration fit's intervals checked on the holdout: one row per group of customers by repeat
-    purchases in calibration (0 .. 6, 7+), its actual holdout purchases, the expected total with its
+    purchases in calibration (:func:`helpers.clv.diagnostics.frequency_groups`: 0 .. 6, 7+, as the diagnostics
+    figure groups them), its actual holdout purchases, the expected total with its
     intervals (parameter uncertainty plus the purchases' Poisson noise: what an actual total is compared
     with, :func:`group_intervals`) and ``inside_<L>`` per level. ``calhold`` is
     :func:`helpers.clv.summary.calibration_holdout`'s table (one holdout length for everyone)."""
-    groups = calhold["frequency"].clip(upper=COVERAGE_TOP).astype(int).rename("frequency_group")
+    groups = frequency_groups(calhold)
     table = group_intervals(fit, calhold, groups, t=float(calhold["duration_holdout"].iloc[0]), levels=levels,
                             process=True)
-    table["actual"] = calhold["frequency_holdout"].groupby(groups).sum().reindex(table.index).to_numpy(dtype=float)
+    table["actual"] = (calhold["frequency_holdout"].groupby(groups, observed=True).sum().reindex(table.index)
+                       .to_numpy(dtype=float))
     for level in (round(100 * lv) for lv in levels):
         table[f"inside_{level}"] = (table[f"low_{level}"] <= table["actual"]) & (table["actual"] <= table[f"high_{level}"])
     return table
