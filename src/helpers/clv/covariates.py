@@ -41,6 +41,7 @@ import pandas as pd
 from scipy import optimize, special, stats
 from threadpoolctl import threadpool_limits
 
+from helpers.clv.models.bgnbd_fit import gradient_hessian
 from helpers.clv.summary import distinct_rows
 from helpers.errors import DataError
 
@@ -158,16 +159,7 @@ def _rows(summary: pd.DataFrame, z: pd.DataFrame) -> tuple[np.ndarray, ...]:
 
 def _hessian(theta: np.ndarray, args: tuple[np.ndarray, ...], free: np.ndarray) -> np.ndarray:
     """The Hessian of the log-likelihood in the ``free`` parameters (central differences of the gradient)."""
-    n = len(theta)
-    h = np.zeros((n, n))
-    for j in free:
-        step = HESSIAN_STEP * max(1.0, abs(theta[j]))
-        up, down = theta.copy(), theta.copy()
-        up[j] += step
-        down[j] -= step
-        h[:, j] = (_loglik(up, *args)[1] - _loglik(down, *args)[1]) / (2 * step)  # type: ignore[operator]
-    h = h[np.ix_(free, free)]
-    return (h + h.T) / 2
+    return gradient_hessian(lambda u: _loglik(u, *args)[1], theta, HESSIAN_STEP, relative=True, free=free)
 
 
 def fit(summary: pd.DataFrame, z: pd.DataFrame | None = None, *, start: np.ndarray | None = None,

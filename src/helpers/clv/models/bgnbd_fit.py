@@ -79,9 +79,25 @@ def objective(log_params: np.ndarray, freq: np.ndarray, rec: np.ndarray, T: np.n
     return float(value), params * (-grad / total + 2.0 * penalizer_coef * params)
 
 
-def _hessian(fun: Any, u: np.ndarray, h: float = 1e-5) -> np.ndarray:
-    """The Hessian by central differences of the analytic gradient, symmetrised."""
-    rows = np.array([(fun(u + h * e)[1] - fun(u - h * e)[1]) / (2 * h) for e in np.eye(len(u))])
+def gradient_hessian(grad: Any, u: np.ndarray, h: float = 1e-5, *, relative: bool = False,
+                     free: np.ndarray | None = None) -> np.ndarray:
+    """The Hessian by central differences of an analytic gradient ``grad(u)``, symmetrised.
+
+    The step is ``h`` (times ``max(1, |u_j|)`` when ``relative``); with ``free`` only those coordinates
+    are stepped and the Hessian is theirs. Also the covariate BG/NBD's (:mod:`helpers.clv.covariates`).
+
+    >>> gradient_hessian(lambda u: np.array([2 * u[0] + 3 * u[1], 3 * u[0]]), np.array([1.0, 2.0])).round(6).tolist()
+    [[2.0, 3.0], [3.0, 0.0]]
+    """
+    free = np.arange(len(u)) if free is None else np.asarray(free)
+    columns = []
+    for j in free:
+        step = h * max(1.0, abs(u[j])) if relative else h
+        up, down = u.copy(), u.copy()
+        up[j] += step
+        down[j] -= step
+        columns.append((np.asarray(grad(up)) - np.asarray(grad(down)))[free] / (2 * step))
+    rows = np.array(columns)
     return (rows + rows.T) / 2
 
 
@@ -103,7 +119,7 @@ def lifetimes_fit(model: Any, minimizing_function_args: tuple, initial_params: A
         output = minimize(fun, jac=True, method=None, tol=tol, x0=x0, options={"disp": disp, **kwargs},
                           bounds=bounds)
         if output.success:
-            return output.x, output.fun, _hessian(fun, output.x)
+            return output.x, output.fun, gradient_hessian(lambda u: fun(u)[1], output.x)
     print(output)  # as lifetimes does (the wrapper silences it)
     raise ConvergenceError(dedent("""
         The model did not converge. Try adding a larger penalizer to see if that helps convergence.
