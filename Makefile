@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 export JUPYTER_PREFER_ENV_PATH := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help setup system-deps report test test-fast bench bench-1m lint lock strip clean-data
+.PHONY: help setup system-deps report test test-fast bench bench-1m bench-scaling bench-10m lint lock strip clean-data
 
 help:
 	@echo "make report [PARAMS=params/<dataset>.yaml]  run the stages on a data set (default CDNOW)"
@@ -17,6 +17,8 @@ help:
 	@echo "make test-fast                              unit tests only (no notebook runs)"
 	@echo "make bench [SIZES='10k 100k']               benchmarks -> benchmarks/results.json (a few minutes)"
 	@echo "make bench-1m                               1M customers, make-report timing, 100M-line out-of-core run (about an hour)"
+	@echo "make bench-scaling [SCALING="10k 100k 1m"]  the whole run per size: seconds and peak memory per stage"
+	@echo "make bench-10m                              the scaling table up to 10M customers (110M lines; about 40 minutes)"
 	@echo "make lock                                   re-pin requirements.lock from pyproject.toml"
 	@echo "make strip                                  strip outputs from notebooks/"
 
@@ -59,6 +61,15 @@ bench: $(STAMP)
 
 bench-1m: $(STAMP)
 	$(BIN)/python -m benchmarks.bench --sizes 1m --report --out-of-core 100 --out benchmarks/results-1m.json
+
+# The scaling table (benchmarks/scaling.py): python -m helpers.run per size and engine, all eight stages.
+SCALING ?= 10k 100k 1m
+ENGINES ?= duckdb
+bench-scaling: $(STAMP)
+	$(BIN)/python -m benchmarks.scaling --sizes $(SCALING) --engines $(ENGINES)
+
+bench-10m: $(STAMP)
+	$(BIN)/python -m benchmarks.scaling --sizes 10k 100k 1m 10m --engines $(ENGINES) --out benchmarks/scaling-10m.json
 
 lock:
 	$(BIN)/python -m pip install --quiet uv

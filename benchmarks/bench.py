@@ -284,17 +284,12 @@ def out_of_core(million_lines: float, work: Path, log: Callable[[str], None], ba
     name = f"synthetic_{base}_x_{million_lines:g}m_lines".replace(".", "p")
     target = work / "data" / f"{name}.parquet"
     if not target.exists():
-        from helpers import sqlclean
+        import duckdb
 
-        con = sqlclean.connect("6GB", work / "tmp")
-        lines = con.execute("SELECT count(*) FROM read_parquet(?)", [str(source)]).fetchall()[0][0]
-        copies = max(1, round(million_lines * 1e6 / lines))
-        copied = con.sql("""SELECT * REPLACE ("Customer ID" + 1000000 * k AS "Customer ID",
-                                   regexp_replace(Invoice, '^(C?)', '\\1' || k || '-') AS Invoice)
-                            FROM read_parquet($source), range($copies) AS copies(k)""",
-                         params={"source": str(source), "copies": copies})
-        copied.write_parquet(str(target), compression="zstd")
-        con.close()
+        from benchmarks.scaling import replicate
+
+        lines = duckdb.sql(f"SELECT count(*) FROM read_parquet('{source}')").fetchall()[0][0]
+        replicate(source, max(1, round(million_lines * 1e6 / lines)), target, work / "tmp")
     params = work / f"{name}.yaml"
     params.write_text(BENCH_PARAMS.format(size=name.removeprefix("synthetic_"), customers=0,
                                           as_of=dt.date(2022, 6, 30), path=target))
