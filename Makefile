@@ -17,7 +17,7 @@ help:
 	@echo "make test-fast                              unit tests only (no notebook runs)"
 	@echo "make bench [SIZES='10k 100k']               benchmarks -> benchmarks/results.json (a few minutes)"
 	@echo "make bench-1m                               1M customers, make-report timing, 100M-line out-of-core run (about an hour)"
-	@echo "make bench-scaling [SCALING="10k 100k 1m"]  the whole run per size: seconds and peak memory per stage"
+	@echo "make bench-scaling [SCALING='10k 100k 1m']  the whole run per size: seconds and peak memory per stage"
 	@echo "make bench-10m                              the scaling table up to 10M customers (110M lines; about 40 minutes)"
 	@echo "make lock                                   re-pin requirements.lock from pyproject.toml"
 	@echo "make strip                                  strip outputs from notebooks/"
