@@ -40,7 +40,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from helpers import catalog as runs
-from helpers import paths, store
+from helpers import kernels, paths, store
 from helpers.config import Params, dump_params, load_params
 from helpers.errors import ConfigError, DataError
 
@@ -141,29 +141,37 @@ def quiet_kernel_manager(stderr_log: str | None = None) -> type:
 KERNEL_LOG = "kernels-stderr.log"
 
 
-def execute_stage(stage: str, params_file: Path, out_dir: Path, run_folder: Path | None = None) -> Path:
-    """Execute one stage notebook with papermill; raise :class:`StageFailed` naming the cell."""
+def execute_stage(stage: str, params_file: Path, out_dir: Path, run_folder: Path | None = None,
+                  km: object | None = None) -> Path:
+    """Execute one stage notebook with papermill; raise :class:`StageFailed` naming the cell.
+
+    ``km``: a kernel already started for the stage (:class:`helpers.kernels.WarmKernels`), shut down here after it
+    ran; without it papermill starts and stops the stage's kernel.
+    """
     import papermill as pm
 
     out = out_dir / f"{stage}.ipynb"
+    warm = {} if km is None else {"km": km}
     try:
         pm.execute_notebook(
             str(paths.NOTEBOOKS_DIR / f"{stage}.ipynb"), str(out),
             parameters={"params_file": str(params_file), "overrides": {},
                         "run_folder": str(run_folder) if run_folder is not None else None},
             kernel_name="python3", cwd=str(paths.NOTEBOOKS_DIR), progress_bar=False,
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],  # the kernel's own log: errors only
+            extra_arguments=kernels.KERNEL_ARGUMENTS,  # the kernel's own log: errors only
             kernel_manager_class=quiet_kernel_manager(str(out_dir / KERNEL_LOG)),
             # After the last cell the kernel has nothing left to save: every artifact was written atomically
             # and every database connection closed inside the stage call. A graceful shutdown only waits
             # (1-3 s a notebook) for a process that imported pandas, scikit-learn and DuckDB to finalise.
-            shutdown_kernel="immediate",
+            shutdown_kernel="immediate", **warm,
         )
     except pm.PapermillExecutionError as exc:
         raise StageFailed(f"stage {stage} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}") from None
     except Exception as exc:
         where = _failing_cell(out) if out.exists() else "before the first cell"
         raise StageFailed(f"stage {stage} failed at {where}: {type(exc).__name__}: {exc}") from None
+    finally:
+        kernels.shutdown(km)
     return out
 
 
@@ -257,22 +265,32 @@ def run(params_file: str | Path, overrides: dict[str, str] | None = None, *, exp
     resolved = store.write_text(dump_params(params), staging / "params.yaml")
     log(f"run {params.dataset} as_of {params.as_of} ({len(todo)} stages) -> {target}")
     started = time.perf_counter()
-    for stage in todo:
-        t0 = time.perf_counter()
-        try:
-            if notebooks:
-                execute_stage(stage, resolved, staging, staged.folder)
-            else:
-                run_in_process(stage, params, staged)
-        except StageFailed:
-            runs.discard(staged)
-            stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
-            failed = paths.reports_dir() / params.dataset / "failed" / f"{target.name}-{stamp}"
-            failed.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging, failed)
-            log(f"  {stage:<28} FAILED after {time.perf_counter() - t0:5.1f}s; executed notebooks kept in {failed}")
-            raise
-        log(f"  {stage:<28} {time.perf_counter() - t0:5.1f}s")
+    warm = kernels.WarmKernels(quiet_kernel_manager(str(staging / KERNEL_LOG))) if notebooks else None
+    try:
+        for i, stage in enumerate(todo):
+            t0 = time.perf_counter()
+            try:
+                if warm is not None:
+                    km = warm.take(stage)
+                    if i + 1 < len(todo):
+                        warm.warm(todo[i + 1])  # the next stage's kernel starts while this one runs
+                    execute_stage(stage, resolved, staging, staged.folder, km)
+                else:
+                    run_in_process(stage, params, staged)
+            except StageFailed:
+                runs.discard(staged)
+                stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+                failed = paths.reports_dir() / params.dataset / "failed" / f"{target.name}-{stamp}"
+                failed.parent.mkdir(parents=True, exist_ok=True)
+                if warm is not None:
+                    warm.close()  # its stderr log is in the staging folder, about to move
+                os.replace(staging, failed)
+                log(f"  {stage:<28} FAILED after {time.perf_counter() - t0:5.1f}s; executed notebooks kept in {failed}")
+                raise
+            log(f"  {stage:<28} {time.perf_counter() - t0:5.1f}s")
+    finally:
+        if warm is not None:
+            warm.close()
     report_file = finish_report(params, staged, staging, html=notebooks) if "08-segment-report" in todo else None
     runs.publish(staged)
     store.replace_folder(staging, target)
