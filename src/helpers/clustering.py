@@ -117,7 +117,7 @@ def feature_matrix(customers: pd.DataFrame, features: list[str], log_features: l
     return pd.DataFrame(np.nan_to_num(scaled), index=customers.index, columns=features)
 
 
-#: Above this many customers, k-means runs mini-batch and the Gaussian mixture is fitted on a sample.
+#: Above this many customers to fit on, k-means runs mini-batch (memory and time grow with the batch).
 LARGE = 200_000
 
 
@@ -130,31 +130,36 @@ def _renumber(labels: np.ndarray, value: pd.Series) -> np.ndarray:
     return mapping[labels]
 
 
-def fit_kmeans(x: pd.DataFrame, k: int, value: pd.Series, seed: int = 42) -> np.ndarray:
-    """k-means labels, numbered by decreasing mean ``value`` (e.g. spend). k = 1 puts everyone in cluster 0."""
+def fit_kmeans(x: pd.DataFrame, k: int, value: pd.Series, seed: int = 42, fit_on: np.ndarray | None = None) -> np.ndarray:
+    """k-means labels, numbered by decreasing mean ``value`` (e.g. spend). k = 1 puts everyone in cluster 0.
+
+    ``fit_on`` (a boolean mask of the rows, :mod:`helpers.sampling`) fits on those customers only and then
+    labels everyone (``predict``); above :data:`LARGE` customers to fit on, k-means runs mini-batch.
+    """
     check_k(k, len(x))
     if k == 1:
         return np.zeros(len(x), dtype=int)
     data = x.to_numpy()
-    if len(x) > LARGE:  # mini-batch k-means: memory and time grow with the batch, not the customer base
-        km = MiniBatchKMeans(n_clusters=k, n_init=3, batch_size=8192, random_state=seed).fit(data)
+    train = data if fit_on is None else data[fit_on]
+    if len(train) > LARGE:  # mini-batch k-means: memory and time grow with the batch, not the customer base
+        km = MiniBatchKMeans(n_clusters=k, n_init=3, batch_size=8192, random_state=seed).fit(train)
     else:
-        km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(data)
-    return _renumber(km.labels_, value)  # MiniBatchKMeans too: labels of every customer, computed at the end of fit
+        km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(train)
+    # labels_: of every customer fitted on (MiniBatchKMeans computes them at the end of fit too)
+    return _renumber(km.labels_ if fit_on is None else km.predict(data), value)
 
 
-def fit_gmm(x: pd.DataFrame, k: int, value: pd.Series, seed: int = 42) -> np.ndarray:
+def fit_gmm(x: pd.DataFrame, k: int, value: pd.Series, seed: int = 42, fit_on: np.ndarray | None = None) -> np.ndarray:
     """Gaussian mixture labels (full covariances), numbered like :func:`fit_kmeans`.
 
-    Above :data:`LARGE` customers the mixture is fitted on a seeded sample of
-    that size and then labels everyone.
+    With ``fit_on`` the mixture is fitted on those customers and then labels everyone.
     """
     check_k(k, len(x))
     if k == 1:
         return np.zeros(len(x), dtype=int)
     data = x.to_numpy()
     gmm = GaussianMixture(n_components=k, covariance_type="full", random_state=seed, reg_covar=1e-4, n_init=2)
-    gmm.fit(data[_sample(len(data), LARGE, seed)])
+    gmm.fit(data if fit_on is None else data[fit_on])
     return _renumber(gmm.predict(data), value)
 
 

@@ -154,8 +154,9 @@ class CLVParams(_Strict):
     penalizers: list[float] = Field(default_factory=lambda: [0.0, 0.001, 0.01],
                                     description="L2 penalizer coefficients tried with every model (lifetimes' "
                                                 "penalizer_coef)")
-    selection_sample: int = Field(100_000, ge=1000, description="customers (a seeded sample) on which the models "
-                                  "are compared; the chosen model is then fitted on everyone")
+    selection_sample: int = Field(100_000, ge=1000, description="customers on which the models are compared "
+                                  "(the first of scale.sample_customers' sample: a subset of it); the chosen model is "
+                                  "then fitted on everyone (or on that sample)")
     selection_metric: Literal["rmse", "mae"] = Field("rmse", description="holdout error per customer by which "
                                                                          "the model is chosen")
     horizon_months: int = Field(12, ge=1, le=120, description="months of future purchases counted in CLV")
@@ -264,6 +265,14 @@ class ClassifyParams(_Strict):
     seed: int = Field(42, description="seed of every sample, fold and model of stage 07")
 
 
+class ScaleParams(_Strict):
+    """Large customer bases: fit on a sample, score everyone (see helpers.sampling)."""
+
+    sample_customers: int = Field(200_000, ge=1000, description="above this many customers, stages 05-07 fit, choose "
+                                  "and diagnose their models on a sample of this many (the customers with the smallest "
+                                  "hash of their id) and score every customer exactly; at or below it nothing is sampled")
+
+
 class PrivacyParams(_Strict):
     """What may leave the raw layer (see README, Privacy)."""
 
@@ -295,6 +304,7 @@ class Params(_Strict):
     lifecycle: LifecycleParams = Field(default_factory=LifecycleParams)
     clusters: ClusterParams = Field(default_factory=ClusterParams)
     classify: ClassifyParams = Field(default_factory=ClassifyParams)
+    scale: ScaleParams = Field(default_factory=ScaleParams)
     privacy: PrivacyParams = Field(default_factory=PrivacyParams)
 
     @field_validator("as_of", mode="before")

@@ -96,6 +96,8 @@ class ValueViews(DiagnosticViews):
     def overview(self) -> str:
         """Time unit, holdout rule, calibration period and whether there is a forecast."""
         lines = [f"time unit: {self.unit_name}", f"holdout: {self.holdout_rule}"]
+        if self.sample_text:
+            lines.append(f"sample: {self.sample_text}; every customer is priced by the fitted model")
         if self.calibration_end:
             lines.append(f"calibration: up to {self.calibration_end}; holdout: {self.calibration_end} to "
                          f"{self.params.as_of}")
