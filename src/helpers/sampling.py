@@ -105,6 +105,15 @@ def sample_note(sampled: int, total: int, what: str = "fitted") -> str:
     return f"{what} on a sample of {sampled:,} of {total:,} customers (scale.sample_customers)"
 
 
+def sample_reading(text: str) -> str:
+    """The reading's sentence (notebooks 05-07) for a stage's :func:`sample_note` (empty when there was no sample).
+
+    >>> sample_reading(sample_note(2, 5))
+    '**Fitted on a sample:** fitted on a sample of 2 of 5 customers (scale.sample_customers); every customer is scored.'
+    """
+    return f"**Fitted on a sample:** {text}; every customer is scored." if text else ""
+
+
 def sample_customers(table: pd.DataFrame, rows: pd.DataFrame, size: int | None,
                      column: str = "customer_id") -> tuple[pd.DataFrame, pd.DataFrame]:
     """The sample of ``table`` (one row per customer, indexed by customer id) and the ``rows`` of its customers.

@@ -91,7 +91,8 @@ class ValueResult(ValueViews):
     def sample_text(self) -> str:
         """One sentence when the models were fitted on a sample (empty otherwise)."""
         return sampling.sample_note(len(self.fitted_on), len(self.summary),
-                                    "models compared, fitted and checked (holdout, tracking, covariates)")
+                                    "models compared, fitted and checked (holdout, tracking, covariates, "
+                                    "retention what-if)")
 
     @property
     def period_name(self) -> str:
@@ -298,7 +299,7 @@ def _retention(params: Any, result: ValueResult) -> None:
         return
     by_customer = result.value.set_index("customer_id")["expected_spend"]
     new_spend = result.spend.mean_spend if result.spend is not None else float(by_customer.mean())
-    result.retention = retention_what_if(result.fit, by_customer, result.summary, params.clv, new_spend)
+    result.retention = retention_what_if(result.fit, by_customer, result.fitted_on, params.clv, new_spend)
 
 
 def value_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataFrame) -> ValueResult:
