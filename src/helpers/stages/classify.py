@@ -246,7 +246,8 @@ def classify_customers(params: Any, days: pd.DataFrame, transactions: pd.DataFra
     """Stage 07: both questions on their time splits, today's scores and prospects, and the caveats.
 
     ``days`` are the run's purchase days (``amount``, ``country``: every feature),
-    ``transactions`` the clean lines (``customer_id``, ``order_ts``, ``amount``: question 2's labels).
+    ``transactions`` the clean lines (``customer_id``, ``order_ts``, ``amount``: question 2's labels; those of
+    the sample's customers are enough above ``scale.sample_customers``).
     """
     q = params.classify
     windows = cf.derive_windows(log_start(days, params.as_of), params.as_of, q.early_days, q.label_days)
@@ -302,8 +303,9 @@ def classify(params: Any, catalog: Any) -> ClassifyResult:
     from helpers.cleaning import load_transactions
     from helpers.rfm import load_customers
 
-    result = classify_customers(params, read_purchase_days(catalog, ["amount", "country"]),
-                                load_transactions(catalog, TRANSACTION_COLUMNS),
-                                load_customers(catalog, "customers"), catalog.read_json("clv_validation", {}))
+    customers = load_customers(catalog, "customers")
+    lines = load_transactions(catalog, TRANSACTION_COLUMNS, _sample(customers, params.scale.sample_customers))
+    result = classify_customers(params, read_purchase_days(catalog, ["amount", "country"]), lines, customers,
+                                catalog.read_json("clv_validation", {}))
     save_classification(catalog, result)
     return result
