@@ -269,7 +269,7 @@ class ClassifyParams(_Strict):
 class ScaleParams(_Strict):
     """Large customer bases: fit on a sample, score everyone (see helpers.sampling)."""
 
-    sample_customers: int = Field(200_000, ge=100, description="above this many customers, stages 05-07 fit, choose "
+    sample_customers: int = Field(100_000, ge=100, description="above this many customers, stages 05-07 fit, choose "
                                   "and diagnose their models on a sample of this many (the customers with the smallest "
                                   "hash of their id) and score every customer exactly; at or below it nothing is sampled")
 

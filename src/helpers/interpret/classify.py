@@ -162,5 +162,5 @@ def summary(result: ClassifyResult) -> str:
     if rule:
         bullets.append("**The tree's top rule:** " + rule)
     bullets.append(newcomers(result))
-    bullets.append(sample_reading(result.sample_text))
+    bullets.append(sample_reading(getattr(result, "sample_text", "")))
     return "\n".join(f"- {b}" for b in bullets if b.strip())

@@ -162,5 +162,5 @@ def geography_reading(geo: geography.Geography) -> str:
 def reading(result: ClusterResult) -> str:
     """Notebook 06's interpretation: the four findings, one paragraph each."""
     parts = [types_reading(result), worth_reading(result), k_reading(result), geography_reading(result.geography),
-             sample_reading(result.sample_text)]
+             sample_reading(getattr(result, "sample_text", ""))]
     return "\n\n".join(p for p in parts if p)

@@ -193,5 +193,5 @@ def interpretation(result: Any) -> str:
                     *([] if result.retention is None else  # no what-if for BG/BB (discrete time)
                       [retention_sentence(result.retention, model, c.horizon_months, LONG_HORIZON_MONTHS)]),
                     naive_sentence(result.naive, value, lapsed_below)]
-    bullets.append(sample_reading(result.sample_text))
+    bullets.append(sample_reading(getattr(result, "sample_text", "")))
     return "**What this run's numbers say**\n\n" + "\n".join(f"- {b}" for b in bullets if b)
