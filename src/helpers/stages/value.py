@@ -83,18 +83,6 @@ class ValueResult(ValueViews):
         return self.fit is not None
 
     @property
-    def fitted_on(self) -> pd.DataFrame:
-        """The summary of the customers the models are compared, fitted and checked on (all, or the sample)."""
-        return self.summary if self.fit_summary is None else self.fit_summary
-
-    @property
-    def sample_text(self) -> str:
-        """One sentence when the models were fitted on a sample (empty otherwise)."""
-        return sampling.sample_note(len(self.fitted_on), len(self.summary),
-                                    "models compared, fitted and checked (holdout, tracking, covariates, "
-                                    "retention what-if)")
-
-    @property
     def period_name(self) -> str:
         """What a column of the value per period counts: a month (a discrete-time run: its period)."""
         return "month"
@@ -297,7 +285,7 @@ def _retention(params: Any, result: ValueResult) -> None:
     result.naive_examples = naive_examples(result.value, params.clv, result.example)
     if not result.forecast:
         return
-    by_customer = result.value.set_index("customer_id")["expected_spend"]
+    by_customer = result.spend_by_customer
     new_spend = result.spend.mean_spend if result.spend is not None else float(by_customer.mean())
     result.retention = retention_what_if(result.fit, by_customer, result.fitted_on, params.clv, new_spend)
 
@@ -361,7 +349,7 @@ def _per_period(params: Any, result: ValueResult) -> None:
     c = params.clv
     terms = {"months": c.horizon_months, "unit": c.time_unit, "discount_rate_annual": c.discount_rate_annual,
              "margin": c.margin}
-    spend = result.value.set_index("customer_id")["expected_spend"]
+    spend = result.spend_by_customer
     months = periods.value_per_period(result.fit, spend, result.summary, **terms)
     result.period_value, result.per_period = months.value, months.total()
     mean_spend = result.spend.mean_spend if result.spend is not None else float(spend.mean())

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from helpers import clv, lifecycle, privacy
+from helpers import clv, lifecycle, privacy, sampling
 from helpers.stages.value_diagnostics import DiagnosticViews
 
 
@@ -30,6 +30,24 @@ class ValueViews(DiagnosticViews):
 
     params: Any
     forecast: bool
+
+    @property
+    def fitted_on(self) -> pd.DataFrame:
+        """The summary of the customers the models are compared, fitted and checked on (all, or the sample)."""
+        return self.summary if self.fit_summary is None else self.fit_summary
+
+    @property
+    def spend_by_customer(self) -> pd.Series:
+        """Each customer's expected spend per purchase, by customer id (without copying the customer table)."""
+        return pd.Series(self.value["expected_spend"].to_numpy(), index=pd.Index(self.value["customer_id"],
+                         name="customer_id"), name="expected_spend")
+
+    @property
+    def sample_text(self) -> str:
+        """One sentence when the models were fitted on a sample (:mod:`helpers.sampling`; empty otherwise)."""
+        return sampling.sample_note(len(self.fitted_on), len(self.summary),
+                                    "models compared, fitted and checked (holdout, tracking, covariates, "
+                                    "retention what-if)")
 
     # --- what notebook 05 shows: sentences and tables from this result ----------------------------
 
