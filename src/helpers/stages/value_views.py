@@ -153,7 +153,7 @@ class ValueViews(DiagnosticViews):
             return "no refit: no forecast"
         fit = self.fit
         return (f"{fit.label}: {fit.message}; parameters {fit.model.params_.round(4).to_dict()}; "
-                f"log-likelihood {clv.log_likelihood(fit, self.summary):,.1f}")
+                f"log-likelihood {clv.log_likelihood(fit, self.fitted_on):,.1f}")
 
     def spend_text(self) -> str:
         """The Gamma-Gamma fit in sentences (what it used, the independence check, its parameters)."""
