@@ -65,7 +65,8 @@ def runs() -> dict[str, tuple]:
     for name, size in (("all", N), ("sample", SMALL)):
         params = load_params("cdnow_sample.yaml", {"as_of": tx["order_ts"].max().date().isoformat(),
                                                    "clv.models": ["bgnbd"], "clv.penalizers": [0.0],
-                                                   "clusters.bootstrap": 3, "scale.sample_customers": size})
+                                                   "clusters.bootstrap": 3, "clusters.k_max": 5,
+                                                   "scale.sample_customers": size})
         r = params.rfm
         customers = rfm.rfm_table(tx, params.as_of, r.bins, rfm.load_segment_map(r.segment_map, r.bins), r.abc_cuts)
         value = stages.value_customers(params, tx, customers)
