@@ -201,11 +201,15 @@ def test_duckdb_path_nets_cancellations_as_the_pandas_path_does(tmp_path: Path) 
 # --- clustering at scale, the bench itself --------------------------------------------------------
 
 def test_large_populations_cluster_with_mini_batch_and_a_sampled_mixture(monkeypatch: pytest.MonkeyPatch) -> None:
+    from helpers import sampling
+
     monkeypatch.setattr(clustering, "LARGE", 500)
     rng = np.random.default_rng(0)
     x = pd.DataFrame(np.vstack([rng.normal(0, 1, (800, 2)), rng.normal(6, 1, (800, 2))]), columns=["a", "b"])
     value = pd.Series(x["a"])
-    for labels in (clustering.fit_kmeans(x, 2, value), clustering.fit_gmm(x, 2, value)):
+    fit_on = sampling.sample_mask([f"c{i}" for i in range(len(x))], 600)  # fitted on 600, everyone labelled
+    for labels in (clustering.fit_kmeans(x, 2, value), clustering.fit_kmeans(x, 2, value, fit_on=fit_on),
+                   clustering.fit_gmm(x, 2, value, fit_on=fit_on)):
         assert set(labels) == {0, 1}
         assert (labels[800:] == 0).mean() > 0.99 and (labels[:800] == 1).mean() > 0.99  # high-value group first
 

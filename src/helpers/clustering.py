@@ -19,7 +19,7 @@ groups the data *has*, with no labels. The steps, each a function here:
 7. :func:`caveats` - sentences from this run's numbers when the result is weaker than its scores suggest
    (a tiny cluster behind a high silhouette, methods that disagree, clusters that do not survive resampling).
 
-The stage (:mod:`helpers.stages.cluster`) runs the fits on one OpenMP thread (:func:`one_thread`).
+The stage (:mod:`helpers.stages.cluster`) runs the fits on one thread (OpenMP and BLAS, :func:`one_thread`).
 The names of :mod:`helpers.kchoice` and :mod:`helpers.clusternames` are re-exported here (``from helpers import clustering``).
 """
 
@@ -56,12 +56,13 @@ MOSTLY_SHARE, PARTLY_SHARE = 0.6, 0.35
 
 
 def one_thread() -> threadpool_limits:
-    """A context manager running scikit-learn's OpenMP code (k-means, gradient boosting) on one thread.
+    """A context manager running scikit-learn's OpenMP code (k-means, gradient boosting) and BLAS on one thread.
 
     Their threads spin while they wait: on a 2-core machine shared with another busy process that
-    made stage 07 fifty times slower. The stage functions wrap their fits in it (``with one_thread():``).
+    made stage 07 fifty times slower, and BLAS's made the Gaussian mixture of 200,000 customers
+    2.6 times slower. The stage functions wrap their fits in it (``with one_thread():``).
     """
-    return threadpool_limits(limits=1, user_api="openmp")
+    return threadpool_limits(limits=1)
 
 
 def _check_columns(customers: pd.DataFrame, features: list[str]) -> None:
@@ -117,7 +118,7 @@ def feature_matrix(customers: pd.DataFrame, features: list[str], log_features: l
     return pd.DataFrame(np.nan_to_num(scaled), index=customers.index, columns=features)
 
 
-#: Above this many customers, k-means runs mini-batch and the Gaussian mixture is fitted on a sample.
+#: Above this many customers to fit on, k-means runs mini-batch (memory and time grow with the batch).
 LARGE = 200_000
 
 
@@ -130,31 +131,36 @@ def _renumber(labels: np.ndarray, value: pd.Series) -> np.ndarray:
     return mapping[labels]
 
 
-def fit_kmeans(x: pd.DataFrame, k: int, value: pd.Series, seed: int = 42) -> np.ndarray:
-    """k-means labels, numbered by decreasing mean ``value`` (e.g. spend). k = 1 puts everyone in cluster 0."""
+def fit_kmeans(x: pd.DataFrame, k: int, value: pd.Series, seed: int = 42, fit_on: np.ndarray | None = None) -> np.ndarray:
+    """k-means labels, numbered by decreasing mean ``value`` (e.g. spend). k = 1 puts everyone in cluster 0.
+
+    ``fit_on`` (a boolean mask of the rows, :mod:`helpers.sampling`) fits on those customers only and then
+    labels everyone (``predict``); above :data:`LARGE` customers to fit on, k-means runs mini-batch.
+    """
     check_k(k, len(x))
     if k == 1:
         return np.zeros(len(x), dtype=int)
     data = x.to_numpy()
-    if len(x) > LARGE:  # mini-batch k-means: memory and time grow with the batch, not the customer base
-        km = MiniBatchKMeans(n_clusters=k, n_init=3, batch_size=8192, random_state=seed).fit(data)
+    train = data if fit_on is None else data[fit_on]
+    if len(train) > LARGE:  # mini-batch k-means: memory and time grow with the batch, not the customer base
+        km = MiniBatchKMeans(n_clusters=k, n_init=3, batch_size=8192, random_state=seed).fit(train)
     else:
-        km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(data)
-    return _renumber(km.labels_, value)  # MiniBatchKMeans too: labels of every customer, computed at the end of fit
+        km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(train)
+    # labels_: of every customer fitted on (MiniBatchKMeans computes them at the end of fit too)
+    return _renumber(km.labels_ if fit_on is None else km.predict(data), value)
 
 
-def fit_gmm(x: pd.DataFrame, k: int, value: pd.Series, seed: int = 42) -> np.ndarray:
+def fit_gmm(x: pd.DataFrame, k: int, value: pd.Series, seed: int = 42, fit_on: np.ndarray | None = None) -> np.ndarray:
     """Gaussian mixture labels (full covariances), numbered like :func:`fit_kmeans`.
 
-    Above :data:`LARGE` customers the mixture is fitted on a seeded sample of
-    that size and then labels everyone.
+    With ``fit_on`` the mixture is fitted on those customers and then labels everyone.
     """
     check_k(k, len(x))
     if k == 1:
         return np.zeros(len(x), dtype=int)
     data = x.to_numpy()
     gmm = GaussianMixture(n_components=k, covariance_type="full", random_state=seed, reg_covar=1e-4, n_init=2)
-    gmm.fit(data[_sample(len(data), LARGE, seed)])
+    gmm.fit(data if fit_on is None else data[fit_on])
     return _renumber(gmm.predict(data), value)
 
 

@@ -154,8 +154,9 @@ class CLVParams(_Strict):
     penalizers: list[float] = Field(default_factory=lambda: [0.0, 0.001, 0.01],
                                     description="L2 penalizer coefficients tried with every model (lifetimes' "
                                                 "penalizer_coef)")
-    selection_sample: int = Field(100_000, ge=1000, description="customers (a seeded sample) on which the models "
-                                  "are compared; the chosen model is then fitted on everyone")
+    selection_sample: int = Field(100_000, ge=1000, description="customers on which the models are compared "
+                                  "(the first of scale.sample_customers' sample: a subset of it); the chosen model is "
+                                  "then fitted on everyone (or on that sample)")
     selection_metric: Literal["rmse", "mae"] = Field("rmse", description="holdout error per customer by which "
                                                                          "the model is chosen")
     horizon_months: int = Field(12, ge=1, le=120, description="months of future purchases counted in CLV")
@@ -256,12 +257,21 @@ class ClassifyParams(_Strict):
     prospect_share: float = Field(0.1, gt=0, lt=1, description="share of customers with the highest P(high value) "
                                   "flagged as prospects; nobody is flagged when the model does not beat the RFM-score "
                                   "baseline on the held-out period")
-    train_sample: int = Field(100_000, ge=1000, description="models are trained on at most this many customers "
-                              "(a seeded sample); more change gradient-boosted trees little and cost minutes")
+    train_sample: int = Field(25_000, ge=1000, description="models are trained (and cross-validated) on at most this "
+                              "many customers (a seeded sample); more change gradient-boosted trees little and cost "
+                              "minutes (every shipped data set has fewer customers)")
     cv_folds: int = Field(5, ge=2, le=20, description="folds of the cross-validation on the training customers")
     boosting_rounds: int = Field(200, ge=10, le=5000, description="trees the gradient-boosted classifier adds up "
                                  "(per class; learning rate 0.05): fewer are faster and coarser")
     seed: int = Field(42, description="seed of every sample, fold and model of stage 07")
+
+
+class ScaleParams(_Strict):
+    """Large customer bases: fit on a sample, score everyone (see helpers.sampling)."""
+
+    sample_customers: int = Field(100_000, ge=100, description="above this many customers, stages 05-07 fit, choose "
+                                  "and diagnose their models on a sample of this many (the customers with the smallest "
+                                  "hash of their id) and score every customer exactly; at or below it nothing is sampled")
 
 
 class PrivacyParams(_Strict):
@@ -295,6 +305,7 @@ class Params(_Strict):
     lifecycle: LifecycleParams = Field(default_factory=LifecycleParams)
     clusters: ClusterParams = Field(default_factory=ClusterParams)
     classify: ClassifyParams = Field(default_factory=ClassifyParams)
+    scale: ScaleParams = Field(default_factory=ScaleParams)
     privacy: PrivacyParams = Field(default_factory=PrivacyParams)
 
     @field_validator("as_of", mode="before")

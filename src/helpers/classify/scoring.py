@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from helpers.classify.models import ROUNDS, make_model
+from helpers.classify.models import ROUNDS, make_model, predict_rows
 from helpers.classify.splits import RFM_FEATURES, TRAIN_SAMPLE, Split, _sample_rows, early_features
 
 
@@ -54,7 +54,8 @@ def score_customers(days: pd.DataFrame, customers: pd.DataFrame, as_of: dt.date,
         countries = [c[len("country_"):] for c in tier_split_.x_train.columns if c.startswith("country_")] or None
         early = (tier_split_.features if tier_split_.features is not None
                  else early_features(days, early_days, countries))
-        predicted = pd.Series(tier_model.predict(early[tier_split_.x_train.columns]), index=early.index, dtype=object)
+        predicted = pd.Series(predict_rows(tier_model, early[tier_split_.x_train.columns], "predict"), index=early.index,
+                              dtype=object)
         out["predicted_tier"] = predicted.reindex(out.index)
         first = early["first_purchase"]
     out["early_window_complete"] = (first + pd.Timedelta(days=early_days) <= pd.Timestamp(as_of)).reindex(out.index)
@@ -62,7 +63,8 @@ def score_customers(days: pd.DataFrame, customers: pd.DataFrame, as_of: dt.date,
     out["p_high_value"] = np.nan
     if value_split is not None and now is not None:
         value_model = make_model(seed, rounds).fit(*_sample_rows(value_split.x_test, value_split.y_test, size, seed))
-        out["p_high_value"] = pd.Series(value_model.predict_proba(now[RFM_FEATURES])[:, 1], index=now.index).reindex(out.index)
+        p_high = predict_rows(value_model, now[RFM_FEATURES])[:, 1]
+        out["p_high_value"] = pd.Series(p_high, index=now.index).reindex(out.index)
     out["prospect"] = prospects(out["p_high_value"], prospect_share, flag_prospects and value_split is not None)
     return out.reset_index()
 

@@ -50,18 +50,21 @@ def early_features(days: pd.DataFrame, early_days: int, countries: list[str] | N
     >>> early_features(d, 30, ["FR", "DE"]).loc["a", [*EARLY_FEATURES, "country_FR", "country_DE"]].astype(float).tolist()
     [10.0, 2.0, 15.0, 7.5, 1.0, 0.0]
     """
-    first = days.groupby("customer_id")["day"].transform("min")
-    early = days[days["day"] < first + pd.Timedelta(days=early_days)]
-    g = early.groupby("customer_id", sort=True)
+    codes, ids = pd.factorize(days["customer_id"], sort=True)  # once: grouping by text keys costs seconds a time
+    first = days["day"].groupby(codes).transform("min")
+    inside = (days["day"] < first + pd.Timedelta(days=early_days)).to_numpy()
+    g = days[inside].groupby(codes[inside], sort=True)
     out = pd.DataFrame({
         "first_purchase": g["day"].min(),
         "first_order_value": g["amount"].first(),
         "early_purchases": g.size().astype(float),
         "early_spend": g["amount"].sum(),
     })
+    out.index = pd.Index(ids[out.index], name="customer_id")
     out["early_mean_spend"] = out["early_spend"] / out["early_purchases"]
     if countries is not None and "country" in days.columns:
-        country = days.groupby("customer_id", sort=True)["country"].first().reindex(out.index)  # first one named
+        country = days["country"].groupby(codes).first()  # the first one named
+        country = pd.Series(country.to_numpy(), index=ids[country.index]).reindex(out.index)
         for c in countries:
             out[f"country_{c}"] = (country == c).astype(float)
     return out

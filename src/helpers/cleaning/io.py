@@ -21,12 +21,14 @@ def load_collected(catalog: Catalog) -> pd.DataFrame:
     return catalog.read_parquet("collected", stage="02-collect-sources")
 
 
-def load_transactions(catalog: Catalog, columns: list[str] | None = None) -> pd.DataFrame:
+def load_transactions(catalog: Catalog, columns: list[str] | None = None,
+                      customers: pd.Index | None = None) -> pd.DataFrame:
     """Read the clean transactions written by stage 03 (what stages 04+ start from).
 
     ``columns`` reads only those of them the table has (a large table in
-    pandas costs memory per column). Timestamps come back as nanoseconds
-    whichever engine wrote them.
+    pandas costs memory per column); ``customers`` only the lines of those
+    customer ids (filtered while reading: a sample's lines of a large log).
+    Timestamps come back as nanoseconds whichever engine wrote them.
     """
     import pyarrow.parquet as pq
 
@@ -34,7 +36,8 @@ def load_transactions(catalog: Catalog, columns: list[str] | None = None) -> pd.
     if columns is not None:
         present = set(pq.ParquetFile(file).schema_arrow.names)
         columns = [c for c in columns if c in present]
-    frame = pd.read_parquet(file, columns=columns)
+    filters = None if customers is None else [("customer_id", "in", list(customers))]
+    frame = pd.read_parquet(file, columns=columns, filters=filters)
     if "order_ts" in frame.columns:
         frame["order_ts"] = frame["order_ts"].astype("datetime64[ns]")
     return frame

@@ -14,6 +14,7 @@ and its spend so far higher: the sum is the cohort's value as known today.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from helpers.errors import DataError
@@ -28,7 +29,11 @@ def acquisition_month(first_purchase: pd.Series) -> pd.Series:
     >>> acquisition_month(pd.Series(pd.to_datetime(["1997-01-31", "1997-02-01"]))).tolist()
     ['1997-01', '1997-02']
     """
-    return pd.to_datetime(first_purchase).dt.strftime("%Y-%m")
+    days = pd.to_datetime(first_purchase)
+    codes, uniques = pd.factorize(days)  # formatted once per distinct day: strftime of a million dates takes seconds
+    months = pd.DatetimeIndex(uniques).strftime("%Y-%m").to_numpy(dtype=object)
+    picked = months[np.maximum(codes, 0)] if len(uniques) else np.full(len(codes), np.nan, dtype=object)
+    return pd.Series(picked, index=days.index, name=days.name).where(codes >= 0)
 
 
 def acquisition_value(value: pd.DataFrame, by: str, new_customer: float) -> pd.DataFrame:

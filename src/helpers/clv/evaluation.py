@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from helpers import sampling
 from helpers.clv.models import MODEL_LABELS, BTYDModel, fit_btyd
 from helpers.errors import DataError
 
@@ -58,11 +59,11 @@ def compare_models(calhold: pd.DataFrame, models: list[str], penalizers: list[fl
     Returns the comparison table (one row per fit, best first by ``metric``,
     failed or unsound fits last with their reason in ``status``; ``customers``
     says how many were used) and the fits. With ``sample``, a larger cohort is
-    compared on a sample of that many customers (seeded by ``seed``, as are
-    the fits' starting values).
+    compared on a sample of that many customers (:mod:`helpers.sampling`: the
+    same customers in every run); ``seed`` seeds the fits' starting values.
     """
-    if sample is not None and len(calhold) > sample:
-        calhold = calhold.sample(sample, random_state=seed).sort_index()
+    if sampling.is_sampled(len(calhold), sample):
+        calhold = calhold[sampling.sample_mask(calhold.index, sample)].sort_index()
     rows, fits = [], {}
     actual = calhold["frequency_holdout"]
     for name in models:

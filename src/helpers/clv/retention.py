@@ -189,6 +189,15 @@ EXAMPLE_ROLES = ("highest naive value", "highest model CLV", "largest gap (naive
                  "frequent buyer, probably gone", "median")
 
 
+def _first(table: pd.DataFrame, chosen: pd.Series) -> object:
+    """The smallest ``customer_id`` among the rows ``chosen`` (ties broken by key, without sorting every customer).
+
+    >>> _first(pd.DataFrame({"customer_id": ["b", "a", "c"]}), pd.Series([True, True, False]))
+    'a'
+    """
+    return table.loc[chosen.to_numpy(), "customer_id"].min()
+
+
 def naive_examples(customers: pd.DataFrame, clv_params: Any, example: str | None = None) -> pd.DataFrame:
     """A few customers with their naive value beside the model's CLV (one row per role of :data:`EXAMPLE_ROLES`).
 
@@ -199,12 +208,13 @@ def naive_examples(customers: pd.DataFrame, clv_params: Any, example: str | None
     """
     c = clv_params
     table = customers.assign(naive_value=naive_value(customers, c.horizon_months, c.margin))
-    table = table.assign(gap=table["naive_value"] - table["clv"]).sort_values("customer_id", kind="stable")
+    table = table.assign(gap=table["naive_value"] - table["clv"])
     forecast = bool(table["clv"].notna().any())
     middle = table["clv"] if forecast else table["naive_value"]
-    median = table.iloc[(middle - middle.median()).abs().to_numpy().argmin()]["customer_id"]
-    picks = [table.loc[table["naive_value"].idxmax(), "customer_id"]]
-    picks += ([table.loc[table["clv"].idxmax(), "customer_id"], table.loc[table["gap"].idxmax(), "customer_id"],
+    distance = (middle - middle.median()).abs()
+    median = _first(table, distance.isna() if distance.isna().any() else distance == distance.min())
+    picks = [_first(table, table["naive_value"] == table["naive_value"].max())]
+    picks += ([_first(table, table["clv"] == table["clv"].max()), _first(table, table["gap"] == table["gap"].max()),
                example] if forecast else [None, None, None])
     rows = []
     for role, key in zip(EXAMPLE_ROLES, [*picks, median]):

@@ -33,6 +33,9 @@ from helpers.summary import UNIT_DAYS
 DAYS_PER_MONTH = 365.25 / 12
 #: The columns of a purchase-days frame: one row per customer and purchase day, the day's total amount.
 PURCHASE_DAY_COLUMNS = ["customer_id", "day", "amount"]
+#: The mark (in ``DataFrame.attrs``) of a frame :func:`as_purchase_days` returned: its ``as_of``. pandas keeps
+#: it on row subsets (still sorted and up to ``as_of``); a frame whose days were changed must drop it.
+_AS_OF = "purchase_days_as_of"
 
 
 def as_purchase_days(frame: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
@@ -48,12 +51,17 @@ def as_purchase_days(frame: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     [['a', Timestamp('2020-01-01 00:00:00'), 3.0]]
     >>> as_purchase_days(as_purchase_days(tx, dt.date(2020, 2, 5)), dt.date(2020, 1, 31)).equals(days)
     True
+    >>> as_purchase_days(days, dt.date(2020, 1, 31)) is days  # already sorted and cut at this as_of: no second sort
+    True
     """
+    if frame.attrs.get(_AS_OF) == as_of and list(frame.columns) == PURCHASE_DAY_COLUMNS:
+        return frame  # already this function's result (or rows of it): a million customers' days sort in seconds
     if "day" not in frame.columns:
-        return purchase_days(frame, as_of)[PURCHASE_DAY_COLUMNS]
-    known = days_summary.until(frame, as_of)
-    # in customer and day order, as grouped transactions are: a customer's first row is the first purchase
-    return known[PURCHASE_DAY_COLUMNS].sort_values(["customer_id", "day"], kind="stable")
+        out = purchase_days(frame, as_of)[PURCHASE_DAY_COLUMNS]
+    else:  # in customer and day order, as grouped transactions are: a customer's first row is the first purchase
+        out = days_summary.until(frame, as_of)[PURCHASE_DAY_COLUMNS].sort_values(["customer_id", "day"], kind="stable")
+    out.attrs[_AS_OF] = as_of
+    return out
 
 
 def log_span_days(frame: pd.DataFrame, as_of: dt.date) -> int:

@@ -131,18 +131,19 @@ def customer_value(customers: pd.DataFrame, frame: pd.DataFrame, summary: pd.Dat
     c = params.clv
     days = as_purchase_days(frame, as_of)
     out = customers.set_index("customer_id")
-    btyd = summary.rename(columns={"frequency": "btyd_frequency", "recency": "btyd_recency", "T": "btyd_T",
-                                   "monetary_value": "btyd_monetary"})
-    out = out.join(btyd, how="left")
+    parts = [summary.rename(columns={"frequency": "btyd_frequency", "recency": "btyd_recency", "T": "btyd_T",
+                                     "monetary_value": "btyd_monetary"})]
     if priced is not None:
-        out = out.join(priced)
+        parts.append(priced)
     elif fit is not None and spend is not None:
-        out["p_alive"] = fit.p_alive(summary)
-        out["expected_spend"] = expected_spend(spend, summary) if isinstance(spend, SpendFit) else spend
-        value = lifetime_value(fit, out["expected_spend"], summary, months=c.horizon_months, unit=c.time_unit,
-                               discount_rate_annual=c.discount_rate_annual, margin=c.margin)
-        out = out.join(value)
-        out = out.join(value_intervals(fit, summary, spend, c))
+        per_purchase = expected_spend(spend, summary) if isinstance(spend, SpendFit) else spend
+        priced_now = pd.DataFrame({"p_alive": fit.p_alive(summary), "expected_spend": per_purchase})
+        parts += [priced_now, lifetime_value(fit, priced_now["expected_spend"].reindex(out.index), summary,
+                                             months=c.horizon_months, unit=c.time_unit,
+                                             discount_rate_annual=c.discount_rate_annual, margin=c.margin),
+                  value_intervals(fit, summary, spend, c)]
+    # left joins on the customers, in one copy of the table (a million customers' joins cost seconds each)
+    out = pd.concat([out, *(part.reindex(out.index) for part in parts)], axis=1)
     if priced is not None or (fit is not None and spend is not None):
         out["value_tier"] = value_tiers(out["monetary_total"], out["clv"], params.tiers.current_high_share,
                                         params.tiers.potential_high_share)

@@ -17,6 +17,7 @@ import pandas as pd
 from helpers import classify as cf
 from helpers import names
 from helpers.classify.newcomers import VALUABLE
+from helpers.sampling import sample_reading
 
 if TYPE_CHECKING:
     from helpers.stages.classify import ClassifyResult
@@ -161,4 +162,5 @@ def summary(result: ClassifyResult) -> str:
     if rule:
         bullets.append("**The tree's top rule:** " + rule)
     bullets.append(newcomers(result))
+    bullets.append(sample_reading(getattr(result, "sample_text", "")))
     return "\n".join(f"- {b}" for b in bullets if b.strip())

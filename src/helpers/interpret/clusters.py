@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from helpers import clusternames, geography, kchoice
+from helpers.sampling import sample_reading
 
 if TYPE_CHECKING:
     from helpers.stages.cluster import ClusterResult
@@ -160,5 +161,6 @@ def geography_reading(geo: geography.Geography) -> str:
 
 def reading(result: ClusterResult) -> str:
     """Notebook 06's interpretation: the four findings, one paragraph each."""
-    parts = [types_reading(result), worth_reading(result), k_reading(result), geography_reading(result.geography)]
+    parts = [types_reading(result), worth_reading(result), k_reading(result), geography_reading(result.geography),
+             sample_reading(getattr(result, "sample_text", ""))]
     return "\n\n".join(p for p in parts if p)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from helpers import names
 from helpers.config import DECLINE_P_ALIVE
+from helpers.sampling import sample_reading
 
 #: Above this share of customers in decline or termination, the base is called fading.
 FADING_SHARE = 0.5
@@ -192,4 +193,5 @@ def interpretation(result: Any) -> str:
                     *([] if result.retention is None else  # no what-if for BG/BB (discrete time)
                       [retention_sentence(result.retention, model, c.horizon_months, LONG_HORIZON_MONTHS)]),
                     naive_sentence(result.naive, value, lapsed_below)]
-    return "**What this run's numbers say**\n\n" + "\n".join(f"- {b}" for b in bullets)
+    bullets.append(sample_reading(getattr(result, "sample_text", "")))
+    return "**What this run's numbers say**\n\n" + "\n".join(f"- {b}" for b in bullets if b)

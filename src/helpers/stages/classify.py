@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from helpers import classify as cf
-from helpers import names, privacy
+from helpers import names, privacy, sampling
 from helpers.clustering import one_thread
 from helpers.summary import log_start, read_purchase_days
 
@@ -55,11 +55,18 @@ class ClassifyResult:
     tier_tree: cf.TreeAnswer | None = None  # question 1's depth-3 decision tree (None: skipped)
     value_tree: cf.TreeAnswer | None = None  # question 2's depth-3 decision tree (None: skipped)
     newcomers: cf.NewProspects | None = None  # prospects among new customers, and their backtest
+    fitted_on: int | None = None  # customers both questions were split, trained and tested on (None: all)
+
+    @property
+    def sample_text(self) -> str:
+        """One sentence when both questions were answered on a sample (empty otherwise)."""
+        return "" if self.fitted_on is None else sampling.sample_note(
+            self.fitted_on, len(self.scored), "both questions split, trained and tested")
 
     def describe_windows(self) -> str:
         """The two windows, set or derived (with the rule when derived)."""
-        text = self.windows.describe()
-        return text + (f"\nrule: {cf.WINDOW_RULE}" if self.windows.derived else "")
+        text = self.windows.describe() + (f"\nrule: {cf.WINDOW_RULE}" if self.windows.derived else "")
+        return text + (f"\nsample: {self.sample_text}; every customer is scored" if self.sample_text else "")
 
     def describe_q1(self) -> str:
         """Question 1's split (or why it was skipped) and its features."""
@@ -206,6 +213,7 @@ class ClassifyResult:
             "q1_tree": cf.jsonable(self.tier_tree.metrics.to_frame("tree")) if self.tier_tree else None,
             "q2_tree": cf.jsonable(self.value_tree.metrics.to_frame("tree")) if self.value_tree else None,
             "new_prospects": self.newcomers.as_dict() if self.newcomers else None,
+            "sample": self.sample_text or None,
         }
 
 
@@ -238,15 +246,22 @@ def classify_customers(params: Any, days: pd.DataFrame, transactions: pd.DataFra
     """Stage 07: both questions on their time splits, today's scores and prospects, and the caveats.
 
     ``days`` are the run's purchase days (``amount``, ``country``: every feature),
-    ``transactions`` the clean lines (``customer_id``, ``order_ts``, ``amount``: question 2's labels).
+    ``transactions`` the clean lines (``customer_id``, ``order_ts``, ``amount``: question 2's labels; those of
+    the sample's customers are enough above ``scale.sample_customers``).
     """
     q = params.classify
     windows = cf.derive_windows(log_start(days, params.as_of), params.as_of, q.early_days, q.label_days)
+    keep = _sample(customers, params.scale.sample_customers)  # the questions on the sample, everyone scored
+    fit_customers, fit_days, fit_lines = ((customers, days, transactions) if keep is None else
+                                          (frame[frame["customer_id"].isin(keep)]
+                                           for frame in (customers, days, transactions)))
     with one_thread():
-        tiers, q1_skipped, tier_answer, overlap = _question_1(params, days, customers, clv_validation, windows)
-        found, q2_skipped = cf.attempt(cf.high_value_split, days, transactions, params.as_of, windows.label_days,
+        tiers, q1_skipped, tier_answer, overlap = _question_1(params, days, fit_customers, clv_validation, windows)
+        found, q2_skipped = cf.attempt(cf.high_value_split, fit_days, fit_lines, params.as_of, windows.label_days,
                                        q.target_share, q.train_sample, q.seed)
         value, now = found if found is not None else (None, None)
+        if keep is not None and value is not None:
+            now = cf.rfm_features(days, params.as_of)  # today's features of every customer, not only the sample's
         value_answer = (cf.answer_high_value(value, q.cv_folds, q.seed, q.prospect_share, q.boosting_rounds)
                         if value is not None else None)
         importance = (cf.importance(value_answer.model, value, q.seed) if value_answer is not None
@@ -264,7 +279,14 @@ def classify_customers(params: Any, days: pd.DataFrame, transactions: pd.DataFra
                + cf.value_caveats(value_answer, q2_skipped, q.prospect_share))
     return ClassifyResult(windows, tiers, q1_skipped, tier_answer, overlap, value, q2_skipped, value_answer,
                           importance, flag, scored, caveats, q.target_share, q.prospect_share, params.privacy.raw_ids,
-                          tier_tree, value_tree, newcomers)
+                          tier_tree, value_tree, newcomers, None if keep is None else len(keep))
+
+
+def _sample(customers: pd.DataFrame, size: int) -> pd.Index | None:
+    """The customer ids of the sample (:mod:`helpers.sampling`), or None when every customer is used."""
+    if not sampling.is_sampled(len(customers), size):
+        return None
+    return sampling.sample_index(pd.Index(customers["customer_id"]), size)
 
 
 def save_classification(catalog: Any, result: ClassifyResult) -> dict[str, Path]:
@@ -281,8 +303,9 @@ def classify(params: Any, catalog: Any) -> ClassifyResult:
     from helpers.cleaning import load_transactions
     from helpers.rfm import load_customers
 
-    result = classify_customers(params, read_purchase_days(catalog, ["amount", "country"]),
-                                load_transactions(catalog, TRANSACTION_COLUMNS),
-                                load_customers(catalog, "customers"), catalog.read_json("clv_validation", {}))
+    customers = load_customers(catalog, "customers")
+    lines = load_transactions(catalog, TRANSACTION_COLUMNS, _sample(customers, params.scale.sample_customers))
+    result = classify_customers(params, read_purchase_days(catalog, ["amount", "country"]), lines, customers,
+                                catalog.read_json("clv_validation", {}))
     save_classification(catalog, result)
     return result

@@ -23,6 +23,7 @@ from sklearn.metrics import adjusted_rand_score
 from helpers import clustering as cl
 from helpers import geography as geo
 from helpers import names as vocabulary
+from helpers import sampling
 from helpers.clusternames import FADING_P_ALIVE
 
 
@@ -51,6 +52,7 @@ class ClusterResult:
     caveats: list[dict[str, str]]
     geography: geo.Geography  # customers by place and the tests of a useful segmentation
     fading_below: float = FADING_P_ALIVE  # P(alive) below this is "fading" (the run's lifecycle.decline_p_alive)
+    fitted_on: int | None = None  # customers k was chosen and the methods fitted on (None: all; helpers.sampling)
 
     @property
     def k(self) -> int:
@@ -67,7 +69,15 @@ class ClusterResult:
         lines = [f"left out: {feature} - {why}" for feature, why in self.dropped.items()]
         lines.append(f"{len(self.x):,} customers x {self.x.shape[1]} features ({', '.join(self.features)}); "
                      f"scaler: {self.scaler}")
+        if self.sample_text:
+            lines.append(f"sample: {self.sample_text}; every customer is labelled by the fitted models")
         return "\n".join(lines)
+
+    @property
+    def sample_text(self) -> str:
+        """One sentence when k was chosen and the methods fitted on a sample (empty otherwise)."""
+        return "" if self.fitted_on is None else sampling.sample_note(self.fitted_on, len(self.x),
+                                                                       "k chosen, k-means and the mixture fitted")
 
     def methods_table(self) -> pd.DataFrame:
         """Customers by k-means cluster (rows) and Gaussian-mixture cluster (columns)."""
@@ -111,7 +121,7 @@ class ClusterResult:
     def artifact(self) -> pd.DataFrame:
         """``clusters.parquet``: each customer's cluster name, k-means id and Gaussian-mixture id."""
         return pd.DataFrame({"customer_id": self.customers["customer_id"],
-                             "cluster": [self.names[i] for i in self.labels],
+                             "cluster": _named(self.labels, self.names, "{name}"),
                              "cluster_id": self.labels, "cluster_gmm": self.gmm})
 
     def summary(self) -> dict[str, Any]:
@@ -124,7 +134,18 @@ class ClusterResult:
                 "smallest_cluster_share": float(self.profiles["customer_share"].min()),
                 "features": self.features, "features_dropped": self.dropped,
                 "names": {int(i): n for i, n in self.names.items()}, "caveats": self.caveats,
-                "geography": self.geography.summary()}
+                "geography": self.geography.summary(), "sample": self.sample_text or None}
+
+
+def _named(labels: np.ndarray, names: dict[int, str], form: str) -> np.ndarray:
+    """Each customer's cluster as text (``form`` with ``{i}`` and ``{name}``), formatted once per cluster.
+
+    >>> _named(np.array([1, 0, 1]), {0: "a", 1: "b"}, "{i}: {name}").tolist()
+    ['1: b', '0: a', '1: b']
+    """
+    texts = np.array([form.format(i=i, name=names.get(i, "")) for i in range(int(labels.max(initial=-1)) + 1)],
+                     dtype=object)
+    return texts[labels]
 
 
 def _business(customers: pd.DataFrame, labels: np.ndarray, cluster_names: pd.Series
@@ -133,7 +154,7 @@ def _business(customers: pd.DataFrame, labels: np.ndarray, cluster_names: pd.Ser
     by_segment = pd.crosstab(cluster_names, customers["rfm_segment"], normalize="index")
     reading = cl.agreement(cluster_names, customers["rfm_segment"]).rename(
         columns={"main_segment": "main RFM segment", "share": "share in it"})
-    ari_segment = adjusted_rand_score(customers["rfm_segment"], labels)
+    ari_segment = adjusted_rand_score(pd.factorize(customers["rfm_segment"], sort=True)[0], labels)  # codes: the same ARI, fast
     if not ("value_tier" in customers and customers["value_tier"].notna().any()):
         return by_segment, None, reading, ari_segment, None
     by_tier = pd.crosstab(cluster_names, customers["value_tier"], normalize="index")
@@ -141,7 +162,7 @@ def _business(customers: pd.DataFrame, labels: np.ndarray, cluster_names: pd.Ser
     tiered = customers["value_tier"].notna().to_numpy()
     reading = reading.join(cl.agreement(cluster_names[tiered], customers["value_tier"][tiered]).rename(
         columns={"main_segment": "main tier", "share": "share in tier"}))
-    ari_tier = adjusted_rand_score(customers["value_tier"][tiered], labels[tiered])
+    ari_tier = adjusted_rand_score(pd.factorize(customers["value_tier"][tiered], sort=True)[0], labels[tiered])
     return by_segment, by_tier, reading, ari_segment, ari_tier
 
 
@@ -151,11 +172,15 @@ def cluster_customers(params: Any, customers: pd.DataFrame) -> ClusterResult:
     features, dropped = cl.usable_features(customers, cp.features)
     x = cl.feature_matrix(customers, features, cp.log_features, cp.scaler)
     spend = customers["monetary_total"]
+    size = params.scale.sample_customers
+    fit_on = sampling.sample_mask(customers["customer_id"], size) if sampling.is_sampled(len(x), size) else None
+    fit_x = x if fit_on is None else x[fit_on]  # k is chosen and the methods fitted on the sample, everyone labelled
     with cl.one_thread():
-        choice = cl.choose_k(x, cp.k_min, cp.k_max, cp.k, cp.seed, cp.sample_size, cp.bootstrap)
-        labels = cl.fit_kmeans(x, choice.k, spend, cp.seed)
-        gmm = cl.fit_gmm(x, choice.k, spend, cp.seed)
-        stability = cl.bootstrap_stability(x, choice.k, labels, cp.bootstrap, cp.seed, cp.sample_size)
+        choice = cl.choose_k(fit_x, cp.k_min, cp.k_max, cp.k, cp.seed, cp.sample_size, cp.bootstrap)
+        labels = cl.fit_kmeans(x, choice.k, spend, cp.seed, fit_on)
+        gmm = cl.fit_gmm(x, choice.k, spend, cp.seed, fit_on)
+        stability = cl.bootstrap_stability(fit_x, choice.k, labels if fit_on is None else labels[fit_on],
+                                           cp.bootstrap, cp.seed, cp.sample_size)
     ari_methods = adjusted_rand_score(labels, gmm)
     fading_below = params.lifecycle.decline_p_alive
     names = cl.name_clusters(customers, labels, features, fading_below=fading_below)
@@ -163,12 +188,13 @@ def cluster_customers(params: Any, customers: pd.DataFrame) -> ClusterResult:
     profiles.insert(0, "name", [names[i] for i in profiles.index])
     centres = x.groupby(labels).mean()
     centres.index = [f"{i}: {names[i]}" for i in centres.index]
-    cluster_names = pd.Series([f"{i}: {names[i]}" for i in labels], name="cluster")
+    cluster_names = pd.Series(_named(labels, names, "{i}: {name}"), name="cluster")
     by_segment, by_tier, reading, ari_segment, ari_tier = _business(customers, labels, cluster_names)
     return ClusterResult(customers, features, dropped, cp.scaler, x, choice, labels, gmm, stability, ari_methods,
                          names, profiles, centres, by_segment, by_tier, reading, ari_segment, ari_tier,
                          cl.caveats(labels, choice, ari_methods, stability, dropped),
-                         geo.segment_by_place(customers, params.columns.country), fading_below)
+                         geo.segment_by_place(customers, params.columns.country), fading_below,
+                         None if fit_on is None else int(fit_on.sum()))
 
 
 def save_clusters(catalog: Any, result: ClusterResult) -> dict[str, Path]:

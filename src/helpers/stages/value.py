@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from helpers import clv, lifecycle, privacy
+from helpers import clv, lifecycle, privacy, sampling
 from helpers.clv import periods
 from helpers.caveats import caveat
 from helpers.clv.retention import naive_examples, naive_vs_model, retention_what_if
@@ -74,6 +74,7 @@ class ValueResult(ValueViews):
     per_period: pd.DataFrame | None = None  # helpers.clv.periods.PeriodValue.total: the cohort's months
     new_customer: pd.DataFrame | None = None  # helpers.clv.periods.new_customer_value: one new customer's months
     covariates: Any = None  # helpers.stages.value_covariates.CovariateAnalysis: BG/NBD with static covariates
+    fit_summary: pd.DataFrame | None = None  # the customers the models are fitted on (helpers.sampling; None: all)
     written: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -141,6 +142,8 @@ class ValueResult(ValueViews):
             "covariates": None if self.covariates is None else self.covariates.as_json(),
             "spend_fit": self.spend_fit_summary(),  # helpers.stages.value_diagnostics
             "acquisition_value": self.acquisition_summary(),
+            "sample": {"customers": len(self.fitted_on), "of": len(self.summary), "rule": sampling.SAMPLE_RULE,
+                       "text": self.sample_text} if self.sample_text else None,
         }
 
 
@@ -197,7 +200,7 @@ def _choose_and_refit(params: Any, result: ValueResult) -> str | None:
     candidates = result.comparison.dropna(subset=[c.selection_metric])
     refused = []
     for position, row in candidates.iterrows():
-        full = clv.fit_btyd(row["key"], result.summary, row["penalizer"], seed=c.seed)
+        full = clv.fit_btyd(row["key"], result.fitted_on, row["penalizer"], seed=c.seed)
         if full.ok and (bad := clv.non_finite_predictions(full, result.summary, horizon)):
             full = clv.Fit(full.name, full.penalizer, None, f"{bad:,} customers get a non-finite prediction",
                            full.attempts)
@@ -253,7 +256,7 @@ def _forecast_caveats(params: Any, result: ValueResult) -> None:
 def _spend(result: ValueResult) -> clv.SpendFit | pd.Series:
     """Gamma-Gamma on ``result.summary`` (set as ``result.spend``), or each repeat buyer's own mean with a caveat."""
     try:
-        result.spend = clv.fit_spend(result.summary)
+        result.spend = clv.fit_spend(result.fitted_on)
         return result.spend
     except DataError as exc:
         result.caveats.append(caveat("no_spend_model", f"Gamma-Gamma could not be fitted ({exc}); spend per "
@@ -265,9 +268,9 @@ def _spend(result: ValueResult) -> clv.SpendFit | pd.Series:
 def _example(params: Any, result: ValueResult, days: pd.DataFrame) -> None:
     """The customer whose P(alive) history notebook 05 shows (``clv.example_customer`` or a frequent buyer gone)."""
     c = params.clv
-    alive = clv.p_alive(result.fit, result.summary)
+    alive = clv.p_alive(result.fit, result.fitted_on)
     result.example = (privacy.find_customer(result.summary.index, c.example_customer) if c.example_customer
-                      else clv.example_customer(result.summary, alive))
+                      else clv.example_customer(result.fitted_on, alive))
     if result.example is not None:
         result.example_path = clv.alive_path(result.fit, days.loc[days["customer_id"] == result.example, "day"],
                                              params.as_of, c.time_unit)
@@ -282,9 +285,9 @@ def _retention(params: Any, result: ValueResult) -> None:
     result.naive_examples = naive_examples(result.value, params.clv, result.example)
     if not result.forecast:
         return
-    by_customer = result.value.set_index("customer_id")["expected_spend"]
+    by_customer = result.spend_by_customer
     new_spend = result.spend.mean_spend if result.spend is not None else float(by_customer.mean())
-    result.retention = retention_what_if(result.fit, by_customer, result.summary, params.clv, new_spend)
+    result.retention = retention_what_if(result.fit, by_customer, result.fitted_on, params.clv, new_spend)
 
 
 def value_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataFrame) -> ValueResult:
@@ -306,7 +309,9 @@ def value_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataF
     acquisition, acquisition_rule = _acquisition(params, span)
     summary = clv.btyd_summary(days, params.as_of, c.time_unit)
     result = ValueResult(holdout, holdout_rule, acquisition, acquisition_rule, summary, customers, params=params)
-    reason = _calibration(params, days, result, span)
+    fit_summary, fit_days = sampling.sample_customers(summary, days, params.scale.sample_customers)
+    result.fit_summary = fit_summary if fit_summary is not summary else None
+    reason = _calibration(params, fit_days, result, span)
     if reason is None:
         reason = _choose_and_refit(params, result)
     spend_input: clv.SpendFit | pd.Series | None = None
@@ -331,11 +336,11 @@ def value_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataF
         result.tiers = tier_table(result.value, load_segment_map(params.rfm.segment_map, params.rfm.bins).tiers)
     _retention(params, result)
     if result.forecast and result.cal_fit is not None and result.calibration_end is not None:
-        result.tracking = tracking(result.cal_fit, days, result.calibration_end, params.as_of, c.time_unit)
+        result.tracking = tracking(result.cal_fit, fit_days, result.calibration_end, params.as_of, c.time_unit)
         result.coverage = holdout_coverage(result.cal_fit, result.calhold)
     if result.forecast:
         _per_period(params, result)
-    result.covariates = covariate_analysis(params, days, customers, result)
+    result.covariates = covariate_analysis(params, fit_days, customers, result)
     return result
 
 
@@ -344,7 +349,7 @@ def _per_period(params: Any, result: ValueResult) -> None:
     c = params.clv
     terms = {"months": c.horizon_months, "unit": c.time_unit, "discount_rate_annual": c.discount_rate_annual,
              "margin": c.margin}
-    spend = result.value.set_index("customer_id")["expected_spend"]
+    spend = result.spend_by_customer
     months = periods.value_per_period(result.fit, spend, result.summary, **terms)
     result.period_value, result.per_period = months.value, months.total()
     mean_spend = result.spend.mean_spend if result.spend is not None else float(spend.mean())

@@ -274,12 +274,12 @@ def covariate_analysis(params: Any, days: pd.DataFrame, customers: pd.DataFrame,
         return CovariateAnalysis(reason="clv.covariates is empty: the analysis is off", off=True)
     if not result.forecast:
         return CovariateAnalysis(reason=f"no forecast in this run ({headline(result.forecast_reason)})")
-    z, groups, skipped, sd = design(wanted, days, customers, result.summary.index)
+    z, groups, skipped, sd = design(wanted, days, customers, result.fitted_on.index)
     if z.empty:
         return CovariateAnalysis(reason="none of clv.covariates is usable on this log", skipped=skipped)
     analysis = CovariateAnalysis(used=[c for c in wanted if c in groups.columns], skipped=skipped, value_sd=sd)
     try:
-        analysis.base, analysis.fit = _pair(result.summary, z)
+        analysis.base, analysis.fit = _pair(result.fitted_on, z)
     except FAILURES as exc:
         return CovariateAnalysis(reason=str(exc), skipped=skipped)
     analysis.lr = cov.lr_test(analysis.fit, analysis.base)

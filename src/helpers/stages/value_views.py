@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from helpers import clv, lifecycle, privacy
+from helpers import clv, lifecycle, privacy, sampling
 from helpers.stages.value_diagnostics import DiagnosticViews
 
 
@@ -30,6 +30,24 @@ class ValueViews(DiagnosticViews):
 
     params: Any
     forecast: bool
+
+    @property
+    def fitted_on(self) -> pd.DataFrame:
+        """The summary of the customers the models are compared, fitted and checked on (all, or the sample)."""
+        return self.summary if self.fit_summary is None else self.fit_summary
+
+    @property
+    def spend_by_customer(self) -> pd.Series:
+        """Each customer's expected spend per purchase, by customer id (without copying the customer table)."""
+        return pd.Series(self.value["expected_spend"].to_numpy(), index=pd.Index(self.value["customer_id"],
+                         name="customer_id"), name="expected_spend")
+
+    @property
+    def sample_text(self) -> str:
+        """One sentence when the models were fitted on a sample (:mod:`helpers.sampling`; empty otherwise)."""
+        return sampling.sample_note(len(self.fitted_on), len(self.summary),
+                                    "models compared, fitted and checked (holdout, tracking, covariates, "
+                                    "retention what-if)")
 
     # --- what notebook 05 shows: sentences and tables from this result ----------------------------
 
@@ -96,6 +114,8 @@ class ValueViews(DiagnosticViews):
     def overview(self) -> str:
         """Time unit, holdout rule, calibration period and whether there is a forecast."""
         lines = [f"time unit: {self.unit_name}", f"holdout: {self.holdout_rule}"]
+        if self.sample_text:
+            lines.append(f"sample: {self.sample_text}; every customer is priced by the fitted model")
         if self.calibration_end:
             lines.append(f"calibration: up to {self.calibration_end}; holdout: {self.calibration_end} to "
                          f"{self.params.as_of}")
@@ -133,7 +153,7 @@ class ValueViews(DiagnosticViews):
             return "no refit: no forecast"
         fit = self.fit
         return (f"{fit.label}: {fit.message}; parameters {fit.model.params_.round(4).to_dict()}; "
-                f"log-likelihood {clv.log_likelihood(fit, self.summary):,.1f}")
+                f"log-likelihood {clv.log_likelihood(fit, self.fitted_on):,.1f}")
 
     def spend_text(self) -> str:
         """The Gamma-Gamma fit in sentences (what it used, the independence check, its parameters)."""
