@@ -43,6 +43,7 @@ from helpers import catalog as runs
 from helpers import paths, store
 from helpers.config import Params, dump_params, load_params
 from helpers.errors import ConfigError, DataError
+from helpers.resources import PeakMemory, megabytes
 
 #: A pseudonymous customer key (helpers.privacy): 16 hex digits.
 CUSTOMER_KEY = re.compile(r"[0-9a-f]{16}")
@@ -257,6 +258,7 @@ def run(params_file: str | Path, overrides: dict[str, str] | None = None, *, exp
     resolved = store.write_text(dump_params(params), staging / "params.yaml")
     log(f"run {params.dataset} as_of {params.as_of} ({len(todo)} stages) -> {target}")
     started = time.perf_counter()
+    memory, costs = PeakMemory(os.getpid()), []  # this process and the kernels it starts
     for stage in todo:
         t0 = time.perf_counter()
         try:
@@ -265,6 +267,7 @@ def run(params_file: str | Path, overrides: dict[str, str] | None = None, *, exp
             else:
                 run_in_process(stage, params, staged)
         except StageFailed:
+            memory.stop()
             runs.discard(staged)
             stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
             failed = paths.reports_dir() / params.dataset / "failed" / f"{target.name}-{stamp}"
@@ -272,8 +275,11 @@ def run(params_file: str | Path, overrides: dict[str, str] | None = None, *, exp
             os.replace(staging, failed)
             log(f"  {stage:<28} FAILED after {time.perf_counter() - t0:5.1f}s; executed notebooks kept in {failed}")
             raise
-        log(f"  {stage:<28} {time.perf_counter() - t0:5.1f}s")
-    report_file = finish_report(params, staged, staging, html=notebooks) if "08-segment-report" in todo else None
+        costs.append({"stage": stage, "seconds": round(time.perf_counter() - t0, 1), "peak_mb": megabytes(memory.take())})
+        log(f"  {stage:<28} {costs[-1]['seconds']:5.1f}s  peak {costs[-1]['peak_mb']:,} MB")
+    memory.stop()
+    report_file = finish_report(params, staged, staging, html=notebooks, stages=costs) \
+        if "08-segment-report" in todo else None
     runs.publish(staged)
     store.replace_folder(staging, target)
     if report_file is not None and not partial:
@@ -294,17 +300,21 @@ def run_in_process(stage: str, params: Params, staged: runs.Catalog) -> None:
         raise StageFailed(f"stage {stage} failed: {type(exc).__name__}: {exc}") from exc
 
 
-def finish_report(params: Params, staged: runs.Catalog, staging: Path, html: bool = True) -> Path:
+def finish_report(params: Params, staged: runs.Catalog, staging: Path, html: bool = True,
+                  stages: list[dict[str, object]] | None = None) -> Path:
     """Put the report, the export, the metrics and the run manifest into the (unpublished) report folder.
 
-    Returns the report's main file: ``report.html``, or without ``html`` (an in-process run) the export.
+    ``stages`` (each stage's ``seconds`` and ``peak_mb``, as the progress lines print them) goes into
+    the manifest. The exports are hard links to the run's artifacts where the file system allows (every
+    artifact is replaced, never rewritten in place, so the report's copy cannot change). Returns the
+    report's main file: ``report.html``, or without ``html`` (an in-process run) the export.
     """
     from helpers import history, render
 
     files = [staged.path(name).name for name in PUBLISHED if staged.exists(name)]
     for file in files:
-        shutil.copyfile(staged.folder / file, staging / file)
-    store.write_json(history.run_manifest(dump_params(params), staged, params.experiment, files),
+        store.link_or_copy(staged.folder / file, staging / file)
+    store.write_json(history.run_manifest(dump_params(params), staged, params.experiment, files, stages),
                      staging / "manifest.json")
     if not html:
         return staging / staged.path("customer_segments").name
