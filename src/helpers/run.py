@@ -144,6 +144,9 @@ KERNEL_LOG = "kernels-stderr.log"
 
 def execute_stage(stage: str, params_file: Path, out_dir: Path, run_folder: Path | None = None) -> Path:
     """Execute one stage notebook with papermill; raise :class:`StageFailed` naming the cell."""
+    # jsonschema (under nbformat) checks IRIs with rfc3987_syntax when it is installed: compiling its grammar costs
+    # about 2 s a process, and no notebook schema has an IRI field. Without it, that one check is skipped.
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
     import papermill as pm
 
     out = out_dir / f"{stage}.ipynb"
