@@ -146,13 +146,16 @@ def _parquet_view(con: duckdb.DuckDBPyConnection, name: str, file: Path) -> None
     con.execute(f"CREATE VIEW \"{name}\" AS SELECT * FROM read_parquet('{path}')")
 
 
-def write_tables_file(db: Path, tables: dict[str, pd.DataFrame], parquet: dict[str, Path] | None = None) -> None:
+def write_tables_file(db: Path, tables: dict[str, pd.DataFrame], parquet: dict[str, Path] | None = None,
+                      queries: dict[str, str] | None = None) -> None:
     """Replace tables in a database file, all in one transaction.
 
     ``tables`` come from DataFrames. ``parquet`` names Parquet files too
     large to copy (the DuckDB engine's lines): they become views reading the
     file where it is, so the database stays small and the lines are written
-    once. Either everything is replaced or, on error, nothing is.
+    once. ``queries`` become views of their SQL (the DuckDB engine's collected
+    lines: the raw snapshot mapped onto the contract). Either everything is
+    replaced or, on error, nothing is.
     """
     con = connect_file(db)
     try:
@@ -165,6 +168,9 @@ def write_tables_file(db: Path, tables: dict[str, pd.DataFrame], parquet: dict[s
         for name, file in (parquet or {}).items():
             _drop(con, name)
             _parquet_view(con, name, file)
+        for name, sql in (queries or {}).items():
+            _drop(con, name)
+            con.execute(f'CREATE VIEW "{name}" AS {sql}')
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

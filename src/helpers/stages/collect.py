@@ -156,5 +156,6 @@ def collect(params: Any, catalog: Any) -> CollectResult:
     return CollectResult(
         snapshot, engine, params.engine, unmapped_columns(params, snapshot),
         privacy.shown_ids(q["head"], params.privacy.raw_ids), q["counts"].iloc[0], q["monthly"], q["snapshots"],
-        f"written: {shown(catalog.path('collected'))} and table 'collected' in {shown(catalog.database)}",
+        f"written: {shown(catalog.path('collected'))} and table 'collected' in {shown(catalog.database)}"
+        if engine != "duckdb" else f"written: view 'collected' (the raw snapshot mapped in SQL) in {shown(catalog.database)}",
         q["acquisition"], q["span"].iloc[0], q["geography"].iloc[0] if "geography" in q else None)
