@@ -221,14 +221,14 @@ def pseudonymous_example(params: Params) -> Params:
     value of 16 hex digits is taken to be a key already. Prints one warning line on stderr
     when it replaces an id.
     """
-    import pandas as pd
+    wanted = params.clv.example_customer
+    if not (wanted or "").strip() or CUSTOMER_KEY.fullmatch(wanted):
+        return params  # unset (notebook 05 picks a customer), or a key already
+    import pandas as pd  # only here: a run through the notebooks leaves pandas and the rules to the kernels
 
     from helpers.cleaning import normalise_ids
     from helpers.privacy import pseudonymize
 
-    wanted = params.clv.example_customer
-    if not (wanted or "").strip() or CUSTOMER_KEY.fullmatch(wanted):
-        return params  # unset (notebook 05 picks a customer), or a key already
     if params.cleaning.normalise_ids:
         ids = normalise_ids(pd.DataFrame({"customer_id": [wanted]}), params.cleaning, params.as_of).frame["customer_id"]
         wanted = ids.iloc[0]
