@@ -201,8 +201,9 @@ def dataset(size: str, work: Path) -> tuple[Path, Path]:
     return data, params
 
 
-#: The runner's progress line of a finished stage ("  05-clv-lifetimes   35.1s") and its last line ("done in 61.2s: ...").
-STAGE_LINE = re.compile(r"\s+(\d\d-[\w-]+)\s+([\d.]+)s$")
+#: The runner's progress line of a finished stage ("  05-clv-lifetimes   35.1s  peak 1,250 MB") and its last line
+#: ("done in 61.2s: ...").
+STAGE_LINE = re.compile(r"\s+(\d\d-[\w-]+)\s+([\d.]+)s(?:\s+peak [\d,]+ MB)?$")
 DONE_LINE = re.compile(r"done in ([\d.]+)s: ")
 
 

@@ -218,3 +218,11 @@ def test_ids_are_trimmed_of_every_kind_of_whitespace_as_python_strips_it() -> No
     ids = ["\t123\u00a0", "123.00\n", "\u2003 ", "1 2", "7.5"]
     out = normalise_ids(pd.DataFrame({"customer_id": ids}), ALL_ON, AS_OF)
     assert out.frame["customer_id"].tolist() == ["123", "123", None, "1 2", "7.5"] and out.rows_modified == 3
+
+
+def test_the_written_out_whitespace_is_what_str_strip_strips() -> None:
+    import sys
+
+    from helpers.cleaning.rules import WHITESPACE
+
+    assert WHITESPACE == "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())

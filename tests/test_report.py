@@ -35,7 +35,7 @@ pytestmark = pytest.mark.notebooks
 MONTH_FILES = ("customer_value_by_month.parquet", "customer_value_by_month.csv")
 #: What ``python -m helpers.run`` printed for the later report of :func:`two_reports` (run in a subprocess).
 CONSOLE: dict[str, str] = {}
-PROGRESS = [r"run \S+ as_of \S+ \(\d+ stages\) -> \S+", r"  \d\d-[a-z-]+ +\d+\.\ds", r"done in \d+\.\ds: \S+",
+PROGRESS = [r"run \S+ as_of \S+ \(\d+ stages\) -> \S+", r"  \d\d-[a-z-]+ +\d+\.\ds  peak [\d,]+ MB", r"done in \d+\.\ds: \S+",
             r"report: \S+report\.html"]
 
 
@@ -133,6 +133,9 @@ def test_a_run_publishes_report_export_metrics_and_manifest(two_reports: tuple[P
     assert manifest["input"]["rows"] == 6_919 and len(manifest["input"]["sha256"]) == 64
     assert manifest["packages"]["lifetimes"] == "0.11.3"
     assert manifest["files"] == ["customer_segments.parquet", "customer_segments.csv", *MONTH_FILES, "metrics.json"]
+    printed = [line.split() for line in CONSOLE["stdout"].splitlines() if re.fullmatch(PROGRESS[1], line)]
+    assert [[s["stage"], f"{s['seconds']:.1f}s", "peak", f"{s['peak_mb']:,}", "MB"] for s in manifest["stages"]] == printed
+    assert len(printed) == 8 and all(s["peak_mb"] > 100 for s in manifest["stages"])  # the runner and its kernel
     # the value per customer and month: keyed like the export, no raw ids, the months sum to each customer's CLV
     months = pd.read_parquet(later / MONTH_FILES[0])
     assert "customer_id" not in months.columns and months["customer_key"].tolist() == export["customer_key"].tolist()

@@ -144,9 +144,11 @@ class Catalog:
                                   missing=f"no database for run {self.run} of data set {self.dataset!r}: "
                                           "run stage 02 (collect) first")
 
-    def write_tables(self, tables: dict[str, pd.DataFrame], views: dict[str, str] | None = None) -> None:
-        """Replace tables (from frames) and views (over this run's Parquet artifacts, by name) in one transaction."""
-        store.write_tables_file(self.database, tables, {v: self.path(a) for v, a in (views or {}).items()})
+    def write_tables(self, tables: dict[str, pd.DataFrame], views: dict[str, str] | None = None,
+                     queries: dict[str, str] | None = None) -> None:
+        """Replace tables (from frames) and views (over this run's Parquet artifacts, by name; or of SQL ``queries``)
+        in one transaction."""
+        store.write_tables_file(self.database, tables, {v: self.path(a) for v, a in (views or {}).items()}, queries)
 
     def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
         """A read-only SQL query on the run's database, as a DataFrame."""

@@ -281,6 +281,15 @@ class PrivacyParams(_Strict):
                                              "(personal data); false: pseudonymous customer_key only")
 
 
+class ExportParams(_Strict):
+    """How stage 08 writes the customer exports (the Parquet files are always complete)."""
+
+    csv_pandas_rows: int | None = Field(250_000, ge=0, description="exports of up to this many rows are written as "
+                                        "CSV by pandas; larger ones by DuckDB from the Parquet export (the same "
+                                        "formats, seconds instead of a minute per million customers); null: pandas "
+                                        "always")
+
+
 class Params(_Strict):
     """One run's parameters."""
 
@@ -307,6 +316,7 @@ class Params(_Strict):
     classify: ClassifyParams = Field(default_factory=ClassifyParams)
     scale: ScaleParams = Field(default_factory=ScaleParams)
     privacy: PrivacyParams = Field(default_factory=PrivacyParams)
+    export: ExportParams = Field(default_factory=ExportParams)
 
     @field_validator("as_of", mode="before")
     @classmethod

@@ -164,10 +164,11 @@ def package_versions() -> dict[str, str]:
 
 
 def run_manifest(params_yaml: str, catalog: Catalog, experiment: str | None,
-                 files: list[str] | None = None) -> dict[str, Any]:
+                 files: list[str] | None = None, stages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """What is needed to reproduce a run: parameters, the input snapshot, package versions, git commit.
 
-    ``files`` lists the exports the report folder holds beside the notebooks (the runner's ``PUBLISHED``).
+    ``files`` lists the exports the report folder holds beside the notebooks (the runner's ``PUBLISHED``);
+    ``stages`` what each stage cost (``stage``, ``seconds``, ``peak_mb`` of the runner and its kernels).
     """
     snapshot = catalog.read_json("snapshot", {})
     return {
@@ -175,4 +176,5 @@ def run_manifest(params_yaml: str, catalog: Catalog, experiment: str | None,
         "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "params": params_yaml, "input": {k: snapshot.get(k) for k in ("file", "sha256", "rows", "snapshot_id")},
         "files": list(files or []), "packages": package_versions(), "git_commit": git_commit(),
+        "stages": list(stages or []),
     }

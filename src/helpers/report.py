@@ -30,7 +30,7 @@ import pandas as pd
 
 from helpers.catalog import Catalog
 from helpers.clv.intervals import INTERVAL_COLUMNS
-from helpers.privacy import pseudonymize
+from helpers.privacy import key_order, pseudonymize
 from helpers.report_texts import (  # noqa: F401  (the report's sentences, re-exported: helpers.report is their home)
     NO_PYRAMID, classifier_text, has_forecast, header_markdown, no_forecast_text, prospects_flagged,
     prospects_withheld, validation_section, validation_text)
@@ -65,7 +65,8 @@ def export_table(catalog: Catalog, raw_ids: bool = False) -> pd.DataFrame:
                                         on="customer_id", how="left")
     customers.insert(0, "customer_key", pseudonymize(customers["customer_id"]))
     columns = EXPORT_COLUMNS[:1] + (["customer_id"] if raw_ids else []) + EXPORT_COLUMNS[1:]
-    return customers[[c for c in columns if c in customers.columns]].sort_values("customer_key").reset_index(drop=True)
+    export = customers[[c for c in columns if c in customers.columns]]
+    return export.iloc[key_order(export["customer_key"])].reset_index(drop=True)
 
 
 def stage_caveats(catalog: Catalog) -> list[dict[str, str]]:
@@ -223,7 +224,23 @@ def prospects(export: pd.DataFrame, top: int = 15) -> pd.DataFrame:
     cols = ["customer_key", "rfm_segment", "value_tier", "lifecycle_stage", "monetary_total", "clv", "p_high_value"]
     if "p_high_value" not in export.columns:
         return pd.DataFrame(columns=cols)
-    return export.sort_values(["p_high_value", "customer_key"], ascending=[False, True]).head(top)[cols]
+    return top_rows(export, "p_high_value", top)[cols]
+
+
+def top_rows(frame: pd.DataFrame, by: str, top: int) -> pd.DataFrame:
+    """The ``top`` rows with the largest ``by`` (missing last), ties by ``customer_key``: only the candidates are sorted.
+
+    The rows at or above the ``top``-th largest value hold every row of the answer, so a million customers are
+    not sorted for fifteen.
+
+    >>> f = pd.DataFrame({"customer_key": list("dcba"), "p": [0.5, 0.9, 0.5, None]})
+    >>> top_rows(f, "p", 2)["customer_key"].tolist(), top_rows(f, "p", 9)["customer_key"].tolist()
+    (['c', 'b'], ['c', 'b', 'd', 'a'])
+    """
+    values = frame[by]
+    if values.notna().sum() > top:
+        frame = frame[values >= values.nlargest(top).iloc[-1]]
+    return frame.sort_values([by, "customer_key"], ascending=[False, True]).head(top)
 
 
 def cluster_table(export: pd.DataFrame) -> pd.DataFrame | None:
@@ -247,18 +264,23 @@ def cluster_table(export: pd.DataFrame) -> pd.DataFrame | None:
 
 
 def save_export(catalog: Catalog, export: pd.DataFrame, metrics: dict[str, Any],
-                months: pd.DataFrame | None = None) -> dict[str, Path]:
+                months: pd.DataFrame | None = None, csv_pandas_rows: int | None = None) -> dict[str, Path]:
     """Write the exports (Parquet and CSV) and the metrics into the run's catalog; the runner publishes them.
 
-    ``months`` is the value per customer and month (:func:`helpers.report_forecast.month_export`).
+    ``months`` is the value per customer and month (:func:`helpers.report_forecast.month_export`). A table of
+    more than ``csv_pandas_rows`` rows is written as CSV by DuckDB from its Parquet file
+    (:func:`helpers.store.write_csv`, the parameter ``export.csv_pandas_rows``).
     """
-    files = {
-        "parquet": catalog.write_parquet("customer_segments", export),
-        "csv": catalog.write_text("customer_segments_csv", export.to_csv(index=False)),
-        "metrics": catalog.write_json("metrics", metrics),
-    }
+    from helpers import store
+
+    def both(name: str, frame: pd.DataFrame) -> tuple[Path, Path]:
+        parquet = catalog.write_parquet(name, frame)
+        return parquet, store.write_csv(frame, catalog.path(f"{name}_csv"), parquet, csv_pandas_rows)
+
+    files: dict[str, Path] = {}
+    files["parquet"], files["csv"] = both("customer_segments", export)
+    files["metrics"] = catalog.write_json("metrics", metrics)
     if months is not None:
-        files["months_parquet"] = catalog.write_parquet("customer_value_by_month", months)
-        files["months_csv"] = catalog.write_text("customer_value_by_month_csv", months.to_csv(index=False))
+        files["months_parquet"], files["months_csv"] = both("customer_value_by_month", months)
     return files
 

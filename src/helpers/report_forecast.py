@@ -18,7 +18,8 @@ import pandas as pd
 
 from helpers.catalog import Catalog
 from helpers.clv.intervals import tier_uncertainty
-from helpers.privacy import pseudonymize
+from helpers.privacy import key_order, pseudonymize
+from helpers.report import top_rows
 
 Translate = Callable[[str], str]
 
@@ -50,20 +51,25 @@ def month_columns(months: int) -> list[str]:
     return [MONTH_COLUMN.format(m) for m in range(1, months + 1)]
 
 
-def month_export(catalog: Catalog, forecast: bool, months: int, raw_ids: bool = False) -> pd.DataFrame:
+def month_export(catalog: Catalog, forecast: bool, months: int, raw_ids: bool = False,
+                 keys: pd.Series | None = None) -> pd.DataFrame:
     """The discounted value per customer and month (stage 05's ``value_per_period``), keyed pseudonymously.
 
     Columns ``customer_key`` (and ``customer_id`` after it only when ``raw_ids``), then one column per
     month of the horizon; sorted by key like the customer export. Without a forecast (or an older run
     without the artifact) the table is empty but keeps its columns, so the report folder always holds it.
+    ``keys`` (``customer_key`` by ``customer_id``: the customer export's) saves hashing the ids again.
     """
-    keys = ["customer_key"] + (["customer_id"] if raw_ids else [])
+    key_columns = ["customer_key"] + (["customer_id"] if raw_ids else [])
     if not forecast or not catalog.exists("value_per_period"):
-        return pd.DataFrame({c: pd.Series(dtype=object if c in keys else float) for c in keys + month_columns(months)})
+        return pd.DataFrame({c: pd.Series(dtype=object if c in key_columns else float)
+                             for c in key_columns + month_columns(months)})
     wide = catalog.read_parquet("value_per_period")
-    wide.insert(0, "customer_key", pseudonymize(wide["customer_id"]))
-    columns = keys + [c for c in wide.columns if c.startswith("clv_month_")]
-    return wide[columns].sort_values("customer_key").reset_index(drop=True)
+    known = None if keys is None else keys.reindex(wide["customer_id"].astype(str))
+    wide.insert(0, "customer_key", pseudonymize(wide["customer_id"]) if known is None or known.isna().any()
+                else known.to_numpy())
+    columns = key_columns + [c for c in wide.columns if c.startswith("clv_month_")]
+    return wide[columns].iloc[key_order(wide["customer_key"])].reset_index(drop=True)
 
 
 def month_totals(months: pd.DataFrame) -> pd.DataFrame | None:
@@ -105,7 +111,7 @@ def top_customers(export: pd.DataFrame, forecast: bool, top: int = TOP_CUSTOMERS
     columns = ["customer_key", "value_tier", "clv", "clv_low_80", "clv_high_80", "p_alive"]
     if not forecast or any(c not in export for c in columns) or export["clv_low_80"].isna().all():
         return None
-    return export.sort_values(["clv", "customer_key"], ascending=[False, True]).head(top)[columns]
+    return top_rows(export, "clv", top)[columns]
 
 
 def tracking_text(clv_check: dict[str, Any], as_of: dt.date, forecast: bool, t: Translate = _same) -> str:

@@ -43,6 +43,7 @@ from helpers import catalog as runs
 from helpers import kernels, paths, store
 from helpers.config import Params, dump_params, load_params
 from helpers.errors import ConfigError, DataError
+from helpers.resources import PeakMemory, megabytes
 
 #: A pseudonymous customer key (helpers.privacy): 16 hex digits.
 CUSTOMER_KEY = re.compile(r"[0-9a-f]{16}")
@@ -148,6 +149,9 @@ def execute_stage(stage: str, params_file: Path, out_dir: Path, run_folder: Path
     ``km``: a kernel already started for the stage (:class:`helpers.kernels.WarmKernels`), shut down here after it
     ran; without it papermill starts and stops the stage's kernel.
     """
+    # jsonschema (under nbformat) checks IRIs with rfc3987_syntax when it is installed: compiling its grammar costs
+    # about 2 s a process, and no notebook schema has an IRI field. Without it, that one check is skipped.
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
     import papermill as pm
 
     out = out_dir / f"{stage}.ipynb"
@@ -225,14 +229,14 @@ def pseudonymous_example(params: Params) -> Params:
     value of 16 hex digits is taken to be a key already. Prints one warning line on stderr
     when it replaces an id.
     """
-    import pandas as pd
+    wanted = params.clv.example_customer
+    if not (wanted or "").strip() or CUSTOMER_KEY.fullmatch(wanted):
+        return params  # unset (notebook 05 picks a customer), or a key already
+    import pandas as pd  # only here: a run through the notebooks leaves pandas and the rules to the kernels
 
     from helpers.cleaning import normalise_ids
     from helpers.privacy import pseudonymize
 
-    wanted = params.clv.example_customer
-    if not (wanted or "").strip() or CUSTOMER_KEY.fullmatch(wanted):
-        return params  # unset (notebook 05 picks a customer), or a key already
     if params.cleaning.normalise_ids:
         ids = normalise_ids(pd.DataFrame({"customer_id": [wanted]}), params.cleaning, params.as_of).frame["customer_id"]
         wanted = ids.iloc[0]
@@ -266,6 +270,7 @@ def run(params_file: str | Path, overrides: dict[str, str] | None = None, *, exp
     log(f"run {params.dataset} as_of {params.as_of} ({len(todo)} stages) -> {target}")
     started = time.perf_counter()
     warm = kernels.WarmKernels(quiet_kernel_manager(str(staging / KERNEL_LOG))) if notebooks else None
+    memory, costs = PeakMemory(os.getpid()), []  # this process and the kernels it starts (the next one warming)
     try:
         for i, stage in enumerate(todo):
             t0 = time.perf_counter()
@@ -287,11 +292,15 @@ def run(params_file: str | Path, overrides: dict[str, str] | None = None, *, exp
                 os.replace(staging, failed)
                 log(f"  {stage:<28} FAILED after {time.perf_counter() - t0:5.1f}s; executed notebooks kept in {failed}")
                 raise
-            log(f"  {stage:<28} {time.perf_counter() - t0:5.1f}s")
+            costs.append({"stage": stage, "seconds": round(time.perf_counter() - t0, 1),
+                          "peak_mb": megabytes(memory.take())})
+            log(f"  {stage:<28} {costs[-1]['seconds']:5.1f}s  peak {costs[-1]['peak_mb']:,} MB")
     finally:
+        memory.stop()
         if warm is not None:
             warm.close()
-    report_file = finish_report(params, staged, staging, html=notebooks) if "08-segment-report" in todo else None
+    report_file = finish_report(params, staged, staging, html=notebooks, stages=costs) \
+        if "08-segment-report" in todo else None
     runs.publish(staged)
     store.replace_folder(staging, target)
     if report_file is not None and not partial:
@@ -312,17 +321,21 @@ def run_in_process(stage: str, params: Params, staged: runs.Catalog) -> None:
         raise StageFailed(f"stage {stage} failed: {type(exc).__name__}: {exc}") from exc
 
 
-def finish_report(params: Params, staged: runs.Catalog, staging: Path, html: bool = True) -> Path:
+def finish_report(params: Params, staged: runs.Catalog, staging: Path, html: bool = True,
+                  stages: list[dict[str, object]] | None = None) -> Path:
     """Put the report, the export, the metrics and the run manifest into the (unpublished) report folder.
 
-    Returns the report's main file: ``report.html``, or without ``html`` (an in-process run) the export.
+    ``stages`` (each stage's ``seconds`` and ``peak_mb``, as the progress lines print them) goes into
+    the manifest. The exports are hard links to the run's artifacts where the file system allows (every
+    artifact is replaced, never rewritten in place, so the report's copy cannot change). Returns the
+    report's main file: ``report.html``, or without ``html`` (an in-process run) the export.
     """
     from helpers import history, render
 
     files = [staged.path(name).name for name in PUBLISHED if staged.exists(name)]
     for file in files:
-        shutil.copyfile(staged.folder / file, staging / file)
-    store.write_json(history.run_manifest(dump_params(params), staged, params.experiment, files),
+        store.link_or_copy(staged.folder / file, staging / file)
+    store.write_json(history.run_manifest(dump_params(params), staged, params.experiment, files, stages),
                      staging / "manifest.json")
     if not html:
         return staging / staged.path("customer_segments").name

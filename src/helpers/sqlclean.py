@@ -15,9 +15,10 @@ entering pandas: only the quality log comes back.
   (the one summary of stages 04, 05 and 07).
 
 Stage 02 uses it when ``engine`` says so (``auto``: Parquet sources of 64 MB
-and more): :func:`collect` writes ``collected.parquet`` straight from the raw
-snapshot. Bad values are reported by DuckDB's message; the pandas engine
-names the rows at fault.
+and more): :func:`collect` checks the raw snapshot's mapping in one pass and
+the run's database keeps it as the view ``collected`` (:func:`collected_sql`),
+which stage 03 cleans: the lines are not copied before cleaning. Bad values
+are reported by DuckDB's message; the pandas engine names the rows at fault.
 """
 
 from __future__ import annotations
@@ -97,14 +98,14 @@ def canonical_select(params: Params, source: Path) -> str:
 def clean_lines(con: duckdb.DuckDBPyConnection, params: Params, source: Path) -> pd.DataFrame:
     """Create the table ``clean`` in ``con`` from the raw Parquet ``source`` and return the quality log.
 
-    The rules of :mod:`helpers.cleaning` run over :func:`canonical_select`;
+    The rules of :mod:`helpers.cleaning` run over :func:`collected_sql` (stage 02's view);
     the clean lines are checked against the clean-transaction schema in SQL.
     Any DuckDB failure (a value that does not convert, a file that cannot be
     read) becomes a :class:`~helpers.errors.DataError` naming the file.
     """
     where = str(source)
     try:
-        quality = run_rules(con, canonical_select(params, source), params.cleaning, params.as_of, where)
+        quality = run_rules(con, collected_sql(params, source, row=True), params.cleaning, params.as_of, where)
         validate_sql(con, "clean", transaction_schema, where)
         return quality
     except duckdb.Error as exc:
@@ -123,15 +124,31 @@ def copy_to(con: duckdb.DuckDBPyConnection, select: str, target: Path) -> Path:
     return target
 
 
-def collect(params: Params, snapshot_file: Path, target: Path) -> Path:
-    """Stage 02 with DuckDB: ``target`` (the run's ``collected.parquet``) from the raw Parquet snapshot."""
+def collected_sql(params: Params, snapshot_file: Path, row: bool = False) -> str:
+    """SQL of the collected lines: the raw Parquet snapshot mapped onto the contract, its columns in
+    :data:`~helpers.sources.CANONICAL_ORDER` (with ``_row``, the line's position in the file, when ``row``)."""
+    view = canonical_select(params, snapshot_file)
+    con = duckdb.connect()
+    try:
+        names = [r[0] for r in con.execute(f"DESCRIBE ({view})").fetchall()]
+    finally:
+        con.close()
+    return f"SELECT {', '.join(_quote(c) for c in CANONICAL_ORDER if c in names)}{', _row' if row else ''} FROM ({view})"
+
+
+def collect(params: Params, snapshot_file: Path) -> str:
+    """Stage 02 with DuckDB: check the raw Parquet snapshot's mapping onto the contract; return its SQL.
+
+    One pass over the file counts the lines without a timestamp, an amount or an order id
+    (a :class:`~helpers.errors.DataError`) and the signs (:func:`helpers.sources.check_signs`).
+    The lines are not copied: the SQL (:func:`collected_sql`) is the view ``collected``.
+    """
     from helpers import paths
 
-    con = connect(temp_directory=target.parent)
+    con = connect()
     try:
         view = canonical_select(params, snapshot_file)
         names = [r[0] for r in con.execute(f"DESCRIBE ({view})").fetchall()]
-        select = ", ".join(_quote(c) for c in CANONICAL_ORDER if c in names)
         signs = [role for role in ("amount", "quantity", "unit_price") if role in names]
         counts = ", ".join(f"count(*) FILTER ({_quote(r)} < 0), count(*) FILTER (coalesce({_quote(r)}, 0) <> 0)"
                            for r in signs)
@@ -143,7 +160,7 @@ def collect(params: Params, snapshot_file: Path, target: Path) -> Path:
                             f"{bad[2]} without an order id (run with engine: pandas to see the rows)")
         mapping = role_columns(params.columns)
         check_signs({r: (mapping.get(r), int(bad[3 + 2 * i]), int(bad[4 + 2 * i])) for i, r in enumerate(signs)}, where)
-        return copy_to(con, f"SELECT {select} FROM ({view})", target)
+        return collected_sql(params, snapshot_file)
     except duckdb.Error as exc:
         raise DataError(f"{source_label(params.source)} (snapshot {snapshot_file}): DuckDB could not read or map "
                         f"the source: {str(exc).splitlines()[0]}") from None

@@ -65,10 +65,53 @@ def write_parquet(frame: pd.DataFrame, target: Path) -> Path:
     return target
 
 
+def link_or_copy(source: Path, target: Path) -> Path:
+    """``target`` as a hard link to ``source`` (no copy of a large export), or a copy across file systems."""
+    Path(target).unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+    return Path(target)
+
+
 def write_text(text: str, target: Path) -> Path:
     """Write text (UTF-8) atomically."""
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
+    return target
+
+
+def write_csv(frame: pd.DataFrame, target: Path, parquet: Path | None = None, pandas_rows: int | None = None) -> Path:
+    """Write ``frame`` (without its index) as CSV atomically: pandas' ``to_csv`` up to ``pandas_rows`` rows.
+
+    A larger frame (``pandas_rows`` set and exceeded) is written by DuckDB from ``parquet`` (the same frame,
+    written already), in the formats pandas uses: ``True``/``False``, dates without a time when every
+    timestamp of the column is midnight, an empty field for a missing value or an empty text; numbers in the
+    shortest form that reads back (both do). Pandas' formatting costs about a minute per million rows of
+    thirty columns, DuckDB's a few seconds.
+    """
+    if pandas_rows is None or len(frame) <= pandas_rows or parquet is None:
+        return write_text(frame.to_csv(index=False), target)
+    con = duckdb.connect()
+    try:
+        source = f"read_parquet('{str(Path(parquet).resolve()).replace(chr(39), chr(39) * 2)}')"
+        columns = []
+        for name, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall():
+            c = '"' + name.replace('"', '""') + '"'
+            if kind == "BOOLEAN":
+                c = f"CASE WHEN {c} THEN 'True' WHEN NOT {c} THEN 'False' END AS {c}"
+            elif kind.startswith("TIMESTAMP") and not con.execute(
+                    f"SELECT count(*) FILTER ({c} <> date_trunc('day', {c})) FROM {source}").fetchone()[0]:
+                c = f"CAST({c} AS DATE) AS {c}"
+            elif kind == "VARCHAR":
+                c = f"nullif({c}, '') AS {c}"
+            columns.append(c)
+        with atomic_path(target) as tmp:
+            con.execute(f"COPY (SELECT {', '.join(columns)} FROM {source}) TO '{str(tmp).replace(chr(39), chr(39) * 2)}' "
+                        "(FORMAT csv, HEADER)")
+    finally:
+        con.close()
     return target
 
 
@@ -103,13 +146,16 @@ def _parquet_view(con: duckdb.DuckDBPyConnection, name: str, file: Path) -> None
     con.execute(f"CREATE VIEW \"{name}\" AS SELECT * FROM read_parquet('{path}')")
 
 
-def write_tables_file(db: Path, tables: dict[str, pd.DataFrame], parquet: dict[str, Path] | None = None) -> None:
+def write_tables_file(db: Path, tables: dict[str, pd.DataFrame], parquet: dict[str, Path] | None = None,
+                      queries: dict[str, str] | None = None) -> None:
     """Replace tables in a database file, all in one transaction.
 
     ``tables`` come from DataFrames. ``parquet`` names Parquet files too
     large to copy (the DuckDB engine's lines): they become views reading the
     file where it is, so the database stays small and the lines are written
-    once. Either everything is replaced or, on error, nothing is.
+    once. ``queries`` become views of their SQL (the DuckDB engine's collected
+    lines: the raw snapshot mapped onto the contract). Either everything is
+    replaced or, on error, nothing is.
     """
     con = connect_file(db)
     try:
@@ -122,6 +168,9 @@ def write_tables_file(db: Path, tables: dict[str, pd.DataFrame], parquet: dict[s
         for name, file in (parquet or {}).items():
             _drop(con, name)
             _parquet_view(con, name, file)
+        for name, sql in (queries or {}).items():
+            _drop(con, name)
+            con.execute(f'CREATE VIEW "{name}" AS {sql}')
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

@@ -78,11 +78,12 @@ def run_rules(con: duckdb.DuckDBPyConnection, lines: str, cfg: CleaningParams, a
     """
     con.execute(f"CREATE OR REPLACE TEMP VIEW _step0 AS {lines}")
     columns = [r[0] for r in con.execute("DESCRIBE _step0").fetchall() if r[0] != "_row"]
-    rows_in, first, last = con.execute("SELECT count(*), min(order_ts), max(order_ts) FROM _step0").fetchall()[0]
+    rows_in, first, last, money = con.execute("SELECT count(*), min(order_ts), max(order_ts), coalesce(fsum(amount), 0) "
+                                              "FROM _step0").fetchall()[0]  # one pass: the lines' span and totals
     if rows_in:
         check_as_of(pd.Timestamp(first), pd.Timestamp(last), as_of, where)
     log = [bad_lines_row(bad_lines, rows_in)] if bad_lines is not None else []
-    current, (rows, money) = "_step0", _totals(con, "_step0")
+    current, rows, money = "_step0", int(rows_in), float(money)
     made: list[tuple[str, str]] = []
     for step, rule in enumerate(RULES_IN_ORDER, start=1):
         enabled = rule.enabled(cfg)

@@ -62,7 +62,7 @@ def overview(con: duckdb.DuckDBPyConnection, table: str = "clean") -> pd.Series:
 
 
 def clean_and_save(params: Any, catalog: Catalog | None = None) -> tuple[pd.DataFrame, pd.Series, dict[str, Path], str]:
-    """Stage 03 in one call: the rules over ``collected.parquet`` in DuckDB; write the clean lines and the log.
+    """Stage 03 in one call: the rules over the collected lines in DuckDB; write the clean lines and the log.
 
     Returns the quality log, the headline numbers of the clean table, the
     files written and the engine stage 02 used (``pandas`` or ``duckdb``,
@@ -75,14 +75,17 @@ def clean_and_save(params: Any, catalog: Catalog | None = None) -> tuple[pd.Data
 
     catalog = catalog if catalog is not None else Catalog.of(params)  # default: the run folder of params
     manifest = catalog.read_json("snapshot")
-    engine = sqlclean.engine(params, paths.raw_dir(params.dataset) / manifest["snapshot_id"] / manifest["file"])
+    snapshot = paths.raw_dir(params.dataset) / manifest["snapshot_id"] / manifest["file"]
+    engine = sqlclean.engine(params, snapshot)
     read = manifest.get("read") or {}
     bad_lines = read.get("bad_lines") if read.get("on_bad_lines") == "skip" else None
-    collected = catalog.require("collected", "02-collect-sources")
+    # the DuckDB engine's collected lines are the raw snapshot mapped in SQL (stage 02 copied nothing)
+    collected = snapshot if engine == "duckdb" else catalog.require("collected", "02-collect-sources")
+    lines = sqlclean.collected_sql(params, snapshot, row=True) if engine == "duckdb" else parquet_lines(collected)
     where = f"{params.dataset} collected lines"
     con = sqlclean.connect(temp_directory=catalog.folder)
     try:
-        quality = run_rules(con, parquet_lines(collected), params.cleaning, params.as_of, where, bad_lines)
+        quality = run_rules(con, lines, params.cleaning, params.as_of, where, bad_lines)
         numbers = overview(con)
         if engine == "pandas":
             like = pq.read_schema(collected).empty_table().to_pandas()

@@ -9,6 +9,7 @@ stay one call per figure.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -20,6 +21,10 @@ from helpers.rfm import pareto_curve, revenue_share_at
 
 TIER_COLORS = {"platinum": "#8e44ad", "gold": "#d4a017", "iron": "#2e86c1", "lead": "#7f8c8d"}
 LIFECYCLE = list(names.LIFECYCLE)
+
+
+#: The most points a curve over customers is drawn with (a million customers' Pareto curve is thinned to these).
+DRAWN_POINTS = 100_000
 
 
 def _same(text: str) -> str:
@@ -34,7 +39,9 @@ def pareto(ax: Axes, monetary: pd.Series, cuts: tuple[float, float], title: str,
     def share_at(x: float) -> float:
         return revenue_share_at(curve, x)
 
-    ax.plot(curve["customer_share"], curve["revenue_share"], color="tab:blue", label="cumulative revenue")
+    drawn = curve.iloc[::-(-len(curve) // DRAWN_POINTS)]  # every point up to DRAWN_POINTS, else evenly thinned
+    drawn = pd.concat([drawn, curve.iloc[-1:]]) if drawn.index[-1] != curve.index[-1] else drawn
+    ax.plot(drawn["customer_share"], drawn["revenue_share"], color="tab:blue", label="cumulative revenue")
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":", label="every customer equal")
     for cut, name in zip(cuts, ["A", "B"], strict=True):
         y = share_at(cut)
@@ -46,6 +53,13 @@ def pareto(ax: Axes, monetary: pd.Series, cuts: tuple[float, float], title: str,
     ax.yaxis.set_major_formatter("{x:.0%}")
     ax.legend(loc="lower right")
     return top20
+
+
+def heatmap(*args: Any, **kwargs: Any) -> Axes:
+    """``seaborn.heatmap``, importing seaborn (and scipy.stats under it, about 1.5 s) only when a figure needs it."""
+    import seaborn as sns
+
+    return sns.heatmap(*args, **kwargs)
 
 
 def pyramid(ax: Axes, tiers: pd.DataFrame, t: Callable[[str], str] = _same) -> None:

@@ -13,7 +13,6 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 from matplotlib.figure import Figure
 
 from helpers import i18n, plots
@@ -77,7 +76,7 @@ def migration_figure(result: Any) -> Figure:
     """The migration matrix as a heatmap: customers by segment in the earlier report (rows) and now (columns)."""
     _language(result)
     fig, ax = plt.subplots(figsize=(11, 0.45 * len(result.matrix) + 2))
-    sns.heatmap(result.matrix, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
+    plots.heatmap(result.matrix, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
     ax.set(title=f"before ({result.previous}) -> after ({result.as_of})", xlabel="after", ylabel="before")
     return _done(fig, result, layout=False)  # no tight_layout: the heatmap keeps its own margins
 
@@ -92,7 +91,7 @@ def ladder_figure(result: Any) -> Figure:
         matrix = moves.matrix
         if column == "abc_class":  # the classes by name ("key customers (A)"), already in the report's language
             matrix = matrix.rename(index=result.abc_names, columns=result.abc_names)
-        sns.heatmap(matrix, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
+        plots.heatmap(matrix, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
         ax.tick_params(axis="y", rotation=0)
         ax.set(title=titles[column], xlabel=f"after ({result.as_of})", ylabel=f"before ({result.previous})")
     return _done(fig, result)

@@ -10,7 +10,6 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -30,7 +29,7 @@ def segment_grid(result: Any, title: str) -> Figure:
     labels = pd.DataFrame([[f"{grid[r][f - 1]}\n{cells.loc[r, f]:,}" for f in cells.columns] for r in cells.index],
                           index=cells.index, columns=cells.columns)
     fig, ax = _figure((10, 5.5))
-    sns.heatmap(cells, annot=labels, fmt="", cmap="Blues", cbar_kws={"label": result.who_in_grid}, ax=ax,
+    plots.heatmap(cells, annot=labels, fmt="", cmap="Blues", cbar_kws={"label": result.who_in_grid}, ax=ax,
                 annot_kws={"fontsize": 8})
     ax.set(title=f"{title}: {result.who_in_grid} per R x F cell and their segment", xlabel="F score (5 = most purchases)",
            ylabel="R score (5 = most recent)")

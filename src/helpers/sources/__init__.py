@@ -56,28 +56,32 @@ from helpers.sources.snapshots import Snapshot, snapshot_history, snapshot_sourc
 from helpers.sources.sql import extract_sql, query_inputs
 
 
-def save_collected(catalog: Any, snap: Snapshot, collected: pd.DataFrame | None, read: dict[str, Any] | None = None) -> Path:
-    """Write stage 02's artifacts: ``collected.parquet`` and the run's DuckDB tables.
+def save_collected(catalog: Any, snap: Snapshot, collected: pd.DataFrame | None, read: dict[str, Any] | None = None,
+                   view: str | None = None) -> Path:
+    """Write stage 02's artifacts: ``collected.parquet`` and the run's DuckDB tables; return where the lines are.
 
     The table ``collected`` holds this collection; ``snapshots`` lists every raw
     snapshot of the data set and marks the one this run used (the run's own
     database never reads another run's).
-    With ``collected`` None, ``collected.parquet`` was written already (the
-    DuckDB engine) and the table is loaded from it. ``snapshot.json`` is the
+    With ``collected`` None (the DuckDB engine) the lines are not copied: ``collected``
+    is the view ``view``, the raw snapshot mapped onto the contract in SQL
+    (:func:`helpers.sqlclean.collected_sql`), which stage 03 cleans. ``snapshot.json`` is the
     snapshot's manifest plus ``read``: how this collection read it
     (``on_bad_lines`` and the lines skipped, :func:`read_info`), which
     stage 03 puts in the quality log. ``read`` defaults to ``collected``'s.
     """
-    target = catalog.path("collected")
+    target = catalog.path("collected") if collected is not None else catalog.database
     if collected is not None:
         catalog.write_parquet("collected", collected)
         read = read if read is not None else read_info(collected)
+    else:
+        catalog.path("collected").unlink(missing_ok=True)  # an earlier collection's, on the pandas engine
     catalog.write_json("snapshot", {**snap.manifest, "read": read})
     history = snapshot_history(catalog.dataset, snap.manifest["snapshot_id"])
     if collected is not None:
         catalog.write_tables({"collected": collected, "snapshots": history})
     else:
-        catalog.write_tables({"snapshots": history}, views={"collected": "collected"})
+        catalog.write_tables({"snapshots": history}, queries={"collected": view or ""})
     return target
 
 
@@ -124,8 +128,9 @@ def collect_and_save(params: Params, catalog: Any = None) -> tuple[Snapshot, str
     """Stage 02 in one call, on the engine the parameters choose; returns the snapshot and the engine.
 
     pandas: :func:`collect` then :func:`save_collected`. DuckDB (large Parquet
-    sources, see :func:`helpers.sqlclean.engine`): the snapshot is mapped onto
-    the contract by :func:`helpers.sqlclean.collect` without loading it into pandas.
+    sources, see :func:`helpers.sqlclean.engine`): the snapshot's mapping onto
+    the contract is checked by :func:`helpers.sqlclean.collect`, in SQL, and kept as
+    the view ``collected`` (the lines are neither loaded into pandas nor copied).
     """
     from helpers import sqlclean
     from helpers.catalog import Catalog
@@ -134,8 +139,7 @@ def collect_and_save(params: Params, catalog: Any = None) -> tuple[Snapshot, str
     snap = snapshot_source(params)
     engine = sqlclean.engine(params, snap.file)
     if engine == "duckdb":
-        sqlclean.collect(params, snap.file, catalog.path("collected"))
-        save_collected(catalog, snap, None)
+        save_collected(catalog, snap, None, view=sqlclean.collect(params, snap.file))
     else:
         save_collected(catalog, snap, map_snapshot(params, snap))
     return snap, engine

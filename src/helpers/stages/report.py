@@ -90,12 +90,14 @@ def report(params: Any, catalog: Catalog) -> ReportResult:
     """Run stage 08: write the export and the metrics into ``catalog``, return every section of the report."""
     t = i18n.translator(params.language)
     segment_map = load_segment_map(params.rfm.segment_map, params.rfm.bins)
-    export = content.export_table(catalog, params.privacy.raw_ids)
+    export = content.export_table(catalog, raw_ids=True)  # the ids key the months, then go unless privacy.raw_ids
+    keys = pd.Series(export["customer_key"].to_numpy(), index=export["customer_id"].astype(str).to_numpy())
+    export = export if params.privacy.raw_ids else export.drop(columns="customer_id")
     metrics = content.headline_metrics(catalog, export, params.rfm.outlier_factor)
     clv_check = catalog.read_json("clv_validation")
     forecast = bool(metrics["forecast"])
-    months = forecast_sections.month_export(catalog, forecast, params.clv.horizon_months, params.privacy.raw_ids)
-    files = content.save_export(catalog, export, metrics, months)
+    months = forecast_sections.month_export(catalog, forecast, params.clv.horizon_months, params.privacy.raw_ids, keys)
+    files = content.save_export(catalog, export, metrics, months, params.export.csv_pandas_rows)
     classification = catalog.read_json("classification", {})
     rows = content.headline_rows(metrics, export, params.clv.horizon_months, params.rfm.outlier_factor, t)
     result = ReportResult(
