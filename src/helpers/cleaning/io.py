@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from helpers import paths
 from helpers.catalog import Catalog
-from helpers.cleaning.engine import CLEAN_ORDER, clean_frame, parquet_lines, run_rules
+from helpers.cleaning.engine import clean_frame, clean_select, parquet_lines, run_rules
 from helpers.errors import DataError
 from helpers.schemas import transaction_schema, validate, validate_sql
 
@@ -86,8 +86,7 @@ def clean_and_save(params: Any, catalog: Catalog | None = None) -> tuple[pd.Data
             files = save_clean(catalog, validate(clean_frame(con, like), transaction_schema, where), quality)
         else:
             validate_sql(con, "clean", transaction_schema, where)
-            files = {"transactions": sqlclean.copy_to(con, f"SELECT * EXCLUDE (_row) FROM clean {CLEAN_ORDER}",
-                                                      catalog.path("transactions")),
+            files = {"transactions": sqlclean.copy_to(con, clean_select(con), catalog.path("transactions")),
                      "quality_log": catalog.write_text("quality_log", quality.to_csv(index=False))}
             catalog.write_tables({"quality_log": quality}, views={"transactions": "transactions"})
     except duckdb.Error as exc:
