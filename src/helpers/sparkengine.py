@@ -13,8 +13,10 @@ statement is parsed as DuckDB SQL and written as Spark SQL by SQLGlot
 carry a construct (no ``* REPLACE``, no ``x[1]`` on strings, no regexp
 backreferences); three things have no Spark SQL and are transformed here:
 
-- ``fsum(x [ORDER BY ...])`` (DuckDB's compensated sum) becomes ``sum(x)``: money
-  totals agree with DuckDB to rounding (1e-9), not to the last bit;
+- ``fsum(x ORDER BY o)`` (DuckDB's compensated sum, in order: a purchase day's
+  amount) becomes the same Kahan sum over the group's values sorted by ``o``
+  (:data:`KAHAN`): the same bits; ``fsum(x)`` without an order (the quality
+  log's totals, rounded to cents) becomes ``sum(x)``;
 - ``read_parquet(file, file_row_number = true)`` becomes a temporary view of the
   file whose ``file_row_number`` is Spark's ``_metadata.row_index`` (nanosecond
   timestamps, which Spark does not read, arrive as microseconds);
@@ -47,6 +49,10 @@ from helpers.errors import ConfigError, DataError
 DEFAULTS = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
             "spark.sql.session.timeZone": "UTC", "spark.sql.legacy.parquet.nanosAsLong": "true",
             "spark.sql.execution.arrow.pyspark.enabled": "true", "spark.sql.shuffle.partitions": "8"}
+#: ``fsum(value ORDER BY order)``: the compensated (Kahan) sum in that order, as DuckDB and pandas add up a group.
+KAHAN = ("aggregate(array_sort(collect_list(named_struct('o', {order}, 'v', {value}))), named_struct('s', 0D, 'c', 0D), "
+         "(a, e) -> named_struct('s', a.s + (e.v - a.c), 'c', ((a.s + (e.v - a.c)) - a.s) - (e.v - a.c)), "
+         "a -> a.s)")
 #: Spark's type names as DuckDB's DESCRIBE gives them (what :func:`helpers.schemas.validate_sql` compares).
 DUCKDB_TYPES = {"string": "VARCHAR", "double": "DOUBLE", "float": "FLOAT", "bigint": "BIGINT", "int": "INTEGER",
                 "timestamp": "TIMESTAMP", "timestamp_ntz": "TIMESTAMP", "date": "DATE", "boolean": "BOOLEAN"}
@@ -72,7 +78,7 @@ def session(spark: SparkParams) -> Any:
     except Exception as exc:  # noqa: BLE001 - the JVM's own message, in one line
         raise ConfigError(f"engine: spark could not start a Spark session (spark.master {spark.master!r}): "
                           f"{str(exc).strip().splitlines()[-1]}") from None
-    active.sparkContext.setLogLevel("ERROR")
+    active.sparkContext.setLogLevel("FATAL")  # errors come back as DataError, in one line
     return active
 
 
@@ -88,7 +94,10 @@ def to_spark(sql: str, views: Any = None) -> str:
     def portable(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Anonymous) and node.name.lower() == "fsum":
             arg = node.expressions[0]
-            return exp.Sum(this=arg.this if isinstance(arg, exp.Order) else arg)
+            if not isinstance(arg, exp.Order):
+                return exp.Sum(this=arg)
+            value, order = arg.this.sql("spark"), arg.expressions[0].this.sql("spark")
+            return sqlglot.parse_one(KAHAN.format(value=value, order=order), read="spark")
         if isinstance(node, exp.Table) and isinstance(node.this, exp.ReadParquet) and views is not None:
             path, *options = node.this.expressions
             row = any(isinstance(o, exp.EQ) and o.this.name == "file_row_number" and o.expression.this for o in options)
@@ -122,8 +131,8 @@ class SparkResult:
 class SparkConnection:
     """DuckDB's connection API, as the engine uses it, on a Spark session: each statement transpiled (:func:`to_spark`)."""
 
-    def __init__(self, spark: Any) -> None:
-        self.spark = spark
+    def __init__(self, spark: Any, storage: str | None = None) -> None:
+        self.spark, self.storage = spark, storage
         self._tables: dict[str, Any] = {}
         self._views: dict[tuple[str, bool], str] = {}
         self._names = itertools.count()
@@ -136,7 +145,7 @@ class SparkConnection:
 
             frame = self.spark.read.parquet(path)
             nanos = {f.name for f in pq.read_schema(path) if pa.types.is_timestamp(f.type) and f.type.unit == "ns"}
-            frame = frame.select(*[F.timestamp_micros(F.col(c) // 1000).alias(c) if c in nanos else F.col(c)
+            frame = frame.select(*[F.timestamp_micros(F.expr(f"`{c}` div 1000")).alias(c) if c in nanos else F.col(c)
                                    for c in frame.columns],
                                  *([F.col("_metadata.row_index").alias(row_column)] if row else []))
             name = f"_parquet{next(self._names)}"
@@ -199,8 +208,8 @@ class SparkConnection:
         """Drop the view a frame was registered as."""
         self.drop(name)
 
-    def copy_to(self, select: str, target: Path, storage: str | None = None) -> Path:
-        """``COPY (select) TO target`` on Spark: a Parquet dataset in ``storage`` joined into the file ``target``."""
+    def copy_to(self, select: str, target: Path) -> Path:
+        """``COPY (select) TO target`` on Spark: a Parquet dataset in ``spark.storage`` joined into the file ``target``."""
         from pyspark.sql import functions as F
         from pyspark.sql.types import TimestampType
 
@@ -209,7 +218,7 @@ class SparkConnection:
         frame = self.sql(select)
         frame = frame.select(*[F.col(f.name).cast("timestamp_ntz") if isinstance(f.dataType, TimestampType)
                                else F.col(f.name) for f in frame.schema.fields])
-        parts = Path(storage or Path(target).parent) / f"{Path(target).stem}.spark"
+        parts = Path(self.storage or Path(target).parent) / f"{Path(target).stem}.spark"
         frame.write.mode("overwrite").parquet(str(parts))
         with store.atomic_path(Path(target)) as tmp:
             join_parts(parts, tmp)
@@ -238,4 +247,4 @@ def join_parts(parts: Path, target: Path) -> Path:
 
 def connect(spark: SparkParams) -> SparkConnection:
     """A :class:`SparkConnection` on the session of ``spark`` (``params.spark``)."""
-    return SparkConnection(session(spark))
+    return SparkConnection(session(spark), spark.storage)

@@ -51,14 +51,15 @@ def connect(memory_limit: str = "6GB", temp_directory: Path | None = None, threa
 
 
 def engine(params: Params, file: Path) -> str:
-    """``pandas`` or ``duckdb``: how stage 02 reads ``file`` (the raw snapshot), and so how stage 03 writes.
+    """``pandas``, ``duckdb`` or ``spark``: how stage 02 reads ``file`` (the raw snapshot), and so how stage 03 writes.
 
-    The rules always run in DuckDB; ``pandas`` reads and parses the source
+    The rules run in DuckDB (in Spark with ``spark``); ``pandas`` reads and parses the source
     with row-level errors and gets the clean lines back as a frame, ``duckdb``
-    maps a Parquet source in SQL and never loads the lines into pandas.
+    maps a Parquet source in SQL and never loads the lines into pandas; ``spark``
+    maps a Parquet source in Spark (other sources are read by pandas) and cleans in Spark.
     """
-    if params.engine == "pandas":
-        return "pandas"
+    if params.engine in ("pandas", "spark"):
+        return params.engine
     possible = params.source.kind == "parquet"
     if params.engine == "duckdb":
         if not possible:
@@ -115,19 +116,28 @@ def clean_lines(con: duckdb.DuckDBPyConnection, params: Params, source: Path) ->
 # stage 02 with the DuckDB engine
 
 def copy_to(con: duckdb.DuckDBPyConnection, select: str, target: Path) -> Path:
-    """``COPY (select) TO target`` as Parquet, atomically (the target appears only when complete)."""
+    """``COPY (select) TO target`` as Parquet, atomically (the target appears only when complete).
+
+    ``con`` may be a :class:`helpers.sparkengine.SparkConnection`: Spark writes the file.
+    """
     from helpers import store
+
+    if not isinstance(con, duckdb.DuckDBPyConnection):
+        return con.copy_to(select, target)
 
     with store.atomic_path(target) as tmp:
         con.execute(f"COPY ({select}) TO {_literal(str(tmp))} (FORMAT parquet, COMPRESSION zstd)")
     return target
 
 
-def collect(params: Params, snapshot_file: Path, target: Path) -> Path:
-    """Stage 02 with DuckDB: ``target`` (the run's ``collected.parquet``) from the raw Parquet snapshot."""
+def collect(params: Params, snapshot_file: Path, target: Path, con: duckdb.DuckDBPyConnection | None = None) -> Path:
+    """Stage 02 with DuckDB: ``target`` (the run's ``collected.parquet``) from the raw Parquet snapshot.
+
+    ``con``: the connection to map it in (a Spark one, :mod:`helpers.sparkengine`); closed at the end.
+    """
     from helpers import paths
 
-    con = connect(temp_directory=target.parent)
+    con = con if con is not None else connect(temp_directory=target.parent)
     try:
         view = canonical_select(params, snapshot_file)
         names = [r[0] for r in con.execute(f"DESCRIBE ({view})").fetchall()]

@@ -59,11 +59,11 @@ def overview(con: duckdb.DuckDBPyConnection, table: str = "clean") -> pd.Series:
 
 
 def clean_and_save(params: Any, catalog: Catalog | None = None) -> tuple[pd.DataFrame, pd.Series, dict[str, Path], str]:
-    """Stage 03 in one call: the rules over ``collected.parquet`` in DuckDB; write the clean lines and the log.
+    """Stage 03 in one call: the rules over ``collected.parquet`` in DuckDB (or Spark); write the clean lines and the log.
 
     Returns the quality log, the headline numbers of the clean table, the
-    files written and the engine stage 02 used (``pandas`` or ``duckdb``,
-    :func:`helpers.sqlclean.engine`). A source small enough for pandas gives
+    files written and the engine stage 02 used (``pandas``, ``duckdb`` or ``spark``,
+    :func:`helpers.sqlclean.engine`; with ``spark`` the rules run in Spark, :mod:`helpers.sparkengine`). A source small enough for pandas gives
     a clean frame checked with the pandera schema and written as tables; a
     large one stays in DuckDB (the same schema checks, in SQL) and is written
     with ``COPY``, the database getting a view.
@@ -77,9 +77,15 @@ def clean_and_save(params: Any, catalog: Catalog | None = None) -> tuple[pd.Data
     bad_lines = read.get("bad_lines") if read.get("on_bad_lines") == "skip" else None
     collected = catalog.require("collected", "02-collect-sources")
     where = f"{params.dataset} collected lines"
-    con = sqlclean.connect(temp_directory=catalog.folder)
+    if engine == "spark":
+        from helpers import sparkengine
+
+        con: Any = sparkengine.connect(params.spark)
+        lines = con.parquet_lines(collected)
+    else:
+        con, lines = sqlclean.connect(temp_directory=catalog.folder), parquet_lines(collected)
     try:
-        quality = run_rules(con, parquet_lines(collected), params.cleaning, params.as_of, where, bad_lines)
+        quality = run_rules(con, lines, params.cleaning, params.as_of, where, bad_lines)
         numbers = overview(con)
         if engine == "pandas":
             like = pq.read_schema(collected).empty_table().to_pandas()

@@ -125,7 +125,8 @@ def collect_and_save(params: Params, catalog: Any = None) -> tuple[Snapshot, str
 
     pandas: :func:`collect` then :func:`save_collected`. DuckDB (large Parquet
     sources, see :func:`helpers.sqlclean.engine`): the snapshot is mapped onto
-    the contract by :func:`helpers.sqlclean.collect` without loading it into pandas.
+    the contract by :func:`helpers.sqlclean.collect` without loading it into pandas;
+    Spark (``engine: spark``) runs the same mapping on a Parquet source.
     """
     from helpers import sqlclean
     from helpers.catalog import Catalog
@@ -133,8 +134,13 @@ def collect_and_save(params: Params, catalog: Any = None) -> tuple[Snapshot, str
     catalog = catalog if catalog is not None else Catalog.of(params)  # default: the run folder of params
     snap = snapshot_source(params)
     engine = sqlclean.engine(params, snap.file)
-    if engine == "duckdb":
-        sqlclean.collect(params, snap.file, catalog.path("collected"))
+    if engine == "duckdb" or (engine == "spark" and params.source.kind == "parquet"):
+        con = None
+        if engine == "spark":
+            from helpers import sparkengine
+
+            con = sparkengine.connect(params.spark)
+        sqlclean.collect(params, snap.file, catalog.path("collected"), con)
         save_collected(catalog, snap, None)
     else:
         save_collected(catalog, snap, map_snapshot(params, snap))
