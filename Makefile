@@ -30,7 +30,8 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (customer-identification)" >/dev/null
 	touch $(STAMP)
 
-# Debian packages the report needs: Chromium (the browser test) and a CJK font (language: zh).
+# Debian packages the report needs: Chromium (the browser test) and a CJK font (language: zh); Java for
+# engine: spark (PySpark runs a local JVM in tests/test_spark.py).
 # Installed when missing and this user may run apt-get; otherwise a note says what to install.
 system-deps:
 	@if command -v chromium >/dev/null && fc-list 2>/dev/null | grep -qi "wenquanyi"; then :; \
@@ -38,6 +39,11 @@ system-deps:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-microhei >/dev/null \
 	  || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-microhei >/dev/null; }; \
 	else echo "note: install chromium and fonts-wqy-microhei (Debian) for the browser test and Chinese reports"; fi
+	@if command -v java >/dev/null || [ -n "$$JAVA_HOME" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q openjdk-17-jre-headless >/dev/null \
+	  || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q openjdk-17-jre-headless >/dev/null; }; \
+	else echo "note: install openjdk-17-jre-headless (Debian) for engine: spark and its tests"; fi
 
 report: $(STAMP)
 	$(BIN)/python -m helpers.run -f $(PARAMS)

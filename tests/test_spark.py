@@ -10,6 +10,8 @@ Deselect with ``-m "not spark"``.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -27,12 +29,16 @@ pyspark = pytest.importorskip("pyspark")
 sparkengine = pytest.importorskip("helpers.sparkengine")
 pytestmark = pytest.mark.spark
 
-SPARK = SparkParams(master="local[2]", config={"spark.sql.shuffle.partitions": "2", "spark.sql.adaptive.enabled": "false"})
+SPARK = SparkParams(master="local[2]", config={"spark.sql.shuffle.partitions": "2",
+                                              "spark.sql.adaptive.enabled": "false"})
 
 
 @pytest.fixture(scope="module")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> sparkengine.SparkConnection:
-    """The module's Spark connection (one JVM), its datasets under a temporary folder."""
+    """The module's Spark connection (one JVM), its datasets under a temporary folder; skipped, loudly, without Java
+    (``make system-deps`` installs it)."""
+    if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
+        pytest.skip("no Java: install openjdk-17-jre-headless (make system-deps) to run the Spark engine's tests")
     con = sparkengine.connect(SPARK.model_copy(update={"storage": str(tmp_path_factory.mktemp("spark"))}))
     yield con
     con.close()

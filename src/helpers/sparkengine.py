@@ -85,7 +85,7 @@ def session(spark: SparkParams) -> Any:
 def to_spark(sql: str, views: Any = None) -> str:
     """DuckDB SQL as Spark SQL (SQLGlot), with this module's transforms; ``views(path, row)`` names a Parquet view.
 
-    >>> to_spark("SELECT coalesce(fsum(amount ORDER BY r), 0), x::DOUBLE FROM t WHERE starts_with(y, 'C')")
+    >>> to_spark("SELECT coalesce(fsum(amount), 0), x::DOUBLE FROM t WHERE starts_with(y, 'C')")
     "SELECT COALESCE(SUM(amount), 0), CAST(x AS DOUBLE) FROM t WHERE STARTSWITH(y, 'C')"
     """
     import sqlglot
