@@ -227,7 +227,7 @@ SQL_CHECKS: dict[str, Any] = {
     "in_range": lambda s: f"{{c}} BETWEEN {s['min_value']!r} AND {s['max_value']!r}",
     "isin": lambda s: "{c} IN (" + ", ".join(_sql_text(str(v)) for v in sorted(s["allowed_values"])) + ")",
     "str_matches": lambda s: f"regexp_matches({{c}}, {_sql_text('^(?:' + s['pattern'] + ')')})",
-    "str_not_matches": lambda s: f"NOT regexp_matches({{c}}, {_sql_text('^(?:' + s['pattern'] + ')$')})",  # a full match
+    "str_not_matches": lambda s: f"NOT regexp_full_match({{c}}, {_sql_text(s['pattern'])})",
 }
 #: The DuckDB types that hold each schema dtype.
 SQL_TYPES = {"str": ("VARCHAR",), "float64": ("DOUBLE", "FLOAT"), "int64": ("BIGINT", "INTEGER", "HUGEINT"),

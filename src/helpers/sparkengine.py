@@ -9,9 +9,17 @@ DuckDB runs. :class:`SparkConnection` is the part of DuckDB's connection API
 they use (``execute(sql).fetchall()/.fetchone()/.df()``, ``register``,
 ``DESCRIBE``, temporary tables and views, ``DROP``) on a Spark session: each
 statement is parsed as DuckDB SQL and written as Spark SQL by SQLGlot
-(``read="duckdb", write="spark"``). The SQL is portable where SQLGlot cannot
-carry a construct (no ``* REPLACE``, no ``x[1]`` on strings, no regexp
-backreferences); three things have no Spark SQL and are transformed here:
+(``read="duckdb", write="spark"``). The engine's steps use select lists, not
+``* REPLACE``/``* EXCLUDE`` (:func:`helpers.cleaning.rules.select_list`). The
+rules' SQL is DuckDB's, unchanged (a portable rewrite of the id normalisation
+was measurably slower in DuckDB); what SQLGlot does not carry to Spark is
+transformed here, on SQLGlot's tree (:func:`to_spark`):
+
+- ``x[1]`` and ``x[-1]`` on a string (the rules' first and last character)
+  become ``substring(x, 1, 1)`` and ``substring(x, -1, 1)`` (SQLGlot reads them as
+  array indices); ``suffix`` becomes ``endswith``; a ``regexp_replace``
+  backreference ``\\1`` becomes Java's ``$1``; ``regexp_full_match(x, p)``
+  becomes ``x RLIKE '^(?:p)$'``;
 
 - ``fsum(x ORDER BY o)`` (DuckDB's compensated sum, in order: a purchase day's
   amount) becomes the same Kahan sum over the group's values sorted by ``o``
@@ -98,6 +106,17 @@ def to_spark(sql: str, views: Any = None) -> str:
                 return exp.Sum(this=arg)
             value, order = arg.this.sql("spark"), arg.expressions[0].this.sql("spark")
             return sqlglot.parse_one(KAHAN.format(value=value, order=order), read="spark")
+        if isinstance(node, exp.Anonymous) and node.name.lower() == "suffix":
+            this, suffix = (e.transform(portable) for e in node.expressions)  # a new node: its children too
+            return exp.EndsWith(this=this, expression=suffix)
+        if isinstance(node, exp.Bracket) and len(node.expressions) == 1 and node.expressions[0].sql() in ("0", "-2"):
+            start = 1 if node.expressions[0].sql() == "0" else -1  # SQLGlot's 0-based x[1] and x[-1]
+            return exp.Substring(this=node.this, start=exp.Literal.number(start), length=exp.Literal.number(1))
+        if isinstance(node, exp.RegexpReplace) and isinstance(node.args.get("replacement"), exp.Literal):
+            node.set("replacement", exp.Literal.string(re.sub(r"\\(\d)", r"$\1", node.args["replacement"].this)))
+            return node
+        if isinstance(node, exp.RegexpFullMatch):
+            return exp.RegexpLike(this=node.this, expression=exp.Literal.string(f"^(?:{node.expression.this})$"))
         if isinstance(node, exp.Table) and isinstance(node.this, exp.ReadParquet) and views is not None:
             path, *options = node.this.expressions
             row = any(isinstance(o, exp.EQ) and o.this.name == "file_row_number" and o.expression.this for o in options)

@@ -64,10 +64,9 @@ def stripped(column: str) -> str:
     """SQL for ``column`` with surrounding whitespace removed, as Python's ``str.strip()`` removes it.
 
     The full trim runs only on values that start or end with whitespace (most do not: it is slow).
-    Portable SQL (``left``/``right``, not DuckDB's ``x[1]``): Spark runs it transpiled (:mod:`helpers.sparkengine`).
     """
     ws = literal(WHITESPACE)
-    return (f"CASE WHEN contains({ws}, left({column}, 1)) OR contains({ws}, right({column}, 1)) "
+    return (f"CASE WHEN contains({ws}, {column}[1]) OR contains({ws}, {column}[-1]) "
             f"THEN trim({column}, {ws}) ELSE {column} END")
 
 
@@ -81,13 +80,10 @@ def end_of_day(as_of: dt.date) -> str:
 
 
 def normalised_id(column: str = "customer_id") -> str:
-    """A customer key trimmed, with Excel's float suffix removed (``12417.0`` -> ``12417``); blank -> NULL.
-
-    No regexp backreference (DuckDB's ``\\1`` is Spark's ``$1``): a key that matches is cut at its ``.``.
-    """
+    """A customer key trimmed, with Excel's float suffix removed (``12417.0`` -> ``12417``); blank -> NULL."""
     text = stripped(column)
-    return (f"nullif(CASE WHEN ends_with({text}, '0') AND contains({text}, '.') "
-            f"AND regexp_matches({text}, '^[0-9]+[.]0+$') THEN split_part({text}, '.', 1) ELSE {text} END, '')")
+    return (f"nullif(CASE WHEN suffix({text}, '0') AND contains({text}, '.') "
+            f"THEN regexp_replace({text}, '^([0-9]+)\\.0+$', '\\1') ELSE {text} END, '')")
 
 
 def cancellation(cfg: CleaningParams, columns: list[str]) -> str:
