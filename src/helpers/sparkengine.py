@@ -155,6 +155,7 @@ class SparkConnection:
         self._tables: dict[str, Any] = {}
         self._views: dict[tuple[str, bool], str] = {}
         self._names = itertools.count()
+        self._made: set[str] = set()  # temporary views made by statements or registered frames
 
     def parquet_view(self, path: str, row: bool = False, row_column: str = "file_row_number") -> str:
         """A temporary view of the Parquet file ``path`` (with its rows' positions as ``row_column`` when ``row``)."""
@@ -194,6 +195,8 @@ class SparkConnection:
             if m := re.fullmatch(r"(?is)DROP\s+(?:TABLE|VIEW)\s+(?:IF\s+EXISTS\s+)?(\w+)", text):
                 self.drop(m.group(1))
                 return SparkResult(rows=[])
+            if m := re.match(r"(?is)CREATE\s+(?:OR\s+REPLACE\s+)?TEMP(?:ORARY)?\s+VIEW\s+(\w+)", text):
+                self._made.add(m.group(1))
             return SparkResult(self.sql(text))
         except (ConfigError, DataError):
             raise
@@ -222,6 +225,7 @@ class SparkConnection:
         fields = [pa.field(f.name, pa.string() if pa.types.is_null(f.type) else
                            pa.timestamp("us") if pa.types.is_timestamp(f.type) else f.type) for f in table.schema]
         self.spark.createDataFrame(table.cast(pa.schema(fields))).createOrReplaceTempView(name)
+        self._made.add(name)
 
     def unregister(self, name: str) -> None:
         """Drop the view a frame was registered as."""
@@ -246,9 +250,10 @@ class SparkConnection:
 
     def close(self) -> None:
         """Drop every temporary table and view this connection made (the session stays up for the next stage)."""
-        for name in [*self._tables, *self._views.values()]:
+        for name in [*self._tables, *self._views.values(), *self._made]:
             self.drop(name)
         self._views.clear()
+        self._made.clear()
 
 
 def join_parts(parts: Path, target: Path) -> Path:
