@@ -15,7 +15,7 @@ help:
 	@echo "make report [PARAMS=params/<dataset>.yaml]  run the stages on a data set (default CDNOW)"
 	@echo "make test                                   run the whole test suite"
 	@echo "make test-fast                              unit tests only (no notebook runs)"
-	@echo "make bench [SIZES='10k 100k']               benchmarks -> benchmarks/results.json (a few minutes)"
+	@echo "make bench [SIZES='10k 100k'] [SPARK=1]     benchmarks -> benchmarks/results.json (a few minutes; SPARK=1: engine: spark too)"
 	@echo "make bench-1m                               1M customers, make-report timing, 100M-line out-of-core run (about an hour)"
 	@echo "make lock                                   re-pin requirements.lock from pyproject.toml"
 	@echo "make strip                                  strip outputs from notebooks/"
@@ -61,7 +61,7 @@ test-fast: $(STAMP)
 # The benchmarks live outside the package, in benchmarks/ (run from the project root: python -m benchmarks.bench).
 SIZES ?= 10k 100k
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.bench --sizes $(SIZES)
+	$(BIN)/python -m benchmarks.bench --sizes $(SIZES) $(if $(SPARK),--spark)
 
 bench-1m: $(STAMP)
 	$(BIN)/python -m benchmarks.bench --sizes 1m --report --out-of-core 100 --out benchmarks/results-1m.json
