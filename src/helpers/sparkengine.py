@@ -32,6 +32,10 @@ transformed here, on SQLGlot's tree (:func:`to_spark`):
   DataFrame (materialised, as DuckDB's table is), ``DESCRIBE`` the DataFrame's
   schema in DuckDB's type names.
 
+Known difference: Spark's ``CAST(x AS STRING)`` of a double of 1e7 or more is
+scientific (``1.2345678E7``; DuckDB ``12345678.0``): float ids that large map to
+other keys on Spark (README, Spark).
+
 Spark writes Parquet datasets (a folder of part files, sorted when the SQL
 sorts); :meth:`SparkConnection.copy_to` then joins them into the single
 artifact file the later stages read (row group by row group: bounded memory).
