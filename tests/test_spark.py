@@ -122,7 +122,7 @@ def test_a_shipped_data_set_cleans_and_sums_the_same_on_spark(spark: sparkengine
 def test_spark_maps_a_parquet_source_as_duckdb_does(spark: sparkengine.SparkConnection, tmp_path: Path) -> None:
     raw = tmp_path / "raw.parquet"
     pd.DataFrame({"who": [" 1", "2.0", "3"], "when": ["01/02/2020 10:30", "03/04/2020 00:00", "12/31/2020 23:59"],
-                  "qty": [1, 2, -1], "price": [2.5, 1.0, 4.0], "inv": ["a", "b", "Cc"]}).to_parquet(raw)
+                  "qty": [1, 2, -1], "price": [2.5, 1.0, 4.0], "inv": [7.0, 12345678.0, 23456789.0]}).to_parquet(raw)
     data = load_params("cdnow_sample.yaml").model_dump()
     data.update(source={"kind": "parquet", "path": str(raw)}, date_format="%m/%d/%Y %H:%M",
                 columns={"customer_id": "who", "order_ts": "when", "order_id": "inv", "quantity": "qty",
@@ -132,6 +132,7 @@ def test_spark_maps_a_parquet_source_as_duckdb_does(spark: sparkengine.SparkConn
     on_spark = pd.read_parquet(sqlclean.collect(params, raw, tmp_path / "spark.parquet", spark))
     pd.testing.assert_frame_equal(on_spark.astype({"order_ts": "datetime64[ns]"}),
                                   duck.astype({"order_ts": "datetime64[ns]"}), check_exact=True)
+    assert on_spark["order_id"].tolist()[1:] == ["12345678.0", "23456789.0"]  # float ids as text, not 1.2345678E7
 
 
 def test_scores_on_distinct_rows_joined_back_equal_scoring_every_customer(spark: sparkengine.SparkConnection,

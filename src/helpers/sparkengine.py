@@ -20,7 +20,6 @@ transformed here, on SQLGlot's tree (:func:`to_spark`):
   array indices); ``suffix`` becomes ``endswith``; a ``regexp_replace``
   backreference ``\\1`` becomes Java's ``$1``; ``regexp_full_match(x, p)``
   becomes ``x RLIKE '^(?:p)$'``;
-
 - ``fsum(x ORDER BY o)`` (DuckDB's compensated sum, in order: a purchase day's
   amount) becomes the same Kahan sum over the group's values sorted by ``o``
   (:data:`KAHAN`): the same bits; ``fsum(x)`` without an order (the quality
@@ -30,11 +29,11 @@ transformed here, on SQLGlot's tree (:func:`to_spark`):
   timestamps, which Spark does not read, arrive as microseconds);
 - ``CREATE TEMP TABLE`` becomes a temporary view of a locally checkpointed
   DataFrame (materialised, as DuckDB's table is), ``DESCRIBE`` the DataFrame's
-  schema in DuckDB's type names.
-
-Known difference: Spark's ``CAST(x AS STRING)`` of a double of 1e7 or more is
-scientific (``1.2345678E7``; DuckDB ``12345678.0``): float ids that large map to
-other keys on Spark (README, Spark).
+  schema in DuckDB's type names;
+- ``CAST(column AS VARCHAR)``: Spark writes a double of 1e7 or more in scientific
+  notation (``1.2345678E7``; DuckDB ``12345678.0``), so a whole double below 1e15
+  is written as DuckDB writes it (:data:`DOUBLE_TEXT`; float customer ids); beyond
+  that, or with a fraction, the text differs.
 
 Spark writes Parquet datasets (a folder of part files, sorted when the SQL
 sorts); :meth:`SparkConnection.copy_to` then joins them into the single
@@ -65,6 +64,11 @@ DEFAULTS = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"
 KAHAN = ("aggregate(array_sort(collect_list(named_struct('o', {order}, 'v', {value}))), named_struct('s', 0D, 'c', 0D), "
          "(a, e) -> named_struct('s', a.s + (e.v - a.c), 'c', ((a.s + (e.v - a.c)) - a.s) - (e.v - a.c)), "
          "a -> a.s)")
+#: ``CAST(c AS VARCHAR)`` of a column: a whole double below 1e15 as DuckDB writes it (``12345678.0``, where
+#: Spark's own cast is scientific from 1e7 on); other values and types as Spark casts them.
+DOUBLE_TEXT = ("CASE WHEN typeof({c}) = 'double' AND abs(CAST({c} AS DOUBLE)) < 1e15 "
+               "AND CAST({c} AS DOUBLE) = floor(CAST({c} AS DOUBLE)) "
+               "THEN concat(CAST(CAST(CAST({c} AS DOUBLE) AS BIGINT) AS STRING), '.0') ELSE CAST({c} AS STRING) END")
 #: Spark's type names as DuckDB's DESCRIBE gives them (what :func:`helpers.schemas.validate_sql` compares).
 DUCKDB_TYPES = {"string": "VARCHAR", "double": "DOUBLE", "float": "FLOAT", "bigint": "BIGINT", "int": "INTEGER",
                 "timestamp": "TIMESTAMP", "timestamp_ntz": "TIMESTAMP", "date": "DATE", "boolean": "BOOLEAN"}
@@ -119,6 +123,9 @@ def to_spark(sql: str, views: Any = None) -> str:
         if isinstance(node, exp.RegexpReplace) and isinstance(node.args.get("replacement"), exp.Literal):
             node.set("replacement", exp.Literal.string(re.sub(r"\\(\d)", r"$\1", node.args["replacement"].this)))
             return node
+        if (isinstance(node, exp.Cast) and isinstance(node.this, exp.Column)
+                and node.to.this in (exp.DataType.Type.VARCHAR, exp.DataType.Type.TEXT)):
+            return sqlglot.parse_one(DOUBLE_TEXT.format(c=node.this.sql("spark")), read="spark")
         if isinstance(node, exp.RegexpFullMatch):
             return exp.RegexpLike(this=node.this, expression=exp.Literal.string(f"^(?:{node.expression.this})$"))
         if isinstance(node, exp.Table) and isinstance(node.this, exp.ReadParquet) and views is not None:
