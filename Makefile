@@ -15,7 +15,7 @@ help:
 	@echo "make report [PARAMS=params/<dataset>.yaml]  run the stages on a data set (default CDNOW)"
 	@echo "make test                                   run the whole test suite"
 	@echo "make test-fast                              unit tests only (no notebook runs)"
-	@echo "make bench [SIZES='10k 100k']               benchmarks -> benchmarks/results.json (a few minutes)"
+	@echo "make bench [SIZES='10k 100k'] [SPARK=1]     benchmarks -> benchmarks/results.json (a few minutes; SPARK=1: engine: spark too)"
 	@echo "make bench-1m                               1M customers, make-report timing, 100M-line out-of-core run (about an hour)"
 	@echo "make bench-scaling [SCALING='10k 100k 1m']  the whole run per size: seconds and peak memory per stage"
 	@echo "make bench-10m                              the scaling table up to 10M customers (110M lines; about 40 minutes)"
@@ -32,7 +32,8 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (customer-identification)" >/dev/null
 	touch $(STAMP)
 
-# Debian packages the report needs: Chromium (the browser test) and a CJK font (language: zh).
+# Debian packages the report needs: Chromium (the browser test) and a CJK font (language: zh); Java for
+# engine: spark (PySpark runs a local JVM in tests/test_spark.py).
 # Installed when missing and this user may run apt-get; otherwise a note says what to install.
 system-deps:
 	@if command -v chromium >/dev/null && fc-list 2>/dev/null | grep -qi "wenquanyi"; then :; \
@@ -40,6 +41,11 @@ system-deps:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-microhei >/dev/null \
 	  || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-microhei >/dev/null; }; \
 	else echo "note: install chromium and fonts-wqy-microhei (Debian) for the browser test and Chinese reports"; fi
+	@if command -v java >/dev/null || [ -n "$$JAVA_HOME" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q openjdk-17-jre-headless >/dev/null \
+	  || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q openjdk-17-jre-headless >/dev/null; }; \
+	else echo "note: install openjdk-17-jre-headless (Debian) for engine: spark and its tests"; fi
 
 report: $(STAMP)
 	$(BIN)/python -m helpers.run -f $(PARAMS)
@@ -57,7 +63,7 @@ test-fast: $(STAMP)
 # The benchmarks live outside the package, in benchmarks/ (run from the project root: python -m benchmarks.bench).
 SIZES ?= 10k 100k
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.bench --sizes $(SIZES)
+	$(BIN)/python -m benchmarks.bench --sizes $(SIZES) $(if $(SPARK),--spark)
 
 bench-1m: $(STAMP)
 	$(BIN)/python -m benchmarks.bench --sizes 1m --report --out-of-core 100 --out benchmarks/results-1m.json

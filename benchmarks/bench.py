@@ -113,23 +113,37 @@ def step_plain_clean_summary(params_file: str, out: str) -> dict[str, Any]:
             "lines_clean": int(len(clean)), "customers": int(len(summary))}
 
 
-def step_pipeline_clean_summary(params_file: str, out: str, work: str,
-                                customers_out: str | None = None) -> dict[str, Any]:
+#: The Spark session of the bench's ``engine: spark`` step: this machine's two cores, 4 GB for the JVM.
+BENCH_SPARK = {"master": "local[2]", "config": {"spark.driver.memory": "4g"}}
+
+
+def step_pipeline_clean_summary(params_file: str, out: str, work: str, customers_out: str | None = None,
+                                engine: str | None = None) -> dict[str, Any]:
     """The path ``make report`` takes: stages 02 and 03 (:func:`helpers.stages.run_stage`) on a run catalog under
     ``work``, stage 04's purchase days in SQL, stage 05's BTYD summary of them (daily, as lifetimes' ``freq="D"``);
-    ``customers_out`` gets stage 04's customer table (untimed, for the clustering step)."""
+    ``customers_out`` gets stage 04's customer table (untimed, for the clustering step). ``engine: spark`` runs
+    stages 02-04's SQL on Spark (:data:`BENCH_SPARK`); the JVM's start is timed apart (``spark_start_s``)."""
     os.environ["CIN_DATA_DIR"] = str(Path(work) / "data")  # the source's snapshot: under the bench's work folder
     from helpers import stages, summary
     from helpers.catalog import Catalog
 
     params = _params(params_file)
+    extra: dict[str, Any] = {}
+    if engine == "spark":
+        from helpers import sparkengine
+
+        params = params.model_validate({**params.model_dump(), "engine": "spark", "spark": BENCH_SPARK})
+        started = time.perf_counter()
+        sparkengine.session(params.spark)
+        extra["spark_start_s"] = round(time.perf_counter() - started, 3)
     catalog = Catalog(params.dataset, params.as_of.isoformat(), Path(work) / "processed" / params.dataset)
     t0 = time.perf_counter()
     stages.run_stage("02-collect-sources", params, catalog)
     t1 = time.perf_counter()
     cleaned = stages.run_stage("03-clean-integrate", params, catalog)
     t2 = time.perf_counter()
-    summary.write_purchase_days(catalog.path("transactions"), params.as_of, catalog.path("purchase_days"))
+    summary.write_purchase_days(catalog.path("transactions"), params.as_of, catalog.path("purchase_days"),
+                                params.spark if engine == "spark" else None)
     days = summary.read_purchase_days(catalog, ["amount"])
     btyd = summary.btyd_summary(days, params.as_of, "D")
     t3 = time.perf_counter()
@@ -138,7 +152,7 @@ def step_pipeline_clean_summary(params_file: str, out: str, work: str,
         summary.customer_table(days, params.as_of).to_parquet(customers_out)
     return {"seconds": round(t3 - t0, 3), "ingest_s": round(t1 - t0, 3), "clean_s": round(t2 - t1, 3),
             "summary_s": round(t3 - t2, 3), "engine": cleaned.engine, "lines_in": cleaned.rows_in,
-            "lines_clean": cleaned.rows_out, "customers": int(len(btyd))}
+            "lines_clean": cleaned.rows_out, "customers": int(len(btyd)), **extra}
 
 
 def step_out_of_core(params_file: str, out: str, temp_directory: str, memory_limit: str = "6GB") -> dict[str, Any]:
@@ -238,7 +252,7 @@ def run_report(params_file: Path, work: Path, args: Sequence[str] = ()) -> dict[
     return result
 
 
-def bench_size(size: str, work: Path, report: bool, log: Callable[[str], None]) -> dict[str, Any]:
+def bench_size(size: str, work: Path, report: bool, log: Callable[[str], None], spark: bool = False) -> dict[str, Any]:
     """Every step for one size; ratios and agreement checks."""
     t0 = time.perf_counter()
     data, params_file = dataset(size, work)
@@ -246,7 +260,7 @@ def bench_size(size: str, work: Path, report: bool, log: Callable[[str], None]) 
     tmp = work / "tmp" / size
     tmp.mkdir(parents=True, exist_ok=True)
     files = {k: str(tmp / f"{k}.parquet") for k in ("plain", "fast", "customers", "clv_plain", "clv_fast",
-                                                    "intervals")}
+                                                    "intervals", "spark")}
     steps: dict[str, Any] = {}
 
     def step(name: str, fn: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
@@ -258,6 +272,9 @@ def bench_size(size: str, work: Path, report: bool, log: Callable[[str], None]) 
     step("clean_summary_plain", step_plain_clean_summary, params_file=str(params_file), out=files["plain"])
     step("clean_summary_pipeline", step_pipeline_clean_summary, params_file=str(params_file), out=files["fast"],
          work=str(tmp / "pipeline"), customers_out=files["customers"])
+    if spark:
+        step("clean_summary_spark", step_pipeline_clean_summary, params_file=str(params_file), out=files["spark"],
+             work=str(tmp / "spark"), engine="spark")
     for model in ("bgnbd", "pareto"):
         step(f"fit_{model}_plain", step_fit, summary_file=files["fast"], model=model, weighted=False)
         step(f"fit_{model}_fast", step_fit, summary_file=files["fast"], model=model, weighted=True)
@@ -306,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", nargs="*", default=["10k", "100k"], choices=list(SIZES),
                         help="customer counts to run (none: only --out-of-core)")
     parser.add_argument("--report", action="store_true", help="also time `python -m helpers.run` on each size")
+    parser.add_argument("--spark", action="store_true", help="also time stages 02-04 with engine: spark (local[2])")
     parser.add_argument("--out-of-core", type=float, metavar="MILLION_LINES",
                         help="also clean and summarise this many million lines (copies of the 1M log) in DuckDB")
     parser.add_argument("--work", type=Path, default=BENCH_DIR / "work", help="generated data and scratch files")
@@ -319,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for size in args.sizes:
-        results["sizes"][size] = bench_size(size, args.work, args.report, log)
+        results["sizes"][size] = bench_size(size, args.work, args.report, log, args.spark)
         args.out.write_text(json.dumps(results, indent=1, default=str))  # kept if a later size fails
     if args.out_of_core:
         results["out_of_core"] = out_of_core(args.out_of_core, args.work, log)

@@ -38,6 +38,12 @@ def compare(steps: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
         checks["summary_same_customers"] = bool(same)
         if same:
             checks["summary_max_rel_diff"] = max(relative_difference(fast[c], plain[c]) for c in plain.columns)
+    if "clean_summary_spark" in steps:
+        ratios["clean_summary_spark_over_duckdb"] = _ratio(steps["clean_summary_spark"],
+                                                           steps["clean_summary_pipeline"])
+        if Path(files["spark"]).exists() and Path(files["fast"]).exists():
+            on_spark, fast = pd.read_parquet(files["spark"]), pd.read_parquet(files["fast"])
+            checks["spark_summary_identical"] = bool(on_spark.equals(fast))
     for model in ("bgnbd", "pareto"):
         plain, fast = steps[f"fit_{model}_plain"], steps[f"fit_{model}_fast"]
         ratios[f"fit_{model}"] = _ratio(plain, fast) if plain.get("converged") else None
@@ -73,7 +79,8 @@ def table(results: dict[str, Any]) -> str:
             out.append(f"{name:<28}{s.get('seconds', float('nan')):>10}{s.get('peak_mb', 0):>10}  {note[:60]}")
             for stage, st in s.get("stages", {}).items():
                 out.append(f"  {stage:<26}{st['seconds']:>10}{st['peak_mb']:>10}")
-        out.append("ratios (plain / fast; intervals_over_point: intervals / point estimates): "
+        out.append("ratios (plain / fast; intervals_over_point: intervals / point estimates; "
+                   "spark_over_duckdb: Spark / DuckDB): "
                    + ", ".join(f"{k} {v}x" for k, v in res["ratios"].items()))
         out.append("checks: " + ", ".join(f"{k} {v}" for k, v in res["checks"].items()))
     if "out_of_core" in results:

@@ -82,7 +82,7 @@ def olist_tables() -> Path:
 #: The test files that take longest (papermill runs, whole pipelines), started first: pytest-xdist hands out whole
 #: files (``--dist loadfile``) in collection order, so a long file collected last would run alone at the end.
 SLOWEST_FIRST = ("test_trust_runs.py", "test_report.py", "test_notebooks.py", "test_run.py", "test_regimes.py",
-                 "test_speed.py")
+                 "test_spark.py", "test_speed.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

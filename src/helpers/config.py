@@ -290,6 +290,17 @@ class ExportParams(_Strict):
                                         "always")
 
 
+class SparkParams(_Strict):
+    """The Spark session of ``engine: spark`` (see README, Spark)."""
+
+    master: str = Field("local[2]", description="Spark master: local[N] (this machine, N cores), spark://host:7077, "
+                                                "yarn, k8s://...")
+    config: dict[str, str] = Field(default_factory=dict, description="Spark settings, e.g. "
+                                   "spark.sql.shuffle.partitions: '8' or spark.driver.memory: 4g")
+    storage: str | None = Field(None, description="folder Spark writes its Parquet datasets to (on a cluster: "
+                                "shared storage the driver reads too); null: beside the run's artifacts")
+
+
 class Params(_Strict):
     """One run's parameters."""
 
@@ -304,9 +315,11 @@ class Params(_Strict):
     source: SourceParams
     columns: ColumnMap
     date_format: str | None = Field(None, description="strptime format, e.g. '%m/%d/%Y %H:%M'; null: ISO or typed")
-    engine: Literal["auto", "pandas", "duckdb"] = Field(
+    engine: Literal["auto", "pandas", "duckdb", "spark"] = Field(
         "auto", description="stages 02-03 in pandas (names bad rows) or DuckDB (out of core, for large Parquet "
-                            "sources); auto: DuckDB for Parquet sources of 64 MB and more")
+                            "sources); auto: DuckDB for Parquet sources of 64 MB and more; spark: Parquet sources "
+                            "mapped, the rules run and the purchase days summed on Apache Spark (section spark)")
+    spark: SparkParams = Field(default_factory=SparkParams)
     cleaning: CleaningParams = Field(default_factory=CleaningParams)
     rfm: RFMParams = Field(default_factory=RFMParams)
     clv: CLVParams = Field(default_factory=CLVParams)

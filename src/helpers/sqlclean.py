@@ -52,14 +52,15 @@ def connect(memory_limit: str = "6GB", temp_directory: Path | None = None, threa
 
 
 def engine(params: Params, file: Path) -> str:
-    """``pandas`` or ``duckdb``: how stage 02 reads ``file`` (the raw snapshot), and so how stage 03 writes.
+    """``pandas``, ``duckdb`` or ``spark``: how stage 02 reads ``file`` (the raw snapshot), and so how stage 03 writes.
 
-    The rules always run in DuckDB; ``pandas`` reads and parses the source
+    The rules run in DuckDB (in Spark with ``spark``); ``pandas`` reads and parses the source
     with row-level errors and gets the clean lines back as a frame, ``duckdb``
-    maps a Parquet source in SQL and never loads the lines into pandas.
+    maps a Parquet source in SQL and never loads the lines into pandas; ``spark``
+    maps a Parquet source in Spark (other sources are read by pandas) and cleans in Spark.
     """
-    if params.engine == "pandas":
-        return "pandas"
+    if params.engine in ("pandas", "spark"):
+        return params.engine
     possible = params.source.kind == "parquet"
     if params.engine == "duckdb":
         if not possible:
@@ -116,8 +117,14 @@ def clean_lines(con: duckdb.DuckDBPyConnection, params: Params, source: Path) ->
 # stage 02 with the DuckDB engine
 
 def copy_to(con: duckdb.DuckDBPyConnection, select: str, target: Path) -> Path:
-    """``COPY (select) TO target`` as Parquet, atomically (the target appears only when complete)."""
+    """``COPY (select) TO target`` as Parquet, atomically (the target appears only when complete).
+
+    ``con`` may be a :class:`helpers.sparkengine.SparkConnection`: Spark writes the file.
+    """
     from helpers import store
+
+    if not isinstance(con, duckdb.DuckDBPyConnection):
+        return con.copy_to(select, target)
 
     with store.atomic_path(target) as tmp:
         con.execute(f"COPY ({select}) TO {_literal(str(tmp))} (FORMAT parquet, COMPRESSION zstd)")
@@ -136,16 +143,19 @@ def collected_sql(params: Params, snapshot_file: Path, row: bool = False) -> str
     return f"SELECT {', '.join(_quote(c) for c in CANONICAL_ORDER if c in names)}{', _row' if row else ''} FROM ({view})"
 
 
-def collect(params: Params, snapshot_file: Path) -> str:
+def collect(params: Params, snapshot_file: Path, target: Path | None = None,
+            con: duckdb.DuckDBPyConnection | None = None) -> str | Path:
     """Stage 02 with DuckDB: check the raw Parquet snapshot's mapping onto the contract; return its SQL.
 
     One pass over the file counts the lines without a timestamp, an amount or an order id
     (a :class:`~helpers.errors.DataError`) and the signs (:func:`helpers.sources.check_signs`).
-    The lines are not copied: the SQL (:func:`collected_sql`) is the view ``collected``.
+    The lines are not copied: the SQL (:func:`collected_sql`) is the view ``collected``. With
+    ``target`` and ``con`` (a Spark connection, :mod:`helpers.sparkengine`; closed at the end) the mapped
+    lines are written to ``target`` (the run's ``collected.parquet``) instead, and ``target`` is returned.
     """
     from helpers import paths
 
-    con = connect()
+    con = con if con is not None else connect()
     try:
         view = canonical_select(params, snapshot_file)
         names = [r[0] for r in con.execute(f"DESCRIBE ({view})").fetchall()]
@@ -160,7 +170,10 @@ def collect(params: Params, snapshot_file: Path) -> str:
                             f"{bad[2]} without an order id (run with engine: pandas to see the rows)")
         mapping = role_columns(params.columns)
         check_signs({r: (mapping.get(r), int(bad[3 + 2 * i]), int(bad[4 + 2 * i])) for i, r in enumerate(signs)}, where)
-        return collected_sql(params, snapshot_file)
+        if target is None:
+            return collected_sql(params, snapshot_file)
+        select = ", ".join(_quote(c) for c in CANONICAL_ORDER if c in names)
+        return copy_to(con, f"SELECT {select} FROM ({view})", target)
     except duckdb.Error as exc:
         raise DataError(f"{source_label(params.source)} (snapshot {snapshot_file}): DuckDB could not read or map "
                         f"the source: {str(exc).splitlines()[0]}") from None

@@ -40,13 +40,14 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from helpers import store
 from helpers.catalog import Catalog
+from helpers.config import SparkParams
 from helpers.errors import DataError
 
 #: Time units of the BTYD summary, in days.
@@ -101,20 +102,27 @@ def _has_country(con: duckdb.DuckDBPyConnection, transactions_file: Path) -> boo
     return "country" in names
 
 
-def write_purchase_days(transactions_file: Path, as_of: dt.date, target: Path) -> Path:
+def write_purchase_days(transactions_file: Path, as_of: dt.date, target: Path, spark: SparkParams | None = None) -> Path:
     """Compute the purchase days of ``transactions_file`` at ``as_of`` in DuckDB and write them to ``target`` (Parquet).
 
     One pass over the lines, all in DuckDB (it spills beside ``target``
     rather than holding the lines in memory); the file appears only when complete.
+    With ``spark`` (``params.spark`` of ``engine: spark``) the same SQL runs on
+    Spark (:mod:`helpers.sparkengine`; sums to 1e-9, not Kahan's last bit).
     """
-    con = _connect(Path(target).parent)
+    from helpers import sqlclean
+
+    if spark is not None:
+        from helpers import sparkengine
+
+        con: Any = sparkengine.connect(spark)
+    else:
+        con = _connect(Path(target).parent)
     try:
-        select = purchase_days_sql(transactions_file, as_of, _has_country(con, transactions_file))
-        with store.atomic_path(Path(target)) as tmp:
-            con.execute(f"COPY ({select}) TO {_literal(str(tmp))} (FORMAT parquet, COMPRESSION zstd)")
+        return sqlclean.copy_to(con, purchase_days_sql(transactions_file, as_of, _has_country(con, transactions_file)),
+                                Path(target))
     finally:
         con.close()
-    return Path(target)
 
 
 def line_counts(transactions_file: Path, as_of: dt.date) -> tuple[int, int]:

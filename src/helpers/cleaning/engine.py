@@ -21,7 +21,7 @@ import pandas as pd
 
 from helpers.cleaning import netting
 from helpers.cleaning.quality import bad_lines_row, check_as_of, check_quality_log
-from helpers.cleaning.rules import RULES_IN_ORDER, Rule, literal, quote
+from helpers.cleaning.rules import RULES_IN_ORDER, Rule, literal, quote, select_list
 from helpers.config import CleaningParams
 from helpers.errors import CleaningError
 
@@ -40,6 +40,12 @@ def frame_lines(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, name: str =
     return f"SELECT * FROM {name}"
 
 
+def clean_select(con: duckdb.DuckDBPyConnection) -> str:
+    """SQL of the clean lines without ``_row``, sorted (:data:`CLEAN_ORDER`): what stage 03 writes."""
+    columns = [r[0] for r in con.execute("DESCRIBE clean").fetchall() if r[0] != "_row"]
+    return f"SELECT {select_list(columns, row=False)} FROM clean {CLEAN_ORDER}"
+
+
 def _totals(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, float]:
     rows, money = con.execute(f"SELECT count(*), coalesce(fsum(amount), 0) FROM {table}").fetchall()[0]
     return int(rows), float(money)
@@ -56,7 +62,7 @@ def apply_step(con: duckdb.DuckDBPyConnection, rule: Rule, before: str, after: s
     if kind == "rewrite":
         modified = con.execute(f"SELECT count(*) FILTER (customer_id IS DISTINCT FROM {condition}) "
                                f"FROM {before}").fetchall()[0][0]
-        select = f"SELECT * REPLACE ({condition} AS customer_id) FROM {before}"
+        select = f"SELECT {select_list(columns, {'customer_id': condition})} FROM {before}"
     elif kind == "dedup":
         same = ", ".join(quote(c) for c in columns if c != "source_row")
         select = (f"SELECT * FROM {before} WHERE _row IN "
@@ -123,4 +129,4 @@ def like_types(out: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
 
 def clean_frame(con: duckdb.DuckDBPyConnection, like: pd.DataFrame) -> pd.DataFrame:
     """Table ``clean`` as a frame, sorted, with the column types of ``like`` (the collected frame)."""
-    return like_types(con.execute(f"SELECT * EXCLUDE (_row) FROM clean {CLEAN_ORDER}").df(), like)
+    return like_types(con.execute(clean_select(con)).df(), like)

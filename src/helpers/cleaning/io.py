@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from helpers import paths
 from helpers.catalog import Catalog
-from helpers.cleaning.engine import CLEAN_ORDER, clean_frame, parquet_lines, run_rules
+from helpers.cleaning.engine import clean_frame, clean_select, parquet_lines, run_rules
 from helpers.errors import DataError
 from helpers.schemas import transaction_schema, validate, validate_sql
 
@@ -62,11 +62,11 @@ def overview(con: duckdb.DuckDBPyConnection, table: str = "clean") -> pd.Series:
 
 
 def clean_and_save(params: Any, catalog: Catalog | None = None) -> tuple[pd.DataFrame, pd.Series, dict[str, Path], str]:
-    """Stage 03 in one call: the rules over the collected lines in DuckDB; write the clean lines and the log.
+    """Stage 03 in one call: the rules over the collected lines in DuckDB (or Spark); write the clean lines and the log.
 
     Returns the quality log, the headline numbers of the clean table, the
-    files written and the engine stage 02 used (``pandas`` or ``duckdb``,
-    :func:`helpers.sqlclean.engine`). A source small enough for pandas gives
+    files written and the engine stage 02 used (``pandas``, ``duckdb`` or ``spark``,
+    :func:`helpers.sqlclean.engine`; with ``spark`` the rules run in Spark, :mod:`helpers.sparkengine`). A source small enough for pandas gives
     a clean frame checked with the pandera schema and written as tables; a
     large one stays in DuckDB (the same schema checks, in SQL) and is written
     with ``COPY``, the database getting a view.
@@ -81,9 +81,16 @@ def clean_and_save(params: Any, catalog: Catalog | None = None) -> tuple[pd.Data
     bad_lines = read.get("bad_lines") if read.get("on_bad_lines") == "skip" else None
     # the DuckDB engine's collected lines are the raw snapshot mapped in SQL (stage 02 copied nothing)
     collected = snapshot if engine == "duckdb" else catalog.require("collected", "02-collect-sources")
-    lines = sqlclean.collected_sql(params, snapshot, row=True) if engine == "duckdb" else parquet_lines(collected)
     where = f"{params.dataset} collected lines"
-    con = sqlclean.connect(temp_directory=catalog.folder)
+    if engine == "spark":
+        from helpers import sparkengine
+
+        con: Any = sparkengine.connect(params.spark)
+        lines = con.parquet_lines(collected)
+    elif engine == "duckdb":
+        con, lines = sqlclean.connect(temp_directory=catalog.folder), sqlclean.collected_sql(params, snapshot, row=True)
+    else:
+        con, lines = sqlclean.connect(temp_directory=catalog.folder), parquet_lines(collected)
     try:
         quality = run_rules(con, lines, params.cleaning, params.as_of, where, bad_lines)
         numbers = overview(con)
@@ -92,8 +99,7 @@ def clean_and_save(params: Any, catalog: Catalog | None = None) -> tuple[pd.Data
             files = save_clean(catalog, validate(clean_frame(con, like), transaction_schema, where), quality)
         else:
             validate_sql(con, "clean", transaction_schema, where)
-            files = {"transactions": sqlclean.copy_to(con, f"SELECT * EXCLUDE (_row) FROM clean {CLEAN_ORDER}",
-                                                      catalog.path("transactions")),
+            files = {"transactions": sqlclean.copy_to(con, clean_select(con), catalog.path("transactions")),
                      "quality_log": catalog.write_text("quality_log", quality.to_csv(index=False))}
             catalog.write_tables({"quality_log": quality}, views={"transactions": "transactions"})
     except duckdb.Error as exc:

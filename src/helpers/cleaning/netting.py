@@ -19,7 +19,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from helpers.cleaning.rules import quote
+from helpers.cleaning.rules import quote, select_list
 
 
 def allocate(groups: np.ndarray, cancel: np.ndarray, amount: np.ndarray, quantity: np.ndarray | None) -> np.ndarray:
@@ -71,11 +71,12 @@ def net(con: duckdb.DuckDBPyConnection, before: str, after: str, mask: str, colu
     netted = pd.DataFrame({"_net_row": lines["_row"].to_numpy()[changed], "_net_amount": left[changed],
                            "_net_quantity": (quantity * ratio)[changed] if quantity is not None else np.nan})
     con.register("_netted", netted)
-    new_quantity = ", CASE WHEN _net_row IS NULL THEN quantity ELSE _net_quantity END AS quantity" if has_quantity else ""
+    new = {"amount": "coalesce(_net_amount, amount)"}
+    if has_quantity:
+        new["quantity"] = "CASE WHEN _net_row IS NULL THEN quantity ELSE _net_quantity END"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {after} AS
-        SELECT * EXCLUDE (_net_row, _net_amount, _net_quantity)
-                 REPLACE (coalesce(_net_amount, amount) AS amount{new_quantity})
+        SELECT {select_list(columns, new)}
         FROM {before} LEFT JOIN _netted ON _row = _net_row
         WHERE NOT {mask} AND (coalesce(_net_amount, amount) > 0 OR amount <= 0)""")
     con.unregister("_netted")

@@ -48,6 +48,19 @@ def literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def select_list(columns: list[str], replace: dict[str, str] | None = None, row: bool = True) -> str:
+    """``columns`` (and ``_row``) as a select list, ``replace`` giving some of them an expression.
+
+    Portable SQL for DuckDB's ``* REPLACE``/``* EXCLUDE``, which Spark has not (:mod:`helpers.sparkengine`).
+
+    >>> select_list(["customer_id", "amount"], {"amount": "abs(amount)"})
+    '"customer_id", abs(amount) AS "amount", _row'
+    """
+    replace = replace or {}
+    names = [f"{replace[c]} AS {quote(c)}" if c in replace else quote(c) for c in columns]
+    return ", ".join(names + (["_row"] if row else []))
+
+
 def stripped(column: str) -> str:
     """SQL for ``column`` with surrounding whitespace removed, as Python's ``str.strip()`` removes it.
 

@@ -131,6 +131,7 @@ def collect_and_save(params: Params, catalog: Any = None) -> tuple[Snapshot, str
     sources, see :func:`helpers.sqlclean.engine`): the snapshot's mapping onto
     the contract is checked by :func:`helpers.sqlclean.collect`, in SQL, and kept as
     the view ``collected`` (the lines are neither loaded into pandas nor copied).
+    Spark (``engine: spark``) maps a Parquet source the same way and writes ``collected.parquet``.
     """
     from helpers import sqlclean
     from helpers.catalog import Catalog
@@ -140,6 +141,11 @@ def collect_and_save(params: Params, catalog: Any = None) -> tuple[Snapshot, str
     engine = sqlclean.engine(params, snap.file)
     if engine == "duckdb":
         save_collected(catalog, snap, None, view=sqlclean.collect(params, snap.file))
+    elif engine == "spark" and params.source.kind == "parquet":
+        from helpers import sparkengine
+
+        sqlclean.collect(params, snap.file, catalog.path("collected"), sparkengine.connect(params.spark))
+        save_collected(catalog, snap, None)
     else:
         save_collected(catalog, snap, map_snapshot(params, snap))
     return snap, engine

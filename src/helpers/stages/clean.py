@@ -25,10 +25,11 @@ class CleanResult:
 
     @property
     def message(self) -> str:
-        """Which engine did what: stage 02 read the source with ``engine``; the rules always run in DuckDB."""
+        """Which engine did what: stage 02 read the source with ``engine``; the rules run in DuckDB (Spark: ``spark``)."""
+        ran = "Spark" if self.engine == "spark" else "DuckDB"
         kept = "came into pandas, checked with the pandera schema" if self.engine == "pandas" else \
-            "stayed in DuckDB, checked with the same schema in SQL"
-        return f"engine: {self.engine} (stage 02); the rules ran in DuckDB and the clean lines {kept}"
+            f"stayed in {ran}, checked with the same schema in SQL"
+        return f"engine: {self.engine} (stage 02); the rules ran in {ran} and the clean lines {kept}"
 
     @property
     def rows_in(self) -> int:

@@ -177,7 +177,8 @@ def describe_customers(customers: pd.DataFrame, segment_map: SegmentMap, params:
 def rfm(params: Any, catalog: Any) -> RFMResult:
     """Stage 04 in one call: the run's purchase days (in DuckDB), the scored customers, the artifacts."""
     lines_file = catalog.require("transactions", "03-clean-integrate")
-    summary.write_purchase_days(lines_file, params.as_of, catalog.path("purchase_days"))
+    summary.write_purchase_days(lines_file, params.as_of, catalog.path("purchase_days"),
+                                params.spark if params.engine == "spark" else None)
     days = summary.read_purchase_days(catalog, ["amount", "country"])
     segment_map = load_segment_map(params.rfm.segment_map, params.rfm.bins)
     customers = score_customers(summary.customer_table(days, params.as_of), params.rfm.bins, segment_map,
