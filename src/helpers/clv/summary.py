@@ -104,6 +104,35 @@ def purchase_halves(frame: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     return days_summary.purchase_halves(as_purchase_days(frame, as_of), as_of)
 
 
+def _row_codes(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
+    """Each row's rank among the distinct rows of ``cols`` in sorted order: ``groupby(cols).ngroup()``, faster.
+
+    Each column's values become ordered integer codes (whole numbers in a
+    short range are their own codes; others are numbered by a hash and a sort
+    of the few distinct values), packed into one integer key per row; a key
+    space past 2**62 or a missing value falls back to pandas' groupby.
+
+    >>> _row_codes(pd.DataFrame({"a": [2.0, 1.0, 2.0, 1.0], "b": [0.5, 3.0, 0.5, 0.0]}), ["a", "b"]).tolist()
+    [2, 1, 2, 0]
+    """
+    key, size = np.zeros(len(frame), dtype=np.int64), 1
+    for col in cols:
+        values = frame[col].to_numpy(dtype=float)
+        low, high = (float(values.min()), float(values.max())) if len(values) else (0.0, 0.0)
+        if high - low < 2**20 and np.array_equal(values, np.floor(values)):
+            codes, n = (values - low).astype(np.int64), int(high - low) + 1
+        else:
+            codes, distinct = pd.factorize(values)
+            rank = np.empty(len(distinct), dtype=np.int64)
+            rank[np.argsort(np.asarray(distinct), kind="stable")] = np.arange(len(distinct))
+            codes, n = (rank[codes] if (codes >= 0).all() else codes), len(distinct)
+        size *= max(n, 1)
+        if size > 2**62 or (codes < 0).any():
+            return frame.groupby(cols, sort=True, observed=True).ngroup().to_numpy()
+        key = key * n + codes
+    return pd.factorize(key, sort=True)[0]
+
+
 def distinct_rows(summary: pd.DataFrame, extra: tuple[str, ...] = ()) -> tuple[pd.DataFrame, np.ndarray]:
     """The distinct (frequency, recency, T) rows of ``summary`` with their counts, and each customer's row.
 
@@ -119,11 +148,11 @@ def distinct_rows(summary: pd.DataFrame, extra: tuple[str, ...] = ()) -> tuple[p
     ([1, 2], [1, 0, 1])
     """
     cols = ["frequency", "recency", "T", *extra]
-    codes = summary.groupby(cols, sort=True, observed=True).ngroup().to_numpy()
+    codes = _row_codes(summary, cols)
     counts = np.bincount(codes)
     first = np.zeros(len(counts), dtype=np.int64)
     first[codes[::-1]] = np.arange(len(codes))[::-1]  # first customer of each distinct row
-    rows = summary.iloc[first][cols].reset_index(drop=True).astype(float)
+    rows = pd.DataFrame({c: summary[c].to_numpy(dtype=float)[first] for c in cols})
     rows["weight"] = counts
     return rows, codes
 
