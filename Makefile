@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 export JUPYTER_PREFER_ENV_PATH := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help setup system-deps report test test-fast bench bench-1m lint lock strip clean-data
+.PHONY: help setup system-deps report test test-fast bench bench-1m bench-peer-env lint lock strip clean-data
 
 help:
 	@echo "make report [PARAMS=params/<dataset>.yaml]  run the stages on a data set (default CDNOW)"
@@ -17,6 +17,7 @@ help:
 	@echo "make test-fast                              unit tests only (no notebook runs)"
 	@echo "make bench [SIZES='10k 100k']               benchmarks -> benchmarks/results.json (a few minutes)"
 	@echo "make bench-1m                               1M customers, make-report timing, 100M-line out-of-core run (about an hour)"
+	@echo "make bench-peer-env                         .venv-peer with PyMC-Marketing: the bench then times it too (~2 min)"
 	@echo "make lock                                   re-pin requirements.lock from pyproject.toml"
 	@echo "make strip                                  strip outputs from notebooks/"
 
@@ -59,6 +60,20 @@ bench: $(STAMP)
 
 bench-1m: $(STAMP)
 	$(BIN)/python -m benchmarks.bench --sizes 1m --report --out-of-core 100 --out benchmarks/results-1m.json
+
+# The bench's peer, PyMC-Marketing, in its own environment (its pins clash with requirements.lock; Python 3.12+).
+# The bench runs benchmarks/peer_pymc.py in it when it exists, and says "skipped" otherwise.
+PEER_VENV   := .venv-peer
+PEER_PYTHON ?= $(shell for p in python3.13 python3.12 $(wildcard $(HOME)/.pyenv/versions/3.1[23]*/bin/python3); do \
+                 $$p -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
+bench-peer-env: $(PEER_VENV)/.installed
+
+$(PEER_VENV)/.installed: benchmarks/peer-requirements.txt
+	@test -n "$(PEER_PYTHON)" || { echo "error: PyMC-Marketing 1.x needs Python 3.12+; run make bench-peer-env PEER_PYTHON=/path/to/python3.12"; exit 1; }
+	@command -v g++ >/dev/null || echo "note: no g++: pytensor falls back to Python code (slow); install g++ (Debian: g++)"
+	test -x $(PEER_VENV)/bin/python || $(PEER_PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r benchmarks/peer-requirements.txt
+	touch $@
 
 lock:
 	$(BIN)/python -m pip install --quiet uv
