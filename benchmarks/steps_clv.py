@@ -134,11 +134,13 @@ PEER_PYTHON = Path(__file__).resolve().parents[1] / ".venv-peer" / "bin" / "pyth
 PEER_TIMEOUT = 1800
 
 
-def step_peer(summary_file: str, out: str, python: str = str(PEER_PYTHON), models: tuple[str, ...] = ("bgnbd",
-              "pareto")) -> dict[str, Any]:
+def step_peer(summary_file: str, out: str, python: str = str(PEER_PYTHON), fits: tuple[str, ...] = (),
+              timeout: float = PEER_TIMEOUT) -> dict[str, Any]:
     """PyMC-Marketing's MAP fits on the same summary, in its own environment (:mod:`benchmarks.peer_pymc`).
 
-    Skipped, never failed, when the environment is missing. ``seconds`` is the
+    Skipped, never failed, when the environment is missing; fits not done after
+    ``timeout`` seconds are left out. ``fits``: ``model:priors`` entries (none: the
+    script's own, ``peer_pymc.FITS``). ``seconds`` is the
     peer's BG/NBD fit with its default priors; each ``<model>_<priors>`` entry
     has its seconds and parameters (time in days, as :func:`step_fit` reports).
     """
@@ -149,11 +151,11 @@ def step_peer(summary_file: str, out: str, python: str = str(PEER_PYTHON), model
     script = Path(__file__).resolve().with_name("peer_pymc.py")
     t0 = time.perf_counter()
     try:
-        done = subprocess.run([python, str(script), str(table), str(result), "--models", *models],
-                              capture_output=True, text=True, timeout=PEER_TIMEOUT)
+        done = subprocess.run([python, str(script), str(table), str(result), *(["--fits", *fits] if fits else [])],
+                              capture_output=True, text=True, timeout=timeout)
         note = done.stderr.strip().splitlines()[-1][:200] if done.returncode else ""
     except subprocess.TimeoutExpired:
-        note = f"stopped after {PEER_TIMEOUT} s"
+        note = f"stopped after {timeout:g} s"
     fits = json.loads(result.read_text()) if result.exists() else {}
     bg = fits.get("bgnbd_default", {})
     return {**fits, "seconds": bg.get("seconds"), "process_s": round(time.perf_counter() - t0, 1),
