@@ -60,7 +60,8 @@ def individual(theta: np.ndarray, z: np.ndarray) -> tuple[float, np.ndarray, np.
     return r, alpha * np.exp(lin[:, 0]), a * np.exp(lin[:, 1]), b * np.exp(lin[:, 2])
 
 
-def _groups(values: np.ndarray, weights: np.ndarray, by_value: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+def _groups(values: np.ndarray, weights: np.ndarray,
+            by_value: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """``values``' distinct values, each row's index among them and their summed ``weights`` (``by_value``);
     otherwise the rows themselves (index None)."""
     if not by_value:
