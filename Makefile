@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 export JUPYTER_PREFER_ENV_PATH := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help setup system-deps report test test-fast bench bench-1m bench-scaling bench-10m lint lock strip clean-data
+.PHONY: help setup system-deps report test test-fast bench bench-1m bench-scaling bench-10m bench-peer-env lint lock strip clean-data
 
 help:
 	@echo "make report [PARAMS=params/<dataset>.yaml]  run the stages on a data set (default CDNOW)"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench-1m                               1M customers, make-report timing, 100M-line out-of-core run (about an hour)"
 	@echo "make bench-scaling [SCALING='10k 100k 1m']  the whole run per size: seconds and peak memory per stage"
 	@echo "make bench-10m                              the scaling table up to 10M customers (110M lines; about 40 minutes)"
+	@echo "make bench-peer-env                         .venv-peer with PyMC-Marketing: the bench then times it too (~2 min)"
 	@echo "make lock                                   re-pin requirements.lock from pyproject.toml"
 	@echo "make strip                                  strip outputs from notebooks/"
 
@@ -76,6 +77,20 @@ bench-scaling: $(STAMP)
 
 bench-10m: $(STAMP)
 	$(BIN)/python -m benchmarks.scaling --sizes 10k 100k 1m 10m --engines $(ENGINES) --out benchmarks/scaling-10m.json
+
+# The bench's peer, PyMC-Marketing, in its own environment (its pins clash with requirements.lock; Python 3.12+).
+# The bench runs benchmarks/peer_pymc.py in it when it exists, and says "skipped" otherwise.
+PEER_VENV   := .venv-peer
+PEER_PYTHON ?= $(shell for p in python3.13 python3.12 $(wildcard $(HOME)/.pyenv/versions/3.1[23]*/bin/python3); do \
+                 $$p -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
+bench-peer-env: $(PEER_VENV)/.installed
+
+$(PEER_VENV)/.installed: benchmarks/peer-requirements.txt
+	@test -n "$(PEER_PYTHON)" || { echo "error: PyMC-Marketing 1.x needs Python 3.12+; run make bench-peer-env PEER_PYTHON=/path/to/python3.12"; exit 1; }
+	@command -v g++ >/dev/null || echo "note: no g++: pytensor falls back to Python code (slow); install g++ (Debian: g++)"
+	test -x $(PEER_VENV)/bin/python || $(PEER_PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r benchmarks/peer-requirements.txt
+	touch $@
 
 lock:
 	$(BIN)/python -m pip install --quiet uv

@@ -12,7 +12,8 @@ clean + summary     pandas: read, map, 7 rules                 what ``make repor
                     (:mod:`helpers.cleaning`), lifetimes'      03 (rules in DuckDB), stage 04's purchase
                     ``summary_data_from_transaction_data``     days in SQL, :func:`helpers.summary.btyd_summary`
 BG/NBD, Pareto/NBD  lifetimes fit, one row per customer        weighted fit on distinct (f, r, T) rows
-                                                               from starting values fitted on a sample
+                    (and PyMC-Marketing's MAP fits, in their   from starting values fitted on a sample
+                    own environment: ``make bench-peer-env``)
 CLV + P(alive)      lifetimes' ``customer_lifetime_value``     :func:`helpers.clv.lifetime_value` and
                     and ``conditional_probability_alive``      :func:`helpers.clv.p_alive`, once per
                                                                distinct row
@@ -29,7 +30,9 @@ Each ratio is plain time / fast time from the same run on the same machine,
 and each comes with the check that the answers agree (largest relative
 difference); the intervals' ratio is their cost over the point estimates'
 (``intervals_over_point``: Hessians + intervals / point seconds, same fit,
-same process; :mod:`benchmarks.steps_clv`). Results go to
+same process; :mod:`benchmarks.steps_clv`); ``fit_<model>_peer`` is PyMC-Marketing's MAP seconds
+(default priors) over ours on the same summary, with its parameters' differences from ours
+with its default priors and with flat ones (:mod:`benchmarks.peer_pymc`). Results go to
 ``benchmarks/results.json`` and a table is printed.
 ``--out-of-core N`` replicates the 1M log to N million lines, cleans it in
 DuckDB under a 6 GB memory limit and groups it into purchase days in SQL.
@@ -58,7 +61,7 @@ import pandas as pd
 
 from benchmarks.measure import PeakMemory, measure
 from benchmarks.results import compare, relative_difference, table
-from benchmarks.steps_clv import plain_fit, step_clv, step_fit, step_intervals
+from benchmarks.steps_clv import PEER_PYTHON, plain_fit, step_clv, step_fit, step_intervals, step_peer
 
 __all__ = ["compare", "measure", "plain_fit", "relative_difference", "step_clv", "step_fit", "step_intervals",
            "table"]  # bench.table(...), bench.plain_fit(...) and friends, as before
@@ -265,7 +268,8 @@ def bench_size(size: str, work: Path, report: bool, log: Callable[[str], None], 
 
     def step(name: str, fn: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
         steps[name] = measure(fn, **kwargs)
-        shown = {k: v for k, v in steps[name].items() if k in ("seconds", "peak_mb", "converged", "error")}
+        shown = {k: v for k, v in steps[name].items() if k in ("seconds", "peak_mb", "converged", "error",
+                                                                        "skipped")}
         log(f"[{size}] {name:<26} {shown}")
         return steps[name]
 
@@ -278,6 +282,7 @@ def bench_size(size: str, work: Path, report: bool, log: Callable[[str], None], 
     for model in ("bgnbd", "pareto"):
         step(f"fit_{model}_plain", step_fit, summary_file=files["fast"], model=model, weighted=False)
         step(f"fit_{model}_fast", step_fit, summary_file=files["fast"], model=model, weighted=True)
+    step("fit_peer_pymc", step_peer, summary_file=files["fast"], out=str(tmp / "peer"), python=str(PEER_PYTHON))
     step("fit_bgnbd_plain_weeks", step_fit, summary_file=files["fast"], model="bgnbd", weighted=False, unit_days=7.0)
     step("fit_bgnbd_fast_weeks", step_fit, summary_file=files["fast"], model="bgnbd", weighted=True, unit_days=7.0)
     bg = steps["fit_bgnbd_fast"]["params"]

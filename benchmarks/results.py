@@ -28,6 +28,24 @@ def _ratio(plain: dict[str, Any], fast: dict[str, Any]) -> float | None:
     return round(plain["seconds"] / fast["seconds"], 2)
 
 
+def _peer(steps: dict[str, Any], checks: dict[str, Any]) -> dict[str, float]:
+    """PyMC-Marketing's MAP seconds (default priors) / ours per model; ``checks`` gets its parameters' differences
+    from ours, with its default priors and with flat priors (then MAP is maximum likelihood)."""
+    peer, ratios = steps.get("fit_peer_pymc", {}), {}
+    for model in ("bgnbd", "pareto"):
+        ours = steps.get(f"fit_{model}_fast", {})
+        if not ours.get("params"):
+            continue
+        timed = peer.get(f"{model}_default", {})
+        if timed.get("seconds") and ours.get("seconds"):
+            ratios[f"fit_{model}_peer"] = round(timed["seconds"] / ours["seconds"], 2)
+        for priors in ("default", "flat"):
+            if theirs := peer.get(f"{model}_{priors}", {}).get("params"):
+                checks[f"fit_{model}_peer_{priors}_max_rel_diff"] = relative_difference(
+                    [theirs[k] for k in ours["params"]], list(ours["params"].values()))
+    return ratios
+
+
 def compare(steps: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
     """Speed ratios (plain / fast) and the largest relative differences between the answers."""
     ratios, checks = {}, {}
@@ -55,6 +73,7 @@ def compare(steps: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
         relative_difference(list(steps["fit_bgnbd_fast"]["params"].values()),
                             list(steps["fit_bgnbd_fast_weeks"]["params"].values()))
         if steps["fit_bgnbd_fast"].get("params") and steps["fit_bgnbd_fast_weeks"].get("params") else None)
+    ratios.update(_peer(steps, checks))
     ratios["clv_palive"] = _ratio(steps["clv_palive_plain"], steps["clv_palive_fast"])
     if Path(files["clv_plain"]).exists() and Path(files["clv_fast"]).exists():
         plain, fast = pd.read_parquet(files["clv_plain"]), pd.read_parquet(files["clv_fast"])
@@ -75,12 +94,13 @@ def table(results: dict[str, Any]) -> str:
                    f"{res['steps']['clean_summary_pipeline'].get('lines_in', 0):,} lines ==")
         out.append(f"{'step':<28}{'seconds':>10}{'peak MB':>10}  note")
         for name, s in res["steps"].items():
-            note = s.get("error") or ("" if s.get("converged", True) else s.get("message", ""))
-            out.append(f"{name:<28}{s.get('seconds', float('nan')):>10}{s.get('peak_mb', 0):>10}  {note[:60]}")
+            note = s.get("error") or s.get("skipped") or ("" if s.get("converged", True) else s.get("message", ""))
+            seconds = "-" if s.get("seconds") is None else s["seconds"]
+            out.append(f"{name:<28}{seconds:>10}{s.get('peak_mb', 0):>10}  {note[:60]}")
             for stage, st in s.get("stages", {}).items():
                 out.append(f"  {stage:<26}{st['seconds']:>10}{st['peak_mb']:>10}")
-        out.append("ratios (plain / fast; intervals_over_point: intervals / point estimates; "
-                   "spark_over_duckdb: Spark / DuckDB): "
+        out.append("ratios (plain / fast; *_peer: PyMC-Marketing's MAP / ours; intervals_over_point: intervals / "
+                   "point estimates; spark_over_duckdb: Spark / DuckDB): "
                    + ", ".join(f"{k} {v}x" for k, v in res["ratios"].items()))
         out.append("checks: " + ", ".join(f"{k} {v}" for k, v in res["checks"].items()))
     if "out_of_core" in results:

@@ -1,14 +1,18 @@
-"""The bench's CLV steps (each runs in its own process): BTYD fits, CLV + P(alive), the intervals.
+"""The bench's CLV steps (each runs in its own process): BTYD fits, CLV + P(alive), the intervals, the peer.
 
 Plain lifetimes against :mod:`helpers.clv` for the fits and the point
 estimates; for the intervals, :func:`helpers.clv.intervals.customer_intervals`
 (the delta method, once per distinct row) against the point estimates of the
-same fit in the same process (:func:`step_intervals`).
+same fit in the same process (:func:`step_intervals`); PyMC-Marketing's MAP
+fits on the same summary in their own environment (:func:`step_peer`).
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -123,3 +127,36 @@ def step_intervals(summary_file: str, out: str, months: int = 12, horizon_days: 
             "intervals_s": round(t3 - t2, 3), "intervals_over_point": round((t3 - t1) / max(t1 - t0, 1e-9), 2),
             "distinct_rows": int(len(summary[["frequency", "recency", "T"]].drop_duplicates())),
             "point_max_rel_diff": agree, "converged": bool(uncertainty.ok)}
+
+
+#: The peer's virtual environment (``make bench-peer-env``) and how long its fits may take in all.
+PEER_PYTHON = Path(__file__).resolve().parents[1] / ".venv-peer" / "bin" / "python"
+PEER_TIMEOUT = 1800
+
+
+def step_peer(summary_file: str, out: str, python: str = str(PEER_PYTHON), fits: tuple[str, ...] = (),
+              timeout: float = PEER_TIMEOUT) -> dict[str, Any]:
+    """PyMC-Marketing's MAP fits on the same summary, in its own environment (:mod:`benchmarks.peer_pymc`).
+
+    Skipped, never failed, when the environment is missing; fits not done after
+    ``timeout`` seconds are left out. ``fits``: ``model:priors`` entries (none: the
+    script's own, ``peer_pymc.FITS``). ``seconds`` is the
+    peer's BG/NBD fit with its default priors; each ``<model>_<priors>`` entry
+    has its seconds and parameters (time in days, as :func:`step_fit` reports).
+    """
+    if not Path(python).exists():
+        return {"skipped": "skipped: run make bench-peer-env", "seconds": None}
+    table, result = Path(out).with_suffix(".csv"), Path(out).with_suffix(".json")
+    pd.read_parquet(summary_file)[["frequency", "recency", "T"]].to_csv(table, index=False)
+    script = Path(__file__).resolve().with_name("peer_pymc.py")
+    t0 = time.perf_counter()
+    try:
+        done = subprocess.run([python, str(script), str(table), str(result), *(["--fits", *fits] if fits else [])],
+                              capture_output=True, text=True, timeout=timeout)
+        note = done.stderr.strip().splitlines()[-1][:200] if done.returncode else ""
+    except subprocess.TimeoutExpired:
+        note = f"stopped after {timeout:g} s"
+    fits = json.loads(result.read_text()) if result.exists() else {}
+    bg = fits.get("bgnbd_default", {})
+    return {**fits, "seconds": bg.get("seconds"), "process_s": round(time.perf_counter() - t0, 1),
+            "converged": "params" in bg, "message": note or bg.get("error", "")}

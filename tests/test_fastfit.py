@@ -204,3 +204,19 @@ def test_bg_fit_is_lifetimes_own_fit(cdnow: pd.DataFrame, family: type) -> None:
 def test_bg_fit_that_does_not_converge_raises_lifetimes_error(cdnow: pd.DataFrame) -> None:
     with quiet(), pytest.raises(ConvergenceError):
         BetaGeo.new_fitter(BetaGeoFitter, 0.0).fit(*(cdnow[c] for c in ("frequency", "recency", "T")), maxiter=2)
+
+
+@pytest.mark.parametrize("modified", [False, True])
+def test_bg_grouped_likelihood_equals_the_per_row_one_of_the_covariate_fit(scaled: tuple[np.ndarray, ...],
+                                                                           modified: bool) -> None:
+    """Without covariates the likelihood is computed per distinct frequency, age and recency; with a covariate
+    whose coefficients are 0 per row: the same value and gradient (the covariate fit's path, unit weights)."""
+    x, tx, T, w = scaled
+    customers = [np.repeat(v, w.astype(int)) for v in (x, tx, T)]
+    theta = np.array([-1.4, -2.9, -0.2, 0.9])
+    grouped = bgnbd_fit.log_likelihood(theta, bgnbd_fit.Rows.of(x, tx, T, w, modified=modified))
+    z = np.random.default_rng(0).normal(size=(len(customers[0]), 1))
+    per_row = bgnbd_fit.log_likelihood(np.concatenate([theta, np.zeros(3)]),
+                                       bgnbd_fit.Rows.of(*customers, z=z, modified=modified))
+    assert per_row[0] == pytest.approx(grouped[0], rel=1e-12)
+    np.testing.assert_allclose(per_row[1][:4], grouped[1], rtol=1e-10)

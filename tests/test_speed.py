@@ -6,6 +6,7 @@ Speed itself is measured by ``make bench``, never asserted here.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import warnings
 from pathlib import Path
@@ -220,7 +221,9 @@ def test_bench_runs_every_step_and_reports_ratios_and_checks(tmp_path: Path, mon
 
     monkeypatch.setitem(bench.SIZES, "tiny", 1500)
     monkeypatch.setattr(measure, "START_METHOD", "forkserver")  # a process per step, without an import per step
+    monkeypatch.setattr(bench, "PEER_PYTHON", tmp_path / "no-peer-env" / "python")  # never the real peer here
     result = bench.bench_size("tiny", tmp_path, report=False, log=lambda _: None)
+    assert result["steps"]["fit_peer_pymc"]["skipped"] == "skipped: run make bench-peer-env"
     assert all("error" not in s for s in result["steps"].values()), result["steps"]
     assert result["checks"]["summary_same_customers"] and result["checks"]["summary_max_rel_diff"] < 1e-9
     assert result["checks"]["fit_bgnbd_max_rel_diff"] < 1e-4 and result["checks"]["clv_max_rel_diff"] < 1e-6
@@ -229,6 +232,34 @@ def test_bench_runs_every_step_and_reports_ratios_and_checks(tmp_path: Path, mon
     assert all(s["peak_mb"] > 50 for s in result["steps"].values())  # the memory of the child was sampled
     assert result["steps"]["clean_summary_pipeline"]["engine"] == "pandas"  # a small source: as make report reads it
     assert "clean_summary_pipeline" in bench.table({"sizes": {"tiny": result}})
+
+
+def test_the_peer_step_reads_the_peers_fits_and_the_bench_compares_them(tmp_path: Path) -> None:
+    """The plumbing of the PyMC-Marketing step, with a stand-in for the peer's Python (the real one is slow)."""
+    from benchmarks.results import compare
+    from benchmarks.steps_clv import step_peer
+
+    summary = tmp_path / "summary.parquet"
+    pd.DataFrame({"frequency": [0.0, 2.0], "recency": [0.0, 5.0], "T": [9.0, 9.0]}).to_parquet(summary)
+    fits = {"bgnbd_default": {"seconds": 3.0, "params": {"r": 0.3, "alpha": 4.0, "a": 0.8, "b": 2.4}},
+            "bgnbd_flat": {"seconds": 2.0, "params": {"r": 0.2, "alpha": 4.0, "a": 0.8, "b": 2.4}}}
+    fake = tmp_path / "python"
+    fake.write_text(f"#!/bin/sh\ntest -s \"$2\" && echo '{json.dumps(fits)}' > \"$3\"\n")
+    fake.chmod(0o755)
+    peer = step_peer(str(summary), str(tmp_path / "peer"), python=str(fake))
+    assert peer["seconds"] == 3.0 and peer["converged"] and peer["bgnbd_flat"] == fits["bgnbd_flat"]
+    assert pd.read_csv(tmp_path / "peer.csv").columns.tolist() == ["frequency", "recency", "T"]
+    ours = {"seconds": 0.5, "params": {"r": 0.2, "alpha": 4.0, "a": 0.8, "b": 2.4}}
+    steps = {"fit_bgnbd_fast": ours, "fit_peer_pymc": peer}
+    steps.update({k: {"seconds": 1.0} for k in ("clean_summary_plain", "clean_summary_pipeline", "fit_bgnbd_plain",
+                                                "fit_pareto_plain", "fit_pareto_fast", "fit_bgnbd_fast_weeks",
+                                                "clv_palive_plain", "clv_palive_fast")})
+    files = {k: str(tmp_path / "absent") for k in ("plain", "fast", "clv_plain", "clv_fast")}
+    result = compare(steps, files)
+    assert result["ratios"]["fit_bgnbd_peer"] == 6.0 and "fit_pareto_peer" not in result["ratios"]
+    assert result["checks"]["fit_bgnbd_peer_flat_max_rel_diff"] == 0.0
+    assert result["checks"]["fit_bgnbd_peer_default_max_rel_diff"] == pytest.approx(0.5)
+    assert step_peer(str(summary), str(tmp_path / "p2"), python=str(tmp_path / "none"))["seconds"] is None
 
 
 @pytest.mark.notebooks

@@ -22,7 +22,9 @@ case ``gamma_a = gamma_b``. The mean purchase rate ``r / alpha_i`` is
 The fit is maximum likelihood on the distinct (frequency, recency, T, z) rows
 with their counts as weights (:func:`helpers.clv.summary.distinct_rows`),
 with the BG/NBD closed-form likelihood (Fader, Hardie and Lee 2005, no
-hypergeometric function) and its analytic gradient, by scipy's L-BFGS-B in
+hypergeometric function) and its analytic gradient (one definition with
+lifetimes' fit: :func:`helpers.clv.models.bgnbd_fit.log_likelihood`, whose
+optional covariates are these), by scipy's L-BFGS-B in
 log space for ``r, alpha, a, b``, time rescaled as lifetimes does (the oldest
 customer aged 10). It starts from lifetimes' start (log parameters 0.1) without
 covariates, and the covariate fit from that fit with zero coefficients:
@@ -41,7 +43,8 @@ import pandas as pd
 from scipy import optimize, special, stats
 from threadpoolctl import threadpool_limits
 
-from helpers.clv.models.bgnbd_fit import gradient_hessian
+from helpers.clv.models import bgnbd_fit
+from helpers.clv.models.bgnbd_fit import Rows, gradient_hessian, individual
 from helpers.clv.summary import distinct_rows
 from helpers.errors import DataError
 
@@ -81,70 +84,22 @@ class CovariateFit:
         return (len(PROCESSES) if self.dropout else 1) * len(self.names)
 
 
-def _split(theta: np.ndarray, k: int) -> tuple[float, float, float, float, np.ndarray, np.ndarray, np.ndarray]:
-    """``theta`` (log r, log alpha, log a, log b, gamma_p, gamma_a, gamma_b) as its pieces."""
-    r, alpha, a, b = np.exp(theta[:4])
-    return r, alpha, a, b, theta[4:4 + k], theta[4 + k:4 + 2 * k], theta[4 + 2 * k:4 + 3 * k]
-
-
-def individual(theta: np.ndarray, z: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
-    """Each row's ``r, alpha_i, a_i, b_i`` from ``theta`` and the covariates ``z`` (rows x k).
-
-    >>> r, al, a, b = individual(np.log([0.2, 4.0, 0.8, 2.4]), np.zeros((2, 0)))
-    >>> float(r), al.tolist(), a.tolist()
-    (0.2, [4.0, 4.0], [0.8, 0.8])
-    """
-    r, alpha, a, b, gp, ga, gb = _split(theta, z.shape[1])
-    lin = np.einsum("ij,jk->ik", z, np.column_stack([-gp, ga, gb]))  # einsum: no BLAS threads to wait for
-    return r, alpha * np.exp(lin[:, 0]), a * np.exp(lin[:, 1]), b * np.exp(lin[:, 2])
-
-
-def _loglik(theta: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray, z: np.ndarray,
-            grad: bool = True) -> tuple[float, np.ndarray | None]:
-    """The weighted BG/NBD log-likelihood (Fader, Hardie and Lee 2005, eq. 6) and its gradient in ``theta``.
-
-    A one-time buyer's terms reduce to the purchase part, so the drop-out
-    part is computed for the repeat buyers ``i`` only.
-    """
-    r, al, a, b = individual(theta, z)
-    s, i = r + x, np.flatnonzero(x > 0)
-    la_T = np.log(al + T)
-    ll = special.gammaln(s) - special.gammaln(r) + r * np.log(al) - s * la_T
-    xi, si, ai, bi, ali = x[i], s[i], a[i], b[i], al[i]
-    la_tx = np.log(ali + tx[i])
-    odds = np.log(ai) - np.log(bi + xi - 1) - si * (la_tx - la_T[i])  # drop-out after the last purchase vs alive
-    ll[i] += (special.gammaln(ai + bi) + special.gammaln(bi + xi) - special.gammaln(bi) - special.gammaln(ai + bi + xi)
-              + np.logaddexp(0.0, odds))
-    total = float((w * ll).sum())  # not w @ ll: a BLAS dot waits for its threads on a busy machine
-    if not grad:
-        return total, None
-    p4 = special.expit(odds)  # the posterior probability that a repeat buyer has dropped out
-    d_r = special.digamma(s) - special.digamma(r) + np.log(al) - la_T
-    d_r[i] -= p4 * (la_tx - la_T[i])
-    d_al = r / al - s / (al + T)
-    d_al[i] -= si * p4 * (1 / (ali + tx[i]) - 1 / (ali + T[i]))
-    d_a, d_b = np.zeros_like(x), np.zeros_like(x)
-    dg_ab, dg_abx = special.digamma(ai + bi), special.digamma(ai + bi + xi)
-    d_a[i] = (dg_ab - dg_abx + p4 / ai) * ai
-    d_b[i] = (dg_ab + special.digamma(bi + xi) - special.digamma(bi) - dg_abx - p4 / (bi + xi - 1)) * bi
-    parts = np.column_stack([-d_al * al, d_a, d_b]) * w[:, None]
-    g = np.concatenate([[r * float((w * d_r).sum()), -parts[:, 0].sum(), parts[:, 1].sum(), parts[:, 2].sum()],
-                        np.einsum("ij,ik->kj", z, parts).ravel()])
-    return total, g
-
-
 def log_likelihood(theta: np.ndarray, summary: pd.DataFrame, z: np.ndarray) -> float:
     """The log-likelihood of ``summary`` (frequency, recency, T per customer) at ``theta`` with covariates ``z``."""
-    x, tx, T = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
-    return _loglik(theta, x, tx, T, np.ones(len(x)), np.asarray(z, float).reshape(len(x), -1), grad=False)[0]
+    return bgnbd_fit.log_likelihood(theta, _customers(summary, z), grad=False)[0]
 
 
 def gradient(theta: np.ndarray, summary: pd.DataFrame, z: np.ndarray) -> np.ndarray:
     """The analytic gradient of :func:`log_likelihood` in ``theta`` (what the optimizer and the Hessian use)."""
-    x, tx, T = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
-    g = _loglik(theta, x, tx, T, np.ones(len(x)), np.asarray(z, float).reshape(len(x), -1))[1]
+    g = bgnbd_fit.log_likelihood(theta, _customers(summary, z))[1]
     assert g is not None
     return g
+
+
+def _customers(summary: pd.DataFrame, z: np.ndarray) -> Rows:
+    """One row per customer (weight 1) with covariates ``z``."""
+    x, tx, T = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    return Rows.of(x, tx, T, z=np.asarray(z, float).reshape(len(x), -1))
 
 
 def _rows(summary: pd.DataFrame, z: pd.DataFrame) -> tuple[np.ndarray, ...]:
@@ -157,9 +112,10 @@ def _rows(summary: pd.DataFrame, z: pd.DataFrame) -> tuple[np.ndarray, ...]:
             rows[names].to_numpy(float).reshape(len(rows), len(names)))
 
 
-def _hessian(theta: np.ndarray, args: tuple[np.ndarray, ...], free: np.ndarray) -> np.ndarray:
+def _hessian(theta: np.ndarray, rows: Rows, free: np.ndarray) -> np.ndarray:
     """The Hessian of the log-likelihood in the ``free`` parameters (central differences of the gradient)."""
-    return gradient_hessian(lambda u: _loglik(u, *args)[1], theta, HESSIAN_STEP, relative=True, free=free)
+    return gradient_hessian(lambda u: bgnbd_fit.log_likelihood(u, rows)[1], theta, HESSIAN_STEP, relative=True,
+                            free=free)
 
 
 def fit(summary: pd.DataFrame, z: pd.DataFrame | None = None, *, start: np.ndarray | None = None,
@@ -185,13 +141,13 @@ def fit(summary: pd.DataFrame, z: pd.DataFrame | None = None, *, start: np.ndarr
     names, k = [str(c) for c in z.columns], z.shape[1]
     x, tx, T, w, zz = _rows(summary, z)
     scale = 10.0 / T.max()  # lifetimes' _scale_time: the oldest customer is 10 time units old
-    args = (x, tx * scale, T * scale, w, zz)
+    rows = Rows.of(x, tx * scale, T * scale, w, z=zz)
     x0 = np.concatenate([np.full(4, 0.1), np.zeros(3 * k)]) if start is None else start.astype(float).copy()
     x0[1] += np.log(scale)  # alpha in the rescaled time
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
         with np.errstate(all="ignore"):
-            ll, g = _loglik(theta, *args)
+            ll, g = bgnbd_fit.log_likelihood(theta, rows)
         if not np.isfinite(ll) or not np.all(np.isfinite(g)):  # type: ignore[arg-type]
             return 1e300, np.zeros_like(theta)
         return -ll / w.sum(), -g / w.sum()  # type: ignore[operator]
@@ -208,7 +164,7 @@ def fit(summary: pd.DataFrame, z: pd.DataFrame | None = None, *, start: np.ndarr
     converged = bool(np.isfinite(res.fun) and not at_bound and np.max(np.abs(res.jac[free])) < 1e-4)
     message = str(res.message) + (f"; {len(at_bound)} parameter(s) at the optimizer's bound" if at_bound else "")
     with np.errstate(all="ignore"):
-        hess = _hessian(theta, args, free) if se and converged else np.full((len(free),) * 2, np.nan)
+        hess = _hessian(theta, rows, free) if se and converged else np.full((len(free),) * 2, np.nan)
     covariance = None
     if np.all(np.isfinite(hess)):
         try:
@@ -219,7 +175,7 @@ def fit(summary: pd.DataFrame, z: pd.DataFrame | None = None, *, start: np.ndarr
     if se and covariance is not None and not np.all(np.diag(covariance)[free] > 0):
         covariance, message = None, message + "; the Hessian is not negative definite (no standard errors)"
     # the density in the summary's time unit: each purchase time's density scales with 1 / scale
-    loglik = _loglik(theta, *args, grad=False)[0] + float((w * x).sum()) * np.log(scale)
+    loglik = bgnbd_fit.log_likelihood(theta, rows, grad=False)[0] + float((w * x).sum()) * np.log(scale)
     theta[1] -= np.log(scale)
     se = np.sqrt(np.diag(covariance)) if covariance is not None else np.full(len(theta), np.nan)
     params = pd.Series(np.exp(theta[:4]), index=["r", "alpha", "a", "b"])

@@ -112,6 +112,57 @@ def purchase_halves(frame: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     return days_summary.purchase_halves(as_purchase_days(frame, as_of), as_of)
 
 
+def _distinct(frame: pd.DataFrame, cols: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Each row's rank among the distinct rows of ``cols`` (sorted; ``groupby(cols).ngroup()``) and those rows.
+
+    Each column's values become ordered integer codes (whole numbers in a
+    short range are their own codes; others are numbered by a hash and a sort
+    of the few distinct values), packed into one integer key per row, and the
+    distinct keys unpacked into the distinct rows' values; a key space past
+    2**62 or a missing value falls back to pandas' groupby.
+
+    >>> codes, rows = _distinct(pd.DataFrame({"a": [2.0, 1.0, 2.0, 1.0], "b": [0.5, 3.0, 0.5, 0.0]}), ["a", "b"])
+    >>> codes.tolist(), rows["a"].tolist(), rows["b"].tolist()
+    ([2, 1, 2, 0], [1.0, 1.0, 2.0], [0.0, 3.0, 0.5])
+    """
+    key, size, tables = np.zeros(len(frame), dtype=np.int64), 1, []
+    for col in cols:
+        values = frame[col].to_numpy(dtype=float)
+        low, high = (float(values.min()), float(values.max())) if len(values) else (0.0, 0.0)
+        codes = values.astype(np.int64) if high - low < 2**20 else None
+        if codes is not None and np.array_equal(codes, values):  # whole numbers in a short range: their own codes
+            codes -= int(low)
+            table = low + np.arange(int(high - low) + 1, dtype=float)
+        else:
+            codes, distinct = pd.factorize(values)
+            if (codes < 0).any():
+                return _grouped(frame, cols)
+            order = np.argsort(np.asarray(distinct), kind="stable")
+            rank = np.empty(len(order), dtype=np.int64)
+            rank[order] = np.arange(len(order))
+            codes, table = rank[codes], np.asarray(distinct, dtype=float)[order]
+        size *= max(len(table), 1)
+        if size > 2**62:
+            return _grouped(frame, cols)
+        key *= len(table)
+        key += codes
+        tables.append(table)
+    codes, keys = pd.factorize(key, sort=True)
+    rows = {}
+    for col, table in reversed(list(zip(cols, tables))):
+        keys, rest = np.divmod(keys, len(table))
+        rows[col] = table[rest]
+    return codes, {c: rows[c] for c in cols}
+
+
+def _grouped(frame: pd.DataFrame, cols: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """:func:`_distinct` by pandas' groupby."""
+    codes = frame.groupby(cols, sort=True, observed=True).ngroup().to_numpy()
+    first = np.zeros(codes.max() + 1 if len(codes) else 0, dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes))[::-1]  # first customer of each distinct row
+    return codes, {c: frame[c].to_numpy(dtype=float)[first] for c in cols}
+
+
 def distinct_rows(summary: pd.DataFrame, extra: tuple[str, ...] = ()) -> tuple[pd.DataFrame, np.ndarray]:
     """The distinct (frequency, recency, T) rows of ``summary`` with their counts, and each customer's row.
 
@@ -126,13 +177,9 @@ def distinct_rows(summary: pd.DataFrame, extra: tuple[str, ...] = ()) -> tuple[p
     >>> rows["weight"].tolist(), inverse.tolist()
     ([1, 2], [1, 0, 1])
     """
-    cols = ["frequency", "recency", "T", *extra]
-    codes = summary.groupby(cols, sort=True, observed=True).ngroup().to_numpy()
-    counts = np.bincount(codes)
-    first = np.zeros(len(counts), dtype=np.int64)
-    first[codes[::-1]] = np.arange(len(codes))[::-1]  # first customer of each distinct row
-    rows = summary.iloc[first][cols].reset_index(drop=True).astype(float)
-    rows["weight"] = counts
+    codes, values = _distinct(summary, ["frequency", "recency", "T", *extra])
+    rows = pd.DataFrame(values)
+    rows["weight"] = np.bincount(codes, minlength=len(rows))
     return rows, codes
 
 

@@ -7,7 +7,7 @@ module                     what
 :mod:`.bgnbd`              BG/NBD (:class:`BetaGeo`)
 :mod:`.pareto`             Pareto/NBD (:class:`ParetoNBD`)
 :mod:`.pareto_fit`         Pareto/NBD's likelihood, its gradient, the fast fit
-:mod:`.bgnbd_fit`          BG/NBD and MBG/NBD gradients for lifetimes' own BFGS
+:mod:`.bgnbd_fit`          BG/NBD and MBG/NBD likelihood and gradient (optional covariates), lifetimes' BFGS
 :mod:`.mbgnbd`             MBG/NBD (:class:`ModifiedBetaGeo`)
 :mod:`.bgbb`               BG/BB for discrete-time logs (:class:`BetaGeoBetaBinom`; not in ``clv.models``' comparison)
 :mod:`.gamma_gamma`        Gamma-Gamma spend per purchase (:class:`SpendFit`)

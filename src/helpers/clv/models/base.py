@@ -203,7 +203,8 @@ class BTYDModel:
         log-likelihood; Pareto/NBD sums it and divides by the mean weight, so its
         penalizer is scaled by rows / customers to keep the same optimum. After a
         weighted fit ``model.data`` holds the customers (weight 1), so lifetimes'
-        plots see the population, not the distinct rows.
+        plots see the population, not the distinct rows (its recency and T
+        share the summary's memory: read them, do not write them).
         """
         fitter = MODEL_CLASSES[cls.key] if fitter is None else fitter
         kwargs: dict[str, Any] = {"tol": tol, **cls.fit_options}
@@ -216,8 +217,8 @@ class BTYDModel:
         model = cls.new_fitter(fitter, pen).fit(rows["frequency"].to_numpy(), rows["recency"].to_numpy(),
                                                rows["T"].to_numpy(), weights=rows["weight"].to_numpy(), **kwargs)
         model.penalizer_coef = penalizer
-        model.data = pd.DataFrame({"frequency": f.astype(int), "recency": r, "T": t,
-                                   "weights": np.ones(len(f), int)}, index=summary.index)
+        model.data = pd.DataFrame({"frequency": f.astype(int), "recency": r, "T": t,  # copy=False: no 1M-row
+                                   "weights": np.ones(len(f), int)}, index=summary.index, copy=False)  # block copies
         model.generate_new_data = lambda size=1: cls.simulator(t, *model._unload_params(*cls.parameter_names),
                                                                size=size)
         return model

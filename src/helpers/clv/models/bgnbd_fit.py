@@ -1,83 +1,180 @@
-"""BG/NBD and MBG/NBD: lifetimes' own fit, with the gradient and Hessian in numpy instead of autograd.
+"""BG/NBD and MBG/NBD: one likelihood with its analytic gradient, optional static covariates; lifetimes' fit with it.
 
-lifetimes fits both with scipy's BFGS on log parameters, the gradient from
-autograd (about ten times the cost of the likelihood) and, at the end, the
-Hessian from autograd (for ``variance_matrix_``). Here the same BFGS runs from
-the same start with the same tolerance on the same objective
-(``_negative_log_likelihood``: the weighted mean log-likelihood plus
-``penalizer_coef * sum(params ** 2)``), with its analytic gradient; the
-Hessian is central differences of that gradient. The iterates are lifetimes'
-own up to rounding, so the optimum, a ``ConvergenceError`` and everything
-lifetimes' ``fit`` sets after its ``_fit`` stay as they were.
+The weighted log-likelihood (Fader, Hardie and Lee 2005, equation 6;
+Batislam et al. 2007 for MBG/NBD) on distinct rows, and its gradient, in
+``theta`` = (log r, log alpha, log a, log b) followed, with ``k`` covariates
+``z``, by the coefficients gamma_p, gamma_a, gamma_b of
+:mod:`helpers.clv.covariates` (``alpha_i = alpha exp(-gamma_p' z_i)``,
+``a_i = a exp(gamma_a' z_i)``, ``b_i = b exp(gamma_b' z_i)``). Each row's
+log-likelihood is
 
-With ``P`` the weight of the "alive at T" term in each row's likelihood
-(Fader, Hardie and Lee 2005, equation 6; Batislam et al. 2007 for MBG/NBD),
-the derivatives are those of ``gammaln`` and ``log`` terms: ``digamma`` per
-distinct frequency, the rest per row.
+    gammaln(r + x) - gammaln(r) + r log(alpha) - (r + x) log(alpha + T)
+    + [Beta terms in a, b, x] + log(1 + exp(d)),
+    d = log(a) - log(b + x - 1) + (r + x) (log(alpha + T) - log(alpha + t_x)),
+
+the last two for repeat buyers only (MBG/NBD: for everyone, with ``x + 1``
+in the Beta terms and ``b + x`` in ``d``); ``expit(d)`` is the probability
+that the customer has dropped out. Without covariates the parameters are the
+same for every row, so the terms that depend on one of x, T or t_x only are
+computed once per distinct value (:class:`Rows`: a BTYD summary has about a
+hundred frequencies and a few hundred ages): the per-row work is ``d``, one
+``exp`` and one ``log``.
+
+lifetimes fits BG/NBD and MBG/NBD with scipy's BFGS on log parameters, the
+gradient from autograd (about ten times the cost of the likelihood) and, at
+the end, the Hessian from autograd (for ``variance_matrix_``). Here
+(:func:`lifetimes_fit`) the same BFGS runs from the same start with the same
+tolerance on the same objective (``_negative_log_likelihood``: the weighted
+mean log-likelihood plus ``penalizer_coef * sum(params ** 2)``), with the
+analytic gradient; the Hessian is central differences of that gradient. The
+iterates are lifetimes' own up to rounding, so the optimum, a
+``ConvergenceError`` and everything lifetimes' ``fit`` sets after its
+``_fit`` stay as they were.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from textwrap import dedent
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from lifetimes import ModifiedBetaGeoFitter
 from lifetimes.utils import ConvergenceError
 from scipy.optimize import minimize
-from scipy.special import digamma, expit, gammaln
+from scipy.special import digamma, gammaln
 from threadpoolctl import threadpool_limits
 
 
-def _per_frequency(fn: Any, values: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """``fn(values + x)`` computed once per distinct frequency (a BTYD summary has few)."""
-    ux, ix = np.unique(x, return_inverse=True)
-    return fn(values + ux)[ix]
+def individual(theta: np.ndarray, z: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's ``r, alpha_i, a_i, b_i`` from ``theta`` and the covariates ``z`` (rows x k).
+
+    >>> r, al, a, b = individual(np.log([0.2, 4.0, 0.8, 2.4]), np.zeros((2, 0)))
+    >>> float(r), al.tolist(), a.tolist()
+    (0.2, [4.0, 4.0], [0.8, 0.8])
+    """
+    r, alpha, a, b = np.exp(theta[:4])
+    k = z.shape[1]
+    lin = np.einsum("ij,jk->ik", z, np.column_stack([-theta[4:4 + k], theta[4 + k:4 + 2 * k], theta[4 + 2 * k:]]))
+    return r, alpha * np.exp(lin[:, 0]), a * np.exp(lin[:, 1]), b * np.exp(lin[:, 2])
+
+
+def _groups(values: np.ndarray, weights: np.ndarray,
+            by_value: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """``values``' distinct values, each row's index among them and their summed ``weights`` (``by_value``);
+    otherwise the rows themselves (index None)."""
+    if not by_value:
+        return values, None, weights
+    index, distinct = pd.factorize(values)
+    return np.asarray(distinct, dtype=float), index, np.bincount(index, weights, len(distinct))
+
+
+def _at(table: np.ndarray, index: np.ndarray | None) -> np.ndarray:
+    """Each row's entry of a per-group ``table`` (the table itself when the groups are the rows)."""
+    return table if index is None else table[index]
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Weighted (frequency, recency, T) rows and covariates ``z``, grouped for :func:`log_likelihood`.
+
+    Without covariates (``z`` with no column) T is grouped by value (``uT``,
+    ``iT``, weights ``wT``, weighted frequencies ``wxT``), and the rows with
+    a drop-out term (``drop``: the repeat buyers; everyone for MBG/NBD) by
+    frequency (``ux``, ``ix``, ``wx``) and by recency (``utx``, ``itx``);
+    with covariates every group is one row (the indices are None).
+    """
+
+    z: np.ndarray
+    shift: float  # 1 for MBG/NBD: its Beta terms count one more purchase occasion
+    uT: np.ndarray
+    iT: np.ndarray | None
+    wT: np.ndarray
+    wxT: np.ndarray
+    drop: np.ndarray  # the rows with a drop-out term
+    iTd: np.ndarray  # their T groups
+    xd: np.ndarray
+    wd: np.ndarray
+    ux: np.ndarray
+    ix: np.ndarray | None
+    wx: np.ndarray
+    utx: np.ndarray
+    itx: np.ndarray | None
+
+    @classmethod
+    def of(cls, freq: Any, rec: Any, T: Any, weights: Any = None, z: Any = None, modified: bool = False) -> Rows:
+        """The rows (lifetimes' time scaling already applied by the caller); ``modified``: MBG/NBD."""
+        x, tx, T = (np.asarray(v, dtype=float) for v in (freq, rec, T))
+        w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
+        z = np.zeros((len(x), 0)) if z is None else np.asarray(z, dtype=float).reshape(len(x), -1)
+        by_value = z.shape[1] == 0
+        uT, iT, wT = _groups(T, w, by_value)
+        wxT = np.bincount(iT, w * x, len(uT)) if iT is not None else w * x
+        drop = np.arange(len(x)) if modified else np.flatnonzero(x > 0)
+        xd, wd = x[drop], w[drop]
+        ux, ix, wx = _groups(xd, wd, by_value)
+        utx, itx, _ = _groups(tx[drop], wd, by_value)
+        return cls(z, float(modified), uT, iT, wT, wxT, drop, drop if iT is None else iT[drop], xd, wd, ux, ix, wx,
+                   utx, itx)
+
+
+def log_likelihood(theta: np.ndarray, rows: Rows, grad: bool = True) -> tuple[float, np.ndarray | None]:
+    """The weighted log-likelihood of ``rows`` at ``theta`` and (``grad``) its gradient in ``theta``.
+
+    Arrays named per group hold one entry per T group (``lat``), frequency
+    group (``beta``) or recency group (``lar``); without covariates the
+    parameters are plain numbers, with covariates each group is a row.
+    """
+    k, drop, ix = rows.z.shape[1], rows.drop, rows.ix
+    if k:
+        r, al, a, b = individual(theta, rows.z)
+        ald, ad, bd = al[drop], a[drop], b[drop]
+    else:
+        r, al, a, b = np.exp(theta[:4])
+        ald, ad, bd = al, a, b
+    ux, bx, abx = rows.ux, bd + rows.ux + rows.shift, ad + bd + rows.ux + rows.shift
+    last = bd + ux - 1 + rows.shift  # b + x - 1 (MBG/NBD: b + x), per frequency group
+    lat, log_al, rT = np.log(al + rows.uT), np.log(al) * rows.wT, r * rows.wT + rows.wxT
+    gap = lat[rows.iTd] - _at(np.log(ald + rows.utx), rows.itx)  # log(alpha + T) - log(alpha + t_x), per row
+    d = _at(np.log(ad) - np.log(last), ix) + (r + rows.xd) * gap
+    e = np.exp(-np.abs(d))
+    beta = gammaln(ad + bd) + gammaln(bx) - gammaln(bd) - gammaln(abx)
+    total = (r * log_al.sum() - (lat * rT).sum() + ((gammaln(r + ux) - gammaln(r) + beta) * rows.wx).sum()
+             + (rows.wd * (np.log(1 + e) + np.maximum(d, 0))).sum())
+    if not grad:
+        return float(total), None
+    wq = rows.wd * np.where(d > 0, 1.0, e) / (1 + e)  # weight x the probability of having dropped out
+    ft = al / (al + rows.uT)
+    dg_ab, dg_abx = digamma(ad + bd), digamma(abx)
+    # d / d log of alpha_i, a_i, b_i: per group (*_g) and per drop-out row (*_d)
+    al_g, al_d = r * rows.wT - ft * rT, wq * (r + rows.xd) * (ft[rows.iTd] - _at(ald / (ald + rows.utx), rows.itx))
+    a_g, a_d = ad * (dg_ab - dg_abx) * rows.wx, wq
+    b_g, b_d = bd * (dg_ab + digamma(bx) - digamma(bd) - dg_abx) * rows.wx, -wq * _at(bd / last, ix)
+    g = np.array([r * (((digamma(r + ux) - digamma(r)) * rows.wx).sum() + log_al.sum() - (lat * rows.wT).sum()
+                       + (wq * gap).sum()),
+                  al_g.sum() + al_d.sum(), a_g.sum() + a_d.sum(), b_g.sum() + b_d.sum()])
+    if not k:
+        return float(total), g
+    per_row = np.zeros((len(al_g), 3))  # d / d (-log alpha_i, log a_i, log b_i): the coefficients' chain rule
+    per_row[:, 0] = -al_g
+    per_row[drop, 0] -= al_d
+    per_row[drop, 1], per_row[drop, 2] = a_g + a_d, b_g + b_d
+    return float(total), np.concatenate([g, np.einsum("ij,ik->kj", rows.z, per_row).ravel()])
 
 
 def objective(log_params: np.ndarray, freq: np.ndarray, rec: np.ndarray, T: np.ndarray, weights: np.ndarray,
-              penalizer_coef: float, modified: bool = False) -> tuple[float, np.ndarray]:
-    """lifetimes' BG/NBD (or, ``modified``, MBG/NBD) ``_negative_log_likelihood`` and its gradient in log parameters."""
-    params = np.exp(np.asarray(log_params, dtype=float))
-    r, alpha, a, b = params
-    x = np.asarray(freq, dtype=float)
-    shift = 1.0 if modified else 0.0  # MBG/NBD's Beta terms count one more purchase occasion
-    lat, lar = np.log(alpha + T), np.log(alpha + rec)
-    a1 = _per_frequency(gammaln, r, x) - gammaln(r) + r * np.log(alpha)
-    a2 = gammaln(a + b) + _per_frequency(gammaln, b + shift, x) - gammaln(b) - _per_frequency(gammaln, a + b + shift, x)
-    a3 = -(r + x) * lat
-    if modified:
-        a4 = np.log(a) - np.log(b + x) + (r + x) * (lat - lar)
-        ll = a1 + a2 + a3 + np.logaddexp(a4, 0.0)
-        q = expit(a4)  # the weight of the "dropped out" term
-        d_drop_b = -1.0 / (b + x)
-    else:
-        a4 = np.log(a) - np.log(b + np.maximum(x, 1) - 1) - (r + x) * lar
-        top = np.maximum(a3, a4)
-        e3, e4 = np.exp(a3 - top), np.exp(a4 - top) * (x > 0)
-        ll = a1 + a2 + np.log(e3 + e4) + top
-        q = e4 / (e3 + e4)
-        d_drop_b = -1.0 / (b + np.maximum(x, 1) - 1)
-    p = 1.0 - q
-    w = np.asarray(weights, dtype=float)
-    total = w.sum()
-    da = digamma(a + b) - _per_frequency(digamma, a + b + shift, x)
-    # d ll / d (r, alpha, a, b); MBG/NBD's A3 is always there, its A4 adds (log(alpha+T) - log(alpha+t_x)) * q
-    if modified:
-        dr = -lat + q * (lat - lar)
-        dalpha = -(r + x) / (alpha + T) + q * (r + x) * (1.0 / (alpha + T) - 1.0 / (alpha + rec))
-    else:
-        dr = -p * lat - q * lar
-        dalpha = -(r + x) * (p / (alpha + T) + q / (alpha + rec))
-    grad = np.array([
-        w @ (_per_frequency(digamma, r, x) + dr) + total * (np.log(alpha) - digamma(r)),
-        total * r / alpha + w @ dalpha,
-        w @ (da + q / a),
-        w @ (da + _per_frequency(digamma, b + shift, x) + q * d_drop_b) - total * digamma(b),
-    ])
-    value = -(w @ ll) / total + penalizer_coef * float(params @ params)
-    return float(value), params * (-grad / total + 2.0 * penalizer_coef * params)
+              penalizer_coef: float, modified: bool = False, rows: Rows | None = None) -> tuple[float, np.ndarray]:
+    """lifetimes' BG/NBD (or, ``modified``, MBG/NBD) ``_negative_log_likelihood`` and its gradient in log parameters.
 
+    ``rows``: the same rows already grouped (:meth:`Rows.of`), to group them once per fit.
+    """
+    rows = Rows.of(freq, rec, T, weights, modified=modified) if rows is None else rows
+    params = np.exp(np.asarray(log_params, dtype=float))
+    total = float(np.sum(weights))
+    ll, grad = log_likelihood(np.asarray(log_params, dtype=float), rows)
+    assert grad is not None
+    return -ll / total + penalizer_coef * float(params @ params), -grad / total + 2.0 * penalizer_coef * params ** 2
 
 def gradient_hessian(grad: Any, u: np.ndarray, h: float = 1e-5, *, relative: bool = False,
                      free: np.ndarray | None = None) -> np.ndarray:
@@ -111,8 +208,10 @@ def lifetimes_fit(model: Any, minimizing_function_args: tuple, initial_params: A
     model.__dict__.pop("_fit", None)
     modified = isinstance(model, ModifiedBetaGeoFitter)
 
+    rows = Rows.of(*minimizing_function_args[:4], modified=modified)  # grouped once for the whole fit
+
     def fun(u: np.ndarray, *args: Any) -> tuple[float, np.ndarray]:
-        return objective(u, *minimizing_function_args, modified=modified)
+        return objective(u, *minimizing_function_args, modified=modified, rows=rows)
 
     x0 = 0.1 * np.ones(params_size) if initial_params is None else initial_params
     with threadpool_limits(1):  # a 4-parameter problem: BLAS threads only wait for each other
