@@ -17,14 +17,26 @@ so there is no second copy to drift.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pandera.pandas as pa
-from pandera import extensions
-from pandera.errors import SchemaErrors
+
+# With pyspark installed (engine: spark), pandera imports pyspark.pandas to support its frames: 0.3 s in every
+# process, and pyspark.pandas patches pandas as it is imported. Only pandas frames are validated here (the Spark
+# engine checks its lines in SQL), so pandera is imported without it; pyspark.pandas stays importable afterwards.
+_HIDDEN = "pyspark.pandas" not in sys.modules
+if _HIDDEN:
+    sys.modules["pyspark.pandas"] = None  # type: ignore[assignment]
+try:
+    import pandera.pandas as pa
+    from pandera import extensions
+    from pandera.errors import SchemaErrors
+finally:
+    if _HIDDEN:
+        del sys.modules["pyspark.pandas"]
 
 from helpers import names
 from helpers.errors import DataError, show_rows
