@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from helpers import paths
+from helpers.config_run import ExportParams, PrivacyParams, ScaleParams, SparkParams, _Strict
 from helpers.errors import ConfigError
 
 #: Stock codes that are not products in retail logs like Online Retail II.
@@ -29,10 +30,6 @@ DEFAULT_NON_PRODUCT_CODES = [
     "POST", "DOT", "M", "MANUAL", "ADJUST", "ADJUST2", "D", "C2", "CRUK",
     "BANK CHARGES", "AMAZONFEE", "PADS", "B", "S", "TEST001", "TEST002",
 ]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SourceParams(_Strict):
@@ -264,41 +261,6 @@ class ClassifyParams(_Strict):
     boosting_rounds: int = Field(200, ge=10, le=5000, description="trees the gradient-boosted classifier adds up "
                                  "(per class; learning rate 0.05): fewer are faster and coarser")
     seed: int = Field(42, description="seed of every sample, fold and model of stage 07")
-
-
-class ScaleParams(_Strict):
-    """Large customer bases: fit on a sample, score everyone (see helpers.sampling)."""
-
-    sample_customers: int = Field(100_000, ge=100, description="above this many customers, stages 05-07 fit, choose "
-                                  "and diagnose their models on a sample of this many (the customers with the smallest "
-                                  "hash of their id) and score every customer exactly; at or below it nothing is sampled")
-
-
-class PrivacyParams(_Strict):
-    """What may leave the raw layer (see README, Privacy)."""
-
-    raw_ids: bool = Field(False, description="true: exports and notebook tables also show raw customer ids "
-                                             "(personal data); false: pseudonymous customer_key only")
-
-
-class ExportParams(_Strict):
-    """How stage 08 writes the customer exports (the Parquet files are always complete)."""
-
-    csv_pandas_rows: int | None = Field(250_000, ge=0, description="exports of up to this many rows are written as "
-                                        "CSV by pandas; larger ones by DuckDB from the Parquet export (the same "
-                                        "formats, seconds instead of a minute per million customers); null: pandas "
-                                        "always")
-
-
-class SparkParams(_Strict):
-    """The Spark session of ``engine: spark`` (see README, Spark)."""
-
-    master: str = Field("local[2]", description="Spark master: local[N] (this machine, N cores), spark://host:7077, "
-                                                "yarn, k8s://...")
-    config: dict[str, str] = Field(default_factory=dict, description="Spark settings, e.g. "
-                                   "spark.sql.shuffle.partitions: '8' or spark.driver.memory: 4g")
-    storage: str | None = Field(None, description="folder Spark writes its Parquet datasets to (on a cluster: "
-                                "shared storage the driver reads too); null: beside the run's artifacts")
 
 
 class Params(_Strict):
