@@ -119,20 +119,42 @@ def test_a_shipped_data_set_cleans_and_sums_the_same_on_spark(spark: sparkengine
     assert "country" in on_spark.columns and duck_log["rows_removed"].gt(0).sum() >= 5
 
 
-def test_spark_maps_a_parquet_source_as_duckdb_does(spark: sparkengine.SparkConnection, tmp_path: Path) -> None:
+def parquet_source(tmp_path: Path, **update: object):  # noqa: ANN201
+    """A small raw Parquet source (float ids of 1e7 and more, a padded id, a return) and its parameters."""
     raw = tmp_path / "raw.parquet"
     pd.DataFrame({"who": [" 1", "2.0", "3"], "when": ["01/02/2020 10:30", "03/04/2020 00:00", "12/31/2020 23:59"],
                   "qty": [1, 2, -1], "price": [2.5, 1.0, 4.0], "inv": [7.0, 12345678.0, 23456789.0]}).to_parquet(raw)
     data = load_params("cdnow_sample.yaml").model_dump()
     data.update(source={"kind": "parquet", "path": str(raw)}, date_format="%m/%d/%Y %H:%M",
                 columns={"customer_id": "who", "order_ts": "when", "order_id": "inv", "quantity": "qty",
-                         "unit_price": "price"})
-    params = type(load_params("cdnow_sample.yaml")).model_validate(data)
+                         "unit_price": "price"}, **update)
+    return type(load_params("cdnow_sample.yaml")).model_validate(data), raw
+
+
+def test_spark_maps_a_parquet_source_as_duckdb_does(spark: sparkengine.SparkConnection, tmp_path: Path) -> None:
+    params, raw = parquet_source(tmp_path)
     duck = pd.read_parquet(sqlclean.collect(params, raw, tmp_path / "duck.parquet"))
     on_spark = pd.read_parquet(sqlclean.collect(params, raw, tmp_path / "spark.parquet", spark))
     pd.testing.assert_frame_equal(on_spark.astype({"order_ts": "datetime64[ns]"}),
                                   duck.astype({"order_ts": "datetime64[ns]"}), check_exact=True)
     assert on_spark["order_id"].tolist()[1:] == ["12345678.0", "23456789.0"]  # float ids as text, not 1.2345678E7
+
+
+def test_stages_02_and_03_on_spark_keep_the_collected_lines_and_the_databases_view(spark: sparkengine.SparkConnection,
+                                                                                   tmp_path: Path) -> None:
+    from helpers import stages
+    from helpers.catalog import Catalog
+
+    params, _ = parquet_source(tmp_path, engine="spark", as_of="2021-01-31",
+                               cleaning=load_params("cdnow_sample.yaml").cleaning.model_dump() | {"cancellations": "drop"},
+                               spark=SPARK.model_copy(update={"storage": str(tmp_path / "spark")}).model_dump())
+    catalog = Catalog(params.dataset, params.as_of.isoformat(), tmp_path / "run")
+    stages.run_stage("02-collect-sources", params, catalog)
+    assert len(pd.read_parquet(catalog.path("collected"))) == 3  # Spark wrote the lines; stage 02 kept them
+    assert catalog.query("SELECT count(*) AS n FROM collected")["n"].item() == 3  # and the database reads them
+    cleaned = stages.run_stage("03-clean-integrate", params, catalog)
+    assert cleaned.engine == "spark" and (cleaned.rows_in, cleaned.rows_out) == (3, 2)  # the return is dropped
+    assert len(pd.read_parquet(catalog.path("transactions"))) == 2
 
 
 def test_scores_on_distinct_rows_joined_back_equal_scoring_every_customer(spark: sparkengine.SparkConnection,

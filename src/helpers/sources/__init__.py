@@ -63,25 +63,29 @@ def save_collected(catalog: Any, snap: Snapshot, collected: pd.DataFrame | None,
     The table ``collected`` holds this collection; ``snapshots`` lists every raw
     snapshot of the data set and marks the one this run used (the run's own
     database never reads another run's).
-    With ``collected`` None (the DuckDB engine) the lines are not copied: ``collected``
+    With ``collected`` None and a ``view`` (the DuckDB engine) the lines are not copied: ``collected``
     is the view ``view``, the raw snapshot mapped onto the contract in SQL
-    (:func:`helpers.sqlclean.collected_sql`), which stage 03 cleans. ``snapshot.json`` is the
+    (:func:`helpers.sqlclean.collected_sql`), which stage 03 cleans; with neither (Spark) the engine
+    has written ``collected.parquet`` and ``collected`` is a view over it. ``snapshot.json`` is the
     snapshot's manifest plus ``read``: how this collection read it
     (``on_bad_lines`` and the lines skipped, :func:`read_info`), which
     stage 03 puts in the quality log. ``read`` defaults to ``collected``'s.
     """
-    target = catalog.path("collected") if collected is not None else catalog.database
+    written = collected is None and view is None  # the engine (Spark) wrote collected.parquet itself
+    target = catalog.database if view is not None else catalog.path("collected")
     if collected is not None:
         catalog.write_parquet("collected", collected)
         read = read if read is not None else read_info(collected)
-    else:
+    elif view is not None:
         catalog.path("collected").unlink(missing_ok=True)  # an earlier collection's, on the pandas engine
     catalog.write_json("snapshot", {**snap.manifest, "read": read})
     history = snapshot_history(catalog.dataset, snap.manifest["snapshot_id"])
     if collected is not None:
         catalog.write_tables({"collected": collected, "snapshots": history})
+    elif written:
+        catalog.write_tables({"snapshots": history}, views={"collected": "collected"})
     else:
-        catalog.write_tables({"snapshots": history}, queries={"collected": view or ""})
+        catalog.write_tables({"snapshots": history}, queries={"collected": view})
     return target
 
 
