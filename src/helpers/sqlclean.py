@@ -140,6 +140,11 @@ def collected_sql(params: Params, snapshot_file: Path, row: bool = False) -> str
         names = [r[0] for r in con.execute(f"DESCRIBE ({view})").fetchall()]
     finally:
         con.close()
+    return _in_canonical_order(view, names, row)
+
+
+def _in_canonical_order(view: str, names: list[str], row: bool = False) -> str:
+    """``view``'s columns ``names`` in :data:`~helpers.sources.CANONICAL_ORDER` (and ``_row`` when ``row``)."""
     return f"SELECT {', '.join(_quote(c) for c in CANONICAL_ORDER if c in names)}{', _row' if row else ''} FROM ({view})"
 
 
@@ -170,10 +175,8 @@ def collect(params: Params, snapshot_file: Path, target: Path | None = None,
                             f"{bad[2]} without an order id (run with engine: pandas to see the rows)")
         mapping = role_columns(params.columns)
         check_signs({r: (mapping.get(r), int(bad[3 + 2 * i]), int(bad[4 + 2 * i])) for i, r in enumerate(signs)}, where)
-        if target is None:
-            return collected_sql(params, snapshot_file)
-        select = ", ".join(_quote(c) for c in CANONICAL_ORDER if c in names)
-        return copy_to(con, f"SELECT {select} FROM ({view})", target)
+        mapped = _in_canonical_order(view, names)  # the SQL collected_sql gives, without describing the view again
+        return mapped if target is None else copy_to(con, mapped, target)
     except duckdb.Error as exc:
         raise DataError(f"{source_label(params.source)} (snapshot {snapshot_file}): DuckDB could not read or map "
                         f"the source: {str(exc).splitlines()[0]}") from None
