@@ -287,8 +287,6 @@ def run(params_file: str | Path, overrides: dict[str, str] | None = None, *, exp
                 stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
                 failed = paths.reports_dir() / params.dataset / "failed" / f"{target.name}-{stamp}"
                 failed.parent.mkdir(parents=True, exist_ok=True)
-                if warm is not None:
-                    warm.close()  # its stderr log is in the staging folder, about to move
                 os.replace(staging, failed)
                 log(f"  {stage:<28} FAILED after {time.perf_counter() - t0:5.1f}s; executed notebooks kept in {failed}")
                 raise
