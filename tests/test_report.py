@@ -273,11 +273,34 @@ def test_the_stage_function_returns_what_the_published_report_shows(two_reports:
     assert r.by_month["value"].sum() == pytest.approx(published["total_clv"], abs=0.01) and r.top_clv is not None
     assert pd.read_parquet(staged_later.path("customer_value_by_month")).equals(pd.read_parquet(later / MONTH_FILES[0]))
     assert show.segments(r).data.index.name == "segment"
+    assert r.segments_note == "" and "fixed sample" not in r.validation  # Pareto/NBD, every customer fitted
     capsys.readouterr()
     show.prospects(r)  # withheld: the sentence, not the table
     show.runs(r)
     shown = capsys.readouterr().out
     assert shown.startswith(r.withheld + "\nparameters that differ between runs") and "1998-03-31" in shown
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_a_bgnbd_run_fitted_on_a_sample_says_so_and_leaves_one_time_buyers_out_of_p_alive(
+        staged_later: Catalog, language: str) -> None:
+    """BG/NBD gives every one-time buyer P(alive) = 1: the segment table averages the repeat buyers, and a
+    segment of one-time buyers shows none instead of 1.00; a sampled fit is said in the validation paragraph."""
+    check = staged_later.read_json("clv_validation")
+    check |= {"chosen_model": "BG/NBD (penalizer 0)", "sample": {"customers": 1_000, "of": 2_357}}
+    staged_later.write_json("clv_validation", check)
+    r = report_stage(load_params("cdnow_sample.yaml", {"language": language}), staged_later)
+    repeat = r.export[r.export["frequency"] > 1]
+    expected = repeat.groupby("rfm_segment")["p_alive"].mean().reindex(r.segments.index)
+    pd.testing.assert_series_equal(r.segments["mean_p_alive"], expected, check_names=False)
+    one_time = set(r.export.loc[r.export["frequency"] == 1, "rfm_segment"]) - set(repeat["rfm_segment"])
+    assert one_time and r.segments.loc[sorted(one_time), "mean_p_alive"].isna().all()
+    note = translate("Mean P(alive) is over each segment's repeat buyers: BG/NBD gives every one-time buyer "
+                     "P(alive) = 1 by construction, which says nothing about them, so a segment of one-time "
+                     "buyers shows none.", language)
+    assert r.segments_note == note and note in show.segments(r).to_html()
+    assert ("1,000" in r.validation and "2,357" in r.validation
+            and ("fixed sample" in r.validation) == (language == "en"))
 
 
 def test_the_stage_function_speaks_the_report_language(staged_later: Catalog) -> None:

@@ -206,16 +206,41 @@ def headline_metrics(catalog: Catalog, export: pd.DataFrame, outlier_factor: flo
     }
 
 
-def segment_table(export: pd.DataFrame, actions: pd.DataFrame) -> pd.DataFrame:
-    """Per RFM segment: customers, revenue share, mean CLV, mean P(alive), and the recommended action."""
+def one_time_alive_by_construction(clv_validation: dict[str, Any]) -> bool:
+    """Whether stage 05's chosen model gives every one-time buyer P(alive) = 1 by construction (BG/NBD: a
+    customer can only drop out after a repeat purchase), so their P(alive) says nothing about them.
+
+    >>> one_time_alive_by_construction({"chosen_model": "BG/NBD (penalizer 0)"})
+    True
+    >>> one_time_alive_by_construction({"chosen_model": "MBG/NBD (penalizer 0)"}), one_time_alive_by_construction({})
+    (False, False)
+    """
+    return str(clv_validation.get("chosen_model") or "").startswith("BG/NBD")
+
+
+def segment_table(export: pd.DataFrame, actions: pd.DataFrame, repeat_buyers_alive: bool = False) -> pd.DataFrame:
+    """Per RFM segment: customers, revenue share, mean CLV, mean P(alive), and the recommended action.
+
+    With ``repeat_buyers_alive`` (:func:`one_time_alive_by_construction`) the mean P(alive) is over each segment's
+    repeat buyers (``frequency`` > 1) only, missing for a segment of one-time buyers; columns the export has no
+    values for (no forecast) are left out.
+
+    >>> e = pd.DataFrame({"rfm_segment": ["new", "new", "loyal"], "monetary_total": [10.0, 30.0, 60.0],
+    ...                   "frequency": [1, 1, 4], "clv": [5.0, 7.0, 50.0], "p_alive": [1.0, 1.0, 0.5]})
+    >>> actions = pd.DataFrame({"action": ["welcome", "reward"]}, index=["new", "loyal"])
+    >>> segment_table(e, actions)["mean_p_alive"].tolist(), segment_table(e, actions, True)["mean_p_alive"].tolist()
+    ([0.5, 1.0], [0.5, nan])
+    """
+    alive = export["p_alive"].where(export["frequency"] > 1) if repeat_buyers_alive else export["p_alive"]
     g = export.groupby("rfm_segment")
     table = pd.DataFrame({
         "customers": g.size(),
         "revenue_share": g["monetary_total"].sum() / export["monetary_total"].sum(),
         "mean_clv": g["clv"].mean(),
-        "mean_p_alive": g["p_alive"].mean(),
+        "mean_p_alive": alive.groupby(export["rfm_segment"]).mean(),
     }).join(actions[["action"]])
-    table = table.drop(columns=[c for c in ("mean_clv", "mean_p_alive") if table[c].isna().all()])  # no forecast
+    table = table.drop(columns=[c for c, v in (("mean_clv", "clv"), ("mean_p_alive", "p_alive"))
+                                if export[v].isna().all()])  # no forecast
     return table.sort_values("revenue_share", ascending=False)
 
 

@@ -204,11 +204,34 @@ def has_forecast(clv_validation: dict[str, Any]) -> bool:
     return clv_validation.get("forecast", True) is not False
 
 
+#: The segment table's caption when the chosen model is BG/NBD (:func:`helpers.report.one_time_alive_by_construction`).
+ONE_TIME_ALIVE_NOTE = ("Mean P(alive) is over each segment's repeat buyers: BG/NBD gives every one-time buyer "
+                       "P(alive) = 1 by construction, which says nothing about them, so a segment of one-time "
+                       "buyers shows none.")
+
+
+def sample_text(clv_check: dict[str, Any], t: Translate = _same) -> str:
+    """The sentence saying that stages 05-07 fitted on a sample of the customers ('' when they fitted on all).
+
+    >>> sample_text({"sample": {"customers": 100000, "of": 1000000}})
+    ' Stages 05 to 07 fitted their models on a fixed sample of 100,000 of the 1,000,000 customers (the same customers in every run: scale.sample_customers); every customer is scored.'
+    >>> sample_text({"sample": None})
+    ''
+    """
+    sample = clv_check.get("sample")
+    if not sample:
+        return ""
+    return " " + t("Stages 05 to 07 fitted their models on a fixed sample of {customers:,} of the {of:,} customers "
+                   "(the same customers in every run: scale.sample_customers); every customer is scored.").format(
+        customers=sample["customers"], of=sample["of"])
+
+
 def validation_section(clv_check: dict[str, Any], as_of: dt.date, comparison: pd.DataFrame | None = None,
                        t: Translate = _same) -> str:
-    """The model validation paragraph: :func:`validation_text`, or :func:`no_forecast_text` without a forecast."""
+    """The model validation paragraph: :func:`validation_text`, or :func:`no_forecast_text` without a forecast;
+    then :func:`sample_text`."""
     return (validation_text(clv_check, as_of, comparison, t) if has_forecast(clv_check)
-            else no_forecast_text(clv_check, t))
+            else no_forecast_text(clv_check, t)) + sample_text(clv_check, t)
 
 
 def classifier_text(metrics: dict[str, Any], classification: dict[str, Any], t: Translate = _same) -> str | None:

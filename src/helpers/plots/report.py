@@ -103,8 +103,10 @@ def segments(result: Any) -> Any:
     table = _shown(result.segments.round({"mean_clv": 1, "mean_p_alive": 2}).rename(columns={
         "revenue_share": "revenue share", "mean_clv": "mean CLV", "mean_p_alive": "mean P(alive)"})
         .rename_axis("segment"), result)
-    return table.style.format({k: v for k, v in {t("revenue share"): "{:.1%}", t("mean CLV"): "{:,.1f}",
-                                                  t("mean P(alive)"): "{:.2f}"}.items() if k in table.columns})
+    styled = table.style.format({k: v for k, v in {t("revenue share"): "{:.1%}", t("mean CLV"): "{:,.1f}",
+                                                    t("mean P(alive)"): "{:.2f}"}.items() if k in table.columns},
+                                na_rep="-")
+    return styled.set_caption(result.segments_note) if result.segments_note else styled
 
 
 def _show(table: pd.DataFrame | None, text: str | None = None) -> None:

@@ -74,6 +74,7 @@ class ReportResult:
     unit_name: str = "week"  # the model's time unit, for the tracking plot's axes
     by_month: pd.DataFrame | None = None  # the cohort's discounted value per month (value, cumulative_value)
     months_text: str = ""  # the value month by month in words
+    segments_note: str = ""  # why the segment table's mean P(alive) leaves one-time buyers out ('' when it does not)
     new_customer_text: str = ""  # the value of a newly acquired customer: the ceiling on acquiring one
 
     @property
@@ -99,6 +100,9 @@ def report(params: Any, catalog: Catalog) -> ReportResult:
     months = forecast_sections.month_export(catalog, forecast, params.clv.horizon_months, params.privacy.raw_ids, keys)
     files = content.save_export(catalog, export, metrics, months, params.export.csv_pandas_rows)
     classification = catalog.read_json("classification", {})
+    # BG/NBD's P(alive) is 1 for every one-time buyer: the segment table averages repeat buyers only
+    one_time_alive = forecast and content.one_time_alive_by_construction(clv_check) and \
+        bool((export["frequency"] == 1).any())
     rows = content.headline_rows(metrics, export, params.clv.horizon_months, params.rfm.outlier_factor, t)
     result = ReportResult(
         language=params.language, dataset=params.dataset, as_of=params.as_of, export=export, metrics=metrics,
@@ -106,7 +110,8 @@ def report(params: Any, catalog: Catalog) -> ReportResult:
         headline=pd.Series(rows, name=params.dataset).to_frame(),
         caveats_html=content.caveats_html([c | {"text": texts.caveat_text(c, params.language)}
                                            for c in metrics["caveats"]], t),
-        segments=content.segment_table(export, segment_map.actions()), abc_cuts=tuple(params.rfm.abc_cuts),
+        segments=content.segment_table(export, segment_map.actions(), one_time_alive),
+        segments_note=t(texts.ONE_TIME_ALIVE_NOTE) if one_time_alive else "", abc_cuts=tuple(params.rfm.abc_cuts),
         tiers=tier_table(export, segment_map.tiers) if forecast else None,
         no_pyramid=None if forecast else t(texts.NO_PYRAMID), clusters=content.cluster_table(export),
         prospects=content.prospects(export), withheld=texts.prospects_withheld(export, classification, t),
