@@ -113,7 +113,8 @@ def own_spend(summary: pd.DataFrame) -> pd.Series:
 
 def customer_value(customers: pd.DataFrame, frame: pd.DataFrame, summary: pd.DataFrame, fit: BTYDModel | None,
                    spend: SpendFit | pd.Series | None, as_of: dt.date, params: Any,
-                   acquisition_days: int | None = None, priced: pd.DataFrame | None = None) -> pd.DataFrame:
+                   acquisition_days: int | None = None, priced: pd.DataFrame | None = None,
+                   halves: pd.DataFrame | None = None) -> pd.DataFrame:
     """Add the BTYD summary, P(alive), expected purchases, CLV, value tier and lifecycle stage.
 
     ``frame`` is the clean transactions or their purchase days
@@ -125,6 +126,8 @@ def customer_value(customers: pd.DataFrame, frame: pd.DataFrame, summary: pd.Dat
     ``params.lifecycle.acquisition_days`` (the caller resolves a data-derived default). ``priced`` gives
     the value columns already computed (``p_alive``, ``expected_spend``, ``expected_purchases``, ``clv``
     and the intervals' columns), as a discrete-time model does (:mod:`helpers.stages.value_discrete`).
+    ``halves`` gives every customer's :func:`helpers.summary.purchase_halves` when ``frame`` holds only
+    some customers' days (computed in SQL, :mod:`helpers.summary_sql`).
     """
     from helpers.tiers import value_tiers
 
@@ -153,7 +156,7 @@ def customer_value(customers: pd.DataFrame, frame: pd.DataFrame, summary: pd.Dat
         for column in ("p_alive", "expected_spend", "expected_purchases", "clv", *INTERVAL_COLUMNS):
             out[column] = np.nan  # the same columns with or without a forecast
         out["value_tier"] = pd.Series(None, index=out.index, dtype=object)
-    out = out.join(purchase_halves(days, as_of))
+    out = out.join(purchase_halves(days, as_of) if halves is None else halves)
     lc = params.lifecycle
     window = lc.acquisition_days if acquisition_days is None else acquisition_days
     if window is None:
