@@ -20,7 +20,7 @@ semi-join on their ids): what the stages fit on.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -178,31 +178,48 @@ def sample_days(file: Path, customers: pd.Index | None, columns: list[str] | Non
     return _as_frame(table)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Whole:
     """Every customer's :func:`customer_aggregates` and the purchase-days file they come from (stages 05 and 07)."""
 
     file: Path
     aggregates: pd.DataFrame
+    _samples: dict[int | None, pd.Index | None] = field(default_factory=dict, repr=False)  # hashing 10M ids: 20 s
 
     @classmethod
     def of(cls, file: Path, as_of: dt.date, early_days: int | None = None) -> Whole:
         """The aggregates of the purchase-days Parquet ``file`` at ``as_of``."""
         return cls(Path(file), customer_aggregates(file, as_of, early_days))
 
-    def sample(self, size: int | None) -> pd.Index | None:
-        """The ids of the sample (:mod:`helpers.sampling`) of these customers, or None when everyone is used."""
-        index = self.aggregates.index
-        return sampling.sample_index(index, size) if sampling.is_sampled(len(index), size) else None
+    def sample(self, size: int | None, index: pd.Index | None = None) -> pd.Index | None:
+        """The ids of the sample (:mod:`helpers.sampling`) of these customers, or None when everyone is used.
+
+        ``index`` gives these customers' ids (those of the aggregates, in their order) once they are released.
+        """
+        if size not in self._samples:
+            index = self.aggregates.index if index is None else index
+            self._samples[size] = sampling.sample_index(index, size) if sampling.is_sampled(len(index), size) else None
+        return self._samples[size]
+
+    def rows(self, table: pd.DataFrame, size: int | None) -> pd.DataFrame:
+        """The rows of ``table`` (indexed by these customers' ids) of the sample's customers (all: ``table``)."""
+        keep = self.sample(size, table.index)
+        return table if keep is None else table.loc[keep]
 
     def fit_days(self, size: int | None, columns: list[str] | None = None) -> pd.DataFrame:
         """The purchase days the models fit on: the sample's customers' (every day when nobody is sampled out)."""
         return sample_days(self.file, self.sample(size), columns)
 
     def summaries(self, as_of: dt.date, unit: str) -> tuple[int, pd.DataFrame, pd.DataFrame]:
-        """Stage 05's: the log's span to ``as_of`` (days), every customer's :func:`btyd_summary` and halves."""
+        """Stage 05's: the log's span to ``as_of`` (days), every customer's :func:`btyd_summary` and halves.
+
+        The aggregates are then released (stage 05 needs nothing else of them; at ten million customers
+        they hold a gigabyte): call this once, after the last use of the aggregates.
+        """
         span = (as_of - log_start(self.aggregates)).days
-        return span, btyd_summary(self.aggregates, as_of, unit), purchase_halves(self.aggregates)
+        summaries = span, btyd_summary(self.aggregates, as_of, unit), purchase_halves(self.aggregates)
+        self.aggregates = self.aggregates.iloc[:0]
+        return summaries
 
     def days_of(self, customer: str) -> pd.DataFrame:
         """One customer's purchase days (``day``, ``amount``)."""

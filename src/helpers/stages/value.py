@@ -319,7 +319,8 @@ def value_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataF
     holdout, holdout_rule = _holdout(params, span)
     acquisition, acquisition_rule = _acquisition(params, span)
     result = ValueResult(holdout, holdout_rule, acquisition, acquisition_rule, summary, customers, params=params)
-    fit_summary, fit_days = sampling.sample_customers(summary, days, params.scale.sample_customers)
+    size = params.scale.sample_customers  # with whole, the days are the sample's already
+    fit_summary, fit_days = (whole.rows(summary, size), days) if whole else sampling.sample_customers(summary, days, size)
     result.fit_summary = fit_summary if fit_summary is not summary else None
     reason = _calibration(params, fit_days, result, span)
     if reason is None:
@@ -385,16 +386,14 @@ def save_value(params: Any, catalog: Any, result: ValueResult) -> dict[str, Path
 def value(params: Any, catalog: Any) -> ValueResult:
     """Stage 05 in one call: summarise stage 04's purchase days, read its customers, price them, write the artifacts.
 
-    Every customer's summary is computed in SQL (:mod:`helpers.summary_sql`); only the sample's purchase
-    days come into pandas (every day of a discrete-time run, :mod:`helpers.stages.value_discrete`).
+    Every customer's summary comes from SQL (:mod:`helpers.summary_sql`), only the sample's days into pandas.
     """
     from helpers.rfm import load_customers
 
-    customers = load_customers(catalog, "customers_rfm")
-    whole = (None if params.clv.discrete_period is not None
+    whole = (None if params.clv.discrete_period is not None  # first: DuckDB's memory is free before the customers
              else whole_log.Whole.of(catalog.require("purchase_days", "04-rfm-value-tiers"), params.as_of))
     days = (read_purchase_days(catalog, ["amount"]) if whole is None
             else whole.fit_days(params.scale.sample_customers, ["amount"]))
-    result = value_customers(params, days, customers, whole)
+    result = value_customers(params, days, load_customers(catalog, "customers_rfm"), whole)
     result.written = save_value(params, catalog, result)
     return result
