@@ -32,6 +32,8 @@ from helpers.summary import log_start
 TRANSACTION_COLUMNS = ["customer_id", "order_ts", "amount"]
 #: The columns of the customer table shown beside the scores (not written to ``predictions.parquet``).
 SHOWN_BESIDE = ["value_tier", "rfm_segment"]
+#: The columns of stage 05's customer table stage 07 reads (labels, windows, overlap, shown beside the scores).
+CUSTOMER_COLUMNS = ["customer_id", *SHOWN_BESIDE, "country", "first_purchase", "frequency", "monetary_total"]
 
 
 @dataclass
@@ -307,15 +309,17 @@ def save_classification(catalog: Any, result: ClassifyResult) -> dict[str, Path]
 
 def classify(params: Any, catalog: Any) -> ClassifyResult:
     """Stage 07 in one call: read the purchase days, the lines, stage 05's customers and validation; answer, score, write."""
+    import pyarrow.parquet as pq
+
     from helpers.cleaning import load_transactions
-    from helpers.rfm import load_customers
 
     q = params.classify
-    customers = load_customers(catalog, "customers")
-    keep = _sample(customers, params.scale.sample_customers)
     file = catalog.require("purchase_days", "04-rfm-value-tiers")
     windows = cf.derive_windows(whole_log.first_day(file, params.as_of), params.as_of, q.early_days, q.label_days)
-    whole = whole_log.Whole.of(file, params.as_of, windows.early_days)  # everyone's features, in SQL
+    whole = whole_log.Whole.of(file, params.as_of, windows.early_days)  # everyone's features, in SQL (first)
+    present = pq.ParquetFile(catalog.require("customers", "05-clv-lifetimes")).schema_arrow.names
+    customers = catalog.read_parquet("customers", [c for c in CUSTOMER_COLUMNS if c in present])
+    keep = _sample(customers, params.scale.sample_customers)
     lines = load_transactions(catalog, TRANSACTION_COLUMNS, keep)
     result = classify_customers(params, whole_log.sample_days(file, keep, ["amount", "country"]), lines, customers,
                                 catalog.read_json("clv_validation", {}), whole)
