@@ -103,3 +103,30 @@ def test_stage_05_and_07_give_the_same_answers_from_the_sql_summaries_and_the_sa
                                  sq.Whole.of(file, as_of, windows.early_days))
     pd.testing.assert_frame_equal(q_after.scored, q_before.scored, check_exact=True)
     assert q_after.summary() == q_before.summary()
+
+
+def test_stage_05_reads_only_the_sample_s_purchase_days(days_file, tmp_path: Path,  # noqa: ANN001
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from helpers import rfm
+    from helpers.catalog import Catalog
+    from helpers.stages import value as stage
+
+    file, as_of, days = days_file
+    if not Path(file).parent.name.startswith("cdnow"):
+        pytest.skip("the stage runs on CDNOW")
+    params = load_params("cdnow_sample.yaml", {"scale.sample_customers": 300, "clv.models": ["bgnbd"],
+                                               "clv.penalizers": [0.0]})
+    catalog = Catalog(params.dataset, "test", tmp_path)
+    shutil.copy(file, catalog.path("purchase_days"))
+    r = params.rfm
+    lines = collected("cdnow_sample.yaml", Path(file).parent / "data", clean=True)
+    rfm.save_customers(catalog, rfm.rfm_table(lines, as_of, r.bins, rfm.load_segment_map(r.segment_map, r.bins),
+                                              r.abc_cuts), "customers_rfm")
+    read = []
+    monkeypatch.setattr(stage, "read_purchase_days", lambda *a, **k: pytest.fail("every purchase day read"))
+    monkeypatch.setattr(sq, "sample_days", lambda f, ids, columns=None: read.append(len(ids)) or
+                        days.loc[days["customer_id"].isin(ids), ["customer_id", "day", *(columns or [])]])
+    result = stage.value(params, catalog)
+    assert read and max(read) == 300 and len(result.value) == days["customer_id"].nunique()
