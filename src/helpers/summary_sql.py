@@ -194,7 +194,8 @@ class Whole:
     def sample(self, size: int | None, index: pd.Index | None = None) -> pd.Index | None:
         """The ids of the sample (:mod:`helpers.sampling`) of these customers, or None when everyone is used.
 
-        ``index`` gives these customers' ids (those of the aggregates, in their order) once they are released.
+        ``index`` gives the ids to draw from (these customers', in the order the ids are returned in; the
+        aggregates' by default); the first draw of a size is kept and returned again.
         """
         if size not in self._samples:
             index = self.aggregates.index if index is None else index

@@ -258,7 +258,7 @@ def classify_customers(params: Any, days: pd.DataFrame, transactions: pd.DataFra
     q = params.classify
     start = log_start(days, params.as_of) if whole is None else whole_log.log_start(whole.aggregates)
     windows = cf.derive_windows(start, params.as_of, q.early_days, q.label_days)
-    keep = _sample(customers, params.scale.sample_customers)  # the questions on the sample, everyone scored
+    keep = _sample(customers, params.scale.sample_customers, whole)  # the questions on the sample, everyone scored
     fit_customers, fit_days, fit_lines = ((customers, days, transactions) if keep is None else
                                           (frame[frame["customer_id"].isin(keep)]
                                            for frame in (customers, days, transactions)))
@@ -291,11 +291,15 @@ def classify_customers(params: Any, days: pd.DataFrame, transactions: pd.DataFra
                           tier_tree, value_tree, newcomers, None if keep is None else len(keep))
 
 
-def _sample(customers: pd.DataFrame, size: int) -> pd.Index | None:
-    """The customer ids of the sample (:mod:`helpers.sampling`), or None when every customer is used."""
+def _sample(customers: pd.DataFrame, size: int, whole: whole_log.Whole | None = None) -> pd.Index | None:
+    """The customer ids of the sample (:mod:`helpers.sampling`), or None when every customer is used.
+
+    With ``whole`` the sample is drawn once per stage (``whole`` keeps it: hashing ten million ids takes 20 s).
+    """
     if not sampling.is_sampled(len(customers), size):
         return None
-    return sampling.sample_index(pd.Index(customers["customer_id"]), size)
+    ids = pd.Index(customers["customer_id"])
+    return sampling.sample_index(ids, size) if whole is None else whole.sample(size, ids)
 
 
 def save_classification(catalog: Any, result: ClassifyResult) -> dict[str, Path]:
@@ -319,7 +323,7 @@ def classify(params: Any, catalog: Any) -> ClassifyResult:
     whole = whole_log.Whole.of(file, params.as_of, windows.early_days)  # everyone's features, in SQL (first)
     present = pq.ParquetFile(catalog.require("customers", "05-clv-lifetimes")).schema_arrow.names
     customers = catalog.read_parquet("customers", [c for c in CUSTOMER_COLUMNS if c in present])
-    keep = _sample(customers, params.scale.sample_customers)
+    keep = _sample(customers, params.scale.sample_customers, whole)
     lines = load_transactions(catalog, TRANSACTION_COLUMNS, keep)
     result = classify_customers(params, whole_log.sample_days(file, keep, ["amount", "country"]), lines, customers,
                                 catalog.read_json("clv_validation", {}), whole)
