@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from helpers import names
+from helpers import names, summary_sql
 from helpers.config import ClassifyParams
 from helpers.errors import DataError
 from helpers.summary import customer_table
@@ -134,18 +134,21 @@ def tier_skip_reason(customers: pd.DataFrame, clv_validation: dict[str, Any] | N
 
 
 def tier_split(days: pd.DataFrame, customers: pd.DataFrame, as_of: dt.date, early_days: int,
-               test_share: float, train_sample: int | None = None, seed: int = 0) -> Split:
+               test_share: float, train_sample: int | None = None, seed: int = 0,
+               aggregates: pd.DataFrame | None = None) -> Split:
     """Question 1: early behaviour -> value tier, learning from earlier acquisitions, testing on later ones.
 
     Only customers with a value tier whose early window ended by ``as_of`` take
-    part; ``days`` are the run's purchase days. Raises :class:`DataError` naming ``classify.early_days`` when fewer than
+    part; ``days`` are the run's purchase days, or ``aggregates`` (every customer's
+    :func:`helpers.summary_sql.customer_aggregates` with ``early_days``) give the features. Raises :class:`DataError` naming ``classify.early_days`` when fewer than
     :data:`MIN_CUSTOMERS` qualify, and when no split in time or nothing to learn is left.
     """
     size = TRAIN_SAMPLE if train_sample is None else train_sample
     countries = None
     if "country" in customers.columns and customers["country"].notna().any():
         countries = customers["country"].value_counts().head(5).index.tolist()
-    feats = early_features(days, early_days, countries)
+    feats = (early_features(days, early_days, countries) if aggregates is None
+             else summary_sql.early_features(aggregates, countries))
     labels = customers.set_index("customer_id")["value_tier"]
     labelled = feats.join(labels, how="inner")
     labelled = labelled[labelled["value_tier"].notna()]

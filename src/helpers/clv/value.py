@@ -113,7 +113,8 @@ def own_spend(summary: pd.DataFrame) -> pd.Series:
 
 def customer_value(customers: pd.DataFrame, frame: pd.DataFrame, summary: pd.DataFrame, fit: BTYDModel | None,
                    spend: SpendFit | pd.Series | None, as_of: dt.date, params: Any,
-                   acquisition_days: int | None = None, priced: pd.DataFrame | None = None) -> pd.DataFrame:
+                   acquisition_days: int | None = None, priced: pd.DataFrame | None = None,
+                   halves: pd.DataFrame | None = None) -> pd.DataFrame:
     """Add the BTYD summary, P(alive), expected purchases, CLV, value tier and lifecycle stage.
 
     ``frame`` is the clean transactions or their purchase days
@@ -125,25 +126,29 @@ def customer_value(customers: pd.DataFrame, frame: pd.DataFrame, summary: pd.Dat
     ``params.lifecycle.acquisition_days`` (the caller resolves a data-derived default). ``priced`` gives
     the value columns already computed (``p_alive``, ``expected_spend``, ``expected_purchases``, ``clv``
     and the intervals' columns), as a discrete-time model does (:mod:`helpers.stages.value_discrete`).
+    ``halves`` gives every customer's :func:`helpers.summary.purchase_halves` when ``frame`` holds only
+    some customers' days (computed in SQL, :mod:`helpers.summary_sql`).
     """
     from helpers.tiers import value_tiers
 
     c = params.clv
     days = as_purchase_days(frame, as_of)
-    out = customers.set_index("customer_id")
+    ids = pd.Index(customers["customer_id"])
     parts = [summary.rename(columns={"frequency": "btyd_frequency", "recency": "btyd_recency", "T": "btyd_T",
                                      "monetary_value": "btyd_monetary"})]
     if priced is not None:
         parts.append(priced)
     elif fit is not None and spend is not None:
         per_purchase = expected_spend(spend, summary) if isinstance(spend, SpendFit) else spend
-        priced_now = pd.DataFrame({"p_alive": fit.p_alive(summary), "expected_spend": per_purchase})
-        parts += [priced_now, lifetime_value(fit, priced_now["expected_spend"].reindex(out.index), summary,
-                                             months=c.horizon_months, unit=c.time_unit,
-                                             discount_rate_annual=c.discount_rate_annual, margin=c.margin),
+        parts.append(pd.DataFrame({"p_alive": fit.p_alive(summary), "expected_spend": per_purchase}))
+        parts += [lifetime_value(fit, parts[-1]["expected_spend"].reindex(ids), summary, months=c.horizon_months,
+                                 unit=c.time_unit, discount_rate_annual=c.discount_rate_annual, margin=c.margin),
                   value_intervals(fit, summary, spend, c)]
-    # left joins on the customers, in one copy of the table (a million customers' joins cost seconds each)
-    out = pd.concat([out, *(part.reindex(out.index) for part in parts)], axis=1)
+    # left joins on the customers, in one copy of the table (a million customers' joins cost seconds each; the
+    # customers keep their column and a fresh RangeIndex, so no set_index/reset_index copies the table)
+    rows = pd.RangeIndex(len(ids))
+    aligned = (parts.pop(0).reindex(ids).set_axis(rows, copy=False) for _ in range(len(parts)))  # freed once aligned
+    out = pd.concat([customers.set_axis(rows, copy=False), *aligned], axis=1)
     if priced is not None or (fit is not None and spend is not None):
         out["value_tier"] = value_tiers(out["monetary_total"], out["clv"], params.tiers.current_high_share,
                                         params.tiers.potential_high_share)
@@ -153,7 +158,8 @@ def customer_value(customers: pd.DataFrame, frame: pd.DataFrame, summary: pd.Dat
         for column in ("p_alive", "expected_spend", "expected_purchases", "clv", *INTERVAL_COLUMNS):
             out[column] = np.nan  # the same columns with or without a forecast
         out["value_tier"] = pd.Series(None, index=out.index, dtype=object)
-    out = out.join(purchase_halves(days, as_of))
+    for column, values in (purchase_halves(days, as_of) if halves is None else halves).reindex(ids).items():
+        out[column] = values.to_numpy()  # a left join
     lc = params.lifecycle
     window = lc.acquisition_days if acquisition_days is None else acquisition_days
     if window is None:
@@ -161,7 +167,7 @@ def customer_value(customers: pd.DataFrame, frame: pd.DataFrame, summary: pd.Dat
     out["lifecycle_stage"] = lifecycle_stage(out["tenure_days"], out["p_alive"], out, acquisition_days=window,
                                              decline_p_alive=lc.decline_p_alive,
                                              termination_p_alive=lc.termination_p_alive, trend_change=lc.trend_change)
-    return out.reset_index()
+    return out
 
 
 #: The columns of the top-customers table (:func:`top_customers`); without a forecast only the first three.

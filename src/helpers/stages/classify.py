@@ -24,13 +24,16 @@ import pandas as pd
 
 from helpers import classify as cf
 from helpers import names, privacy, sampling
+from helpers import summary_sql as whole_log
 from helpers.clustering import one_thread
-from helpers.summary import log_start, read_purchase_days
+from helpers.summary import log_start
 
 #: The columns of the clean lines stage 07 reads: question 2's labels sum them (the features come from the purchase days).
 TRANSACTION_COLUMNS = ["customer_id", "order_ts", "amount"]
 #: The columns of the customer table shown beside the scores (not written to ``predictions.parquet``).
 SHOWN_BESIDE = ["value_tier", "rfm_segment"]
+#: The columns of stage 05's customer table stage 07 reads (labels, windows, overlap, shown beside the scores).
+CUSTOMER_COLUMNS = ["customer_id", *SHOWN_BESIDE, "country", "first_purchase", "frequency", "monetary_total"]
 
 
 @dataclass
@@ -228,13 +231,14 @@ def _with_tree(answer: cf.Answer | None, tree: cf.TreeAnswer | None) -> pd.DataF
 
 
 def _question_1(params: Any, days: pd.DataFrame, customers: pd.DataFrame, clv_validation: dict[str, Any],
-                windows: cf.Windows) -> tuple[cf.Split | None, str | None, cf.Answer | None, dict[str, float] | None]:
+                windows: cf.Windows, whole: whole_log.Whole | None
+                ) -> tuple[cf.Split | None, str | None, cf.Answer | None, dict[str, float] | None]:
     """Question 1: the split (or the skip reason), the answer and the label overlap."""
     q = params.classify
     tiers, skipped = None, cf.tier_skip_reason(customers, clv_validation)
     if skipped is None:
         tiers, skipped = cf.attempt(cf.tier_split, days, customers, params.as_of, windows.early_days,
-                                    q.test_share, q.train_sample, q.seed)
+                                    q.test_share, q.train_sample, q.seed, None if whole is None else whole.aggregates)
     if tiers is None:
         return None, skipped, None, None
     answer = cf.answer_tiers(tiers, q.cv_folds, q.seed, q.boosting_rounds)
@@ -242,26 +246,31 @@ def _question_1(params: Any, days: pd.DataFrame, customers: pd.DataFrame, clv_va
 
 
 def classify_customers(params: Any, days: pd.DataFrame, transactions: pd.DataFrame, customers: pd.DataFrame,
-                       clv_validation: dict[str, Any]) -> ClassifyResult:
+                       clv_validation: dict[str, Any], whole: whole_log.Whole | None = None) -> ClassifyResult:
     """Stage 07: both questions on their time splits, today's scores and prospects, and the caveats.
 
     ``days`` are the run's purchase days (``amount``, ``country``: every feature),
     ``transactions`` the clean lines (``customer_id``, ``order_ts``, ``amount``: question 2's labels; those of
-    the sample's customers are enough above ``scale.sample_customers``).
+    the sample's customers are enough above ``scale.sample_customers``). With ``whole`` (every customer's
+    aggregates with the early window, :mod:`helpers.summary_sql`) the features of everyone come from it and
+    ``days`` need only hold the sample's.
     """
     q = params.classify
-    windows = cf.derive_windows(log_start(days, params.as_of), params.as_of, q.early_days, q.label_days)
-    keep = _sample(customers, params.scale.sample_customers)  # the questions on the sample, everyone scored
+    start = log_start(days, params.as_of) if whole is None else whole_log.log_start(whole.aggregates)
+    windows = cf.derive_windows(start, params.as_of, q.early_days, q.label_days)
+    keep = _sample(customers, params.scale.sample_customers, whole)  # the questions on the sample, everyone scored
     fit_customers, fit_days, fit_lines = ((customers, days, transactions) if keep is None else
                                           (frame[frame["customer_id"].isin(keep)]
                                            for frame in (customers, days, transactions)))
     with one_thread():
-        tiers, q1_skipped, tier_answer, overlap = _question_1(params, days, fit_customers, clv_validation, windows)
+        tiers, q1_skipped, tier_answer, overlap = _question_1(params, days, fit_customers, clv_validation, windows,
+                                                              whole)
         found, q2_skipped = cf.attempt(cf.high_value_split, fit_days, fit_lines, params.as_of, windows.label_days,
                                        q.target_share, q.train_sample, q.seed)
         value, now = found if found is not None else (None, None)
         if keep is not None and value is not None:
-            now = cf.rfm_features(days, params.as_of)  # today's features of every customer, not only the sample's
+            now = (cf.rfm_features(days, params.as_of) if whole is None  # today's features of every customer
+                   else whole_log.rfm_features(whole.aggregates, params.as_of))
         value_answer = (cf.answer_high_value(value, q.cv_folds, q.seed, q.prospect_share, q.boosting_rounds)
                         if value is not None else None)
         importance = (cf.importance(value_answer.model, value, q.seed) if value_answer is not None
@@ -282,11 +291,15 @@ def classify_customers(params: Any, days: pd.DataFrame, transactions: pd.DataFra
                           tier_tree, value_tree, newcomers, None if keep is None else len(keep))
 
 
-def _sample(customers: pd.DataFrame, size: int) -> pd.Index | None:
-    """The customer ids of the sample (:mod:`helpers.sampling`), or None when every customer is used."""
+def _sample(customers: pd.DataFrame, size: int, whole: whole_log.Whole | None = None) -> pd.Index | None:
+    """The customer ids of the sample (:mod:`helpers.sampling`), or None when every customer is used.
+
+    With ``whole`` the sample is drawn once per stage (``whole`` keeps it: hashing ten million ids takes 20 s).
+    """
     if not sampling.is_sampled(len(customers), size):
         return None
-    return sampling.sample_index(pd.Index(customers["customer_id"]), size)
+    ids = pd.Index(customers["customer_id"])
+    return sampling.sample_index(ids, size) if whole is None else whole.sample(size, ids)
 
 
 def save_classification(catalog: Any, result: ClassifyResult) -> dict[str, Path]:
@@ -300,12 +313,19 @@ def save_classification(catalog: Any, result: ClassifyResult) -> dict[str, Path]
 
 def classify(params: Any, catalog: Any) -> ClassifyResult:
     """Stage 07 in one call: read the purchase days, the lines, stage 05's customers and validation; answer, score, write."""
-    from helpers.cleaning import load_transactions
-    from helpers.rfm import load_customers
+    import pyarrow.parquet as pq
 
-    customers = load_customers(catalog, "customers")
-    lines = load_transactions(catalog, TRANSACTION_COLUMNS, _sample(customers, params.scale.sample_customers))
-    result = classify_customers(params, read_purchase_days(catalog, ["amount", "country"]), lines, customers,
-                                catalog.read_json("clv_validation", {}))
+    from helpers.cleaning import load_transactions
+
+    q = params.classify
+    file = catalog.require("purchase_days", "04-rfm-value-tiers")
+    windows = cf.derive_windows(whole_log.first_day(file, params.as_of), params.as_of, q.early_days, q.label_days)
+    whole = whole_log.Whole.of(file, params.as_of, windows.early_days)  # everyone's features, in SQL (first)
+    present = pq.ParquetFile(catalog.require("customers", "05-clv-lifetimes")).schema_arrow.names
+    customers = catalog.read_parquet("customers", [c for c in CUSTOMER_COLUMNS if c in present])
+    keep = _sample(customers, params.scale.sample_customers, whole)
+    lines = load_transactions(catalog, TRANSACTION_COLUMNS, keep)
+    result = classify_customers(params, whole_log.sample_days(file, keep, ["amount", "country"]), lines, customers,
+                                catalog.read_json("clv_validation", {}), whole)
     save_classification(catalog, result)
     return result

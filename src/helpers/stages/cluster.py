@@ -209,10 +209,21 @@ def save_clusters(catalog: Any, result: ClusterResult) -> dict[str, Path]:
     return written
 
 
-def cluster(params: Any, catalog: Any) -> ClusterResult:
-    """Stage 06 in one call: read stage 05's customers, cluster them, write the artifacts."""
-    from helpers.rfm import load_customers
+#: The columns of stage 05's customer table stage 06 reads besides its features (names, profiles, places, segments).
+CUSTOMER_COLUMNS = ["customer_id", "country", "monetary_total", "frequency", "rfm_segment", "value_tier", "p_alive",
+                    "clv"]
 
-    result = cluster_customers(params, load_customers(catalog, "customers"))
+
+def cluster(params: Any, catalog: Any) -> ClusterResult:
+    """Stage 06 in one call: read the columns it uses of stage 05's customers, cluster them, write the artifacts.
+
+    (Not the table's 39 columns: at ten million customers every copy of them - a profile, a group - costs gigabytes.)
+    """
+    import pyarrow.parquet as pq
+
+    present = pq.ParquetFile(catalog.require("customers", "05-clv-lifetimes")).schema_arrow.names
+    cp = params.clusters
+    wanted = dict.fromkeys([*CUSTOMER_COLUMNS, *cp.features, *cp.log_features])
+    result = cluster_customers(params, catalog.read_parquet("customers", [c for c in present if c in wanted]))
     save_clusters(catalog, result)
     return result

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import clv, lifecycle, privacy, sampling
+from helpers import summary_sql as whole_log
 from helpers.clv import periods
 from helpers.caveats import caveat
 from helpers.clv.retention import naive_examples, naive_vs_model, retention_what_if
@@ -265,15 +266,20 @@ def _spend(result: ValueResult) -> clv.SpendFit | pd.Series:
         return clv.own_spend(result.summary)
 
 
-def _example(params: Any, result: ValueResult, days: pd.DataFrame) -> None:
-    """The customer whose P(alive) history notebook 05 shows (``clv.example_customer`` or a frequent buyer gone)."""
+def _example(params: Any, result: ValueResult, days: pd.DataFrame, whole: whole_log.Whole | None) -> None:
+    """The customer whose P(alive) history notebook 05 shows (``clv.example_customer`` or a frequent buyer gone).
+
+    Its purchase days come from ``days``, or (a customer outside the sample) from ``whole``'s file.
+    """
     c = params.clv
     alive = clv.p_alive(result.fit, result.fitted_on)
     result.example = (privacy.find_customer(result.summary.index, c.example_customer) if c.example_customer
                       else clv.example_customer(result.fitted_on, alive))
     if result.example is not None:
-        result.example_path = clv.alive_path(result.fit, days.loc[days["customer_id"] == result.example, "day"],
-                                             params.as_of, c.time_unit)
+        own = days.loc[days["customer_id"] == result.example, "day"]
+        if own.empty and whole is not None:
+            own = whole.days_of(result.example)["day"]
+        result.example_path = clv.alive_path(result.fit, own, params.as_of, c.time_unit)
 
 
 def _retention(params: Any, result: ValueResult) -> None:
@@ -290,26 +296,31 @@ def _retention(params: Any, result: ValueResult) -> None:
     result.retention = retention_what_if(result.fit, by_customer, result.fitted_on, params.clv, new_spend)
 
 
-def value_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataFrame) -> ValueResult:
+def value_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataFrame,
+                    whole: whole_log.Whole | None = None) -> ValueResult:
     """Stage 05: validate the BTYD models on a holdout, refit the best sound one, price every customer.
 
     ``params`` is the run's :class:`helpers.config.Params`; ``transactions``
     the run's purchase days ([customer_id, day, amount], the ``purchase_days``
     artifact) or the clean lines (:func:`helpers.clv.summary.as_purchase_days`
     groups them by day once here; every summary starts from the days); ``customers`` is stage 04's
-    table. Data-derived defaults (holdout, acquisition window) are resolved here
-    and stated in ``holdout_rule`` / ``acquisition_rule``.
+    table. With ``whole`` (:class:`helpers.summary_sql.Whole`, every customer's aggregates computed in
+    SQL) every customer's summaries come from it, and ``transactions`` need only hold the purchase days
+    of the sample's customers (:mod:`helpers.sampling`). Data-derived defaults (holdout, acquisition
+    window) are resolved here and stated in ``holdout_rule`` / ``acquisition_rule``.
     """
     c = params.clv
     days = clv.as_purchase_days(transactions, params.as_of)
     if c.discrete_period is not None:  # one opportunity per period: BG/BB (helpers.stages.value_discrete)
         return importlib.import_module("helpers.stages.value_discrete").value_discrete(params, days, customers)
-    span = clv.log_span_days(days, params.as_of)
+    span, summary, halves = (whole.summaries(params.as_of, c.time_unit) if whole is not None else
+                             (clv.log_span_days(days, params.as_of), clv.btyd_summary(days, params.as_of, c.time_unit),
+                              None))
     holdout, holdout_rule = _holdout(params, span)
     acquisition, acquisition_rule = _acquisition(params, span)
-    summary = clv.btyd_summary(days, params.as_of, c.time_unit)
     result = ValueResult(holdout, holdout_rule, acquisition, acquisition_rule, summary, customers, params=params)
-    fit_summary, fit_days = sampling.sample_customers(summary, days, params.scale.sample_customers)
+    size = params.scale.sample_customers  # with whole, the days are the sample's already
+    fit_summary, fit_days = (whole.rows(summary, size), days) if whole else sampling.sample_customers(summary, days, size)
     result.fit_summary = fit_summary if fit_summary is not summary else None
     reason = _calibration(params, fit_days, result, span)
     if reason is None:
@@ -323,13 +334,13 @@ def value_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataF
         result.fit = None
         result.caveats.insert(0, caveat("no_forecast", f"No lifetime-value forecast: {reason}"))
     result.value = clv.customer_value(customers, days, summary, result.fit, spend_input, params.as_of, params,
-                                      acquisition_days=acquisition)
+                                      acquisition_days=acquisition, halves=halves)
     if result.forecast:
         bad = int((~np.isfinite(result.value[["p_alive", "expected_purchases", "clv"]].to_numpy())).sum())
         if bad:  # every check above should make this impossible; never publish NaN money
             raise DataError(f"stage 05: {bad} non-finite values in P(alive), expected purchases or CLV "
                             f"from {result.fit.label}; please report this with the parameter file")
-        _example(params, result, days)
+        _example(params, result, days, whole)
         from helpers.rfm import load_segment_map
         from helpers.tiers import tier_table
 
@@ -373,10 +384,16 @@ def save_value(params: Any, catalog: Any, result: ValueResult) -> dict[str, Path
 
 
 def value(params: Any, catalog: Any) -> ValueResult:
-    """Stage 05 in one call: read stage 04's purchase days and customers, price the customers, write the artifacts."""
+    """Stage 05 in one call: summarise stage 04's purchase days, read its customers, price them, write the artifacts.
+
+    Every customer's summary comes from SQL (:mod:`helpers.summary_sql`), only the sample's days into pandas.
+    """
     from helpers.rfm import load_customers
 
-    days = read_purchase_days(catalog, ["amount"])
-    result = value_customers(params, days, load_customers(catalog, "customers_rfm"))
+    whole = (None if params.clv.discrete_period is not None  # first: DuckDB's memory is free before the customers
+             else whole_log.Whole.of(catalog.require("purchase_days", "04-rfm-value-tiers"), params.as_of))
+    days = (read_purchase_days(catalog, ["amount"]) if whole is None
+            else whole.fit_days(params.scale.sample_customers, ["amount"]))
+    result = value_customers(params, days, load_customers(catalog, "customers_rfm"), whole)
     result.written = save_value(params, catalog, result)
     return result
