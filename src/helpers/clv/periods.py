@@ -123,8 +123,23 @@ def value_per_period(fit: BTYDModel, spend_per_purchase: pd.Series, summary: pd.
     purchases = pd.DataFrame(increments, index=summary.index, columns=columns)
     factors = discount_factors(n, discount_rate_annual, period_days)
     per_purchase = spend_per_purchase.reindex(summary.index).to_numpy(dtype=float)[:, None] * margin
-    value = pd.DataFrame(increments * factors[None, :] * per_purchase, index=summary.index, columns=columns)
-    return PeriodValue(purchases, value)
+    discounted = increments * factors[None, :]  # then times the spend in place: one customers x periods copy less
+    discounted *= per_purchase
+    return PeriodValue(purchases, pd.DataFrame(discounted, index=summary.index, columns=columns, copy=False))
+
+
+def wide_table(value: pd.DataFrame, period_name: str) -> pd.DataFrame:
+    """The value per customer (rows) and period (columns 1..n) as the ``value_per_period`` artifact: ``customer_id``,
+    then ``clv_<period_name>_01`` ...; the values are not copied (ten million customers x a horizon is gigabytes).
+
+    >>> wide_table(pd.DataFrame([[1.0, 2.0]], index=pd.Index(["a"], name="customer_id"), columns=[1, 2]), "month")
+      customer_id  clv_month_01  clv_month_02
+    0           a           1.0           2.0
+    """
+    wide = value.copy(deep=False)
+    wide.columns = pd.Index([f"clv_{period_name}_{m:02d}" for m in wide.columns], name=value.columns.name)
+    wide.insert(0, "customer_id", wide.index.to_numpy())
+    return wide.set_axis(pd.RangeIndex(len(wide)), copy=False)
 
 
 def new_customer_value(fit: BTYDModel, mean_spend: float, *, months: int, unit: str,

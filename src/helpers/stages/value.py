@@ -378,8 +378,8 @@ def save_value(params: Any, catalog: Any, result: ValueResult) -> dict[str, Path
     if result.tracking is not None:
         written["tracking"] = catalog.write_parquet("tracking", result.tracking)
     if result.period_value is not None:
-        wide = result.period_value.rename(columns=lambda m: f"clv_{result.period_name}_{m:02d}").rename_axis("customer_id")
-        written["value_per_period"] = catalog.write_parquet("value_per_period", wide.reset_index())
+        written["value_per_period"] = catalog.write_parquet(
+            "value_per_period", periods.wide_table(result.period_value, result.period_name))
     return written
 
 
