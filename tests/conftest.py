@@ -81,11 +81,11 @@ def olist_tables() -> Path:
 
 #: The test files that take longest (pipeline runs, papermill runs, Spark), longest first: pytest-xdist hands out
 #: whole files (``--dist loadfile``), each to the worker that runs out of work first, so started longest first the
-#: two workers finish together (the short files fill the end). Seconds per file, measured in one worker of
-#: ``make test`` on this 2-core machine: regimes 216, report 172, speed 133, spark 97, trust_runs 95, run 76,
-#: notebooks 65 (load average 3).
-SLOWEST_FIRST = ("test_regimes.py", "test_report.py", "test_speed.py", "test_spark.py", "test_trust_runs.py",
-                 "test_run.py", "test_notebooks.py")
+#: two workers finish together (the short files fill the end). Seconds per file in one worker of ``make test`` on
+#: this 2-core machine (load average 3-4): report 169, regimes 151, spark 121, trust_runs 85, notebooks 82, run 74,
+#: speed 106 before its bench clustered on one thread (about 70 after).
+SLOWEST_FIRST = ("test_report.py", "test_regimes.py", "test_spark.py", "test_trust_runs.py", "test_notebooks.py",
+                 "test_run.py", "test_speed.py")
 
 
 def pytest_configure(config: pytest.Config) -> None:
