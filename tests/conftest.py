@@ -79,10 +79,20 @@ def olist_tables() -> Path:
     return OLIST_DIR
 
 
-#: The test files that take longest (papermill runs, whole pipelines), started first: pytest-xdist hands out whole
-#: files (``--dist loadfile``) in collection order, so a long file collected last would run alone at the end.
-SLOWEST_FIRST = ("test_trust_runs.py", "test_report.py", "test_notebooks.py", "test_run.py", "test_regimes.py",
-                 "test_spark.py", "test_speed.py")
+#: The test files that take longest (pipeline runs, papermill runs, Spark), longest first: pytest-xdist hands out
+#: whole files (``--dist loadfile``), each to the worker that runs out of work first, so started longest first the
+#: two workers finish together (the short files fill the end). Seconds per file in one worker of ``make test`` on
+#: this 2-core machine (load average 3-4): report 169, regimes 151, spark 121, trust_runs 85, notebooks 82, run 74,
+#: speed 106 before its bench clustered on one thread (about 70 after).
+SLOWEST_FIRST = ("test_report.py", "test_regimes.py", "test_spark.py", "test_trust_runs.py", "test_notebooks.py",
+                 "test_run.py", "test_speed.py")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep the collection order (below) under pytest-xdist: from 3.x its ``--loadscope-reorder`` (on by default)
+    hands out the files with the most tests first, which sent ``test_notebooks.py`` (one test, a minute) last."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

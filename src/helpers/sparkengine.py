@@ -28,8 +28,8 @@ transformed here, on SQLGlot's tree (:func:`to_spark`):
   file whose ``file_row_number`` is Spark's ``_metadata.row_index`` (nanosecond
   timestamps, which Spark does not read, arrive as microseconds);
 - ``CREATE TEMP TABLE`` becomes a temporary view of a locally checkpointed
-  DataFrame (materialised, as DuckDB's table is), ``DESCRIBE`` the DataFrame's
-  schema in DuckDB's type names;
+  DataFrame (materialised, as DuckDB's table is, by the first statement that
+  reads it), ``DESCRIBE`` the DataFrame's schema in DuckDB's type names;
 - ``CAST(column AS VARCHAR)``: Spark writes a double of 1e7 or more in scientific
   notation (``1.2345678E7``; DuckDB ``12345678.0``), so a whole double below 1e15
   is written as DuckDB writes it (:data:`DOUBLE_TEXT`; float customer ids); beyond
@@ -200,7 +200,9 @@ class SparkConnection:
                 return SparkResult(rows=self.describe(m.group(1)))
             if m := re.fullmatch(r"(?is)CREATE\s+(?:OR\s+REPLACE\s+)?TEMP(?:ORARY)?\s+TABLE\s+(\w+)\s+AS\s+(.+)", text):
                 self.drop(m.group(1))
-                self._tables[m.group(1)] = self.sql(m.group(2)).localCheckpoint(eager=True)
+                # checkpointed lazily: the first statement that reads the table (the engine's count of the step)
+                # fills it, one Spark job fewer per table than an eager checkpoint; later reads use it
+                self._tables[m.group(1)] = self.sql(m.group(2)).localCheckpoint(eager=False)
                 self._tables[m.group(1)].createOrReplaceTempView(m.group(1))
                 return SparkResult(rows=[])
             if m := re.fullmatch(r"(?is)DROP\s+(?:TABLE|VIEW)\s+(?:IF\s+EXISTS\s+)?(\w+)", text):
