@@ -8,11 +8,13 @@ table from the last one; the quality log counts rows and money before and
 after each rule and takes the rule's own note. The rule that leaves no rows is
 named (:class:`~helpers.errors.CleaningError`). The clean lines end in the
 temporary view ``clean`` (with ``_row``; :data:`CLEAN_ORDER` sorts them, :data:`COLLECTED_ORDER` keeps
-the order they were collected in). Only a rule that groups lines (``exact_duplicates``, ``cancellations: net``)
-makes a table; a rule that filters or rewrites values makes a view, evaluated by whatever reads it next, and a
-table replaces everything before it: the earlier tables and views are dropped as soon as it is counted. A log of
-a hundred million lines is so copied once or twice inside DuckDB, not once per rule that rewrites, plus once more
-for the clean table.
+the order they were collected in). A rule that rewrites values (``normalise_ids``, ``cancellations: net``) makes
+a table, once, so that the mapping and the rewrite are not evaluated again by every later rule; a rule that
+filters makes a view; ``exact_duplicates`` makes a small table of the later repeats (found among the lines
+that share a hash of their values, then compared value by value) and a view without them. A table replaces
+everything before it: the earlier tables and views are dropped as soon as it is counted. A log of a hundred
+million lines is so copied once inside DuckDB, not once per rule that rewrites or groups plus once more for the
+clean lines.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ from helpers.errors import CleaningError
 
 #: How the clean lines are sorted (ties: the order they were collected in).
 CLEAN_ORDER = "ORDER BY customer_id, order_ts, order_id, _row"
-#: The kinds of rule whose step is a view (the others make a table: they group lines).
-VIEW_KINDS = ("filter", "rewrite")
+#: The kinds of rule whose step is a view (the others make a table).
+VIEW_KINDS = ("filter", "dedup")
 #: The order the lines were collected in: how the DuckDB and Spark engines write them (one integer key to sort
 #: on, not three texts; readers that need the clean order sort by its keys, the file's row number breaking ties).
 COLLECTED_ORDER = "ORDER BY _row"
@@ -68,19 +70,34 @@ def apply_step(con: duckdb.DuckDBPyConnection, rule: Rule, before: str, after: s
     condition = rule.condition(cfg, columns, as_of) if rule.condition else None
     if kind == "net":
         return netting.net(con, before, after, condition, columns)
-    if kind == "rewrite":  # a view, as a filter: the next rule that groups materialises the chain
+    if kind == "rewrite":
         modified = con.execute(f"SELECT count(*) FILTER (customer_id IS DISTINCT FROM {condition}) "
                                f"FROM {before}").fetchall()[0][0]
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {after} AS "
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {after} AS "
                     f"SELECT {select_list(columns, {'customer_id': condition})} FROM {before}")
         return int(modified)
     if kind == "dedup":
-        same = ", ".join(quote(c) for c in columns if c != "source_row")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {after} AS SELECT * FROM {before} WHERE _row IN "
-                    f"(SELECT min(_row) FROM {before} GROUP BY {same})")
+        _repeats(con, before, f"{after}_repeats", [c for c in columns if c != "source_row"])
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {after} AS SELECT * FROM {before} "
+                    f"WHERE _row NOT IN (SELECT _row FROM {after}_repeats)")
         return 0
     con.execute(f"CREATE OR REPLACE TEMP VIEW {after} AS SELECT * FROM {before} WHERE NOT ({condition})")
     return 0
+
+
+def _repeats(con: duckdb.DuckDBPyConnection, before: str, target: str, same: list[str]) -> None:
+    """Table ``target``: the ``_row`` of every line of ``before`` equal in the columns ``same`` to an earlier line.
+
+    Only lines whose hash of those columns is shared are compared value by value (equal lines have equal
+    hashes; a few unequal ones may share one), so the full-width grouping is over a few lines, not all.
+    """
+    keys = ", ".join(quote(c) for c in same)
+    shared = f"{target}_shared"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {shared} AS SELECT * FROM {before} WHERE hash({keys}) IN "
+                f"(SELECT hash({keys}) AS _hash FROM {before} GROUP BY _hash HAVING count(*) > 1)")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT _row FROM {shared} WHERE _row NOT IN "
+                f"(SELECT min(_row) FROM {shared} GROUP BY {keys})")
+    con.execute(f"DROP TABLE {shared}")
 
 
 def _drop(con: duckdb.DuckDBPyConnection, made: list[tuple[str, str]]) -> None:
@@ -115,6 +132,7 @@ def run_rules(con: duckdb.DuckDBPyConnection, lines: str, cfg: CleaningParams, a
         elif enabled:
             after = f"_step{step}"
             modified = apply_step(con, rule, current, after, cfg, columns, as_of)
+            made += [(f"{after}_repeats", "TABLE")] if rule.kind_for(cfg) == "dedup" else []
             made.append((after, "VIEW" if rule.kind_for(cfg) in VIEW_KINDS else "TABLE"))
             note = rule.note(con, current, after, cfg, columns, as_of)
         rows_after, money_after = _totals(con, after) if after != current else (rows, money)
