@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import summary, synth
+from helpers import summary
 from helpers.cleaning import clean_transactions
 from helpers.cleaning.engine import COLLECTED_ORDER, clean_select, frame_lines, run_rules
 from helpers.cleaning.io import in_clean_order
@@ -70,23 +70,9 @@ def test_purchase_days_and_order_sizes_do_not_depend_on_the_files_order(two_file
         pd.testing.assert_frame_equal(order_sizes(file, AS_OF)[0], sizes)
 
 
-def _synthetic() -> tuple[pd.DataFrame, dt.date]:
-    """A synthetic log as clean lines with countries (some missing) and lines after as_of."""
-    design = synth.Design(300, seed=5, observed_days=300)
-    raw = synth.transaction_log(design)
-    raw = raw[raw["Customer ID"].notna() & raw["Price"].gt(0)]
-    lines = pd.DataFrame({"customer_id": raw["Customer ID"].astype("int64").astype(str), "order_id": raw["Invoice"],
-                          "order_ts": raw["InvoiceDate"].astype("datetime64[ns]"),
-                          "amount": raw["Quantity"] * raw["Price"], "country": raw["Country"].astype(object)})
-    lines.loc[lines.index[::5], "country"] = None
-    return lines, design.as_of - dt.timedelta(days=30)
-
-
-@pytest.mark.parametrize("log", ["cdnow_sample", "online_retail_sample", "synthetic", "order_matters"])
+@pytest.mark.parametrize("log", ["cdnow_sample", "online_retail_sample", "order_matters"])
 def test_the_customer_table_in_sql_is_the_pandas_one_to_the_last_bit(log: str, tmp_path: Path) -> None:
-    if log == "synthetic":
-        lines, as_of = _synthetic()
-    elif log == "order_matters":
+    if log == "order_matters":
         lines, as_of = ORDER_MATTERS, AS_OF
     else:
         lines, as_of = collected(f"{log}.yaml", tmp_path / "data", clean=True), load_params(f"{log}.yaml").as_of
