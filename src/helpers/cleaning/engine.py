@@ -141,7 +141,7 @@ def run_rules(con: duckdb.DuckDBPyConnection, lines: str, cfg: CleaningParams, a
             made = made[-1:]
         log.append({"step": step, "rule": rule.name, "enabled": enabled, "rows_before": rows,
                     "rows_removed": rows - rows_after, "rows_after": rows_after, "rows_modified": modified,
-                    "amount_removed": round(money - money_after, 2), "note": note})
+                    "amount_removed": round(money - money_after, 2) + 0.0, "note": note})  # + 0.0: no -0.0
         if rows and not rows_after:
             raise CleaningError(f"{where}: cleaning rule {rule.name!r} removed the last {rows} rows ({note}); nothing "
                                 f"is left. Check the data or switch the rule off with cleaning.{rule.name} in the "
