@@ -180,10 +180,10 @@ def rfm(params: Any, catalog: Any) -> RFMResult:
     lines_file = catalog.require("transactions", "03-clean-integrate")
     days = summary.write_purchase_days(lines_file, params.as_of, catalog.path("purchase_days"),
                                        params.spark if params.engine == "spark" else None)
+    sizes, has_quantity, counts = orders_and_lines(lines_file, params.as_of)  # DuckDB's peak before pandas' is
     segment_map = load_segment_map(params.rfm.segment_map, params.rfm.bins)
     customers = score_customers(customers_sql.customer_table(days, params.as_of), params.rfm.bins, segment_map,
                                 params.rfm.abc_cuts)
-    sizes, has_quantity, counts = orders_and_lines(lines_file, params.as_of)
     r = params.rfm
     types = customer_types(customers, sizes, r.intermediary_items, r.intermediary_spend)
     result = describe_customers(customers, segment_map, params, *counts, types,
