@@ -162,15 +162,16 @@ def step_out_of_core(params_file: str, out: str, temp_directory: str, memory_lim
     """DuckDB clean straight from the Parquet file (:mod:`helpers.sqlclean`), then stage 04's purchase days in SQL
     (:func:`helpers.summary.write_purchase_days`, into ``out``): nothing of the lines enters pandas."""
     from helpers import sqlclean, summary
-    from helpers.cleaning import CLEAN_ORDER
+    from helpers.cleaning.engine import COLLECTED_ORDER, clean_select
 
     params, tmp = _params(params_file), Path(temp_directory)
     t0 = time.perf_counter()
     con = sqlclean.connect(memory_limit, tmp)
     try:
         quality = sqlclean.clean_lines(con, params, Path(params.source.path))
-        lines = sqlclean.copy_to(con, f"SELECT * EXCLUDE (_row) FROM clean {CLEAN_ORDER}", tmp / "ooc_lines.parquet")
-        con.execute("DROP TABLE clean")  # the purchase days get the memory
+        lines = sqlclean.copy_to(con, clean_select(con, COLLECTED_ORDER), tmp / "ooc_lines.parquet")  # as stage 03
+        con.close()  # the purchase days get the memory
+        con = sqlclean.connect(memory_limit, tmp)
         t1 = time.perf_counter()
         summary.write_purchase_days(lines, params.as_of, Path(out))
         t2 = time.perf_counter()

@@ -112,7 +112,8 @@ def to_spark(sql: str, views: Any = None) -> str:
             arg = node.expressions[0]
             if not isinstance(arg, exp.Order):
                 return exp.Sum(this=arg)
-            value, order = arg.this.sql("spark"), arg.expressions[0].this.sql("spark")
+            keys = [o.this.sql("spark") for o in arg.expressions]  # several keys: a struct, compared in turn
+            value, order = arg.this.sql("spark"), keys[0] if len(keys) == 1 else f"struct({', '.join(keys)})"
             return sqlglot.parse_one(KAHAN.format(value=value, order=order), read="spark")
         if isinstance(node, exp.Anonymous) and node.name.lower() == "suffix":
             this, suffix = (e.transform(portable) for e in node.expressions)  # a new node: its children too

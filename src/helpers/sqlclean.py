@@ -6,7 +6,7 @@ the raw Parquet file mapped onto the contract in SQL (:func:`canonical_select`),
 so a log of tens of millions of lines is cleaned without
 entering pandas: only the quality log comes back.
 
-- :func:`clean_lines` builds the table ``clean`` in a DuckDB connection and
+- :func:`clean_lines` builds the view ``clean`` in a DuckDB connection and
   returns the quality log (the same log, notes included, as
   :func:`helpers.cleaning.clean_transactions` on the same lines), with the
   clean-transaction schema checked in SQL (:func:`helpers.schemas.validate_sql`);
@@ -97,7 +97,7 @@ def canonical_select(params: Params, source: Path) -> str:
 
 
 def clean_lines(con: duckdb.DuckDBPyConnection, params: Params, source: Path) -> pd.DataFrame:
-    """Create the table ``clean`` in ``con`` from the raw Parquet ``source`` and return the quality log.
+    """Create the view ``clean`` in ``con`` from the raw Parquet ``source`` and return the quality log.
 
     The rules of :mod:`helpers.cleaning` run over :func:`collected_sql` (stage 02's view);
     the clean lines are checked against the clean-transaction schema in SQL.

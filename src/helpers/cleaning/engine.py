@@ -7,7 +7,14 @@ enabled rule of :data:`~helpers.cleaning.rules.RULES_IN_ORDER` makes the next
 table from the last one; the quality log counts rows and money before and
 after each rule and takes the rule's own note. The rule that leaves no rows is
 named (:class:`~helpers.errors.CleaningError`). The clean lines end in the
-temporary table ``clean`` (with ``_row``; :data:`CLEAN_ORDER` sorts them).
+temporary view ``clean`` (with ``_row``; :data:`CLEAN_ORDER` sorts them, :data:`COLLECTED_ORDER` keeps
+the order they were collected in). A rule that rewrites values (``normalise_ids``, ``cancellations: net``) makes
+a table, once, so that the mapping and the rewrite are not evaluated again by every later rule; a rule that
+filters makes a view; ``exact_duplicates`` makes a small table of the later repeats (found among the lines
+that share a hash of their values, then compared value by value) and a view without them. A table replaces
+everything before it: the earlier tables and views are dropped as soon as it is counted. A log of a hundred
+million lines is so copied once inside DuckDB, not once per rule that rewrites or groups plus once more for the
+clean lines.
 """
 
 from __future__ import annotations
@@ -27,6 +34,11 @@ from helpers.errors import CleaningError
 
 #: How the clean lines are sorted (ties: the order they were collected in).
 CLEAN_ORDER = "ORDER BY customer_id, order_ts, order_id, _row"
+#: The kinds of rule whose step is a view (the others make a table).
+VIEW_KINDS = ("filter", "dedup")
+#: The order the lines were collected in: how the DuckDB and Spark engines write them (one integer key to sort
+#: on, not three texts; readers that need the clean order sort by its keys, the file's row number breaking ties).
+COLLECTED_ORDER = "ORDER BY _row"
 
 
 def parquet_lines(file: Path) -> str:
@@ -40,10 +52,10 @@ def frame_lines(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, name: str =
     return f"SELECT * FROM {name}"
 
 
-def clean_select(con: duckdb.DuckDBPyConnection) -> str:
-    """SQL of the clean lines without ``_row``, sorted (:data:`CLEAN_ORDER`): what stage 03 writes."""
+def clean_select(con: duckdb.DuckDBPyConnection, order: str = CLEAN_ORDER) -> str:
+    """SQL of the clean lines without ``_row``, sorted by ``order`` (:data:`CLEAN_ORDER` or :data:`COLLECTED_ORDER`)."""
     columns = [r[0] for r in con.execute("DESCRIBE clean").fetchall() if r[0] != "_row"]
-    return f"SELECT {select_list(columns, row=False)} FROM clean {CLEAN_ORDER}"
+    return f"SELECT {select_list(columns, row=False)} FROM clean {order}"
 
 
 def _totals(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, float]:
@@ -53,30 +65,51 @@ def _totals(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, float]:
 
 def apply_step(con: duckdb.DuckDBPyConnection, rule: Rule, before: str, after: str, cfg: CleaningParams,
            columns: list[str], as_of: dt.date) -> int:
-    """Make table ``after`` from ``before`` with ``rule``; return the rows it rewrote."""
+    """Make ``after`` (a view or a table, :data:`VIEW_KINDS`) from ``before`` with ``rule``; return the rows it rewrote."""
     kind = rule.kind_for(cfg)
     condition = rule.condition(cfg, columns, as_of) if rule.condition else None
     if kind == "net":
         return netting.net(con, before, after, condition, columns)
-    modified = 0
     if kind == "rewrite":
         modified = con.execute(f"SELECT count(*) FILTER (customer_id IS DISTINCT FROM {condition}) "
                                f"FROM {before}").fetchall()[0][0]
-        select = f"SELECT {select_list(columns, {'customer_id': condition})} FROM {before}"
-    elif kind == "dedup":
-        same = ", ".join(quote(c) for c in columns if c != "source_row")
-        select = (f"SELECT * FROM {before} WHERE _row IN "
-                  f"(SELECT min(_row) FROM {before} GROUP BY {same})")
-    else:  # a filter is a view: the next rule that rewrites or groups materialises the chain
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {after} AS SELECT * FROM {before} WHERE NOT ({condition})")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {after} AS "
+                    f"SELECT {select_list(columns, {'customer_id': condition})} FROM {before}")
+        return int(modified)
+    if kind == "dedup":
+        _repeats(con, before, f"{after}_repeats", [c for c in columns if c != "source_row"])
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {after} AS SELECT * FROM {before} "
+                    f"WHERE _row NOT IN (SELECT _row FROM {after}_repeats)")
         return 0
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {after} AS {select}")
-    return int(modified)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {after} AS SELECT * FROM {before} WHERE NOT ({condition})")
+    return 0
+
+
+def _repeats(con: duckdb.DuckDBPyConnection, before: str, target: str, same: list[str]) -> None:
+    """Table ``target``: the ``_row`` of every line of ``before`` equal in the columns ``same`` to an earlier line.
+
+    Only lines whose hash of those columns is shared are compared value by value (equal lines have equal
+    hashes; a few unequal ones may share one), so the full-width grouping is over a few lines, not all.
+    """
+    keys = ", ".join(quote(c) for c in same)
+    shared = f"{target}_shared"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {shared} AS SELECT * FROM {before} WHERE hash({keys}) IN "
+                f"(SELECT hash({keys}) AS _hash FROM {before} GROUP BY _hash HAVING count(*) > 1)")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {target} AS SELECT _row FROM {shared} WHERE _row NOT IN "
+                f"(SELECT min(_row) FROM {shared} GROUP BY {keys})")
+    con.execute(f"DROP TABLE {shared}")
+
+
+def _drop(con: duckdb.DuckDBPyConnection, made: list[tuple[str, str]]) -> None:
+    """Drop the steps' tables and views ``made`` (name, ``TABLE`` or ``VIEW``), later ones first: a view reads the
+    table before it."""
+    for name, kind in reversed(made):
+        con.execute(f"DROP {kind} {name}")
 
 
 def run_rules(con: duckdb.DuckDBPyConnection, lines: str, cfg: CleaningParams, as_of: dt.date, where: str,
               bad_lines: dict | None = None) -> pd.DataFrame:
-    """Run every rule over ``lines`` (SQL with a ``_row`` column) into table ``clean``; return the quality log.
+    """Run every rule over ``lines`` (SQL with a ``_row`` column) into view ``clean``; return the quality log.
 
     ``bad_lines`` (stage 02's record of skipped text lines) adds the first
     row ``bad_lines``. Raises :class:`CleaningError` when ``as_of`` is before
@@ -99,20 +132,22 @@ def run_rules(con: duckdb.DuckDBPyConnection, lines: str, cfg: CleaningParams, a
         elif enabled:
             after = f"_step{step}"
             modified = apply_step(con, rule, current, after, cfg, columns, as_of)
-            made.append((after, "VIEW" if rule.kind_for(cfg) == "filter" else "TABLE"))
+            made += [(f"{after}_repeats", "TABLE")] if rule.kind_for(cfg) == "dedup" else []
+            made.append((after, "VIEW" if rule.kind_for(cfg) in VIEW_KINDS else "TABLE"))
             note = rule.note(con, current, after, cfg, columns, as_of)
         rows_after, money_after = _totals(con, after) if after != current else (rows, money)
+        if made and made[-1] == (after, "TABLE"):  # the new table needs nothing before it
+            _drop(con, made[:-1])
+            made = made[-1:]
         log.append({"step": step, "rule": rule.name, "enabled": enabled, "rows_before": rows,
                     "rows_removed": rows - rows_after, "rows_after": rows_after, "rows_modified": modified,
-                    "amount_removed": round(money - money_after, 2), "note": note})
+                    "amount_removed": round(money - money_after, 2) + 0.0, "note": note})  # + 0.0: no -0.0
         if rows and not rows_after:
             raise CleaningError(f"{where}: cleaning rule {rule.name!r} removed the last {rows} rows ({note}); nothing "
                                 f"is left. Check the data or switch the rule off with cleaning.{rule.name} in the "
                                 "parameter file.")
         current, rows, money = after, rows_after, money_after
-    con.execute(f"CREATE OR REPLACE TEMP TABLE clean AS SELECT * FROM {current}")
-    for name, kind in reversed(made):  # later steps first: a view reads the table before it
-        con.execute(f"DROP {kind} {name}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW clean AS SELECT * FROM {current}")  # over what the last rules made
     quality = pd.DataFrame(log)
     check_quality_log(quality, rows_in=rows_in + (int(bad_lines["count"]) if bad_lines else 0), rows_out=rows)
     return quality
@@ -128,5 +163,5 @@ def like_types(out: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
 
 
 def clean_frame(con: duckdb.DuckDBPyConnection, like: pd.DataFrame) -> pd.DataFrame:
-    """Table ``clean`` as a frame, sorted, with the column types of ``like`` (the collected frame)."""
+    """View ``clean`` as a frame, sorted, with the column types of ``like`` (the collected frame)."""
     return like_types(con.execute(clean_select(con)).df(), like)

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from helpers import paths
 from helpers.catalog import Catalog
-from helpers.cleaning.engine import clean_frame, clean_select, parquet_lines, run_rules
+from helpers.cleaning.engine import COLLECTED_ORDER, clean_frame, clean_select, parquet_lines, run_rules
 from helpers.errors import DataError
 from helpers.schemas import transaction_schema, validate, validate_sql
 
@@ -28,19 +28,37 @@ def load_transactions(catalog: Catalog, columns: list[str] | None = None,
     ``columns`` reads only those of them the table has (a large table in
     pandas costs memory per column); ``customers`` only the lines of those
     customer ids (filtered while reading: a sample's lines of a large log).
-    Timestamps come back as nanoseconds whichever engine wrote them.
+    Timestamps come back as nanoseconds whichever engine wrote them. The lines come in the clean order
+    (:data:`~helpers.cleaning.engine.CLEAN_ORDER`) whichever order the engine wrote them in (:func:`in_clean_order`).
     """
-    import pyarrow.parquet as pq
-
     file = catalog.require("transactions", "03-clean-integrate")
-    if columns is not None:
-        present = set(pq.ParquetFile(file).schema_arrow.names)
-        columns = [c for c in columns if c in present]
+    present = pq.ParquetFile(file).schema_arrow.names
+    wanted = present if columns is None else [c for c in columns if c in present]
+    keys = [c for c in CLEAN_KEYS if c in present]
     filters = None if customers is None else [("customer_id", "in", list(customers))]
-    frame = pd.read_parquet(file, columns=columns, filters=filters)
+    frame = in_clean_order(pd.read_parquet(file, columns=list(dict.fromkeys([*wanted, *keys])), filters=filters))
     if "order_ts" in frame.columns:
         frame["order_ts"] = frame["order_ts"].astype("datetime64[ns]")
-    return frame
+    return frame[wanted]
+
+
+#: The keys of :data:`~helpers.cleaning.engine.CLEAN_ORDER` in a file of clean lines (``_row`` is the position).
+CLEAN_KEYS = ["customer_id", "order_ts", "order_id"]
+
+
+def in_clean_order(lines: pd.DataFrame) -> pd.DataFrame:
+    """Clean lines read from a file, sorted by :data:`CLEAN_KEYS` (ties: their order in the file), index from 0.
+
+    The file's order may be the clean order (pandas engine) or the collected one (DuckDB and Spark engines,
+    :data:`~helpers.cleaning.engine.COLLECTED_ORDER`); either way the same lines come back in the same order.
+
+    >>> f = pd.DataFrame({"customer_id": ["b", "a", "a"], "order_ts": pd.to_datetime(["2020-01-01"] * 3),
+    ...     "order_id": ["1", "2", "1"], "amount": [1.0, 2.0, 3.0]})
+    >>> in_clean_order(f)["amount"].tolist()
+    [3.0, 2.0, 1.0]
+    """
+    keys = [c for c in CLEAN_KEYS if c in lines.columns]
+    return lines.sort_values(keys, kind="stable", ignore_index=True) if keys else lines.reset_index(drop=True)
 
 
 def save_clean(catalog: Catalog, clean: pd.DataFrame, quality: pd.DataFrame) -> dict[str, Path]:
@@ -99,7 +117,8 @@ def clean_and_save(params: Any, catalog: Catalog | None = None) -> tuple[pd.Data
             files = save_clean(catalog, validate(clean_frame(con, like), transaction_schema, where), quality)
         else:
             validate_sql(con, "clean", transaction_schema, where)
-            files = {"transactions": sqlclean.copy_to(con, clean_select(con), catalog.path("transactions")),
+            files = {"transactions": sqlclean.copy_to(con, clean_select(con, COLLECTED_ORDER),
+                                                      catalog.path("transactions")),
                      "quality_log": catalog.write_text("quality_log", quality.to_csv(index=False))}
             catalog.write_tables({"quality_log": quality}, views={"transactions": "transactions"})
     except duckdb.Error as exc:

@@ -3,8 +3,8 @@
 :func:`rfm` computes the run's purchase days from stage 03's clean lines, in
 DuckDB (:mod:`helpers.summary`: the lines never enter pandas), writes them as
 the artifact ``purchase_days`` (also a view in the run's database) for stages
-05 and 07, builds the scored customer table from them
-(:func:`helpers.rfm.score_customers`) and everything notebook 04 shows about
+05 and 07, builds the customer table from them in DuckDB (:mod:`helpers.rfm.customers_sql`: one row per
+customer comes into pandas), scores it (:func:`helpers.rfm.score_customers`) and everything notebook 04 shows about
 it, and writes ``customers_rfm`` (Parquet and a DuckDB table) and ``rfm.json``. It also sorts the customers
 into transaction vs relationship customers and end consumers vs intermediaries by the size of their median
 order (:mod:`helpers.rfm.customer_types`; order sizes in DuckDB over the clean lines) and writes
@@ -25,7 +25,8 @@ from helpers import paths, summary
 from helpers.rfm import (MEASURES, SegmentMap, abc_summary, class_summary, grid_counts, load_segment_map,
                          one_time_summary, pareto_curve, revenue_share_at, rfm_summary, save_customers, score_customers,
                          spend_outliers)
-from helpers.rfm.customer_types import customer_types, order_sizes, purpose_rule, type_summary
+from helpers.rfm import customers_sql
+from helpers.rfm.customer_types import customer_types, orders_and_lines, purpose_rule, type_summary
 #: The numeric columns of the customer table the notebook profiles (before scoring).
 PROFILED = ["recency_days", "frequency", "monetary_total", "monetary_avg", "tenure_days"]
 #: The columns of the spend outliers the notebook lists (at most :data:`OUTLIERS_SHOWN` of them).
@@ -177,16 +178,15 @@ def describe_customers(customers: pd.DataFrame, segment_map: SegmentMap, params:
 def rfm(params: Any, catalog: Any) -> RFMResult:
     """Stage 04 in one call: the run's purchase days (in DuckDB), the scored customers, the artifacts."""
     lines_file = catalog.require("transactions", "03-clean-integrate")
-    summary.write_purchase_days(lines_file, params.as_of, catalog.path("purchase_days"),
-                                params.spark if params.engine == "spark" else None)
-    days = summary.read_purchase_days(catalog, ["amount", "country"])
+    days = summary.write_purchase_days(lines_file, params.as_of, catalog.path("purchase_days"),
+                                       params.spark if params.engine == "spark" else None)
+    sizes, has_quantity, counts = orders_and_lines(lines_file, params.as_of)  # DuckDB's peak before pandas' is
     segment_map = load_segment_map(params.rfm.segment_map, params.rfm.bins)
-    customers = score_customers(summary.customer_table(days, params.as_of), params.rfm.bins, segment_map,
+    customers = score_customers(customers_sql.customer_table(days, params.as_of), params.rfm.bins, segment_map,
                                 params.rfm.abc_cuts)
-    sizes, has_quantity = order_sizes(lines_file, params.as_of)
     r = params.rfm
     types = customer_types(customers, sizes, r.intermediary_items, r.intermediary_spend)
-    result = describe_customers(customers, segment_map, params, *summary.line_counts(lines_file, params.as_of), types,
+    result = describe_customers(customers, segment_map, params, *counts, types,
                                 purpose_rule(r.intermediary_items, r.intermediary_spend, has_quantity))
     result.written = {"customer_types": catalog.write_parquet("customer_types", types),
                       "customers_rfm": save_customers(catalog, customers, "customers_rfm", views={

@@ -1,0 +1,131 @@
+"""Stages 03 and 04 at scale: the clean lines written in the order they were collected, everything read from them
+the same as from the lines in the clean order; the customer table in SQL equal to pandas'; duplicates found by hash."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import summary
+from helpers.cleaning import clean_transactions
+from helpers.cleaning.engine import COLLECTED_ORDER, clean_select, frame_lines, run_rules
+from helpers.cleaning.io import in_clean_order
+from helpers.config import CleaningParams, load_params
+from helpers.errors import DataError
+from helpers.rfm import customers_sql
+from helpers.rfm.customer_types import order_sizes, orders_and_lines
+from tests_support import collected
+
+AS_OF = dt.date(2020, 1, 31)
+
+
+def _lines(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["customer_id", "order_id", "order_ts", "amount", "country"]).assign(
+        order_ts=lambda f: pd.to_datetime(f["order_ts"]))
+
+
+#: Collected out of the clean order: the day's (and the order's) amounts add up differently in file order
+#: (-1e16 + 1e16 + 1 = 1) and in the clean order (1e16 + 1 - 1e16 = 0, Kahan's too), and two orders at
+#: the same time name different countries (the clean order takes order "a"'s).
+ORDER_MATTERS = _lines([
+    ("x", "o1", "2020-01-05 12:00", -1e16, None), ("x", "o1", "2020-01-05 09:00", 1e16, None),
+    ("x", "o1", "2020-01-05 10:00", 1.0, None), ("y", "b", "2020-01-07 08:00", 2.0, "DE"),
+    ("y", "a", "2020-01-07 08:00", 3.0, "FR"), ("y", "a", "2020-01-20 08:00", 4.0, "IT"),
+    ("z", "c", "2020-01-02 08:00", 5.0, None), ("z", "c", "2020-02-09 08:00", 6.0, "ES"),  # after as_of
+])
+
+
+@pytest.fixture(scope="module")
+def two_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The same lines in the order collected (as the DuckDB engine writes them) and in the clean order (pandas)."""
+    folder = tmp_path_factory.mktemp("orders")
+    collected_file, clean_file = folder / "collected_order.parquet", folder / "clean_order.parquet"
+    ORDER_MATTERS.to_parquet(collected_file, index=False)
+    in_clean_order(ORDER_MATTERS).to_parquet(clean_file, index=False)
+    return collected_file, clean_file
+
+
+def test_the_lines_read_back_in_the_clean_order_whatever_the_files_order(two_files: tuple[Path, Path]) -> None:
+    collected_file, clean_file = two_files
+    lines = in_clean_order(pd.read_parquet(collected_file))
+    pd.testing.assert_frame_equal(lines, pd.read_parquet(clean_file))
+    assert lines["order_id"].tolist()[:5] == ["o1", "o1", "o1", "a", "b"]
+
+
+def test_purchase_days_and_order_sizes_do_not_depend_on_the_files_order(two_files: tuple[Path, Path]) -> None:
+    collected_file, clean_file = two_files
+    days = summary.purchase_days(collected_file, AS_OF)
+    pd.testing.assert_frame_equal(days, summary.purchase_days(clean_file, AS_OF), check_exact=True)
+    assert days.set_index("customer_id").loc["x", "amount"] == 0.0  # the clean order's sum, not the file's 1.0
+    assert days.set_index(["customer_id", "day"])["country"].tolist() == [None, "FR", "IT", None]
+    for file in two_files:  # an order's spend is a plain sum in file order (see customer_types._orders_sql)
+        sizes, has_quantity, counts = orders_and_lines(file, AS_OF)
+        assert counts == summary.line_counts(file, AS_OF) == (7, 4) and not has_quantity
+        assert sizes["orders"].tolist() == [1, 2, 1]
+        pd.testing.assert_frame_equal(order_sizes(file, AS_OF)[0], sizes)
+
+
+@pytest.mark.parametrize("log", ["cdnow_sample", "online_retail_sample", "order_matters"])
+def test_the_customer_table_in_sql_is_the_pandas_one_to_the_last_bit(log: str, tmp_path: Path) -> None:
+    if log == "order_matters":
+        lines, as_of = ORDER_MATTERS, AS_OF
+    else:
+        lines, as_of = collected(f"{log}.yaml", tmp_path / "data", clean=True), load_params(f"{log}.yaml").as_of
+    lines.to_parquet(tmp_path / "transactions.parquet", index=False)
+    days = summary.write_purchase_days(tmp_path / "transactions.parquet", as_of, tmp_path / "purchase_days.parquet")
+    frame = pd.read_parquet(days).assign(day=lambda f: f["day"].astype("datetime64[ns]"))
+    for country in (True, False):
+        pd.testing.assert_frame_equal(customers_sql.customer_table(days, as_of, country),
+                                      summary.customer_table(frame, as_of, country), check_exact=True)
+    assert ("country" in customers_sql.customer_table(days, as_of).columns) == ("country" in lines.columns)
+
+
+def test_the_sql_customer_table_leaves_out_later_days_and_missing_keys_and_says_when_nothing_is_left(
+        tmp_path: Path) -> None:
+    days = pd.DataFrame({"customer_id": ["a", None, "a"], "day": pd.to_datetime(["2020-01-01", "2020-01-02", "2020-03-01"]),
+                         "amount": [1.0, 2.0, 4.0]})
+    days.to_parquet(tmp_path / "days.parquet", index=False)
+    table = customers_sql.customer_table(tmp_path / "days.parquet", AS_OF)
+    assert table[["customer_id", "frequency", "monetary_total", "recency_days"]].values.tolist() == [["a", 1, 1.0, 30]]
+    with pytest.raises(DataError, match="no transactions on or before as_of 2019-12-31"):
+        customers_sql.customer_table(tmp_path / "days.parquet", dt.date(2019, 12, 31))
+
+
+def _engine(lines: pd.DataFrame, cfg: CleaningParams) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The quality log and the clean lines as the DuckDB engine writes them (collected order), no schema check."""
+    con = duckdb.connect()
+    try:
+        log = run_rules(con, frame_lines(con, lines), cfg, AS_OF, "x")
+        return log, con.execute(clean_select(con, COLLECTED_ORDER)).df()
+    finally:
+        con.close()
+
+
+def test_exact_duplicates_found_by_hash_are_pandas_duplicates_first_kept() -> None:
+    rng = np.random.default_rng(3)
+    base = pd.DataFrame({"customer_id": rng.choice(["1", "2", None], 400), "order_id": rng.choice(["o1", "o2"], 400),
+                         "order_ts": pd.to_datetime("2020-01-01") + pd.to_timedelta(rng.integers(0, 3, 400), "h"),
+                         "amount": rng.choice([1.0, 2.5, np.nan, 0.0, -0.0], 400),
+                         "product_code": rng.choice(["A", None], 400)})
+    base["source_row"] = [str(i + 1) for i in range(len(base))]
+    cfg = CleaningParams(normalise_ids=False, missing_customer_id=False, future_timestamps=False,
+                         non_product_lines=False, cancellations="keep", non_positive_price=False)
+    log, clean = _engine(base, cfg)
+    keep = ~base.drop(columns="source_row").duplicated(keep="first")  # missing values equal, 0.0 == -0.0
+    assert clean["source_row"].tolist() == base.loc[keep, "source_row"].tolist()
+    assert log.set_index("rule").loc["exact_duplicates", "rows_removed"] == (~keep).sum() > 200
+
+
+def test_the_engine_writes_the_clean_lines_in_the_order_they_were_collected() -> None:
+    lines = ORDER_MATTERS.assign(amount=ORDER_MATTERS["amount"].abs(),
+                                 source_row=[str(i + 1) for i in range(len(ORDER_MATTERS))])
+    cfg = CleaningParams(future_timestamps=False)
+    written = _engine(lines, cfg)[1]
+    assert written["source_row"].tolist() == lines["source_row"].tolist()
+    pd.testing.assert_frame_equal(in_clean_order(written), clean_transactions(lines, cfg, AS_OF)[0]
+                                  .reset_index(drop=True), check_dtype=False)
