@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from helpers.catalog import Catalog
 from helpers.clv.intervals import INTERVAL_COLUMNS
@@ -57,7 +58,8 @@ def export_table(catalog: Catalog, raw_ids: bool = False) -> pd.DataFrame:
     Raw customer ids are added (as ``customer_id``, after the key) only when ``raw_ids`` is true
     (the parameter ``privacy.raw_ids``).
     """
-    customers = catalog.read_parquet("customers", stage="05-clv-lifetimes")
+    names = pq.ParquetFile(catalog.require("customers", "05-clv-lifetimes")).schema_arrow.names
+    customers = catalog.read_parquet("customers", [c for c in names if c in EXPORT_COLUMNS or c == "customer_id"])
     for name in ("clusters", "predictions"):
         if catalog.exists(name):
             extra = catalog.read_parquet(name)
@@ -66,7 +68,10 @@ def export_table(catalog: Catalog, raw_ids: bool = False) -> pd.DataFrame:
     customers.insert(0, "customer_key", pseudonymize(customers["customer_id"]))
     columns = EXPORT_COLUMNS[:1] + (["customer_id"] if raw_ids else []) + EXPORT_COLUMNS[1:]
     export = customers[[c for c in columns if c in customers.columns]]
-    return export.iloc[key_order(export["customer_key"])].reset_index(drop=True)
+    del customers  # ten million customers: each copy of the table is gigabytes, so one is let go before the next
+    export = export.take(key_order(export["customer_key"]))
+    export.index = pd.RangeIndex(len(export))
+    return export
 
 
 def stage_caveats(catalog: Catalog) -> list[dict[str, str]]:
