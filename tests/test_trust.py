@@ -157,6 +157,25 @@ def _btyd_population(n: int = 300, seed: int = 7) -> pd.DataFrame:
                          "amount": p["value"].round(2)})
 
 
+def test_a_gamma_gamma_fit_that_stops_is_retried_with_a_penalizer_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lifetimes import GammaGammaFitter
+    from lifetimes.utils import ConvergenceError
+
+    plain_fit = GammaGammaFitter.fit
+
+    def stops_unpenalized(self: GammaGammaFitter, *args: object, **kwargs: object) -> GammaGammaFitter:
+        if self.penalizer_coef == 0:
+            raise ConvergenceError("The model did not converge.")
+        return plain_fit(self, *args, **kwargs)
+
+    summary = clv.btyd_summary(_btyd_population(), AS_OF)
+    monkeypatch.setattr(GammaGammaFitter, "fit", stops_unpenalized)
+    spend = clv.fit_spend(summary)
+    assert spend.message == "converged with penalizer 0.001 (penalizer 0: ConvergenceError)"
+    assert spend.model.penalizer_coef == 0.001 and spend.model.params_["q"] > 1 and spend.mean_spend > 0
+    assert spend.describe()[0] == f"Gamma-Gamma: {spend.message}"
+
+
 def test_an_extreme_spender_is_flagged_and_every_stage_still_gives_finite_numbers() -> None:
     frame = _btyd_population()
     median = frame.groupby("customer_id")["amount"].sum().median()
@@ -170,7 +189,9 @@ def test_an_extreme_spender_is_flagged_and_every_stage_still_gives_finite_number
     fit, spend = clv.fit_btyd("bgnbd", summary), clv.fit_spend(summary)
     value = clv.lifetime_value(fit, clv.expected_spend(spend, summary), summary, months=12, unit="W")
     assert np.isfinite(value.to_numpy()).all() and value.loc["whale", "clv"] == value["clv"].max()
-    assert fit.ok and spend.message.startswith("converged") and "penalizer" in spend.message  # GG needed the remedy
+    # Whether Gamma-Gamma needs a penalizer here depends on the CPU's last bits (BFGS's precision-loss stop: seen with
+    # and without on two x86-64 machines); either way it converges to a sound fit. The remedy itself: test below.
+    assert fit.ok and spend.message.startswith("converged") and spend.model.params_["q"] > 1
     table = customers.set_index("customer_id").join(value).reset_index().assign(p_alive=clv.p_alive(fit, summary).values)
     features = ["recency_days", "frequency", "monetary_total", "clv", "p_alive", "tenure_days"]
     x = cl.feature_matrix(table, features, ["recency_days", "frequency", "monetary_total", "clv", "tenure_days"])
