@@ -89,12 +89,14 @@ def write_csv(frame: pd.DataFrame, target: Path, parquet: Path | None = None, pa
     written already), in the formats pandas uses: ``True``/``False``, dates without a time when every
     timestamp of the column is midnight, an empty field for a missing value or an empty text; numbers in the
     shortest form that reads back (both do). Pandas' formatting costs about a minute per million rows of
-    thirty columns, DuckDB's a few seconds.
+    thirty columns, DuckDB's a few seconds. DuckDB writes on one thread: in order on several threads it holds
+    the batches that come early (1M rows of the export: 1.36 GB more and 8.8 s, against 0.17 GB and 5.8 s).
     """
     if pandas_rows is None or len(frame) <= pandas_rows or parquet is None:
         return write_text(frame.to_csv(index=False), target)
     con = duckdb.connect()
     try:
+        con.execute("SET threads = 1")
         source = f"read_parquet('{str(Path(parquet).resolve()).replace(chr(39), chr(39) * 2)}')"
         columns = []
         for name, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall():
