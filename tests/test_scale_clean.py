@@ -63,11 +63,38 @@ def test_purchase_days_and_order_sizes_do_not_depend_on_the_files_order(two_file
     pd.testing.assert_frame_equal(days, summary.purchase_days(clean_file, AS_OF), check_exact=True)
     assert days.set_index("customer_id").loc["x", "amount"] == 0.0  # the clean order's sum, not the file's 1.0
     assert days.set_index(["customer_id", "day"])["country"].tolist() == [None, "FR", "IT", None]
-    for file in two_files:  # an order's spend is a plain sum in file order (see customer_types._orders_sql)
+    for file in two_files:  # an order's spend is an exact sum (see customer_types._orders_sql)
         sizes, has_quantity, counts = orders_and_lines(file, AS_OF)
         assert counts == summary.line_counts(file, AS_OF) == (7, 4) and not has_quantity
         assert sizes["orders"].tolist() == [1, 2, 1]
         pd.testing.assert_frame_equal(order_sizes(file, AS_OF)[0], sizes)
+
+
+def test_an_orders_spend_is_its_exact_sum_whatever_the_files_order_row_groups_and_threads(tmp_path: Path) -> None:
+    """A plain sum of doubles depends on the order of addition ((0.1 + 0.2) + 0.3 != 0.1 + (0.2 + 0.3)), and
+    DuckDB's threads add their partial sums in the order they finish: the same command gave other medians."""
+    rng = np.random.default_rng(3)
+    n = 60_000
+    lines = pd.DataFrame({"customer_id": (rng.integers(0, 2_000, n)).astype(str),
+                          "order_id": rng.integers(0, 6_000, n).astype(str),
+                          "order_ts": pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 20, n), unit="D"),
+                          "amount": rng.choice([0.1, 0.2, 0.3, 0.7, 1.1, 2.675, 19.99], n),
+                          "quantity": rng.choice([0.1, 0.2, 0.3, 1.0], n)})
+    lines["order_id"] = lines["customer_id"] + "-" + lines["order_id"]
+    files = []
+    for k, order in enumerate([np.arange(n), rng.permutation(n), rng.permutation(n)]):
+        files.append(tmp_path / f"lines_{k}.parquet")
+        lines.iloc[order].to_parquet(files[-1], index=False, row_group_size=4_000)  # 15 row groups, both threads
+    sizes = [orders_and_lines(file, AS_OF)[0] for file in files + files[:1]]
+    for other in sizes[1:]:
+        pd.testing.assert_frame_equal(other, sizes[0], check_exact=True)
+    decimal = lines.assign(cents=lambda f: (f["amount"] * 1e6).round().astype("int64"))
+    spend = decimal.groupby(["customer_id", "order_id"])["cents"].sum() / 1e6  # the exact sum of 6-decimal values
+    expected = spend.groupby("customer_id").median()
+    pd.testing.assert_series_equal(sizes[0].set_index("customer_id")["spend_per_order"], expected,
+                                   check_names=False, check_exact=True)
+    plain = lines.groupby(["customer_id", "order_id"])["amount"].sum().groupby("customer_id").median()
+    assert not plain.equals(expected)  # the example is one where the order of addition shows
 
 
 @pytest.mark.parametrize("log", ["cdnow_sample", "online_retail_sample", "order_matters"])
