@@ -351,7 +351,7 @@ def value_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataF
         result.coverage = holdout_coverage(result.cal_fit, result.calhold)
     if result.forecast:
         _per_period(params, result)
-    result.covariates = covariate_analysis(params, fit_days, customers, result)
+    result.covariates = covariate_analysis(params, fit_days, result.value, result)
     return result
 
 

@@ -78,7 +78,8 @@ def design(wanted: list[str], days: pd.DataFrame, customers: pd.DataFrame,
         if "country" not in customers.columns:
             skipped.append("country: the log has no country column")
         else:
-            country = customers.set_index("customer_id")["country"].reindex(index)
+            country = pd.Series(customers["country"].to_numpy(), index=customers["customer_id"],  # not a copy
+                                name="country").reindex(index)  # of the whole table indexed by id
             dummies = country_indicators(country)
             if dummies.empty:
                 skipped.append("country: one country (or none large enough) holds nearly all customers")
