@@ -97,6 +97,17 @@ def test_an_orders_spend_is_its_exact_sum_whatever_the_files_order_row_groups_an
     assert not plain.equals(expected)  # the example is one where the order of addition shows
 
 
+def test_the_median_order_counts_only_the_orders_whose_units_are_known(tmp_path: Path) -> None:
+    lines = pd.DataFrame({"customer_id": list("aaaabbc"), "order_id": list("1234567"),
+                          "order_ts": pd.Timestamp("2020-01-02"), "amount": [1.0, 2.0, 3.0, 10.0, 5.0, 7.0, 1.5],
+                          "quantity": [1.0, np.nan, 3.0, np.nan, np.nan, np.nan, 2.0]})
+    lines.to_parquet(tmp_path / "lines.parquet", index=False)
+    sizes, has_quantity, _ = orders_and_lines(tmp_path / "lines.parquet", AS_OF)
+    assert has_quantity and sizes["orders"].tolist() == [4, 2, 1]
+    assert sizes["items_per_order"].tolist()[::2] == [2.0, 2.0] and np.isnan(sizes["items_per_order"].iloc[1])
+    assert sizes["spend_per_order"].tolist() == [2.5, 6.0, 1.5]  # (2 + 3) / 2, (5 + 7) / 2, 1.5
+
+
 @pytest.mark.parametrize("log", ["cdnow_sample", "online_retail_sample", "order_matters"])
 def test_the_customer_table_in_sql_is_the_pandas_one_to_the_last_bit(log: str, tmp_path: Path) -> None:
     if log == "order_matters":

@@ -76,8 +76,8 @@ def exact_sum(column: str) -> str:
     The values are taken to six decimals and added as decimals (exact integer arithmetic), then the total
     is a double again. A plain ``sum`` (or ``fsum``) of doubles over a parallel scan adds the partial sums
     of its threads in the order they finish: on a million customers' lines three runs of the same query
-    gave three different last bits for some orders. Six decimals keep every cent (and a tenth of
-    a thousandth) of money; values must stay below 10^32.
+    gave three different last bits for some orders. Six decimals keep every cent, and unit prices to a
+    millionth; values must stay below 10^32.
 
     >>> exact_sum("amount")
     'CAST(sum(CAST(amount AS DECIMAL(38, 6))) AS DOUBLE)'

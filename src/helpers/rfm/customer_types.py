@@ -49,7 +49,7 @@ def relationship_type(frequency: pd.Series) -> pd.Series:
 def order_sizes_sql(transactions_file: Path, as_of: dt.date, quantity: bool) -> str:
     """The SQL of each customer's orders up to the end of ``as_of`` and the median order's units and spend.
 
-    >>> "row_number() OVER (w ORDER BY items)" in order_sizes_sql(Path("t.parquet"), dt.date(2020, 1, 31), True)
+    >>> "row_number() OVER (w ORDER BY items NULLS LAST)" in order_sizes_sql(Path("t.parquet"), dt.date(2020, 1, 31), True)
     True
     """
     return _sizes_sql(f"({_orders_sql(transactions_file, as_of, quantity)})")
@@ -70,17 +70,14 @@ def _orders_sql(transactions_file: Path, as_of: dt.date, quantity: bool) -> str:
             f"GROUP BY customer_id, order_id")
 
 
-#: The middle one or two of a customer's ``n`` orders ranked by a size (``{rank}``): their mean is the median.
-_MIDDLE = "{rank} IN ((n + 1) // 2, n // 2 + 1)"
+def _median(column: str) -> str:
+    """The median of ``column`` per customer, from its rank ``by_<column>`` among the customer's ``n_<column>``
+    orders where it is known (ranked in :func:`_sizes_sql`, missing values last).
 
-
-def _median(column: str, rank: str) -> str:
-    """The median of ``column`` per customer from its rank ``rank`` among the customer's ``n`` orders.
-
-    ``(lo + hi) / 2`` of the middle values, as pandas and DuckDB's ``median`` compute it (the same bits);
-    a single middle value is itself.
+    ``(lo + hi) / 2`` of the middle one or two values, as pandas and DuckDB's ``median`` compute it (the same
+    bits); a single middle value is itself; no known value gives NULL.
     """
-    middle = _MIDDLE.format(rank=rank)
+    middle = f"by_{column} IN ((n_{column} + 1) // 2, n_{column} // 2 + 1)"
     return f"(min({column}) FILTER (WHERE {middle}) + max({column}) FILTER (WHERE {middle})) / 2"
 
 
@@ -88,13 +85,15 @@ def _sizes_sql(orders: str) -> str:
     """Per customer of ``orders`` (:func:`_orders_sql`): orders, the median order's units and spend.
 
     The medians come from ranks in windows (a sort that spills to disk), not from DuckDB's ``median``
-    aggregate, which holds every customer's values at once: 10.5 GB for ten million customers.
+    aggregate, which holds every customer's values at once (10M customers: 5.9 GB for this query, 4.5 GB
+    with windows, the same bits).
     """
-    return (f"SELECT customer_id, any_value(n) AS orders, {_median('items', 'by_items')} AS items_per_order, "
-            f"{_median('spend', 'by_spend')} AS spend_per_order "
-            f"FROM (SELECT customer_id, items, spend, count(*) OVER w AS n, "
-            f"row_number() OVER (w ORDER BY items) AS by_items, row_number() OVER (w ORDER BY spend) AS by_spend "
-            f"FROM {orders} WINDOW w AS (PARTITION BY customer_id)) GROUP BY customer_id ORDER BY customer_id")
+    ranks = ", ".join(f"count({c}) OVER w AS n_{c}, row_number() OVER (w ORDER BY {c} NULLS LAST) AS by_{c}"
+                      for c in ("items", "spend"))
+    return (f"SELECT customer_id, count(*) AS orders, {_median('items')} AS items_per_order, "
+            f"{_median('spend')} AS spend_per_order "
+            f"FROM (SELECT customer_id, items, spend, {ranks} FROM {orders} WINDOW w AS (PARTITION BY customer_id)) "
+            f"GROUP BY customer_id ORDER BY customer_id")
 
 
 def order_sizes(transactions_file: Path, as_of: dt.date) -> tuple[pd.DataFrame, bool]:
