@@ -124,6 +124,11 @@ def _has_country(con: duckdb.DuckDBPyConnection, transactions_file: Path) -> boo
     return "country" in names
 
 
+#: DuckDB's memory for the purchase days (their ordered sums spill beyond it): 10M customers' 110M lines took
+#: 10.7 GB in 67 s under the default limit (80% of the machine), 4.3 GB in 91 s under this one, the same bytes.
+PURCHASE_DAYS_MEMORY = "4GB"
+
+
 def write_purchase_days(transactions_file: Path, as_of: dt.date, target: Path, spark: SparkParams | None = None) -> Path:
     """Compute the purchase days of ``transactions_file`` at ``as_of`` in DuckDB and write them to ``target`` (Parquet).
 
@@ -140,6 +145,7 @@ def write_purchase_days(transactions_file: Path, as_of: dt.date, target: Path, s
         con: Any = sparkengine.connect(spark)
     else:
         con = _connect(Path(target).parent)
+        con.execute(f"SET memory_limit = {_literal(PURCHASE_DAYS_MEMORY)}")
     try:
         return sqlclean.copy_to(con, purchase_days_sql(transactions_file, as_of, _has_country(con, transactions_file)),
                                 Path(target))
