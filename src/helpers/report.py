@@ -58,13 +58,15 @@ def export_table(catalog: Catalog, raw_ids: bool = False) -> pd.DataFrame:
     Raw customer ids are added (as ``customer_id``, after the key) only when ``raw_ids`` is true
     (the parameter ``privacy.raw_ids``).
     """
+    def exported(names: list[str]) -> list[str]:  # the export's columns among ``names``, and the join key
+        return [c for c in names if c in EXPORT_COLUMNS or c == "customer_id"]
+
     names = pq.ParquetFile(catalog.require("customers", "05-clv-lifetimes")).schema_arrow.names
-    customers = catalog.read_parquet("customers", [c for c in names if c in EXPORT_COLUMNS or c == "customer_id"])
+    customers = catalog.read_parquet("customers", exported(names))
     for name in ("clusters", "predictions"):
         if catalog.exists(name):
             extra = catalog.read_parquet(name)
-            customers = customers.merge(extra[[c for c in extra.columns if c in EXPORT_COLUMNS or c == "customer_id"]],
-                                        on="customer_id", how="left")
+            customers = customers.merge(extra[exported(list(extra.columns))], on="customer_id", how="left")
     customers.insert(0, "customer_key", pseudonymize(customers["customer_id"]))
     columns = EXPORT_COLUMNS[:1] + (["customer_id"] if raw_ids else []) + EXPORT_COLUMNS[1:]
     export = customers[[c for c in columns if c in customers.columns]]

@@ -110,8 +110,9 @@ def purchase_days_sql(transactions_file: Path, as_of: dt.date, country: bool) ->
 def _connect(spill: Path) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection that spills to ``spill`` (a folder) beyond its memory limit.
 
-    DuckDB's default limit (80% of the machine) is kept: at 10M customers a 4 GB limit made the order sizes'
-    median per customer spill until the disk was full.
+    DuckDB's default limit (80% of the machine) is kept here; a query that needs less sets its own
+    (:data:`PURCHASE_DAYS_MEMORY`). A 4 GB limit made the order sizes' ``median`` aggregate spill until the
+    disk was full at 10M customers; their medians now come from window ranks, which spill well.
     """
     con = duckdb.connect()
     con.execute(f"SET temp_directory = {_literal(str(spill))}")
