@@ -38,7 +38,7 @@ def measure(fn: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
     proc = ctx.Process(target=_child, args=(fn, kwargs, queue))
     started = time.perf_counter()
     proc.start()
-    memory = PeakMemory(proc.pid)
+    memory = PeakMemory(proc.pid, interval=0.02)  # a step of the tiny bench can end between 0.25 s samples
     status, result = queue.get()
     proc.join()
     peak = memory.stop()
