@@ -239,6 +239,21 @@ def test_value_per_period_sums_to_lifetime_value(fits: dict[str, clv.BTYDModel],
     assert set(weekly.long().columns) == {"customer_id", "period", "expected_purchases", "value"}
 
 
+def test_the_value_per_period_kept_per_distinct_row_is_the_customers_table(fits: dict[str, clv.BTYDModel],
+                                                                           calhold: pd.DataFrame,
+                                                                           spend: clv.SpendFit) -> None:
+    per_purchase = clv.expected_spend(spend, calhold)
+    months = periods.value_per_period(fits["bgnbd"], per_purchase, calhold, months=12, unit="W", margin=0.3)
+    assert len(months.increments) < len(calhold)  # customers share their (frequency, recency, T) rows
+    value, purchases = months.value, months.purchases
+    total = months.total()  # from the distinct rows, never spread over the customers
+    np.testing.assert_allclose(total["value"], value.sum(), rtol=1e-12)
+    np.testing.assert_allclose(total["expected_purchases"], purchases.sum(), rtol=1e-12)
+    parts = list(months.wide_parts("month", 150))
+    assert len(parts) == -(-len(calhold) // 150) and all(len(p) == 150 for p in parts[:-1])
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), periods.wide_table(value, "month"))
+
+
 def test_new_customer_value_is_the_unconditional_forecast(fits: dict[str, clv.BTYDModel], spend: clv.SpendFit) -> None:
     horizon = 12 * clv.DAYS_PER_MONTH / 7
     for name, fit in fits.items():

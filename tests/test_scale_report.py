@@ -79,3 +79,63 @@ def test_the_runner_prints_and_records_each_stages_seconds_and_peak_memory(isola
     stage = [line for line in lines if "01-define" in line]
     assert len(stage) == 1 and re.fullmatch(r"  01-define-customer-data +\d+\.\ds  peak [\d,]+ MB", stage[0])
     assert int(stage[0].split("peak ")[1].split()[0].replace(",", "")) > 50  # this process, sampled during the stage
+
+
+def test_a_large_frame_written_a_row_group_at_a_time_is_the_file_pandas_writes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store, "PARQUET_ROW_GROUP", 64)
+    frame = _frame(200)  # four row groups, the last short
+    frame["late"] = [None] * 100 + ["x"] * 100  # no value in the first group: typed from the whole column
+    frame["segment"] = pd.Categorical(np.resize(["a", "b", "c"], 200))
+    for table in (frame, frame.drop(columns="late")):
+        ours = store.write_parquet(table, tmp_path / "ours.parquet")
+        table.to_parquet(tmp_path / "pandas.parquet", index=False, row_group_size=64)
+        assert ours.read_bytes() == (tmp_path / "pandas.parquet").read_bytes()
+        pd.testing.assert_frame_equal(store.read_parquet(ours), pd.read_parquet(tmp_path / "pandas.parquet"))
+        pd.testing.assert_frame_equal(store.read_parquet(ours, ["clv", "country"]), table[["clv", "country"]])
+
+
+def test_a_table_copied_from_parquet_is_the_table_from_the_frame(tmp_path: Path) -> None:
+    frame = _frame(300)
+    parquet = store.write_parquet(frame, tmp_path / "x.parquet")
+    store.write_tables_file(tmp_path / "db.duckdb", {"from_frame": frame, "from_file": parquet})
+    con = store.connect_file(tmp_path / "db.duckdb", read_only=True)
+    try:
+        kinds = [con.execute(f"DESCRIBE {t}").fetchall() for t in ("from_frame", "from_file")]
+        assert kinds[0] == kinds[1]
+        assert con.execute("SELECT count(*) FROM (SELECT * FROM from_frame EXCEPT ALL SELECT * FROM from_file)"
+                           ).fetchone() == (0,)
+    finally:
+        con.close()
+
+
+def test_the_export_joins_clusters_and_predictions_whatever_their_order(tmp_path: Path) -> None:
+    from helpers.catalog import Catalog
+    from helpers.report import export_table
+
+    rng = np.random.default_rng(5)
+    n = 400
+    ids = [f"c{i:04d}" for i in range(n)]
+    customers = pd.DataFrame({"customer_id": ids, "country": rng.choice(["UK", "FR"], n),
+                              "monetary_total": rng.lognormal(3, 1, n), "frequency": rng.integers(1, 9, n),
+                              "clv": rng.lognormal(2, 1, n), "rfm_segment": rng.choice(["new", "loyal"], n),
+                              "not_exported": rng.random(n)})
+    clusters = pd.DataFrame({"customer_id": ids, "cluster": rng.choice(["big", "small"], n),
+                             "cluster_id": rng.integers(0, 2, n)})
+    predictions = pd.DataFrame({"customer_id": ids, "p_high_value": rng.random(n), "prospect": rng.random(n) < .2})
+    exports = []
+    for shuffled in (False, True):  # the stages' own order (columns taken over) or another one (a join)
+        catalog = Catalog("x", f"r{shuffled}", tmp_path)
+        catalog.write_parquet("customers", customers)
+        catalog.write_parquet("clusters", clusters.sample(frac=1, random_state=1) if shuffled else clusters)
+        catalog.write_parquet("predictions", predictions.iloc[: n - 7])  # some customers never scored: missing
+        exports.append(export_table(catalog, raw_ids=True))
+    pd.testing.assert_frame_equal(exports[0], exports[1])
+    export = exports[0]
+    expected = customers.drop(columns="not_exported").merge(clusters[["customer_id", "cluster"]], on="customer_id",
+                                                            how="left")
+    expected = expected.merge(predictions.iloc[: n - 7], on="customer_id", how="left")
+    expected.insert(0, "customer_key", pseudonymize(expected["customer_id"]))
+    expected = expected[export.columns].take(key_order(expected["customer_key"])).reset_index(drop=True)
+    pd.testing.assert_frame_equal(export, expected)
+    assert "not_exported" not in export and export["prospect"].isna().sum() == 7

@@ -116,7 +116,7 @@ class Catalog:
 
     def read_parquet(self, name: str, columns: list[str] | None = None, stage: str = "an earlier stage") -> pd.DataFrame:
         """Read a frame artifact (only ``columns``, when given)."""
-        return pd.read_parquet(self.require(name, stage), columns=columns)
+        return store.read_parquet(self.require(name, stage), columns=columns)
 
     def write_json(self, name: str, obj: Any) -> Path:
         """Write a JSON artifact (atomically)."""
@@ -144,9 +144,9 @@ class Catalog:
                                   missing=f"no database for run {self.run} of data set {self.dataset!r}: "
                                           "run stage 02 (collect) first")
 
-    def write_tables(self, tables: dict[str, pd.DataFrame], views: dict[str, str] | None = None,
+    def write_tables(self, tables: dict[str, pd.DataFrame | Path], views: dict[str, str] | None = None,
                      queries: dict[str, str] | None = None) -> None:
-        """Replace tables (from frames) and views (over this run's Parquet artifacts, by name; or of SQL ``queries``)
+        """Replace tables (from frames, or copies of Parquet files) and views (over this run's Parquet artifacts, by name; or of SQL ``queries``)
         in one transaction."""
         store.write_tables_file(self.database, tables, {v: self.path(a) for v, a in (views or {}).items()}, queries)
 

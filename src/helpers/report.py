@@ -61,18 +61,26 @@ def export_table(catalog: Catalog, raw_ids: bool = False) -> pd.DataFrame:
     def exported(names: list[str]) -> list[str]:  # the export's columns among ``names``, and the join key
         return [c for c in names if c in EXPORT_COLUMNS or c == "customer_id"]
 
-    names = pq.ParquetFile(catalog.require("customers", "05-clv-lifetimes")).schema_arrow.names
-    customers = catalog.read_parquet("customers", exported(names))
+    def columns_of(name: str, stage: str) -> list[str]:
+        return exported(pq.ParquetFile(catalog.require(name, stage)).schema_arrow.names)
+
+    customers = catalog.read_parquet("customers", columns_of("customers", "05-clv-lifetimes"))
     for name in ("clusters", "predictions"):
         if catalog.exists(name):
-            extra = catalog.read_parquet(name)
-            customers = customers.merge(extra[exported(list(extra.columns))], on="customer_id", how="left")
-    customers.insert(0, "customer_key", pseudonymize(customers["customer_id"]))
+            extra = catalog.read_parquet(name, columns_of(name, "06 or 07"))
+            if extra["customer_id"].equals(customers["customer_id"]):  # the same customers in the same order (the
+                for column in extra.columns.drop("customer_id"):       # stages write them so): the left join is
+                    customers[column] = extra[column].to_numpy()       # its columns, without copying the table
+            else:
+                customers = customers.merge(extra, on="customer_id", how="left")
+            del extra
+    keys = pseudonymize(customers["customer_id"])
+    order = key_order(keys)
     columns = EXPORT_COLUMNS[:1] + (["customer_id"] if raw_ids else []) + EXPORT_COLUMNS[1:]
-    export = customers[[c for c in columns if c in customers.columns]]
-    del customers  # ten million customers: each copy of the table is gigabytes, so one is let go before the next
-    export = export.take(key_order(export["customer_key"]))
-    export.index = pd.RangeIndex(len(export))
+    export = pd.DataFrame({"customer_key": keys.to_numpy()[order]})
+    del keys
+    for column in (c for c in columns[1:] if c in customers.columns):  # in key order, a column at a time, each
+        export[column] = customers.pop(column).take(order).set_axis(export.index, copy=False)  # released once
     return export
 
 
@@ -194,7 +202,9 @@ def headline_metrics(catalog: Catalog, export: pd.DataFrame, outlier_factor: flo
         "lines_in": int(quality["rows_before"].iloc[0]),
         "lines_kept": int(quality["rows_after"].iloc[-1]),
         "revenue": round(float(export["monetary_total"].sum()), 2),
-        "spend_outliers": int(len(spend_outliers(export.assign(customer_id=export["customer_key"]), outlier_factor))),
+        "spend_outliers": int(len(spend_outliers(pd.DataFrame({"customer_id": export["customer_key"],  # two columns,
+                                                               "monetary_total": export["monetary_total"]}),
+                                                 outlier_factor))),  # not a copy of the export
         "model": clv.get("chosen_model"),
         "model_params": clv.get("params_full_history"),
         "holdout": clv.get("holdout"),

@@ -66,10 +66,14 @@ def month_export(catalog: Catalog, forecast: bool, months: int, raw_ids: bool = 
                              for c in key_columns + month_columns(months)})
     wide = catalog.read_parquet("value_per_period")
     known = None if keys is None else keys.reindex(wide["customer_id"].astype(str))
-    wide.insert(0, "customer_key", pseudonymize(wide["customer_id"]) if known is None or known.isna().any()
-                else known.to_numpy())
-    columns = key_columns + [c for c in wide.columns if c.startswith("clv_month_")]
-    return wide[columns].iloc[key_order(wide["customer_key"])].reset_index(drop=True)
+    key = pseudonymize(wide["customer_id"]) if known is None or known.isna().any() else known.reset_index(drop=True)
+    del known
+    order = key_order(key)
+    out = pd.DataFrame({"customer_key": key.to_numpy()[order]})
+    del key
+    for column in key_columns[1:] + [c for c in wide.columns if c.startswith("clv_month_")]:  # in key order, a column
+        out[column] = wide.pop(column).to_numpy()[order]  # at a time, each released once taken: one copy in memory
+    return out
 
 
 def month_totals(months: pd.DataFrame) -> pd.DataFrame | None:

@@ -185,6 +185,8 @@ class Whole:
     file: Path
     aggregates: pd.DataFrame
     _samples: dict[int | None, pd.Index | None] = field(default_factory=dict, repr=False)  # hashing 10M ids: 20 s
+    _summaries: dict[tuple[dt.date, str], tuple[int, pd.DataFrame, pd.DataFrame]] = field(default_factory=dict,
+                                                                                          repr=False)
 
     @classmethod
     def of(cls, file: Path, as_of: dt.date, early_days: int | None = None) -> Whole:
@@ -215,12 +217,15 @@ class Whole:
         """Stage 05's: the log's span to ``as_of`` (days), every customer's :func:`btyd_summary` and halves.
 
         The aggregates are then released (stage 05 needs nothing else of them; at ten million customers
-        they hold a gigabyte): call this once, after the last use of the aggregates.
+        they hold a gigabyte): the first call must come after the last use of the aggregates (the sample
+        drawn); later calls with the same arguments return the same tables.
         """
-        span = (as_of - log_start(self.aggregates)).days
-        summaries = span, btyd_summary(self.aggregates, as_of, unit), purchase_halves(self.aggregates)
-        self.aggregates = self.aggregates.iloc[:0]
-        return summaries
+        if (as_of, unit) not in self._summaries:
+            span = (as_of - log_start(self.aggregates)).days
+            self._summaries[as_of, unit] = (span, btyd_summary(self.aggregates, as_of, unit),
+                                            purchase_halves(self.aggregates))
+            self.aggregates = self.aggregates.iloc[:0]
+        return self._summaries[as_of, unit]
 
     def days_of(self, customer: str) -> pd.DataFrame:
         """One customer's purchase days (``day``, ``amount``)."""

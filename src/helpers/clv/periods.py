@@ -21,6 +21,7 @@ spread over the customers (:func:`helpers.clv.summary.distinct_rows`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,14 +81,47 @@ def cumulative_purchases(model: Any, f: np.ndarray, r: np.ndarray, T: np.ndarray
 
 @dataclass
 class PeriodValue:
-    """Expected purchases and discounted value per customer (rows) and period (columns 1 .. n)."""
+    """Expected purchases and discounted value per customer (rows) and period (columns 1 .. n).
 
-    purchases: pd.DataFrame
-    value: pd.DataFrame
+    Held per distinct (frequency, recency, T) row (``increments``) with each customer's row (``inverse``)
+    and spend x margin (``per_purchase``): the customers x periods tables (:attr:`purchases`,
+    :attr:`value`) are spread out only when asked for, or a row group at a time (:meth:`wide_parts`);
+    at ten million customers each is a gigabyte.
+    """
+
+    increments: np.ndarray  # distinct rows x periods: the increments of the expected purchases
+    inverse: np.ndarray  # each customer's distinct row
+    per_purchase: np.ndarray  # each customer's spend per purchase x margin
+    factors: np.ndarray  # each period's discount factor
+    index: pd.Index  # the customers
+
+    @property
+    def columns(self) -> pd.RangeIndex:
+        """The periods 1 .. n."""
+        return pd.RangeIndex(1, self.increments.shape[1] + 1, name="period")
+
+    @property
+    def purchases(self) -> pd.DataFrame:
+        """Expected purchases per customer and period."""
+        return pd.DataFrame(self.increments[self.inverse], index=self.index, columns=self.columns)
+
+    def _value(self, rows: slice) -> np.ndarray:
+        discounted = self.increments[self.inverse[rows]] * self.factors[None, :]
+        discounted *= self.per_purchase[rows, None]  # in place: one customers x periods copy less
+        return discounted
+
+    @property
+    def value(self) -> pd.DataFrame:
+        """Discounted value per customer and period."""
+        return pd.DataFrame(self._value(slice(None)), index=self.index, columns=self.columns, copy=False)
 
     def total(self) -> pd.DataFrame:
         """Per period: the customers' expected purchases and discounted value, and both accumulated."""
-        out = pd.DataFrame({"expected_purchases": self.purchases.sum(), "value": self.value.sum()})
+        rows = len(self.increments)
+        customers = np.bincount(self.inverse, minlength=rows).astype(float)
+        spend = np.bincount(self.inverse, weights=self.per_purchase, minlength=rows)
+        out = pd.DataFrame({"expected_purchases": customers @ self.increments,
+                            "value": (spend @ self.increments) * self.factors}, index=self.columns)
         out["cumulative_purchases"] = out["expected_purchases"].cumsum()
         out["cumulative_value"] = out["value"].cumsum()
         return out.rename_axis("period")
@@ -96,6 +130,13 @@ class PeriodValue:
         """One row per customer and period (``customer_id``, ``period``, ``expected_purchases``, ``value``), for the export."""
         frame = pd.DataFrame({"expected_purchases": self.purchases.stack(), "value": self.value.stack()})
         return frame.rename_axis(["customer_id", "period"]).reset_index()
+
+    def wide_parts(self, period_name: str, rows: int) -> Iterator[pd.DataFrame]:
+        """:func:`wide_table` of :attr:`value`, ``rows`` customers at a time (the artifact, written part by part)."""
+        for start in range(0, max(len(self.index), 1), rows):
+            part = slice(start, start + rows)
+            value = pd.DataFrame(self._value(part), index=self.index[part], columns=self.columns, copy=False)
+            yield wide_table(value, period_name)
 
 
 def value_per_period(fit: BTYDModel, spend_per_purchase: pd.Series, summary: pd.DataFrame, *, months: int,
@@ -114,18 +155,12 @@ def value_per_period(fit: BTYDModel, spend_per_purchase: pd.Series, summary: pd.
     discrete-time model's opportunities 1, 2, ...: :mod:`helpers.clv.discrete`).
     """
     ends = period_ends(months, unit, period_days) if ends is None else ends
-    n = len(ends)
     rows, inverse = distinct_rows(summary)
     f, r, T = (rows[c].to_numpy() for c in ("frequency", "recency", "T"))
-    cumulative = cumulative_purchases(fit.model, f, r, T, ends)
-    increments = np.diff(cumulative, axis=1)[inverse]
-    columns = pd.RangeIndex(1, n + 1, name="period")
-    purchases = pd.DataFrame(increments, index=summary.index, columns=columns)
-    factors = discount_factors(n, discount_rate_annual, period_days)
-    per_purchase = spend_per_purchase.reindex(summary.index).to_numpy(dtype=float)[:, None] * margin
-    discounted = increments * factors[None, :]  # then times the spend in place: one customers x periods copy less
-    discounted *= per_purchase
-    return PeriodValue(purchases, pd.DataFrame(discounted, index=summary.index, columns=columns, copy=False))
+    increments = np.diff(cumulative_purchases(fit.model, f, r, T, ends), axis=1)
+    per_purchase = spend_per_purchase.reindex(summary.index).to_numpy(dtype=float) * margin
+    return PeriodValue(increments, np.asarray(inverse), per_purchase,
+                       discount_factors(len(ends), discount_rate_annual, period_days), summary.index)
 
 
 def wide_table(value: pd.DataFrame, period_name: str) -> pd.DataFrame:

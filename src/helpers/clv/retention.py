@@ -189,13 +189,13 @@ EXAMPLE_ROLES = ("highest naive value", "highest model CLV", "largest gap (naive
                  "frequent buyer, probably gone", "median")
 
 
-def _first(table: pd.DataFrame, chosen: pd.Series) -> object:
-    """The smallest ``customer_id`` among the rows ``chosen`` (ties broken by key, without sorting every customer).
+def _first(ids: pd.Series, chosen: pd.Series) -> object:
+    """The smallest of the ``ids`` where ``chosen`` is true (ties broken by key, without sorting every customer).
 
-    >>> _first(pd.DataFrame({"customer_id": ["b", "a", "c"]}), pd.Series([True, True, False]))
+    >>> _first(pd.Series(["b", "a", "c"]), pd.Series([True, True, False]))
     'a'
     """
-    return table.loc[chosen.to_numpy(), "customer_id"].min()
+    return ids[chosen.to_numpy()].min()
 
 
 def naive_examples(customers: pd.DataFrame, clv_params: Any, example: str | None = None) -> pd.DataFrame:
@@ -204,29 +204,35 @@ def naive_examples(customers: pd.DataFrame, clv_params: Any, example: str | None
     ``example`` is the customer whose P(alive) history notebook 05 shows (the
     frequent buyer probably gone); a customer who fills two roles is shown
     once. The median is by model CLV (without a forecast: by naive value, and
-    the roles that need the model are left out).
+    the roles that need the model are left out). Only the naive value and the gap are computed for
+    every customer (no copy of the table: at ten million customers each is gigabytes).
     """
     c = clv_params
-    shown = ["customer_id", "frequency", "tenure_days", "monetary_avg", "p_alive", "expected_purchases", "clv"]
-    table = customers[shown].assign(naive_value=naive_value(customers, c.horizon_months, c.margin),  # not every column
-                                    gap=lambda t: t["naive_value"] - t["clv"])  # of a million customers: two copies
-    forecast = bool(table["clv"].notna().any())
-    middle = table["clv"] if forecast else table["naive_value"]
+    ids, clv = customers["customer_id"], customers["clv"]
+    naive = naive_value(customers, c.horizon_months, c.margin)
+    forecast = bool(clv.notna().any())
+    middle = clv if forecast else naive
     distance = (middle - middle.median()).abs()
-    median = _first(table, distance.isna() if distance.isna().any() else distance == distance.min())
-    picks = [_first(table, table["naive_value"] == table["naive_value"].max())]
-    picks += ([_first(table, table["clv"] == table["clv"].max()), _first(table, table["gap"] == table["gap"].max()),
-               example] if forecast else [None, None, None])
+    median = _first(ids, distance.isna() if distance.isna().any() else distance == distance.min())
+    del distance
+    picks = [_first(ids, naive == naive.max())]
+    if forecast:
+        gap = naive - clv
+        picks += [_first(ids, clv == clv.max()), _first(ids, gap == gap.max()), example]
+        del gap
+    else:
+        picks += [None, None, None]
     rows = []
     for role, key in zip(EXAMPLE_ROLES, [*picks, median]):
         if key is None or key in [r["customer_id"] for r in rows]:
             continue
-        row = table.loc[table["customer_id"] == key].iloc[0]
+        at = int(np.flatnonzero((ids == key).to_numpy())[0])
+        row = customers.iloc[at]
         rows.append({"customer_id": key, "shown_as": role, "purchases": int(row["frequency"]),
                      "tenure_days": int(row["tenure_days"]), "mean_spend": row["monetary_avg"],
                      "purchases_per_year": row["frequency"] / (max(row["tenure_days"], NAIVE_MIN_TENURE_DAYS)
                                                                / DAYS_PER_YEAR),
-                     "p_alive": row["p_alive"], "naive_value": row["naive_value"],
+                     "p_alive": row["p_alive"], "naive_value": naive.iloc[at],
                      "expected_purchases": row["expected_purchases"], "clv": row["clv"]})
     table = pd.DataFrame(rows).round(2)
     return table if forecast else table.drop(columns=["p_alive", "expected_purchases", "clv"])

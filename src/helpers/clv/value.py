@@ -111,14 +111,20 @@ def own_spend(summary: pd.DataFrame) -> pd.Series:
     return own.astype(float)
 
 
-def _aligned(part: pd.DataFrame, ids: pd.Index, rows: pd.RangeIndex) -> pd.DataFrame:
-    """``part`` in the order of ``ids``, indexed by ``rows``: without a copy when it is in that order already
-    (the SQL summaries are; a reindex would copy ten million rows of every part to change nothing).
+def _aligned(part: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
+    """``part`` in the order of ``ids``: itself when it is in that order already (the SQL summaries are; a
+    reindex would copy ten million rows of every part to change nothing).
 
-    >>> _aligned(pd.DataFrame({"x": [1, 2]}, index=["b", "a"]), pd.Index(["a", "b"]), pd.RangeIndex(2))["x"].tolist()
+    >>> _aligned(pd.DataFrame({"x": [1, 2]}, index=["b", "a"]), pd.Index(["a", "b"]))["x"].tolist()
     [2, 1]
     """
-    return (part if part.index.equals(ids) else part.reindex(ids)).set_axis(rows, copy=False)
+    return part if part.index.equals(ids) else part.reindex(ids)
+
+
+def _add_columns(out: pd.DataFrame, part: pd.DataFrame) -> None:
+    """Append ``part``'s columns to ``out`` (same length and order) as its own arrays: no copy of ``out``."""
+    for column in part.columns:
+        out[column] = part[column].to_numpy()
 
 
 def customer_value(customers: pd.DataFrame, frame: pd.DataFrame, summary: pd.DataFrame, fit: BTYDModel | None,
@@ -154,11 +160,13 @@ def customer_value(customers: pd.DataFrame, frame: pd.DataFrame, summary: pd.Dat
         parts += [lifetime_value(fit, parts[-1]["expected_spend"].reindex(ids), summary, months=c.horizon_months,
                                  unit=c.time_unit, discount_rate_annual=c.discount_rate_annual, margin=c.margin),
                   value_intervals(fit, summary, spend, c)]
-    # left joins on the customers, in one copy of the table (a million customers' joins cost seconds each; the
-    # customers keep their column and a fresh RangeIndex, so no set_index/reset_index copies the table)
-    rows = pd.RangeIndex(len(ids))
-    aligned = (_aligned(parts.pop(0), ids, rows) for _ in range(len(parts)))  # each part freed once aligned
-    out = pd.concat([customers.set_axis(rows, copy=False), *aligned], axis=1)
+    # left joins on the customers: their columns are shared with a shallow copy, the parts' columns appended
+    # (a concat would copy ten million customers' every column; the caller's table is left as it was)
+    out = customers.copy(deep=False)
+    if not isinstance(out.index, pd.RangeIndex) or out.index.start != 0 or out.index.step != 1:
+        out = out.set_axis(pd.RangeIndex(len(ids)), copy=False)
+    while parts:
+        _add_columns(out, _aligned(parts.pop(0), ids))  # each part freed once its columns are in
     if priced is not None or (fit is not None and spend is not None):
         out["value_tier"] = value_tiers(out["monetary_total"], out["clv"], params.tiers.current_high_share,
                                         params.tiers.potential_high_share)

@@ -73,7 +73,7 @@ def save_customers(catalog: Catalog, customers: pd.DataFrame, name: str = "custo
                    views: dict[str, str] | None = None) -> Path:
     """Write the customer table as Parquet and as a DuckDB table (same name), with ``views`` (over artifacts) beside it."""
     target = catalog.write_parquet(name, customers)
-    catalog.write_tables({name: customers}, views=views)
+    catalog.write_tables({name: target}, views=views)  # DuckDB copies the file: same types and values as the frame
     return target
 
 

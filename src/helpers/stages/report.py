@@ -93,7 +93,8 @@ def report(params: Any, catalog: Catalog) -> ReportResult:
     segment_map = load_segment_map(params.rfm.segment_map, params.rfm.bins)
     export = content.export_table(catalog, raw_ids=True)  # the ids key the months, then go unless privacy.raw_ids
     keys = pd.Series(export["customer_key"].to_numpy(), index=export["customer_id"].astype(str).to_numpy())
-    export = export if params.privacy.raw_ids else export.drop(columns="customer_id")
+    if not params.privacy.raw_ids:
+        del export["customer_id"]  # in place: a drop would copy ten million customers' every column
     metrics = content.headline_metrics(catalog, export, params.rfm.outlier_factor)
     clv_check = catalog.read_json("clv_validation")
     forecast = bool(metrics["forecast"])

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from helpers import clv, lifecycle, privacy, sampling
+from helpers import clv, lifecycle, privacy, sampling, store
 from helpers import summary_sql as whole_log
 from helpers.clv import periods
 from helpers.caveats import caveat
@@ -71,7 +71,7 @@ class ValueResult(ValueViews):
     naive_examples: pd.DataFrame | None = None  # helpers.clv.retention.naive_examples (None without a forecast)
     tracking: pd.DataFrame | None = None  # helpers.clv.tracking.tracking of the calibration fit (None without a forecast)
     coverage: pd.DataFrame | None = None  # helpers.clv.intervals.holdout_coverage of the calibration fit
-    period_value: pd.DataFrame | None = None  # discounted value per customer (rows) and month (columns 1..horizon)
+    months: periods.PeriodValue | None = None  # expected purchases and discounted value per customer and month
     per_period: pd.DataFrame | None = None  # helpers.clv.periods.PeriodValue.total: the cohort's months
     new_customer: pd.DataFrame | None = None  # helpers.clv.periods.new_customer_value: one new customer's months
     covariates: Any = None  # helpers.stages.value_covariates.CovariateAnalysis: BG/NBD with static covariates
@@ -82,6 +82,11 @@ class ValueResult(ValueViews):
     def forecast(self) -> bool:
         """True when a sound BTYD model priced the customers."""
         return self.fit is not None
+
+    @property
+    def period_value(self) -> pd.DataFrame | None:
+        """The discounted value per customer (rows) and month (columns 1..horizon); None without a forecast."""
+        return None if self.months is None else self.months.value
 
     @property
     def period_name(self) -> str:
@@ -296,6 +301,18 @@ def _retention(params: Any, result: ValueResult) -> None:
     result.retention = retention_what_if(result.fit, by_customer, result.fitted_on, params.clv, new_spend)
 
 
+def _share_ids(customers: pd.DataFrame, *tables: pd.DataFrame | None) -> None:
+    """Index ``tables`` (in place) by the customers' own id objects when they hold the same ids in the same order.
+
+    The summaries from SQL carry their own copy of every id; at ten million customers each copy is
+    0.6 GB of Python strings, kept for the whole stage.
+    """
+    ids = pd.Index(customers["customer_id"].to_numpy(), name="customer_id")
+    for table in tables:
+        if table is not None and table.index is not ids and table.index.equals(ids):
+            table.index = ids
+
+
 def value_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataFrame,
                     whole: whole_log.Whole | None = None) -> ValueResult:
     """Stage 05: validate the BTYD models on a holdout, refit the best sound one, price every customer.
@@ -316,6 +333,7 @@ def value_customers(params: Any, transactions: pd.DataFrame, customers: pd.DataF
     span, summary, halves = (whole.summaries(params.as_of, c.time_unit) if whole is not None else
                              (clv.log_span_days(days, params.as_of), clv.btyd_summary(days, params.as_of, c.time_unit),
                               None))
+    _share_ids(customers, summary, halves)
     holdout, holdout_rule = _holdout(params, span)
     acquisition, acquisition_rule = _acquisition(params, span)
     result = ValueResult(holdout, holdout_rule, acquisition, acquisition_rule, summary, customers, params=params)
@@ -362,7 +380,7 @@ def _per_period(params: Any, result: ValueResult) -> None:
              "margin": c.margin}
     spend = result.spend_by_customer
     months = periods.value_per_period(result.fit, spend, result.summary, **terms)
-    result.period_value, result.per_period = months.value, months.total()
+    result.months, result.per_period = months, months.total()
     mean_spend = result.spend.mean_spend if result.spend is not None else float(spend.mean())
     result.new_customer = periods.new_customer_value(result.fit, mean_spend, **terms)
 
@@ -377,9 +395,9 @@ def save_value(params: Any, catalog: Any, result: ValueResult) -> dict[str, Path
     written["comparison"] = catalog.write_text("model_comparison", comparison.to_csv(index=False))
     if result.tracking is not None:
         written["tracking"] = catalog.write_parquet("tracking", result.tracking)
-    if result.period_value is not None:
-        written["value_per_period"] = catalog.write_parquet(
-            "value_per_period", periods.wide_table(result.period_value, result.period_name))
+    if result.months is not None:  # a row group at a time: the customers x months table is never whole in memory
+        written["value_per_period"] = store.write_parquet_parts(
+            result.months.wide_parts(result.period_name, store.PARQUET_ROW_GROUP), catalog.path("value_per_period"))
     return written
 
 
@@ -394,6 +412,8 @@ def value(params: Any, catalog: Any) -> ValueResult:
              else whole_log.Whole.of(catalog.require("purchase_days", "04-rfm-value-tiers"), params.as_of))
     days = (read_purchase_days(catalog, ["amount"]) if whole is None
             else whole.fit_days(params.scale.sample_customers, ["amount"]))
+    if whole is not None:  # the summaries before the customers are read: the aggregates are freed first
+        whole.summaries(params.as_of, params.clv.time_unit)
     result = value_customers(params, days, load_customers(catalog, "customers_rfm"), whole)
     result.written = save_value(params, catalog, result)
     return result

@@ -184,7 +184,7 @@ def _price(params: Any, result: DiscreteValueResult, spend: clv.SpendFit | pd.Se
     terms = {"periods": result.horizon_periods, "period": result.period,
              "discount_rate_annual": c.discount_rate_annual, "margin": c.margin}
     months = discrete.discrete_value(result.fit, per_purchase, summary, **terms)
-    result.period_value, result.per_period = months.value, months.total()
+    result.months, result.per_period = months, months.total()
     mean_spend = result.spend.mean_spend if result.spend is not None else float(per_purchase.mean())
     result.new_customer = discrete.new_customer_value(result.fit, mean_spend, **terms)
     priced = pd.DataFrame({"p_alive": result.fit.p_alive(summary), "expected_spend": per_purchase,
