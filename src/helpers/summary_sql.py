@@ -221,6 +221,9 @@ class Whole:
         drawn); later calls with the same arguments return the same tables.
         """
         if (as_of, unit) not in self._summaries:
+            if self._summaries:
+                raise ValueError("Whole.summaries: the aggregates were released by the first call "
+                                 f"{next(iter(self._summaries))}; make a new Whole for {(as_of, unit)}")
             span = (as_of - log_start(self.aggregates)).days
             self._summaries[as_of, unit] = (span, btyd_summary(self.aggregates, as_of, unit),
                                             purchase_halves(self.aggregates))
