@@ -85,6 +85,24 @@ def key_order(keys: pd.Series) -> np.ndarray:
     return np.argsort(keys.to_numpy().astype("S16"), kind="stable")
 
 
+def in_key_order(keys: pd.Series, source: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``customer_key`` (``keys``, one per row of ``source``), then ``source``'s ``columns``, sorted by key.
+
+    Built a column at a time, each taken out of ``source`` (which loses it) and released once in key
+    order: one copy of the table in memory, where a take of the whole frame makes two (ten million
+    customers: gigabytes).
+
+    >>> frame = pd.DataFrame({"x": [1, 2, 3], "y": ["a", "b", "c"]})
+    >>> in_key_order(pd.Series(["k2", "k3", "k1"]), frame, ["y"]).values.tolist(), list(frame.columns)
+    ([['k1', 'c'], ['k2', 'a'], ['k3', 'b']], ['x'])
+    """
+    order = key_order(keys)
+    out = pd.DataFrame({"customer_key": keys.to_numpy()[order]})
+    for column in columns:
+        out[column] = source.pop(column).take(order).set_axis(out.index, copy=False)
+    return out
+
+
 def shown_id(customer_id: object, raw_ids: bool = False, key: bytes | None = None) -> str:
     """One customer as a notebook or report may show them: the pseudonymous key unless ``raw_ids``.
 

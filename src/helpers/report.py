@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from helpers.catalog import Catalog
 from helpers.clv.intervals import INTERVAL_COLUMNS
-from helpers.privacy import key_order, pseudonymize
+from helpers.privacy import in_key_order, pseudonymize
 from helpers.report_texts import (  # noqa: F401  (the report's sentences, re-exported: helpers.report is their home)
     NO_PYRAMID, classifier_text, has_forecast, header_markdown, no_forecast_text, prospects_flagged,
     prospects_withheld, validation_section, validation_text)
@@ -74,14 +74,8 @@ def export_table(catalog: Catalog, raw_ids: bool = False) -> pd.DataFrame:
             else:
                 customers = customers.merge(extra, on="customer_id", how="left")
             del extra
-    keys = pseudonymize(customers["customer_id"])
-    order = key_order(keys)
-    columns = EXPORT_COLUMNS[:1] + (["customer_id"] if raw_ids else []) + EXPORT_COLUMNS[1:]
-    export = pd.DataFrame({"customer_key": keys.to_numpy()[order]})
-    del keys
-    for column in (c for c in columns[1:] if c in customers.columns):  # in key order, a column at a time, each
-        export[column] = customers.pop(column).take(order).set_axis(export.index, copy=False)  # released once
-    return export
+    columns = (["customer_id"] if raw_ids else []) + EXPORT_COLUMNS[1:]
+    return in_key_order(pseudonymize(customers["customer_id"]), customers, [c for c in columns if c in customers])
 
 
 def stage_caveats(catalog: Catalog) -> list[dict[str, str]]:

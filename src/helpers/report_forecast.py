@@ -18,7 +18,7 @@ import pandas as pd
 
 from helpers.catalog import Catalog
 from helpers.clv.intervals import tier_uncertainty
-from helpers.privacy import key_order, pseudonymize
+from helpers.privacy import in_key_order, pseudonymize
 from helpers.report import top_rows
 
 Translate = Callable[[str], str]
@@ -68,12 +68,7 @@ def month_export(catalog: Catalog, forecast: bool, months: int, raw_ids: bool = 
     known = None if keys is None else keys.reindex(wide["customer_id"].astype(str))
     key = pseudonymize(wide["customer_id"]) if known is None or known.isna().any() else known.reset_index(drop=True)
     del known
-    order = key_order(key)
-    out = pd.DataFrame({"customer_key": key.to_numpy()[order]})
-    del key
-    for column in key_columns[1:] + [c for c in wide.columns if c.startswith("clv_month_")]:  # in key order, a column
-        out[column] = wide.pop(column).to_numpy()[order]  # at a time, each released once taken: one copy in memory
-    return out
+    return in_key_order(key, wide, key_columns[1:] + [c for c in wide.columns if c.startswith("clv_month_")])
 
 
 def month_totals(months: pd.DataFrame) -> pd.DataFrame | None:
