@@ -139,3 +139,9 @@ def test_the_export_joins_clusters_and_predictions_whatever_their_order(tmp_path
     expected = expected[export.columns].take(key_order(expected["customer_key"])).reset_index(drop=True)
     pd.testing.assert_frame_equal(export, expected)
     assert "not_exported" not in export and export["prospect"].isna().sum() == 7
+
+
+def test_writing_no_parts_is_an_error_and_leaves_no_file(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no parts"):
+        store.write_parquet_parts(iter([]), tmp_path / "none.parquet")
+    assert not (tmp_path / "none.parquet").exists()

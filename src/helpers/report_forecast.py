@@ -66,7 +66,7 @@ def month_export(catalog: Catalog, forecast: bool, months: int, raw_ids: bool = 
                              for c in key_columns + month_columns(months)})
     wide = catalog.read_parquet("value_per_period")
     known = None if keys is None else keys.reindex(wide["customer_id"].astype(str))
-    key = pseudonymize(wide["customer_id"]) if known is None or known.isna().any() else known.reset_index(drop=True)
+    key = pseudonymize(wide["customer_id"]) if known is None or known.isna().any() else known  # by position
     del known
     return in_key_order(key, wide, key_columns[1:] + [c for c in wide.columns if c.startswith("clv_month_")])
 

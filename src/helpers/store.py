@@ -125,6 +125,8 @@ def write_parquet_parts(parts: Iterable[pd.DataFrame], target: Path, whole: pd.D
         finally:
             if writer is not None:
                 writer.close()
+        if writer is None:  # checked inside: the empty file is not moved into place
+            raise ValueError(f"write_parquet_parts: no parts to write to {target}")
     return target
 
 
