@@ -226,3 +226,37 @@ def test_the_written_out_whitespace_is_what_str_strip_strips() -> None:
     from helpers.cleaning.rules import WHITESPACE
 
     assert WHITESPACE == "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.lists(line, min_size=1, max_size=25), mode=st.sampled_from(["drop", "net"]))
+def test_the_steps_counted_in_one_pass_are_what_each_view_holds(rows: list[tuple], mode: str) -> None:
+    # run_rules counts a run of view steps in one query (cleaning.engine.survivors): each step's rows and money
+    # after must be what its own view holds, counted alone
+    import duckdb
+
+    from helpers.cleaning import run_rules
+    from helpers.cleaning.engine import frame_lines
+
+    con = duckdb.connect()
+    try:
+        try:
+            log = run_rules(con, frame_lines(con, make_lines(rows)), ALL_ON.model_copy(update={"cancellations": mode}),
+                            AS_OF, "test lines")
+        except CleaningError:
+            return
+        views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+        counted, last = 0, None  # last: the money of the view before, when it was counted
+        for entry in log.itertuples():
+            name = f"_step{entry.step}"
+            if name not in views:
+                last = None
+                continue
+            n, money = con.execute(f"SELECT count(*), coalesce(fsum(amount), 0) FROM {name}").fetchall()[0]
+            assert n == entry.rows_after
+            if last is not None:
+                assert round(last - money, 2) + 0.0 == entry.amount_removed
+            last, counted = money, counted + 1
+        assert counted >= (5 if mode == "drop" else 1)  # the filters and the duplicates' view (net: a table)
+    finally:
+        con.close()

@@ -45,7 +45,7 @@ def lifecycle_stage(tenure_days: pd.Series, alive: pd.Series, halves: pd.DataFra
         (b >= 2) & (b >= (1 + trend_change) * a),
     ]
     acquisition, growth, _, decline, termination = names.LIFECYCLE
-    stages = np.select(conditions, [acquisition, termination, decline, growth], default=names.LIFECYCLE[2])
+    stages = names.pick(conditions, [acquisition, termination, decline, growth], default=names.LIFECYCLE[2])
     return pd.Series(stages, index=tenure_days.index, dtype=object)
 
 

@@ -7,6 +7,11 @@ segments, but not these.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
 #: The customer value pyramid, top down (current value x growth potential, see :mod:`helpers.tiers`).
 TIERS: tuple[str, ...] = ("platinum", "gold", "iron", "lead")
 #: The customer lifecycle, in order (see :mod:`helpers.clv`'s lifecycle rule).
@@ -15,3 +20,43 @@ LIFECYCLE: tuple[str, ...] = ("acquisition", "growth", "maturity", "decline", "t
 ABC: tuple[str, ...] = ("A", "B", "C")
 #: What an RFM segment says about a customer's relation now (a segment map gives each segment one).
 SEGMENT_STATES: tuple[str, ...] = ("new", "active", "cooling", "slipping", "lost")
+
+
+def pick(conditions: Sequence[np.ndarray], choices: Sequence[str], default: str) -> np.ndarray:
+    """``np.select`` for labels: an object array in which every row of a label holds the same ``str`` object.
+
+    ``np.select`` with texts builds a fixed-width unicode array, and a pandas column made of it gets one
+    Python string per row: 0.6 GB for a column of ten million customers, against 80 MB of pointers here.
+    The values are the same.
+
+    >>> out = pick([np.array([True, False, False, True]), np.array([True, True, False, False])], ["a", "b"], "c")
+    >>> out.tolist(), out[0] is out[3]
+    (['a', 'b', 'c', 'a'], True)
+    """
+    labels = np.array([*choices, default], dtype=object)
+    codes = np.select(list(conditions), list(range(len(choices))), default=len(choices))
+    return labels[codes]
+
+
+def joined_labels(*columns: np.ndarray) -> np.ndarray:
+    """Each row's values of the integer ``columns`` written one after the other (``5``, ``3``, ``1`` -> ``'531'``).
+
+    What ``a.astype(str) + b.astype(str) + ...`` gives, as an object array holding one string object per
+    distinct combination (the concatenation makes one per row: half a gigabyte at ten million rows).
+
+    >>> joined_labels(np.array([5, 1, 5]), np.array([3, 10, 3])).tolist()
+    ['53', '110', '53']
+    """
+    factorized = [pd.factorize(np.asarray(c), use_na_sentinel=False) for c in columns]
+    if not factorized or not len(factorized[0][0]):
+        return np.empty(0, dtype=object)
+    key = factorized[0][0].astype(np.int64)
+    for codes, values in factorized[1:]:  # one integer per combination (sizes multiply: a few hundred here)
+        key = key * len(values) + codes
+    rows, keys = pd.factorize(key)
+    digits = []
+    for _, values in reversed(factorized):
+        digits.append(values[keys % len(values)])
+        keys = keys // len(values)
+    labels = np.array(["".join(str(v) for v in row) for row in zip(*reversed(digits))], dtype=object)
+    return labels[rows]

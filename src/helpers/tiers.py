@@ -63,7 +63,7 @@ def value_tiers(current: pd.Series, potential: pd.Series, current_high_share: fl
     """
     cur = is_high(current, current_high_share).to_numpy()
     pot = is_high(potential, potential_high_share).to_numpy()
-    tiers = np.select([cur & pot, cur & ~pot, ~cur & pot], TIERS[:3], default=TIERS[3])  # as TIER_AXES says
+    tiers = names.pick([cur & pot, cur & ~pot, ~cur & pot], TIERS[:3], default=TIERS[3])  # as TIER_AXES says
     return pd.Series(tiers, index=current.index, dtype=object)
 
 

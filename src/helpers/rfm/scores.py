@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.errors import DataError
+from helpers.names import joined_labels
 
 if TYPE_CHECKING:
     from helpers.rfm.segment_map import SegmentMap
@@ -54,7 +55,7 @@ def rfm_scores(customers: pd.DataFrame, bins: int = 5) -> pd.DataFrame:
     out = customers.copy()
     for column, score, _, better in MEASURES:
         out[score] = value_scores(out[column], better, bins)
-    out["rfm_cell"] = out["r_score"].astype(str) + out["f_score"].astype(str) + out["m_score"].astype(str)
+    out["rfm_cell"] = joined_labels(out["r_score"], out["f_score"], out["m_score"])  # "531": R, F and M's scores
     return out
 
 
