@@ -145,3 +145,30 @@ def test_writing_no_parts_is_an_error_and_leaves_no_file(tmp_path: Path) -> None
     with pytest.raises(ValueError, match="no parts"):
         store.write_parquet_parts(iter([]), tmp_path / "none.parquet")
     assert not (tmp_path / "none.parquet").exists()
+
+
+def test_the_months_follow_the_export_by_its_order_as_they_did_by_their_ids(tmp_path: Path) -> None:
+    # stage 08 hands month_export the export's keys and its order in stage 05's customers: the months come out as
+    # the lookup of their ids (keys only) and the hashing of them (nothing) give them, and a months table in
+    # another order than the customers falls back to the lookup
+    from helpers.catalog import Catalog
+    from helpers.report import export_in_key_order
+    from helpers.report_forecast import month_export
+
+    rng = np.random.default_rng(11)
+    n = 300
+    ids = [f"k{i:03d}" for i in rng.permutation(n)]
+    customers = pd.DataFrame({"customer_id": ids, "monetary_total": rng.lognormal(3, 1, n), "clv": rng.random(n)})
+    wide = pd.DataFrame({"customer_id": ids, **{f"clv_month_{m:02d}": rng.random(n) for m in (1, 2, 3)}})
+    for shuffled in (False, True):
+        catalog = Catalog("x", f"m{shuffled}", tmp_path)
+        catalog.write_parquet("customers", customers)
+        catalog.write_parquet("value_per_period", wide.sample(frac=1, random_state=2) if shuffled else wide)
+        export, order = export_in_key_order(catalog, raw_ids=True)
+        keys = pd.Series(export["customer_key"].to_numpy(), index=export["customer_id"].to_numpy())
+        for raw_ids in (False, True):
+            plain = month_export(catalog, True, 3, raw_ids)
+            pd.testing.assert_frame_equal(month_export(catalog, True, 3, raw_ids, keys, order), plain)
+            pd.testing.assert_frame_equal(month_export(catalog, True, 3, raw_ids, keys), plain)
+        assert plain["customer_key"].tolist() == export["customer_key"].tolist()
+        assert plain["customer_id"].tolist() == export["customer_id"].tolist()

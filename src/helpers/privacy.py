@@ -85,7 +85,8 @@ def key_order(keys: pd.Series) -> np.ndarray:
     return np.argsort(keys.to_numpy().astype("S16"), kind="stable")
 
 
-def in_key_order(keys: pd.Series, source: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+def in_key_order(keys: pd.Series, source: pd.DataFrame, columns: list[str],
+                 order: np.ndarray | None = None) -> pd.DataFrame:
     """``customer_key`` (``keys``, one per row of ``source``), then ``source``'s ``columns``, sorted by key.
 
     Built a column at a time, each taken out of ``source`` (which loses it) and released once in key
@@ -96,7 +97,7 @@ def in_key_order(keys: pd.Series, source: pd.DataFrame, columns: list[str]) -> p
     >>> in_key_order(pd.Series(["k2", "k3", "k1"]), frame, ["y"]).values.tolist(), list(frame.columns)
     ([['k1', 'c'], ['k2', 'a'], ['k3', 'b']], ['x'])
     """
-    order = key_order(keys)
+    order = key_order(keys) if order is None else order  # given: the caller's key_order(keys)
     out = pd.DataFrame({"customer_key": keys.to_numpy()[order]})
     for column in columns:
         out[column] = source.pop(column).take(order).set_axis(out.index, copy=False)

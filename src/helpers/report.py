@@ -26,12 +26,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
 from helpers.catalog import Catalog
 from helpers.clv.intervals import INTERVAL_COLUMNS
-from helpers.privacy import in_key_order, pseudonymize
+from helpers.privacy import in_key_order, key_order, pseudonymize
 from helpers.report_texts import (  # noqa: F401  (the report's sentences, re-exported: helpers.report is their home)
     NO_PYRAMID, classifier_text, has_forecast, header_markdown, no_forecast_text, prospects_flagged,
     prospects_withheld, validation_section, validation_text)
@@ -58,6 +59,15 @@ def export_table(catalog: Catalog, raw_ids: bool = False) -> pd.DataFrame:
     Raw customer ids are added (as ``customer_id``, after the key) only when ``raw_ids`` is true
     (the parameter ``privacy.raw_ids``).
     """
+    return export_in_key_order(catalog, raw_ids)[0]
+
+
+def export_in_key_order(catalog: Catalog, raw_ids: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`export_table`, and the positions in stage 05's ``customers`` of its rows (its key order).
+
+    The value per month (:func:`helpers.report_forecast.month_export`), written in the customers'
+    order, is put in the export's order with them.
+    """
     def exported(names: list[str]) -> list[str]:  # the export's columns among ``names``, and the join key
         return [c for c in names if c in EXPORT_COLUMNS or c == "customer_id"]
 
@@ -75,7 +85,9 @@ def export_table(catalog: Catalog, raw_ids: bool = False) -> pd.DataFrame:
                 customers = customers.merge(extra, on="customer_id", how="left")
             del extra
     columns = (["customer_id"] if raw_ids else []) + EXPORT_COLUMNS[1:]
-    return in_key_order(pseudonymize(customers["customer_id"]), customers, [c for c in columns if c in customers])
+    keys = pseudonymize(customers["customer_id"])
+    order = key_order(keys)
+    return in_key_order(keys, customers, [c for c in columns if c in customers], order), order
 
 
 def stage_caveats(catalog: Catalog) -> list[dict[str, str]]:

@@ -14,7 +14,9 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from helpers.catalog import Catalog
 from helpers.clv.intervals import tier_uncertainty
@@ -52,23 +54,44 @@ def month_columns(months: int) -> list[str]:
 
 
 def month_export(catalog: Catalog, forecast: bool, months: int, raw_ids: bool = False,
-                 keys: pd.Series | None = None) -> pd.DataFrame:
+                 keys: pd.Series | None = None, order: np.ndarray | None = None) -> pd.DataFrame:
     """The discounted value per customer and month (stage 05's ``value_per_period``), keyed pseudonymously.
 
     Columns ``customer_key`` (and ``customer_id`` after it only when ``raw_ids``), then one column per
     month of the horizon; sorted by key like the customer export. Without a forecast (or an older run
     without the artifact) the table is empty but keeps its columns, so the report folder always holds it.
-    ``keys`` (``customer_key`` by ``customer_id``: the customer export's) saves hashing the ids again.
+    ``keys`` (``customer_key`` by ``customer_id``: the customer export's) saves hashing the ids again;
+    with ``order`` too (:func:`helpers.report.export_in_key_order`: the export's rows in stage 05's
+    customers) and the months listing the same customers in the same order (as stage 05 writes them),
+    the months are put in the export's order without reading their ids into pandas or looking them up.
     """
     key_columns = ["customer_key"] + (["customer_id"] if raw_ids else [])
     if not forecast or not catalog.exists("value_per_period"):
         return pd.DataFrame({c: pd.Series(dtype=object if c in key_columns else float)
                              for c in key_columns + month_columns(months)})
+    if keys is not None and order is not None and len(keys) == len(order) and \
+            _same_customers(catalog, "value_per_period", "customers"):
+        names = [c for c in pq.ParquetFile(catalog.path("value_per_period")).schema_arrow.names
+                 if c.startswith("clv_month_")]
+        wide = catalog.read_parquet("value_per_period", names)
+        out = pd.DataFrame({"customer_key": keys.to_numpy()})
+        if raw_ids:
+            out["customer_id"] = keys.index.to_numpy()
+        for column in names:  # a column at a time, each released once in key order (privacy.in_key_order)
+            out[column] = wide.pop(column).take(order).set_axis(out.index, copy=False)
+        return out
     wide = catalog.read_parquet("value_per_period")
     known = None if keys is None else keys.reindex(wide["customer_id"].astype(str))
     key = pseudonymize(wide["customer_id"]) if known is None or known.isna().any() else known  # by position
     del known
     return in_key_order(key, wide, key_columns[1:] + [c for c in wide.columns if c.startswith("clv_month_")])
+
+
+def _same_customers(catalog: Catalog, name: str, other: str) -> bool:
+    """Whether the artifacts ``name`` and ``other`` list the same ``customer_id`` in the same order (Arrow: no
+    Python strings)."""
+    ids = [pq.read_table(catalog.path(n), columns=["customer_id"])["customer_id"] for n in (name, other)]
+    return ids[0].type == ids[1].type and ids[0].equals(ids[1])
 
 
 def month_totals(months: pd.DataFrame) -> pd.DataFrame | None:

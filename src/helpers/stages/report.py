@@ -91,14 +91,16 @@ def report(params: Any, catalog: Catalog) -> ReportResult:
     """Run stage 08: write the export and the metrics into ``catalog``, return every section of the report."""
     t = i18n.translator(params.language)
     segment_map = load_segment_map(params.rfm.segment_map, params.rfm.bins)
-    export = content.export_table(catalog, raw_ids=True)  # the ids key the months, then go unless privacy.raw_ids
+    export, order = content.export_in_key_order(catalog, raw_ids=True)  # the ids key the months, then go unless
+    # privacy.raw_ids; order: the export's rows in stage 05's customers, the months' order
     keys = pd.Series(export["customer_key"].to_numpy(), index=export["customer_id"].astype(str).to_numpy())
     if not params.privacy.raw_ids:
         del export["customer_id"]  # in place: a drop would copy ten million customers' every column
     metrics = content.headline_metrics(catalog, export, params.rfm.outlier_factor)
     clv_check = catalog.read_json("clv_validation")
     forecast = bool(metrics["forecast"])
-    months = forecast_sections.month_export(catalog, forecast, params.clv.horizon_months, params.privacy.raw_ids, keys)
+    months = forecast_sections.month_export(catalog, forecast, params.clv.horizon_months, params.privacy.raw_ids, keys,
+                                            order)
     files = content.save_export(catalog, export, metrics, months, params.export.csv_pandas_rows)
     classification = catalog.read_json("classification", {})
     # BG/NBD's P(alive) is 1 for every one-time buyer: the segment table averages repeat buyers only

@@ -1,0 +1,25 @@
+"""helpers.resources: a peak shorter than the sampler's interval is still counted (the kernel's high-water mark)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from helpers.resources import PeakMemory, high_water
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmHWM and clear_refs are Linux's")
+def test_a_peak_between_two_samples_is_counted_and_the_next_stage_starts_afresh() -> None:
+    memory = PeakMemory(os.getpid(), interval=60)  # no sample will fall inside the spike
+    floor = memory.take()
+    spike = np.ones(50_000_000)  # 400 MB, touched
+    spike[:] = 2.0
+    del spike
+    first = memory.take()
+    assert first - floor > 350 * 2**20
+    assert memory.take() < first - 300 * 2**20  # reset: the spike belongs to the first measurement only
+    assert high_water(os.getpid()) > 0 and high_water(-1) == 0
+    memory.stop()
