@@ -49,8 +49,9 @@ def high_water(pid: int, reset: bool = False) -> int:
 class PeakMemory:
     """Samples :func:`tree_rss` of ``pid`` every ``interval`` seconds in a thread; ``take()`` returns and resets the peak.
 
-    The peak is also at least ``pid``'s own :func:`high_water` mark since the last ``take`` (its children,
-    the notebook kernels, are sampled only).
+    The peak is also at least ``pid``'s own :func:`high_water` mark since the last ``take`` plus what its
+    children (the notebook kernels, sampled only) hold at that moment: a spike of the runner between two
+    samples is counted, on top of the kernels.
 
     >>> import os
     >>> memory = PeakMemory(os.getpid(), interval=0.01)
@@ -71,14 +72,25 @@ class PeakMemory:
 
     def take(self) -> int:
         """The peak since the last ``take`` (or the start), in bytes; the next peak starts from now."""
-        peak, self.peak = max(self.peak, tree_rss(self.pid), high_water(self.pid, reset=True)), tree_rss(self.pid)
+        peak, self.peak = max(self.peak, tree_rss(self.pid), self._high_water(reset=True)), tree_rss(self.pid)
         return peak
+
+    def _high_water(self, reset: bool = False) -> int:
+        """``pid``'s :func:`high_water` mark plus its children's resident memory now (0 when unknown)."""
+        import psutil
+
+        own = high_water(self.pid, reset)
+        try:
+            current = psutil.Process(self.pid).memory_info().rss
+        except psutil.Error:
+            return own
+        return own + max(0, tree_rss(self.pid) - current) if own else 0
 
     def stop(self) -> int:
         """Stop sampling; the peak since the last ``take``, in bytes."""
         self._stop.set()
         self._thread.join()
-        return max(self.peak, tree_rss(self.pid), high_water(self.pid))
+        return max(self.peak, tree_rss(self.pid), self._high_water())
 
 
 def megabytes(size: int) -> int:
