@@ -69,10 +69,10 @@ def month_export(catalog: Catalog, forecast: bool, months: int, raw_ids: bool = 
     if not forecast or not catalog.exists("value_per_period"):
         return pd.DataFrame({c: pd.Series(dtype=object if c in key_columns else float)
                              for c in key_columns + month_columns(months)})
-    if keys is not None and order is not None and len(keys) == len(order) and \
+    meta = pq.read_metadata(catalog.path("value_per_period"))
+    if keys is not None and order is not None and len(keys) == len(order) == meta.num_rows and \
             _same_customers(catalog, "value_per_period", "customers"):
-        names = [c for c in pq.ParquetFile(catalog.path("value_per_period")).schema_arrow.names
-                 if c.startswith("clv_month_")]
+        names = [c for c in meta.schema.to_arrow_schema().names if c.startswith("clv_month_")]
         wide = catalog.read_parquet("value_per_period", names)
         out = pd.DataFrame({"customer_key": keys.to_numpy()})
         if raw_ids:
