@@ -33,3 +33,20 @@ def test_a_peak_between_two_samples_is_counted_and_the_next_stage_starts_afresh(
     finally:
         child.kill()
         child.wait()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmHWM and clear_refs are Linux's")
+def test_watching_another_process_leaves_its_high_water_mark_alone() -> None:
+    # the benchmark samples the runner, whose own PeakMemory reads and resets its mark per stage: a second
+    # reader resetting it too would take the runner's spikes away from the runner's stage lines
+    child = subprocess.Popen([sys.executable, "-c", "import sys, time; x = bytearray(300_000_000); del x; print(1); "
+                              "sys.stdout.flush(); time.sleep(60)"], stdout=subprocess.PIPE)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == b"1"
+        memory = PeakMemory(child.pid, interval=60)
+        memory.take()
+        memory.stop()
+        assert high_water(child.pid) > 280 * 2**20  # still the child's own
+    finally:
+        child.kill()
+        child.wait()

@@ -41,8 +41,10 @@ def pick(conditions: Sequence[np.ndarray], choices: Sequence[str], default: str)
 def joined_labels(*columns: np.ndarray) -> np.ndarray:
     """Each row's values of the integer ``columns`` written one after the other (``5``, ``3``, ``1`` -> ``'531'``).
 
-    What ``a.astype(str) + b.astype(str) + ...`` gives, as an object array holding one string object per
-    distinct combination (the concatenation makes one per row: half a gigabyte at ten million rows).
+    What ``a.astype(str) + b.astype(str) + ...`` gives for columns of integers without missing values (RFM
+    scores), as an object array holding one string object per distinct combination (the concatenation
+    makes one per row: half a gigabyte at ten million rows). Not for floats or missing values: values
+    equal as numbers (``0.0`` and ``-0.0``) would share one text.
 
     >>> joined_labels(np.array([5, 1, 5]), np.array([3, 10, 3])).tolist()
     ['53', '110', '53']

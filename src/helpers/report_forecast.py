@@ -62,7 +62,8 @@ def month_export(catalog: Catalog, forecast: bool, months: int, raw_ids: bool = 
     without the artifact) the table is empty but keeps its columns, so the report folder always holds it.
     ``keys`` (``customer_key`` by ``customer_id``: the customer export's) saves hashing the ids again;
     with ``order`` too (:func:`helpers.report.export_in_key_order`: the export's rows in stage 05's
-    customers) and the months listing the same customers in the same order (as stage 05 writes them),
+    customers; ``keys`` must then be in the export's row order, as stage 08 makes them) and the months
+    listing the same customers in the same order (as stage 05 writes them),
     the months are put in the export's order without reading their ids into pandas or looking them up.
     """
     key_columns = ["customer_key"] + (["customer_id"] if raw_ids else [])

@@ -7,6 +7,7 @@ the benchmarks (``benchmarks.measure``) use the same sampler on their child proc
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from pathlib import Path
@@ -35,23 +36,38 @@ def high_water(pid: int, reset: bool = False) -> int:
 
     A sampler misses a peak shorter than its interval (at ten million customers stage 08 had
     one 0.5 GB above every sample); the kernel's high-water mark does not. ``reset`` starts
-    it again from the current size (``/proc/<pid>/clear_refs``), after reading it.
+    it again from the current size (``/proc/<pid>/clear_refs``), after reading it; :func:`can_reset`
+    says whether that works here.
     """
     try:
         found = re.search(r"^VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.MULTILINE)
-        if reset:
-            Path(f"/proc/{pid}/clear_refs").write_text("5")
     except OSError:
         return 0
+    if reset:
+        try:
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
+        except OSError:
+            pass
     return int(found.group(1)) * 1024 if found else 0
+
+
+def can_reset(pid: int) -> bool:
+    """Whether :func:`high_water` of ``pid`` can be read and started again (Linux, a ``/proc`` that allows it)."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return high_water(pid) > 0
 
 
 class PeakMemory:
     """Samples :func:`tree_rss` of ``pid`` every ``interval`` seconds in a thread; ``take()`` returns and resets the peak.
 
-    The peak is also at least ``pid``'s own :func:`high_water` mark since the last ``take`` plus what its
-    children (the notebook kernels, sampled only) hold at that moment: a spike of the runner between two
-    samples is counted, on top of the kernels.
+    When ``pid`` is this process (the runner), the peak is also at least its own :func:`high_water`
+    mark since the last ``take`` plus what its children (the notebook kernels, sampled only) hold at
+    that moment: a spike of the runner between two samples is counted, on top of the kernels (an
+    estimate from above when the kernels' memory changed meanwhile). Another process's mark is left
+    alone: its own sampler (the runner's, under the benchmark) resets it, so it is sampled only.
 
     >>> import os
     >>> memory = PeakMemory(os.getpid(), interval=0.01)
@@ -61,7 +77,7 @@ class PeakMemory:
 
     def __init__(self, pid: int, interval: float = 0.25) -> None:
         self.pid, self.interval, self.peak, self._stop = pid, interval, tree_rss(pid), threading.Event()
-        high_water(pid, reset=True)
+        self._marks = pid == os.getpid() and can_reset(pid)  # can_reset starts the mark
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
@@ -76,9 +92,11 @@ class PeakMemory:
         return peak
 
     def _high_water(self, reset: bool = False) -> int:
-        """``pid``'s :func:`high_water` mark plus its children's resident memory now (0 when unknown)."""
+        """``pid``'s :func:`high_water` mark plus its children's resident memory now (0 when not used)."""
         import psutil
 
+        if not self._marks:
+            return 0
         own = high_water(self.pid, reset)
         try:
             current = psutil.Process(self.pid).memory_info().rss
@@ -102,4 +120,4 @@ def megabytes(size: int) -> int:
     return round(size / 2**20)
 
 
-__all__ = ["PeakMemory", "high_water", "megabytes", "tree_rss"]
+__all__ = ["PeakMemory", "can_reset", "high_water", "megabytes", "tree_rss"]
