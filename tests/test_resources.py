@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -12,13 +14,23 @@ import pytest
 from helpers.resources import PeakMemory, high_water
 
 
+@contextlib.contextmanager
+def _child(code: str) -> Iterator[subprocess.Popen]:
+    """A Python child that runs ``code``, then waits (killed on exit); entered once ``code`` has run."""
+    child = subprocess.Popen([sys.executable, "-c", f"import sys, time; {code}; print(1); sys.stdout.flush(); "
+                              "time.sleep(60)"], stdout=subprocess.PIPE)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == b"1"
+        yield child
+    finally:
+        child.kill()
+        child.wait()
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmHWM and clear_refs are Linux's")
 def test_a_peak_between_two_samples_is_counted_and_the_next_stage_starts_afresh() -> None:
     # a child holds memory too (a notebook kernel; under pytest-xdist, a Spark JVM): the spike comes on top of it
-    child = subprocess.Popen([sys.executable, "-c", "import sys, time; x = bytearray(500_000_000); print(1); "
-                              "sys.stdout.flush(); time.sleep(60)"], stdout=subprocess.PIPE)
-    try:
-        assert child.stdout is not None and child.stdout.readline().strip() == b"1"
+    with _child("x = bytearray(500_000_000)"):
         memory = PeakMemory(os.getpid(), interval=60)  # no sample will fall inside the spike
         floor = memory.take()
         assert floor > 450 * 2**20  # the child's memory is counted
@@ -30,23 +42,14 @@ def test_a_peak_between_two_samples_is_counted_and_the_next_stage_starts_afresh(
         assert memory.take() < first - 300 * 2**20  # reset: the spike belongs to the first measurement only
         assert high_water(os.getpid()) > 0 and high_water(-1) == 0
         memory.stop()
-    finally:
-        child.kill()
-        child.wait()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmHWM and clear_refs are Linux's")
 def test_watching_another_process_leaves_its_high_water_mark_alone() -> None:
     # the benchmark samples the runner, whose own PeakMemory reads and resets its mark per stage: a second
     # reader resetting it too would take the runner's spikes away from the runner's stage lines
-    child = subprocess.Popen([sys.executable, "-c", "import sys, time; x = bytearray(300_000_000); del x; print(1); "
-                              "sys.stdout.flush(); time.sleep(60)"], stdout=subprocess.PIPE)
-    try:
-        assert child.stdout is not None and child.stdout.readline().strip() == b"1"
+    with _child("x = bytearray(300_000_000); del x") as child:
         memory = PeakMemory(child.pid, interval=60)
         memory.take()
         memory.stop()
         assert high_water(child.pid) > 280 * 2**20  # still the child's own
-    finally:
-        child.kill()
-        child.wait()

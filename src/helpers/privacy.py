@@ -98,7 +98,17 @@ def in_key_order(keys: pd.Series, source: pd.DataFrame, columns: list[str],
     ([['k1', 'c'], ['k2', 'a'], ['k3', 'b']], ['x'])
     """
     order = key_order(keys) if order is None else order  # given: the caller's key_order(keys)
-    out = pd.DataFrame({"customer_key": keys.to_numpy()[order]})
+    return taken(pd.DataFrame({"customer_key": keys.to_numpy()[order]}), source, columns, order)
+
+
+def taken(out: pd.DataFrame, source: pd.DataFrame, columns: list[str], order: np.ndarray) -> pd.DataFrame:
+    """``out`` with ``source``'s ``columns`` appended in the row order ``order``, each taken out of ``source``
+    (which loses it) and released once reordered: one copy of the table in memory at a time.
+
+    >>> frame = pd.DataFrame({"x": [1, 2, 3]})
+    >>> taken(pd.DataFrame({"k": ["a", "b", "c"]}), frame, ["x"], np.array([2, 0, 1])).values.tolist(), frame.empty
+    ([['a', 3], ['b', 1], ['c', 2]], True)
+    """
     for column in columns:
         out[column] = source.pop(column).take(order).set_axis(out.index, copy=False)
     return out

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from helpers.catalog import Catalog
 from helpers.clv.intervals import tier_uncertainty
-from helpers.privacy import in_key_order, pseudonymize
+from helpers.privacy import in_key_order, pseudonymize, taken
 from helpers.report import top_rows
 
 Translate = Callable[[str], str]
@@ -78,9 +78,7 @@ def month_export(catalog: Catalog, forecast: bool, months: int, raw_ids: bool = 
         out = pd.DataFrame({"customer_key": keys.to_numpy()})
         if raw_ids:
             out["customer_id"] = keys.index.to_numpy()
-        for column in names:  # a column at a time, each released once in key order (privacy.in_key_order)
-            out[column] = wide.pop(column).take(order).set_axis(out.index, copy=False)
-        return out
+        return taken(out, wide, names, order)
     wide = catalog.read_parquet("value_per_period")
     known = None if keys is None else keys.reindex(wide["customer_id"].astype(str))
     key = pseudonymize(wide["customer_id"]) if known is None or known.isna().any() else known  # by position
