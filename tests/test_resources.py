@@ -53,3 +53,28 @@ def test_watching_another_process_leaves_its_high_water_mark_alone() -> None:
         memory.take()
         memory.stop()
         assert high_water(child.pid) > 280 * 2**20  # still the child's own
+
+
+def _allocate_and_return() -> dict[str, int]:
+    block = np.ones(40 * 2**20 // 8)  # 40 MB, freed before the step ends
+    return {"n": int(block.size)}
+
+
+class _NeverSamples:
+    """A sampler that sees nothing: as when a step ends before its first sample."""
+
+    def __init__(self, pid: int, interval: float = 0.25) -> None:
+        pass
+
+    def stop(self) -> int:
+        return 0
+
+
+def test_a_benchmark_step_too_short_to_sample_still_has_its_peak(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks import measure
+
+    monkeypatch.setattr(measure, "PeakMemory", _NeverSamples)
+    monkeypatch.setattr(measure, "START_METHOD", "forkserver")
+    result = measure.measure(_allocate_and_return)
+    assert result["n"] == 40 * 2**20 // 8
+    assert result["peak_mb"] >= 40  # the child's own high-water mark, reported as it ended
