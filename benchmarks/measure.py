@@ -42,7 +42,7 @@ def measure(fn: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
     proc = ctx.Process(target=_child, args=(fn, kwargs, queue))
     started = time.perf_counter()
     proc.start()
-    memory = PeakMemory(proc.pid, interval=0.02)  # a step of the tiny bench can end between 0.25 s samples
+    memory = PeakMemory(proc.pid, interval=0.02)  # the processes a step starts are only sampled: often
     status, result, own_peak = queue.get()
     proc.join()
     peak = max(memory.stop(), own_peak)
