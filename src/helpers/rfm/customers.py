@@ -71,9 +71,14 @@ def customer_table(transactions: pd.DataFrame, as_of: dt.date, days: pd.DataFram
 
 def save_customers(catalog: Catalog, customers: pd.DataFrame, name: str = "customers",
                    views: dict[str, str] | None = None) -> Path:
-    """Write the customer table as Parquet and as a DuckDB table (same name), with ``views`` (over artifacts) beside it."""
+    """Write the customer table as Parquet and, in the run's DuckDB database, a view of that file (same name),
+    with ``views`` (over artifacts) beside it.
+
+    A view, not a copy: the database stays small and the table is written once (copying a million customers'
+    39 columns into the database took 3.2 s of stage 05). Queries see the same types and values as the frame.
+    """
     target = catalog.write_parquet(name, customers)
-    catalog.write_tables({name: target}, views=views)  # DuckDB copies the file: same types and values as the frame
+    catalog.write_tables({}, views={name: name, **(views or {})})
     return target
 
 

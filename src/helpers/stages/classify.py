@@ -11,7 +11,7 @@ split, same metrics, readable rules), scores today's customers (prospects only
 from a model that beats the RFM score), flags the newcomers who look valuable
 with a backtest (:mod:`helpers.classify.newcomers`) and words the caveats. The fits run on one OpenMP thread (:func:`helpers.clustering.one_thread`).
 :func:`classify` reads from the catalog and writes ``predictions.parquet``,
-``classification.json`` and the DuckDB table ``predictions``.
+``classification.json`` and the DuckDB view ``predictions`` (of the Parquet file).
 """
 
 from __future__ import annotations
@@ -303,10 +303,10 @@ def _sample(customers: pd.DataFrame, size: int, whole: whole_log.Whole | None = 
 
 
 def save_classification(catalog: Any, result: ClassifyResult) -> dict[str, Path]:
-    """Write stage 07's artifacts: ``predictions.parquet``, ``classification.json`` and the table 'predictions'."""
+    """Write stage 07's artifacts: ``predictions.parquet``, ``classification.json`` and the view 'predictions' of the file."""
     artifact = result.artifact()
     written = {"predictions": catalog.write_parquet("predictions", artifact)}
-    catalog.write_tables({"predictions": artifact})
+    catalog.write_tables({}, views={"predictions": "predictions"})
     written["classification"] = catalog.write_json("classification", result.summary())
     return written
 

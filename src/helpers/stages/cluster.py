@@ -6,8 +6,8 @@ Gaussian mixture (on one OpenMP thread, :func:`helpers.clustering.one_thread`),
 checks stability, names and profiles the clusters, compares them with the RFM
 segments and value tiers, groups the customers by place (:mod:`helpers.geography`)
 and words the caveats. :func:`cluster` reads the customers from the catalog, runs the
-core and writes ``clusters.parquet``, ``clusters.json`` and the DuckDB tables
-``clusters``, ``cluster_profiles`` and (with a place column) ``customer_places``.
+core and writes ``clusters.parquet``, ``clusters.json``, the DuckDB view ``clusters`` (of the Parquet file) and
+the tables ``cluster_profiles`` and (with a place column) ``customer_places``.
 """
 
 from __future__ import annotations
@@ -198,13 +198,14 @@ def cluster_customers(params: Any, customers: pd.DataFrame) -> ClusterResult:
 
 
 def save_clusters(catalog: Any, result: ClusterResult) -> dict[str, Path]:
-    """Write stage 06's artifacts: ``clusters.parquet``, ``clusters.json``, tables 'clusters' and 'cluster_profiles'."""
+    """Write stage 06's artifacts: ``clusters.parquet``, ``clusters.json``, tables 'cluster_profiles' (and
+    'customer_places') and the view 'clusters' of ``clusters.parquet``."""
     artifact = result.artifact()
     written = {"clusters": catalog.write_parquet("clusters", artifact)}
-    tables = {"clusters": artifact, "cluster_profiles": result.profiles.reset_index()}
+    tables = {"cluster_profiles": result.profiles.reset_index()}
     if result.geography.available:
         tables["customer_places"] = result.geography.table.reset_index()
-    catalog.write_tables(tables)
+    catalog.write_tables(tables, views={"clusters": "clusters"})
     written["clusters_summary"] = catalog.write_json("clusters_summary", result.summary())
     return written
 

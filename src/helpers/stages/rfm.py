@@ -5,7 +5,7 @@ DuckDB (:mod:`helpers.summary`: the lines never enter pandas), writes them as
 the artifact ``purchase_days`` (also a view in the run's database) for stages
 05 and 07, builds the customer table from them in DuckDB (:mod:`helpers.rfm.customers_sql`: one row per
 customer comes into pandas), scores it (:func:`helpers.rfm.score_customers`) and everything notebook 04 shows about
-it, and writes ``customers_rfm`` (Parquet and a DuckDB table) and ``rfm.json``. It also sorts the customers
+it, and writes ``customers_rfm`` (Parquet and a DuckDB view of it) and ``rfm.json``. It also sorts the customers
 into transaction vs relationship customers and end consumers vs intermediaries by the size of their median
 order (:mod:`helpers.rfm.customer_types`; order sizes in DuckDB over the clean lines) and writes
 ``customer_types`` (Parquet and a view). It prints and draws nothing; :mod:`helpers.plots.rfm` draws
@@ -137,7 +137,7 @@ class RFMResult:
     @property
     def written_note(self) -> str:
         """What the stage wrote, in one line."""
-        return (f"written: {paths.shown(self.written['customers_rfm'])} and table 'customers_rfm' in the DuckDB "
+        return (f"written: {paths.shown(self.written['customers_rfm'])} and view 'customers_rfm' in the DuckDB "
                 f"database ({len(self.customers):,} customers); {paths.shown(self.written['rfm'])} "
                 f"({len(self.caveats)} caveat(s)); {paths.shown(self.written['purchase_days'])} and view "
                 f"'purchase_days' ({self.customers['frequency'].sum():,} purchase days, for stages 05 and 07); "

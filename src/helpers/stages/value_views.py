@@ -279,4 +279,4 @@ class ValueViews(DiagnosticViews):
         """The artifacts the stage wrote."""
         from helpers.paths import shown
 
-        return "written: " + ", ".join(shown(p) for p in self.written.values()) + " (table 'customers')"
+        return "written: " + ", ".join(shown(p) for p in self.written.values()) + " (view 'customers' in the DuckDB database)"
