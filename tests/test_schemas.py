@@ -46,6 +46,18 @@ def test_clean_schema_errors_name_the_column_and_row(column: str, value: object,
         validate(frame.drop(columns="source_row"), transaction_schema, "fixture")
 
 
+@pytest.mark.parametrize("rows", [40, 12_000])  # below and above the size where text columns are checked in C
+def test_a_text_column_with_a_number_in_it_fails_naming_the_rows(rows: int) -> None:
+    frame = pd.concat([clean_frame()] * (rows // len(clean_frame()) + 1), ignore_index=True).head(rows)
+    frame["source_row"], frame["country"] = [str(i) for i in range(2, rows + 2)], "France"
+    validate(frame, transaction_schema, "fixture")  # every text column holds text: it passes
+    frame.loc[[7, rows - 1], "country"] = 33
+    with pytest.raises(DataError, match=rf"(?s)column 'country' fails \"dtype\('str'\)\"; source rows 9, {rows + 1}"):
+        validate(frame, transaction_schema, "fixture")
+    frame.loc[[7, rows - 1], "country"] = None  # missing is allowed where the column is nullable
+    validate(frame, transaction_schema, "fixture")
+
+
 def test_collected_schema_allows_missing_customers_and_returns() -> None:
     frame = clean_frame()
     frame.loc[0, "customer_id"] = None

