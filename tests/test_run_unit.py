@@ -100,3 +100,64 @@ def test_tree_digest_sees_a_changed_byte_in_a_subfolder(tmp_path) -> None:  # no
     assert list(before) == ["sub/a.json"] and tree_digest(tmp_path / "missing") == {}
     (tmp_path / "run" / "sub" / "a.json").write_bytes(b"{ }")
     assert tree_digest(tmp_path / "run") != before
+
+
+def test_the_side_by_side_stages_run_at_once_and_report_each_ones_seconds() -> None:
+    import threading
+
+    from helpers.run import SIDE_BY_SIDE, side_by_side, waves
+
+    together = threading.Barrier(2, timeout=10)  # one stage after the other would wait here until it broke
+
+    def stage(name: str) -> float:
+        together.wait()
+        return {"06": 1.5, "07": 2.5}[name]
+
+    assert side_by_side(stage, ("06", "07")) == ({"06": 1.5, "07": 2.5}, None)
+    stages = ["05-clv-lifetimes", *SIDE_BY_SIDE[0], "08-segment-report"]
+    assert [len(w) for w in waves(stages)] == [1, 2, 1] and [len(w) for w in waves(stages, together=False)] == [1] * 4
+
+
+def test_a_failed_stage_beside_another_is_reported_after_the_other_has_ended() -> None:
+    import time
+
+    from helpers.run import StageFailed, side_by_side
+
+    ended: list[str] = []
+
+    def stage(name: str) -> float:
+        if name == "07":
+            raise StageFailed("stage 07 failed in cell 4: DataError: no lines")
+        time.sleep(0.3)
+        ended.append(name)
+        return 0.3
+
+    seconds, failure = side_by_side(stage, ("06", "07"))
+    assert ended == ["06"] and seconds == {"06": 0.3}  # the stage beside it ran to its end
+    assert failure is not None and failure[0] == "07" and "no lines" in str(failure[1])
+    assert side_by_side(stage, ("07",))[1][0] == "07"  # one stage alone: the same answer, in this thread
+
+
+def test_two_processes_write_one_database_in_turn(tmp_path) -> None:  # noqa: ANN001
+    import subprocess
+    import sys
+
+    import duckdb
+
+    from helpers import store
+
+    if not store.CAN_LOCK:
+        pytest.skip("no flock here: the runner runs its stages one at a time")
+    db = tmp_path / "customers.duckdb"
+    writer = ("import sys, pandas as pd; from helpers import store\n"
+              "for i in range(40):\n"
+              "    store.write_tables_file(sys.argv[1], {sys.argv[2]: pd.DataFrame({'i': range(i + 1)})})\n")
+    procs = [subprocess.Popen([sys.executable, "-c", writer, str(db), name], stderr=subprocess.PIPE, text=True)
+             for name in ("clusters_side", "predictions_side")]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors  # without the lock DuckDB refuses the second writer
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT (SELECT count(*) FROM clusters_side), (SELECT count(*) FROM predictions_side)").fetchone() \
+        == (40, 40)
+    con.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["customers.duckdb"]  # no lock file left behind

@@ -17,6 +17,11 @@ A failed run exits non-zero, keeps its executed notebooks under
 that is killed cannot clean up; the next run of the data set moves its staging
 folder to ``failed/`` as ``<run>-<time>-interrupted``.
 
+With notebooks, stages 06 (clusters) and 07 (classification) run side by side
+(:data:`SIDE_BY_SIDE`: neither reads what the other writes; each fits on one
+thread); each prints its own seconds, and both the peak memory of the two together.
+They take turns on the run's DuckDB database (:func:`helpers.store.folder_lock`).
+
 A successful run prints one progress line per stage and the report's path, nothing
 else: the kernels log errors only, and are shut down without the interrupt that
 jupyter_client sends first by default (:func:`quiet_kernel_manager`), which an
@@ -64,6 +69,29 @@ STAGES = [
     "07-classify-prospects",
     "08-segment-report",
 ]
+
+
+#: Stages that read nothing the other writes, run side by side with notebooks (:func:`waves`): stage 07 reads
+#: stage 03's lines, 04's purchase days and 05's customers and validation, never 06's clusters, and each fits on
+#: one thread (:func:`helpers.clustering.one_thread`), so the two use the machine's two cores. Stage 08 reads both.
+SIDE_BY_SIDE = (("06-cluster-segments", "07-classify-prospects"),)
+
+
+def waves(todo: Sequence[str], together: bool = True) -> list[tuple[str, ...]]:
+    """``todo`` in the groups the runner starts at once: one stage each, or a pair of :data:`SIDE_BY_SIDE`.
+
+    >>> waves(["05-clv-lifetimes", "06-cluster-segments", "07-classify-prospects", "08-segment-report"])
+    [('05-clv-lifetimes',), ('06-cluster-segments', '07-classify-prospects'), ('08-segment-report',)]
+    >>> waves(["06-cluster-segments", "07-classify-prospects"], together=False)
+    [('06-cluster-segments',), ('07-classify-prospects',)]
+    """
+    out: list[tuple[str, ...]] = []
+    for stage in todo:
+        if together and out and (*out[-1], stage) in SIDE_BY_SIDE:
+            out[-1] = (*out[-1], stage)
+        else:
+            out.append((stage,))
+    return out
 
 
 class StageFailed(RuntimeError):
@@ -271,28 +299,40 @@ def run(params_file: str | Path, overrides: dict[str, str] | None = None, *, exp
     started = time.perf_counter()
     warm = kernels.WarmKernels(quiet_kernel_manager(str(staging / KERNEL_LOG))) if notebooks else None
     memory, costs = PeakMemory(os.getpid()), []  # this process and the kernels it starts (the next one warming)
+    groups = waves(todo, together=notebooks and store.CAN_LOCK)
+    # the kernel warmed ahead is the one of the wave's last stage: beside it, the others start their own
+    ahead, kms = [group[-1] for group in groups], {}
     try:
-        for i, stage in enumerate(todo):
+        for i, group in enumerate(groups):
             t0 = time.perf_counter()
-            try:
-                if warm is not None:
-                    km = warm.take(stage)
-                    if i + 1 < len(todo):
-                        warm.warm(todo[i + 1])  # the next stage's kernel starts while this one runs
-                    execute_stage(stage, resolved, staging, staged.folder, km)
-                else:
+
+            def one(stage: str) -> float:
+                """Run ``stage`` (its notebook, or its function in this process); return its seconds."""
+                started = time.perf_counter()
+                if warm is None:
                     run_in_process(stage, params, staged)
-            except StageFailed:
+                else:
+                    execute_stage(stage, resolved, staging, staged.folder, kms.get(stage))
+                return time.perf_counter() - started
+
+            if warm is not None:
+                kms = {group[-1]: warm.take(group[-1])}
+                if i + 1 < len(groups):
+                    warm.warm(ahead[i + 1])  # the next wave's kernel starts while this one runs
+            seconds, failure = side_by_side(one, group)
+            if failure is not None:
+                stage, exc = failure
                 runs.discard(staged)
                 stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
                 failed = paths.reports_dir() / params.dataset / "failed" / f"{target.name}-{stamp}"
                 failed.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staging, failed)
                 log(f"  {stage:<28} FAILED after {time.perf_counter() - t0:5.1f}s; executed notebooks kept in {failed}")
-                raise
-            costs.append({"stage": stage, "seconds": round(time.perf_counter() - t0, 1),
-                          "peak_mb": megabytes(memory.take())})
-            log(f"  {stage:<28} {costs[-1]['seconds']:5.1f}s  peak {costs[-1]['peak_mb']:,} MB")
+                raise exc
+            peak = megabytes(memory.take())  # side by side: the peak of both together
+            for stage in group:
+                costs.append({"stage": stage, "seconds": round(seconds[stage], 1), "peak_mb": peak})
+                log(f"  {stage:<28} {costs[-1]['seconds']:5.1f}s  peak {costs[-1]['peak_mb']:,} MB")
     finally:
         memory.stop()
         if warm is not None:
@@ -307,6 +347,32 @@ def run(params_file: str | Path, overrides: dict[str, str] | None = None, *, exp
     if report_file is not None:
         log(f"report: {target / report_file.name}")
     return target
+
+
+def side_by_side(run_one, group: Sequence[str]) -> tuple[dict[str, float], tuple[str, StageFailed] | None]:
+    """Run ``run_one(stage)`` for each stage of ``group`` at once (threads; a single stage in this thread).
+
+    Returns each stage's seconds and the first failure in stage order (the stage and its :class:`StageFailed`),
+    after every stage of the group has ended: a stage beside a failed one runs to its end, and nothing of the
+    run is published.
+    """
+    import concurrent.futures
+
+    if len(group) == 1:
+        try:
+            return {group[0]: run_one(group[0])}, None
+        except StageFailed as exc:
+            return {}, (group[0], exc)
+    with concurrent.futures.ThreadPoolExecutor(len(group), thread_name_prefix="stage") as pool:
+        futures = {stage: pool.submit(run_one, stage) for stage in group}
+        concurrent.futures.wait(futures.values())
+    seconds: dict[str, float] = {}
+    for stage, future in futures.items():
+        exc = future.exception()
+        if isinstance(exc, StageFailed):
+            return seconds, (stage, exc)
+        seconds[stage] = future.result()  # any other error is raised as it is
+    return seconds, None
 
 
 def run_in_process(stage: str, params: Params, staged: runs.Catalog) -> None:

@@ -43,6 +43,33 @@ def _arrow_memory_pool() -> None:
 
 _arrow_memory_pool()
 
+try:
+    import fcntl
+except ImportError:  # Windows: no locks, and the runner runs its stages one at a time (helpers.run.waves)
+    fcntl = None  # type: ignore[assignment]
+
+#: Whether :func:`folder_lock` locks: two stages may then write one database from two processes.
+CAN_LOCK = fcntl is not None
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (``flock`` of the folder itself: no lock file is left behind).
+
+    DuckDB lets one process at a time open a database file for writing, and refuses another at once;
+    the stages that run side by side (:data:`helpers.run.SIDE_BY_SIDE`) take turns on the run's database
+    through this lock instead.
+    """
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
 
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
@@ -242,6 +269,13 @@ def write_tables_file(db: Path, tables: dict[str, pd.DataFrame | Path], parquet:
     lines: the raw snapshot mapped onto the contract). Either everything is
     replaced or, on error, nothing is.
     """
+    Path(db).parent.mkdir(parents=True, exist_ok=True)
+    with folder_lock(Path(db).parent):
+        _write_tables(db, tables, parquet, queries)
+
+
+def _write_tables(db: Path, tables: dict[str, pd.DataFrame | Path], parquet: dict[str, Path] | None,
+                  queries: dict[str, str] | None) -> None:
     con = connect_file(db)
     try:
         con.execute("BEGIN TRANSACTION")
