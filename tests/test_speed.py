@@ -329,6 +329,22 @@ def test_duckdb_engine_writes_the_transactions_the_pandas_engine_writes(tmp_path
     pd.testing.assert_frame_equal(duck_quality[cols], pandas_quality[cols])
 
 
+def test_the_duckdb_engines_stage_03_reports_stage_02s_count_of_keys(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from helpers.stages import run_stage
+
+    log = synth.transaction_log(synth.Design(300, seed=4))
+    params, _ = bench_params(tmp_path, log)
+    params = params.model_copy(update={"engine": "duckdb"})
+    monkeypatch.setenv("CIN_DATA_DIR", str(tmp_path / "data"))
+    catalog = Catalog.of(params)
+    collected = run_stage("02-collect-sources", params, catalog)
+    cleaned = run_stage("03-clean-integrate", params, catalog)
+    assert collected.engine == "duckdb"
+    keys = catalog.query("select count(distinct customer_id) as n from collected")["n"].item()
+    assert catalog.read_json("snapshot")["collected"]["customers"] == cleaned.keys_in == keys == 300
+
+
 def test_duckdb_engine_needs_a_parquet_source(tmp_path: Path) -> None:
     params = load_params("online_retail_sample.yaml", {"engine": "duckdb"})
     with pytest.raises(ConfigError, match="Parquet"):

@@ -76,3 +76,18 @@ def test_the_figures_of_notebooks_02_and_03_draw_the_results(isolated: Path) -> 
     ax = rows_removed(cleaned, "cdnow_sample").axes[0]
     assert len(ax.patches) == 7 and "6,919 in, 6,919 out" in ax.get_title()
     assert ax.patches[0].get_facecolor() != ax.patches[-1].get_facecolor()  # on (red) and off (grey)
+
+
+def test_stage_03_counts_the_keys_that_went_in_from_stage_02s_count(isolated: Path) -> None:
+    """The DuckDB engine's count: tests/test_speed.py::test_duckdb_engine_writes_the_transactions_the_pandas_engine_writes."""
+    from helpers.stages.clean import clean
+
+    params = load_params("cdnow_sample.yaml")
+    catalog, (_, collected, cleaned) = _run("cdnow_sample.yaml", isolated)
+    counted = catalog.query("select count(distinct customer_id) as n from collected")["n"].item()
+    kept = catalog.read_json("snapshot")["collected"]
+    assert kept["customers"] == counted == cleaned.keys_in > 0 and kept["lines"] == collected.counts["lines"] > 0
+    manifest = catalog.read_json("snapshot")
+    del manifest["collected"]  # a run folder written before stage 02 kept its count: stage 03 counts itself
+    catalog.write_json("snapshot", manifest)
+    assert clean(params, catalog).keys_in == counted

@@ -189,3 +189,19 @@ def test_without_a_forecast_stage_05_skips_the_what_if_and_keeps_the_naive_sum()
     assert validation["naive_vs_model"] is None and validation["naive_total"] == pytest.approx(
         result.naive["total"].iloc[0], abs=0.01)
     assert "ignores drop-out" in interpret.interpretation(result)
+
+
+@pytest.mark.parametrize("n", [1, 3, 5, 8, 12])
+def test_the_top_customers_are_those_of_a_full_sort_with_ties_and_missing_values(n: int) -> None:
+    from helpers.clv.value import TOP_COLUMNS, top_customers
+
+    rng = np.random.default_rng(n)
+    value = pd.DataFrame({"customer_id": [f"c{i:02d}" for i in rng.permutation(10)], "rfm_segment": "s",
+                          "monetary_total": [4.0, 4.0, 4.0, 9.0, np.nan, 1.0, 4.0, np.nan, 2.0, 9.0]},
+                         index=[3, 3, 1, 0, 7, 7, 2, 9, 8, 5])  # repeated labels, as after a concatenation
+    for c in TOP_COLUMNS[3:] + ["clv_low_80", "clv_high_80"]:
+        value[c] = value["monetary_total"] / 2 if c == "clv" else 0.0
+    for forecast, by in ((True, "clv"), (False, "monetary_total")):
+        columns = (TOP_COLUMNS + ["clv_low_80", "clv_high_80"]) if forecast else TOP_COLUMNS[:3]
+        full = value[columns].sort_values([by, "customer_id"], ascending=[False, True]).head(n).round(2)
+        pd.testing.assert_frame_equal(top_customers(value, forecast, n), full)

@@ -200,7 +200,9 @@ def top_customers(value: pd.DataFrame, forecast: bool, n: int = 10) -> pd.DataFr
     >>> top_customers(v, forecast=False, n=1)["customer_id"].tolist()
     ['b']
     """
-    if forecast:
-        columns = TOP_COLUMNS + [c for c in ("clv_low_80", "clv_high_80") if c in value]  # the CLV's 80% interval
-        return value[columns].sort_values(["clv", "customer_id"], ascending=[False, True]).head(n).round(2)
-    return value[TOP_COLUMNS[:3]].sort_values(["monetary_total", "customer_id"], ascending=[False, True]).head(n).round(2)
+    by = "clv" if forecast else "monetary_total"
+    columns = (TOP_COLUMNS + [c for c in ("clv_low_80", "clv_high_80") if c in value]) if forecast else TOP_COLUMNS[:3]
+    # the n largest and every row tied with the n-th, then sorted: sorting a million ids too took 0.9 s
+    rows = value[by].reset_index(drop=True).nlargest(n, keep="all").index
+    top = value.iloc[rows] if len(rows) >= n else value  # fewer values than n: the missing come last, as in a sort
+    return top[columns].sort_values([by, "customer_id"], ascending=[False, True]).head(n).round(2)
