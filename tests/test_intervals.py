@@ -269,3 +269,19 @@ def test_new_customer_value_is_the_unconditional_forecast(fits: dict[str, clv.BT
                                            months=12, unit="W")
     unconditional = periods.new_customer_value(fits["bgnbd"], spend.mean_spend, months=12, unit="W")
     np.testing.assert_allclose(conditional.value.iloc[0].to_numpy(), unconditional["value"].to_numpy(), rtol=1e-6)
+
+
+def test_the_periods_computed_on_two_threads_are_those_computed_on_one(fits: dict[str, clv.BTYDModel],
+                                                                       calhold: pd.DataFrame,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = pd.concat([calhold] * 4, ignore_index=True)  # about 9,400 rows
+    f, r, T = (rows[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    ends = periods.period_ends(12, "W")
+    for fit in fits.values():
+        monkeypatch.setattr(periods, "THREADED_ROWS", 10**9)
+        one = periods.cumulative_purchases(fit.model, f, r, T, ends)
+        monkeypatch.setattr(periods, "THREADED_ROWS", 1)
+        two = periods.cumulative_purchases(fit.model, f, r, T, ends)
+        assert one.shape == (len(rows), len(ends) + 1) and (one[:, 0] == 0).all() and np.isfinite(one).all()
+        np.testing.assert_array_equal(two, one)  # bit for bit
+        assert (np.diff(one, axis=1) >= 0).all()  # purchases accumulate
