@@ -106,3 +106,16 @@ def test_the_sql_checks_refuse_what_the_pandera_schema_refuses(column: str, valu
     con.register("short", clean_frame().drop(columns="order_ts"))
     with pytest.raises(DataError, match="'order_ts' is missing"):
         validate_sql(con, "short", transaction_schema, "fixture")
+
+
+def test_validation_checks_the_frame_in_place_and_changes_nothing() -> None:
+    from helpers.schemas import collected_schema as collected  # noqa: F401 - every schema checks without coercing
+    from helpers.schemas import customer_schema as customers
+
+    for schema in (transaction_schema, collected, customers):
+        assert not schema.coerce and not any(c.coerce for c in schema.columns.values()), schema.name
+    frame = pd.concat([clean_frame()] * 5000, ignore_index=True)  # above the size checked as text in C
+    frame["source_row"] = [str(i) for i in range(len(frame))]
+    before = frame.copy()
+    assert validate(frame, transaction_schema, "fixture") is frame
+    pd.testing.assert_frame_equal(frame, before)
