@@ -300,25 +300,24 @@ def run(params_file: str | Path, overrides: dict[str, str] | None = None, *, exp
     warm = kernels.WarmKernels(quiet_kernel_manager(str(staging / KERNEL_LOG))) if notebooks else None
     memory, costs = PeakMemory(os.getpid()), []  # this process and the kernels it starts (the next one warming)
     groups = waves(todo, together=notebooks and store.CAN_LOCK)
-    # the kernel warmed ahead is the one of the wave's last stage: beside it, the others start their own
-    ahead, kms = [group[-1] for group in groups], {}
+    kms: dict[str, object] = {}  # the wave's warm kernel (its last stage's): beside it, the others start their own
+
+    def one(stage: str) -> float:
+        """Run ``stage`` (its notebook, or its function in this process); return its seconds."""
+        started = time.perf_counter()
+        if warm is None:
+            run_in_process(stage, params, staged)
+        else:
+            execute_stage(stage, resolved, staging, staged.folder, kms.get(stage))
+        return time.perf_counter() - started
+
     try:
         for i, group in enumerate(groups):
             t0 = time.perf_counter()
-
-            def one(stage: str) -> float:
-                """Run ``stage`` (its notebook, or its function in this process); return its seconds."""
-                started = time.perf_counter()
-                if warm is None:
-                    run_in_process(stage, params, staged)
-                else:
-                    execute_stage(stage, resolved, staging, staged.folder, kms.get(stage))
-                return time.perf_counter() - started
-
             if warm is not None:
                 kms = {group[-1]: warm.take(group[-1])}
                 if i + 1 < len(groups):
-                    warm.warm(ahead[i + 1])  # the next wave's kernel starts while this one runs
+                    warm.warm(groups[i + 1][-1])  # the next wave's kernel starts while this one runs
             seconds, failure = side_by_side(one, group)
             if failure is not None:
                 stage, exc = failure
