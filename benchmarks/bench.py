@@ -17,6 +17,8 @@ BG/NBD, Pareto/NBD  lifetimes fit, one row per customer        weighted fit on d
 CLV + P(alive)      lifetimes' ``customer_lifetime_value``     :func:`helpers.clv.lifetime_value` and
                     and ``conditional_probability_alive``      :func:`helpers.clv.p_alive`, once per
                                                                distinct row
+holdout draws       lifetimes' ``beta_geometric_nbd_model``    :func:`helpers.clv.models.simulate.bgnbd`
+                    on a 20k sample (a loop per customer)      (vectorised), same sample and fit
 intervals           the point estimates (expected purchases,   :func:`helpers.clv.intervals.customer_intervals`
                     P(alive), CLV) of the same fit, in the     (80%, 95%; delta method, per distinct row)
                     same process
@@ -61,7 +63,7 @@ import pandas as pd
 
 from benchmarks.measure import PeakMemory, measure
 from benchmarks.results import compare, relative_difference, table
-from benchmarks.steps_clv import PEER_PYTHON, plain_fit, step_clv, step_fit, step_intervals, step_peer
+from benchmarks.steps_clv import PEER_PYTHON, plain_fit, step_clv, step_fit, step_intervals, step_peer, step_simulate
 
 __all__ = ["compare", "measure", "plain_fit", "relative_difference", "step_clv", "step_fit", "step_intervals",
            "table"]  # bench.table(...), bench.plain_fit(...) and friends, as before
@@ -292,6 +294,8 @@ def bench_size(size: str, work: Path, report: bool, log: Callable[[str], None], 
     bg = steps["fit_bgnbd_fast"]["params"]
     step("clv_palive_plain", step_clv, summary_file=files["fast"], bg_params=bg, fast=False, out=files["clv_plain"])
     step("clv_palive_fast", step_clv, summary_file=files["fast"], bg_params=bg, fast=True, out=files["clv_fast"])
+    step("simulate_plain", step_simulate, summary_file=files["fast"], bg_params=bg, fast=False)
+    step("simulate_fast", step_simulate, summary_file=files["fast"], bg_params=bg, fast=True)
     step("intervals_vs_point", step_intervals, summary_file=files["fast"], out=files["intervals"])
     step("clustering", step_cluster, customers_file=files["customers"])
     if report:

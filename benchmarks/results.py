@@ -79,6 +79,10 @@ def compare(steps: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
         plain, fast = pd.read_parquet(files["clv_plain"]), pd.read_parquet(files["clv_fast"])
         checks["clv_max_rel_diff"] = relative_difference(fast["clv"], plain["clv"])
         checks["p_alive_max_rel_diff"] = relative_difference(fast["p_alive"], plain["p_alive"])
+    if "simulate_plain" in steps and "shares" in steps["simulate_plain"] and "shares" in steps.get("simulate_fast", {}):
+        ratios["simulate"] = _ratio(steps["simulate_plain"], steps["simulate_fast"])
+        checks["simulate_share_max_abs_diff"] = round(float(np.max(np.abs(
+            np.subtract(steps["simulate_plain"]["shares"], steps["simulate_fast"]["shares"])))), 4)
     intervals = steps.get("intervals_vs_point", {})
     if "error" not in intervals and intervals.get("point_s"):
         ratios["intervals_over_point"] = intervals["intervals_over_point"]

@@ -92,6 +92,32 @@ def step_clv(summary_file: str, bg_params: dict[str, float], fast: bool, out: st
     return {"seconds": round(seconds, 3)}
 
 
+def step_simulate(summary_file: str, bg_params: dict[str, float], fast: bool, sample: int = 20_000,
+                  seed: int = 0) -> dict[str, Any]:
+    """The holdout check's draws: one simulated BG/NBD customer per customer of a seeded sample, over its own T.
+
+    Plain is lifetimes' ``beta_geometric_nbd_model`` (a Python loop per
+    customer); fast is :func:`helpers.clv.models.simulate.bgnbd`. Both return
+    the shares of 0-6 and 7+ repeat purchases, to check that they agree.
+    """
+    from lifetimes.generate_data import beta_geometric_nbd_model
+
+    from helpers.clv.models import simulate
+
+    summary = pd.read_parquet(summary_file, columns=["T"])
+    T = summary["T"].sample(min(sample, len(summary)), random_state=seed).to_numpy(dtype=float)
+    params = [bg_params[k] for k in ("r", "alpha", "a", "b")]
+    t0 = time.perf_counter()
+    if fast:
+        drawn = simulate.bgnbd(T, *params, np.random.default_rng(seed))
+    else:
+        np.random.seed(seed)
+        drawn = beta_geometric_nbd_model(T, *params, size=len(T))
+    seconds = time.perf_counter() - t0
+    shares = drawn["frequency"].clip(upper=7).astype(int).value_counts(normalize=True).reindex(range(8), fill_value=0)
+    return {"seconds": round(seconds, 4), "customers": len(T), "shares": shares.round(5).tolist()}
+
+
 def step_intervals(summary_file: str, out: str, months: int = 12, horizon_days: float = 365.0) -> dict[str, Any]:
     """80% and 95% intervals (delta method) against the point estimates, on the same BG/NBD + Gamma-Gamma fit.
 

@@ -229,6 +229,7 @@ def test_bench_runs_every_step_and_reports_ratios_and_checks(tmp_path: Path, mon
     assert result["checks"]["fit_bgnbd_max_rel_diff"] < 1e-4 and result["checks"]["clv_max_rel_diff"] < 1e-6
     assert all(v is None or v > 0 for v in result["ratios"].values())
     assert result["ratios"]["intervals_over_point"] > 0 and result["checks"]["intervals_point_max_rel_diff"] < 1e-9
+    assert result["ratios"]["simulate"] > 1 and result["checks"]["simulate_share_max_abs_diff"] < 0.06  # same model
     assert all(s["peak_mb"] > 50 for s in result["steps"].values())  # the memory of the child was sampled
     assert result["steps"]["clean_summary_pipeline"]["engine"] == "pandas"  # a small source: as make report reads it
     assert "clean_summary_pipeline" in bench.table({"sizes": {"tiny": result}})

@@ -10,11 +10,12 @@ module                     what
 :mod:`.bgnbd_fit`          BG/NBD and MBG/NBD likelihood and gradient (optional covariates), lifetimes' BFGS
 :mod:`.mbgnbd`             MBG/NBD (:class:`ModifiedBetaGeo`)
 :mod:`.bgbb`               BG/BB for discrete-time logs (:class:`BetaGeoBetaBinom`; not in ``clv.models``' comparison)
+:mod:`.simulate`           seeded, vectorised simulators of the four families (the holdout check's draws)
 :mod:`.gamma_gamma`        Gamma-Gamma spend per purchase (:class:`SpendFit`)
 =========================  ==========================================================
 
 A new family is a subclass of :class:`BTYDModel` in a module of its own,
-imported here, that names its key, label, lifetimes fitter and simulator in
+imported here, that names its key, label, lifetimes fitter and simulator (:mod:`.simulate`) in
 its class line (``class F(BTYDModel, key="...", title="...", fitter=...,
 simulator=..., parameter_names=(...))``) and overrides what differs (starts,
 drop-out boundary, likelihood): it registers itself in :data:`MODEL_CLASSES`

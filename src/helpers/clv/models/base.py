@@ -6,7 +6,7 @@ one file per model family), over the maximum-likelihood fitters of
 penalizer: the fitted ``lifetimes`` model (None when the fit failed or was
 refused), what happened (``message``, ``attempts``) and why a fit was refused
 (``boundary``). A family (:mod:`.bgnbd`, :mod:`.pareto`, :mod:`.mbgnbd`) says
-only what differs: its ``lifetimes`` fitter and simulator, its starting
+only what differs: its ``lifetimes`` fitter, its simulator (:mod:`.simulate`), its starting
 points, its likelihood and what its parameters mean on the boundary.
 
 ``BTYDModel("bgnbd", 0.0, model)`` builds the family's wrapper (a
@@ -87,7 +87,8 @@ class BTYDModel:
     attempts: list[str] = field(default_factory=list)
     boundary: str = ""
 
-    #: The family's key, label, lifetimes fitter, simulator and the parameter names the simulator takes.
+    #: The family's key, label, lifetimes fitter, simulator (:mod:`.simulate`: ``f(T, *params, rng)``) and the
+    #: parameter names the simulator takes, in its order.
     key: ClassVar[str] = ""
     title: ClassVar[str] = ""
     fitter: ClassVar[type | None] = None
@@ -219,8 +220,7 @@ class BTYDModel:
         model.penalizer_coef = penalizer
         model.data = pd.DataFrame({"frequency": f.astype(int), "recency": r, "T": t,  # copy=False: no 1M-row
                                    "weights": np.ones(len(f), int)}, index=summary.index, copy=False)  # block copies
-        model.generate_new_data = lambda size=1: cls.simulator(t, *model._unload_params(*cls.parameter_names),
-                                                               size=size)
+        model.generate_new_data = lambda size=1: cls.simulate(model, t, seed=0)  # lifetimes' plots: seeded, vectorised
         return model
 
     @classmethod
@@ -306,6 +306,11 @@ class BTYDModel:
 
     # --- prediction ------------------------------------------------------------------------------
 
+    @property
+    def params(self) -> dict[str, float]:
+        """The fitted parameters by name (BG/BB: alpha, beta of the transaction Beta; gamma, delta of drop-out)."""
+        return {k: float(v) for k, v in self.model.params_.items()}
+
     def log_likelihood(self, summary: pd.DataFrame) -> float:
         """The model's total log-likelihood on ``summary`` (no penalty), as reported in the papers."""
         return self.conditional_log_likelihood(self.model.params_.to_numpy(dtype=float), *_arrays(summary))
@@ -338,23 +343,26 @@ class BTYDModel:
         alive = self.on_distinct_rows(summary, self.model.conditional_probability_alive)
         return int((~np.isfinite(predicted.to_numpy()) | ~np.isfinite(alive.to_numpy())).sum())
 
-    def period_transactions(self, summary: pd.DataFrame, max_frequency: int = 7, sample: int = 20_000,
+    @classmethod
+    def simulate(cls, model: Any, T: np.ndarray, seed: int = 0) -> pd.DataFrame:
+        """A seeded cohort drawn from a fitted lifetimes ``model``, one customer per entry of ``T``.
+
+        The family's vectorised simulator (:mod:`.simulate`): frequency,
+        recency, T and whether the customer is still alive at T.
+        """
+        return cls.simulator(np.asarray(T), *model._unload_params(*cls.parameter_names), np.random.default_rng(seed))
+
+    def period_transactions(self, summary: pd.DataFrame, max_frequency: int = 7, sample: int = 1_000_000,
                             seed: int = 0) -> pd.DataFrame:
         """Share of customers with 0, 1, ... repeat purchases: actual against simulated from the fitted model.
 
-        The check of lifetimes' ``plot_period_transactions``, on a seeded sample
-        of at most ``sample`` customers (lifetimes' simulator is a Python loop per
-        customer) and as shares, so that populations of any size compare. The
+        The check of lifetimes' ``plot_period_transactions``, as shares so that
+        populations of any size compare: each customer of ``summary`` (a seeded
+        sample of at most ``sample``) is simulated once over its own ``T``. The
         last row counts ``max_frequency`` or more.
         """
-        part = summary.sample(min(sample, len(summary)), random_state=seed)
-        state = np.random.get_state()
-        try:
-            np.random.seed(seed)  # lifetimes' simulators draw from numpy's global generator
-            simulated = self.simulator(part["T"].to_numpy(), *self.model._unload_params(*self.parameter_names),
-                                       size=len(part))
-        finally:
-            np.random.set_state(state)
+        part = summary.sample(sample, random_state=seed) if len(summary) > sample else summary
+        simulated = self.simulate(self.model, part["T"].to_numpy(), seed)
 
         def shares(freq: pd.Series) -> pd.Series:
             counts = freq.clip(upper=max_frequency).astype(int).value_counts()

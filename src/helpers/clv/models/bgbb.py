@@ -29,9 +29,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 from lifetimes import BetaGeoBetaBinomFitter
-from lifetimes.generate_data import beta_geometric_beta_binom_model
 from scipy.special import gammaln
 
+from helpers.clv.models import simulate
 from helpers.clv.models.base import BTYDModel
 from helpers.clv.summary import as_purchase_days
 from helpers.errors import DataError
@@ -119,7 +119,7 @@ def as_btyd(summary: pd.DataFrame, *, customers: bool = False) -> pd.DataFrame:
 
 
 class BetaGeoBetaBinom(BTYDModel, key="bgbb", title="BG/BB", fitter=BetaGeoBetaBinomFitter,
-                       simulator=beta_geometric_beta_binom_model, parameter_names=("alpha", "beta", "gamma", "delta")):
+                       simulator=simulate.bgbb, parameter_names=("alpha", "beta", "gamma", "delta")):
     """The BG/BB behind the model interface: fitting, remedies and prediction of :class:`BTYDModel`.
 
     What differs: the summary's opportunities ``n_periods`` stand where the
@@ -128,11 +128,6 @@ class BetaGeoBetaBinom(BTYDModel, key="bgbb", title="BG/BB", fitter=BetaGeoBetaB
     no sample start (the distinct rows of a discrete log are few whatever
     the number of customers, and lifetimes does not rescale BG/BB time).
     """
-
-    @property
-    def params(self) -> dict[str, float]:
-        """The fitted alpha, beta (transaction Beta) and gamma, delta (drop-out Beta)."""
-        return {k: float(v) for k, v in self.model.params_.items()}
 
     @classmethod
     def boundary_problems(cls, params: dict[str, float], t_max: float | None = None) -> list[str]:
@@ -217,13 +212,9 @@ def simulate_bgbb(n_customers: int, n_periods: int, params: dict[str, float], se
     >>> bool((s["recency"] <= s["n_periods"]).all() and (s["frequency"] <= s["recency"]).all())
     True
     """
-    rng = np.random.default_rng(seed)
-    p = rng.beta(params["alpha"], params["beta"], n_customers)
-    theta = rng.beta(params["gamma"], params["delta"], n_customers)
-    alive = np.cumprod(rng.random((n_customers, n_periods)) >= theta[:, None], axis=1).astype(bool)
-    bought = alive & (rng.random((n_customers, n_periods)) < p[:, None])
-    last = np.where(bought.any(axis=1), n_periods - np.argmax(bought[:, ::-1], axis=1), 0)
-    return pd.DataFrame({"frequency": bought.sum(axis=1), "recency": last, "n_periods": n_periods})
+    cohort = simulate.bgbb(np.full(n_customers, n_periods), params["alpha"], params["beta"], params["gamma"],
+                           params["delta"], np.random.default_rng(seed))
+    return cohort.rename(columns={"T": "n_periods"})[BGBB_COLUMNS]
 
 
 __all__ = ["BGBB_COLUMNS", "BetaGeoBetaBinom", "as_btyd", "period_summary", "rf_matrix", "simulate_bgbb"]

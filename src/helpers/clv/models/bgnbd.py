@@ -8,13 +8,12 @@ Beta (a, b).
 from __future__ import annotations
 
 from lifetimes import BetaGeoFitter
-from lifetimes.generate_data import beta_geometric_nbd_model
 
-from helpers.clv.models import bgnbd_fit
+from helpers.clv.models import bgnbd_fit, simulate
 from helpers.clv.models.base import BETA_MAX, BETA_MIN, BTYDModel
 
 
-class BetaGeo(BTYDModel, key="bgnbd", title="BG/NBD", fitter=BetaGeoFitter, simulator=beta_geometric_nbd_model,
+class BetaGeo(BTYDModel, key="bgnbd", title="BG/NBD", fitter=BetaGeoFitter, simulator=simulate.bgnbd,
               parameter_names=("r", "alpha", "a", "b")):
     """The BG/NBD wrapper; its drop-out Beta (a, b) is what :meth:`drop_out_problems` checks.
 

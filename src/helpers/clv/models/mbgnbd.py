@@ -8,13 +8,13 @@ so one-time buyers get P(alive) below 1.
 from __future__ import annotations
 
 from lifetimes import ModifiedBetaGeoFitter
-from lifetimes.generate_data import modified_beta_geometric_nbd_model
 
+from helpers.clv.models import simulate
 from helpers.clv.models.bgnbd import BetaGeo
 
 
 class ModifiedBetaGeo(BetaGeo, key="mbgnbd", title="MBG/NBD", fitter=ModifiedBetaGeoFitter,
-                      simulator=modified_beta_geometric_nbd_model):
+                      simulator=simulate.mbgnbd):
     """The MBG/NBD wrapper.
 
     >>> ModifiedBetaGeo.boundary_problems({"r": 22462.0, "alpha": 411752.0, "a": 0.5, "b": 1.0})[0][:43]

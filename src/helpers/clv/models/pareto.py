@@ -14,13 +14,12 @@ from typing import Any
 
 import numpy as np
 from lifetimes import ParetoNBDFitter
-from lifetimes.generate_data import pareto_nbd_model
 
-from helpers.clv.models import pareto_fit
+from helpers.clv.models import pareto_fit, simulate
 from helpers.clv.models.base import SCALE_MIN, SHAPE_MAX, SHAPE_MIN, BTYDModel
 
 
-class ParetoNBD(BTYDModel, key="pareto", title="Pareto/NBD", fitter=ParetoNBDFitter, simulator=pareto_nbd_model,
+class ParetoNBD(BTYDModel, key="pareto", title="Pareto/NBD", fitter=ParetoNBDFitter, simulator=simulate.pareto_nbd,
                 parameter_names=("r", "alpha", "s", "beta")):
     """The Pareto/NBD wrapper; its drop-out Gamma (s, beta) is what :meth:`drop_out_problems` checks.
 
