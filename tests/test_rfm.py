@@ -262,6 +262,26 @@ def test_abc_classes_follow_the_cuts_on_100_customers() -> None:
     assert classes.iloc[:5].eq("A").all() and classes.iloc[5:20].eq("B").all()
 
 
+def _abc_by_full_sort(monetary: pd.Series, ids: pd.Series, cuts: tuple[float, float]) -> pd.Series:
+    """The ABC classes from a sort of every customer (the definition the partial sort must match)."""
+    order = pd.DataFrame({"m": monetary, "id": ids}).sort_values(["m", "id"], ascending=[False, True],
+                                                                 kind="stable").index
+    share = pd.Series((np.arange(len(order)) + 1) / len(order), index=order).reindex(monetary.index)
+    return pd.Series(np.where(share <= cuts[0], "A", np.where(share <= cuts[1], "B", "C")), index=monetary.index)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0.0, 1.0, 2.5, 7.0, 100.0, float("nan")]) | st.floats(0, 50),
+                          st.text("abc", max_size=3)), max_size=60),
+       st.floats(0, 0.6), st.floats(0, 0.4))
+def test_abc_classes_equal_a_full_sort_with_ties_and_missing_spend(rows: list, first: float, more: float) -> None:
+    monetary = pd.Series([m for m, _ in rows], dtype=float, index=pd.RangeIndex(len(rows)) * 3)
+    ids = pd.Series([i for _, i in rows], dtype=object, index=monetary.index)
+    cuts = (first, first + more)
+    pd.testing.assert_series_equal(abc_classes(monetary, ids, cuts), _abc_by_full_sort(monetary, ids, cuts),
+                                   check_dtype=False)
+
+
 def test_pareto_curve_rises_from_zero_to_one() -> None:
     curve = pareto_curve(pd.Series([5.0, 1.0, 0.0, 4.0]))
     assert curve["revenue_share"].is_monotonic_increasing

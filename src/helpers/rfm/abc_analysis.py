@@ -14,13 +14,28 @@ ABC = names.ABC
 def abc_classes(monetary: pd.Series, ids: pd.Series, cuts: tuple[float, float] = (0.05, 0.20)) -> pd.Series:
     """ABC class by revenue rank: A = top ``cuts[0]`` of customers, B = up to ``cuts[1]``, C = the rest.
 
+    Ties in revenue are ranked by id. Only the customers at or above the
+    spend at rank ``cuts[1]`` are sorted (a fifth of a million ids, not all).
+
     >>> m = pd.Series([50.0, 10.0, 30.0, 5.0, 5.0]); ids = pd.Series(list("abcde"))
     >>> abc_classes(m, ids, (0.2, 0.6)).tolist()
     ['A', 'B', 'B', 'C', 'C']
     """
-    order = pd.DataFrame({"m": monetary, "id": ids}).sort_values(["m", "id"], ascending=[False, True], kind="stable").index
-    share = pd.Series((np.arange(len(order)) + 1) / len(order), index=order).reindex(monetary.index)
-    return pd.Series(np.where(share <= cuts[0], "A", np.where(share <= cuts[1], "B", "C")), index=monetary.index)
+    n = len(monetary)
+    share = (np.arange(n) + 1) / max(n, 1)  # the share of customers at each rank, best first
+    ranked = int(np.count_nonzero(share <= cuts[1]))  # ranks in A or B; the others are C whatever their order
+    values = monetary.to_numpy(dtype=float)
+    out = np.full(n, "C", dtype=object)
+    if ranked == 0:
+        return pd.Series(out, index=monetary.index)
+    if np.isnan(values).any():  # NaN ranks last, as sort_values puts it: sort everyone
+        top = np.arange(n)
+    else:  # only the customers at or above the ranked-th largest spend need their exact rank (ties included)
+        top = np.flatnonzero(values >= np.partition(values, n - ranked)[n - ranked])
+    order = (pd.DataFrame({"m": values[top], "id": ids.to_numpy()[top]})
+             .sort_values(["m", "id"], ascending=[False, True], kind="stable").index.to_numpy()[:ranked])
+    out[top[order]] = np.where(share[:ranked] <= cuts[0], "A", "B")
+    return pd.Series(out, index=monetary.index)
 
 
 def spend_outliers(customers: pd.DataFrame, factor: float = 100.0) -> pd.DataFrame:
