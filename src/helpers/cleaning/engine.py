@@ -9,7 +9,9 @@ after each rule and takes the rule's own note. The rule that leaves no rows is
 named (:class:`~helpers.errors.CleaningError`). The clean lines end in the
 temporary view ``clean`` (with ``_row``; :data:`CLEAN_ORDER` sorts them, :data:`COLLECTED_ORDER` keeps
 the order they were collected in). A rule that rewrites values (``normalise_ids``, ``cancellations: net``) makes
-a table, once, so that the mapping and the rewrite are not evaluated again by every later rule; a rule that
+a table, once, so that the mapping and the rewrite are not evaluated again by every later rule (``normalise_ids``
+marks in its table, ``_stepN_ids``, the lines whose id it changed, counted from there, and its step is the view
+of that table without the mark: the rewrite is evaluated once, not once more to count); a rule that
 filters makes a view; ``exact_duplicates`` makes a small table of the later repeats (found among the lines
 that share a hash of their values, then compared value by value) and a view without them. A table replaces
 everything before it: the earlier tables and views are dropped as soon as it is counted. A log of a hundred
@@ -70,11 +72,12 @@ def apply_step(con: duckdb.DuckDBPyConnection, rule: Rule, before: str, after: s
     condition = rule.condition(cfg, columns, as_of) if rule.condition else None
     if kind == "net":
         return netting.net(con, before, after, condition, columns)
-    if kind == "rewrite":
-        modified = con.execute(f"SELECT count(*) FILTER (customer_id IS DISTINCT FROM {condition}) "
-                               f"FROM {before}").fetchall()[0][0]
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {after} AS "
-                    f"SELECT {select_list(columns, {'customer_id': condition})} FROM {before}")
+    if kind == "rewrite":  # the new ids and whether each changed, from one evaluation of the rewrite
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {after}_ids AS "
+                    f"SELECT {select_list(columns, {'customer_id': condition})}, "
+                    f"customer_id IS DISTINCT FROM {condition} AS _rewritten FROM {before}")
+        modified = con.execute(f"SELECT count(*) FILTER (WHERE _rewritten) FROM {after}_ids").fetchall()[0][0]
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {after} AS SELECT {select_list(columns)} FROM {after}_ids")
         return int(modified)
     if kind == "dedup":
         _repeats(con, before, f"{after}_repeats", [c for c in columns if c != "source_row"])
@@ -191,15 +194,17 @@ def run_rules(con: duckdb.DuckDBPyConnection, lines: str, cfg: CleaningParams, a
         if not view:
             flush()  # the table is made from counted lines (a rule that left none has stopped the run)
         entry["rows_modified"] = apply_step(con, rule, current, after, cfg, columns, as_of)
-        made += [(f"{after}_repeats", "TABLE")] if rule.kind_for(cfg) == "dedup" else []
-        made.append((after, "VIEW" if view else "TABLE"))
+        own = {"dedup": [(f"{after}_repeats", "TABLE"), (after, "VIEW")],  # what the step made, what it reads first
+               "rewrite": [(f"{after}_ids", "TABLE"), (after, "VIEW")]}.get(rule.kind_for(cfg),
+                                                                             [(after, "VIEW" if view else "TABLE")])
+        made += own
         entry["note"] = rule.note(con, current, after, cfg, columns, as_of)
         if view:
             pending.append((entry, kept(rule, cfg, columns, as_of, after)))
         else:
             settle(entry, *_totals(con, after))
-            _drop(con, made[:-1])  # the new table needs nothing before it
-            made = made[-1:]
+            _drop(con, made[:-len(own)])  # the new table needs nothing before it
+            made = own
             state["base"] = after
         current = after
     flush()
