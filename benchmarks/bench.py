@@ -226,14 +226,29 @@ def dataset(size: str, work: Path) -> tuple[Path, Path]:
 
 #: The runner's progress line of a finished stage ("  05-clv-lifetimes   35.1s  peak 1,250 MB") and its last line
 #: ("done in 61.2s: ...").
-STAGE_LINE = re.compile(r"\s+(\d\d-[\w-]+)\s+([\d.]+)s(?:\s+peak [\d,]+ MB)?$")
+STAGE_LINE = re.compile(r"\s+(\d\d-[\w-]+)\s+([\d.]+)s(?:\s+peak ([\d,]+) MB)?$")
 DONE_LINE = re.compile(r"done in ([\d.]+)s: ")
+
+
+def stage_entry(hit: re.Match, sampled_mb: int) -> dict[str, float]:
+    """A stage's seconds and peak MB from its progress line (:data:`STAGE_LINE`) and the memory sampled meanwhile.
+
+    The peak is the larger of the two figures: two stages side by side end close together, so the
+    second's sampling window is short, and the runner prints the pair's peak on both lines.
+
+    >>> stage_entry(STAGE_LINE.match("  07-classify-prospects   213.7s  peak 10,075 MB"), 443)
+    {'seconds': 213.7, 'peak_mb': 10075}
+    >>> stage_entry(STAGE_LINE.match("  01-define-customer-data   2.7s"), 646)
+    {'seconds': 2.7, 'peak_mb': 646}
+    """
+    return {"seconds": float(hit[2]), "peak_mb": max(sampled_mb, int(hit[3].replace(",", "")) if hit[3] else 0)}
 
 
 def run_report(params_file: Path, work: Path, args: Sequence[str] = ()) -> dict[str, Any]:
     """``python -m helpers.run`` (plus ``args``) on the bench data set: wall time and peak memory per stage and in all.
 
-    ``stages`` holds each stage's seconds as the runner printed them and the peak memory while it ran;
+    ``stages`` holds each stage's seconds as the runner printed them and the peak memory while it ran
+    (:func:`stage_entry`);
     ``runner_seconds`` is the runner's own total ("done in"), ``printed`` what it printed.
     """
     env = {**os.environ, "CIN_DATA_DIR": str(work / "pipeline" / "data"),
@@ -249,7 +264,7 @@ def run_report(params_file: Path, work: Path, args: Sequence[str] = ()) -> dict[
         if hit := STAGE_LINE.match(line.rstrip()):
             peak = memory.take()
             overall = max(overall, peak)
-            stages[hit[1]] = {"seconds": float(hit[2]), "peak_mb": round(peak / 2**20)}
+            stages[hit[1]] = stage_entry(hit, round(peak / 2**20))
         elif done := DONE_LINE.match(line):
             total = float(done[1])
     proc.wait()
