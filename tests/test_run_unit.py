@@ -118,6 +118,40 @@ def test_the_side_by_side_stages_run_at_once_and_report_each_ones_seconds() -> N
     assert [len(w) for w in waves(stages)] == [1, 2, 1] and [len(w) for w in waves(stages, together=False)] == [1] * 4
 
 
+@pytest.mark.parametrize("customers,expected", [(1_000, [("06-cluster-segments", "07-classify-prospects")]),
+                                                 (10_000_000, [("06-cluster-segments",), ("07-classify-prospects",)])])
+def test_above_the_limit_the_pair_runs_one_stage_after_the_other(
+        customers: int, expected: list, monkeypatch: pytest.MonkeyPatch, isolated) -> None:  # noqa: ANN001
+    """The runner's loop with stand-in stages: stage 02 counts the customers, the waves after it follow the count."""
+    import json
+
+    from helpers import run as runner
+
+    started: list[tuple[str, ...]] = []
+
+    def stage(name, resolved, staging, folder, km) -> None:  # noqa: ANN001 - execute_stage's stand-in
+        if name.startswith("02"):
+            (folder / "snapshot.json").write_text(json.dumps({"collected": {"customers": customers}}))
+
+    class Warm:  # no kernels: the waves are what is checked
+        def __init__(self, *_) -> None: ...  # noqa: ANN002
+        def warm(self, stage: str) -> None: ...
+        def take(self, stage: str) -> None: ...
+        def close(self) -> None: ...
+
+    def side_by_side(run_one, group):  # noqa: ANN001, ANN202
+        started.append(tuple(group))
+        return {s: run_one(s) for s in group}, None
+
+    monkeypatch.setattr(runner, "execute_stage", stage)
+    monkeypatch.setattr(runner.kernels, "WarmKernels", Warm)
+    monkeypatch.setattr(runner, "side_by_side", side_by_side)
+    monkeypatch.setattr(runner.store, "CAN_LOCK", True)
+    runner.run("params/cdnow.yaml", stages=["01", "02", "05", "06", "07"], log=lambda _: None)
+    assert started[:3] == [("01-define-customer-data",), ("02-collect-sources",), ("05-clv-lifetimes",)]
+    assert started[3:] == expected
+
+
 def test_a_failed_stage_beside_another_is_reported_after_the_other_has_ended() -> None:
     import time
 
