@@ -77,9 +77,10 @@ STAGES = [
 #: stage 03's lines, 04's purchase days and 05's customers and validation, never 06's clusters, and each fits on
 #: one thread (:func:`helpers.clustering.one_thread`), so the two use the machine's two cores. Stage 08 reads both.
 SIDE_BY_SIDE = (("06-cluster-segments", "07-classify-prospects"),)
-#: Above this many customers (stage 02's count) the pair runs one stage after the other: at ten million
-#: each holds gigabytes (side by side 10.1 GB, the run's peak, against 7.4 GB alone) and neither gains time,
-#: both being busy on both cores (2026-12-03: the pair 214 s, 06 then 07 alone 215 s without notebooks).
+#: Above this many customers (stage 02's count) the pair runs one stage after the other, for memory: at ten
+#: million, with notebooks, side by side they took 214 s and peaked at 10.1 GB (the run's peak); one after the
+#: other 121 + 189 s, 7.6 GB at most, the run's peak then stage 04's 8.5 GB (2026-12-03). Memory that runs
+#: out stops the run; the 96 s are the price.
 SIDE_BY_SIDE_MAX_CUSTOMERS = 3_000_000
 
 
