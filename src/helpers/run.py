@@ -107,10 +107,10 @@ def collected_customers(staged: runs.Catalog) -> int | None:
     return counted.get("customers")
 
 
-def one_at_a_time_above(groups: list[tuple[str, ...]], index: int, customers: int | None,
+def one_at_a_time_above(groups: list[tuple[str, ...]], start: int, customers: int | None,
                         limit: int | None = None) -> list[tuple[str, ...]]:
-    """``groups`` with the group at ``index`` split into single stages when the run has more than ``limit``
-    customers (default :data:`SIDE_BY_SIDE_MAX_CUSTOMERS`).
+    """``groups`` with every group from ``start`` on split into single stages when the run has more than
+    ``limit`` customers (default :data:`SIDE_BY_SIDE_MAX_CUSTOMERS`).
 
     >>> one_at_a_time_above([("05",), ("06", "07"), ("08",)], 1, 10_000_000)
     [('05',), ('06',), ('07',), ('08',)]
@@ -118,9 +118,9 @@ def one_at_a_time_above(groups: list[tuple[str, ...]], index: int, customers: in
     [('05',), ('06', '07')]
     """
     limit = SIDE_BY_SIDE_MAX_CUSTOMERS if limit is None else limit
-    if index >= len(groups) or len(groups[index]) < 2 or customers is None or customers <= limit:
+    if customers is None or customers <= limit:
         return groups
-    return [*groups[:index], *((stage,) for stage in groups[index]), *groups[index + 1:]]
+    return [*groups[:start], *((stage,) for group in groups[start:] for stage in group)]
 
 
 class StageFailed(RuntimeError):
@@ -344,7 +344,7 @@ def run(params_file: str | Path, overrides: dict[str, str] | None = None, *, exp
         i = 0
         while i < len(groups):
             customers = collected_customers(staged)  # known once stage 02 has run (or copied, in a partial run)
-            groups = one_at_a_time_above(one_at_a_time_above(groups, i, customers), i + 1, customers)
+            groups = one_at_a_time_above(groups, i, customers)  # before this wave starts or the next one warms
             group = groups[i]
             t0 = time.perf_counter()
             if warm is not None:
