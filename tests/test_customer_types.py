@@ -142,3 +142,16 @@ def test_a_recent_concentrated_wholesale_shop_reads_differently(cdnow) -> None: 
     assert text.purpose_reading(type_summary(c, mixed, "purpose"), "x", "").startswith("**A mix of consumers")
     unsorted = dataclasses.replace(result, types=result.types.assign(purpose=pd.NA), purpose_rule="")
     assert "**Customers by purpose:** customers are not sorted by purpose" in text.reading(unsorted)
+
+
+def test_stage_04_label_columns_hold_one_string_per_distinct_value(cdnow) -> None:  # noqa: ANN001
+    """A label column made per row holds a Python string per customer (over a gigabyte at ten million
+    customers, stage 04's peak); here each label is one object (or one per grid cell), whatever the rows."""
+    _, result = cdnow
+    frames = {"customers": result.customers, "types": result.types}
+    for frame, column in [("customers", "rfm_segment"), ("customers", "rfm_cell"), ("customers", "abc_class"),
+                          ("types", "customer_type"), ("types", "purpose")]:  # the country: test_scale_clean
+        values = frames[frame][column].dropna()
+        assert values.map(type).eq(str).all(), column
+        # one object per label where it is made (a segment map's cells may spell a name each), never one per row
+        assert len({id(v) for v in values}) < len(values) / 10, f"{frame}.{column}"

@@ -27,6 +27,7 @@ import pandas as pd
 
 from helpers import summary
 from helpers.rfm.abc_analysis import class_summary
+from helpers.names import pick
 from helpers.rfm.scores import one_off
 
 #: The relationship types: one purchase day, or more.
@@ -43,7 +44,8 @@ def relationship_type(frequency: pd.Series) -> pd.Series:
     >>> relationship_type(pd.Series([1, 2, 5])).tolist()
     ['transaction', 'relationship', 'relationship']
     """
-    return pd.Series(np.where(one_off(frequency), RELATIONSHIP_TYPES[0], RELATIONSHIP_TYPES[1]), index=frequency.index)
+    return pd.Series(pick([one_off(frequency).to_numpy()], RELATIONSHIP_TYPES[:1], RELATIONSHIP_TYPES[1]),
+                     index=frequency.index)
 
 
 def order_sizes_sql(transactions_file: Path, as_of: dt.date, quantity: bool) -> str:
@@ -147,7 +149,7 @@ def purposes(sizes: pd.DataFrame, items: float | None, spend: float | None) -> p
         big |= sizes["items_per_order"].gt(items)
     if spend is not None:
         big |= sizes["spend_per_order"].gt(spend)
-    return pd.Series(np.where(big, PURPOSES[1], PURPOSES[0]), index=sizes.index)
+    return pd.Series(pick([big.to_numpy()], PURPOSES[1:2], PURPOSES[0]), index=sizes.index)
 
 
 def customer_types(customers: pd.DataFrame, sizes: pd.DataFrame, items: float | None,

@@ -21,6 +21,7 @@ import pandas as pd
 
 from helpers import summary
 from helpers.errors import DataError
+from helpers.names import shared_texts
 from helpers.summary import CUSTOMER_COLUMNS, _literal
 
 
@@ -65,4 +66,6 @@ def customer_table(days_file: Path, as_of: dt.date, country: bool = True) -> pd.
         table[column] = table[column].astype("datetime64[ns]")
     for column in ("recency_days", "frequency", "tenure_days"):
         table[column] = table[column].astype("int64")
+    if "country" in table:  # a few names, one string each (DuckDB gives one per customer)
+        table["country"] = shared_texts(table["country"])
     return table

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -54,7 +55,12 @@ class SegmentMap:
     def segment(self, r: pd.Series, f: pd.Series, frequency: pd.Series | None = None) -> pd.Series:
         """The segment name of each customer: one-time segment by R when ``frequency`` is 1, else the (R, F) cell."""
         lookup = {(ri, fi + 1): name for ri, row in self.grid.items() for fi, name in enumerate(row)}
-        out = pd.Series([lookup[(a, b)] for a, b in zip(r, f, strict=True)], index=r.index, dtype=object)
+        cells = pd.MultiIndex.from_tuples(list(lookup))
+        where = cells.get_indexer(pd.MultiIndex.from_arrays([r.to_numpy(), f.to_numpy()]))
+        if len(r) != len(f) or (where < 0).any():
+            missing = int(np.argmax(where < 0)) if len(r) == len(f) else 0
+            raise KeyError((r.iloc[missing], f.iloc[missing]) if len(r) and len(f) else "R and F differ in length")
+        out = pd.Series(np.array(list(lookup.values()), dtype=object)[where], index=r.index, dtype=object)
         if frequency is not None and self.one_time is not None:
             once = ~self.by_grid(frequency)
             out[once] = r[once].map(self.one_time)

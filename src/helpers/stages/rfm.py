@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -99,14 +100,14 @@ class RFMResult:
         """The share of revenue the top 20% of customers bring."""
         return revenue_share_at(self.pareto, 0.2)
 
-    @property
+    @cached_property
     def relationship(self) -> pd.DataFrame:
-        """Transaction (one purchase day) vs relationship customers: customers, revenue, shares, mean spend."""
+        """Transaction (one purchase day) vs relationship customers: customers, revenue, shares, mean spend (computed once)."""
         return type_summary(self.customers, self.types, "customer_type")
 
-    @property
+    @cached_property
     def purpose(self) -> pd.DataFrame:
-        """End consumers vs intermediaries: customers, revenue, shares, mean spend, median order (empty: no rule)."""
+        """End consumers vs intermediaries: customers, revenue, shares, mean spend, median order (empty: no rule; computed once)."""
         return type_summary(self.customers, self.types, "purpose")
 
     @property
@@ -186,6 +187,7 @@ def rfm(params: Any, catalog: Any) -> RFMResult:
                                 params.rfm.abc_cuts)
     r = params.rfm
     types = customer_types(customers, sizes, r.intermediary_items, r.intermediary_spend)
+    del sizes  # a customer's key and order sizes, now in ``types``: a gigabyte at ten million customers
     result = describe_customers(customers, segment_map, params, *counts, types,
                                 purpose_rule(r.intermediary_items, r.intermediary_spend, has_quantity))
     result.written = {"customer_types": catalog.write_parquet("customer_types", types),
