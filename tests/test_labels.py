@@ -49,3 +49,17 @@ def test_tiers_stages_and_cells_share_their_label_objects() -> None:
         assert len({id(v) for v in column}) == column.nunique()  # 8 bytes a row, not a string each
     assert set(tiers) == {"platinum", "gold", "iron", "lead"}
     assert cells.str.fullmatch(r"[1-5]{3}").all()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["lost", "champions", "b", "A"]), st.sampled_from(["A", "B", "C"]),
+                          st.integers(0, 3)), min_size=1, max_size=40),
+       st.sampled_from([(False, False), (True, False), (False, "index")]))
+def test_the_label_crosstab_is_pandas_crosstab(rows: list[tuple[str, str, int]], how: tuple[bool, bool | str]) -> None:
+    from helpers.names import crosstab
+
+    frame = pd.DataFrame(rows, columns=["segment", "abc", "cluster"])
+    margins, normalize = how
+    for a, b in (("segment", "abc"), ("cluster", "segment")):
+        pd.testing.assert_frame_equal(crosstab(frame[a], frame[b], margins=margins, normalize=normalize),
+                                      pd.crosstab(frame[a], frame[b], margins=margins, normalize=normalize))

@@ -497,3 +497,16 @@ def test_notebook_04_figures_come_from_the_result(sample_stage) -> None:  # noqa
     assert any(t.get_text().startswith("champions\n") for t in ax.texts)  # each cell names its segment
     curve = rfm_plots.pareto(result, "demo").axes[0]
     assert curve.get_title() == "demo: Pareto curve" and len(curve.lines) == 4  # curve, diagonal, A and B cuts
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.integers(-5, 5), st.floats(-3, 3, allow_nan=False), st.just(-0.0)), max_size=60))
+def test_worse_than_is_the_searchsorted_count_of_smaller_values(values: list[float]) -> None:
+    """The score's rank from one sort equals the count the sorted search gives, ties (and -0.0) included."""
+    from helpers.rfm.scores import worse_than
+
+    array = np.array(values, dtype=float)
+    expected = np.searchsorted(np.sort(array, kind="stable"), array, side="left")
+    assert worse_than(array).tolist() == expected.tolist()
+    ints = np.array([int(v) for v in values], dtype=np.int64)
+    assert worse_than(ints).tolist() == np.searchsorted(np.sort(ints), ints, side="left").tolist()

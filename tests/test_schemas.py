@@ -119,3 +119,20 @@ def test_validation_checks_the_frame_in_place_and_changes_nothing() -> None:
     before = frame.copy()
     assert validate(frame, transaction_schema, "fixture") is frame
     pd.testing.assert_frame_equal(frame, before)
+
+
+@pytest.mark.parametrize("where", ["sorted", "shuffled"])
+def test_a_duplicate_key_fails_in_a_large_table_sorted_or_not(where: str) -> None:
+    """Above the fast-path size a strictly increasing key skips pandera's hash of every key; a repeated key,
+    sorted next to its twin or anywhere, still fails and is named."""
+    n = 12_000
+    ids = [f"{i:06d}" for i in range(n)]
+    customers = pd.DataFrame({
+        "customer_id": ids, "first_purchase": pd.Timestamp("2020-01-01"), "last_purchase": pd.Timestamp("2020-01-02"),
+        "recency_days": 3, "frequency": 2, "monetary_total": 10.0, "monetary_avg": 5.0, "tenure_days": 4})
+    validate(customers, customer_schema, "customers")  # unique keys pass
+    customers.loc[n - 1, "customer_id"] = ids[n - 2]  # the last key repeats the one before it
+    if where == "shuffled":
+        customers = customers.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    with pytest.raises(DataError, match=r"column 'customer_id' fails .*unique"):
+        validate(customers, customer_schema, "customers")

@@ -57,6 +57,39 @@ def shared_texts(values: pd.Series) -> pd.Series:
     return pd.Series(out, index=values.index, name=values.name)
 
 
+def crosstab(rows: pd.Series, columns: pd.Series, margins: bool = False, normalize: bool | str = False) -> pd.DataFrame:
+    """``pd.crosstab(rows, columns, margins=..., normalize=...)`` (``normalize``: ``False`` or ``"index"``) for labels.
+
+    pandas builds the table through a pivot of the whole frame (8 s for ten million customers' segments and
+    classes); here each column is factorised once and the cells counted with ``np.bincount``. The table is
+    the same: labels sorted, named as the inputs, ``All`` margins, counts as int64 or row shares. Inputs that
+    are not named, plain object or integer columns on the same index without missing values go to pandas.
+
+    >>> r, c = pd.Series(list("abab"), name="r"), pd.Series(list("xxyx"), name="c")
+    >>> crosstab(r, c, margins=True).equals(pd.crosstab(r, c, margins=True))
+    True
+    """
+    plain = all(s.dtype == object or pd.api.types.is_integer_dtype(s.dtype) for s in (rows, columns))
+    if not plain or normalize not in (False, "index") or not rows.index.equals(columns.index) or not len(rows) \
+            or rows.name is None or columns.name is None or rows.isna().any() or columns.isna().any():
+        return pd.crosstab(rows, columns, margins=margins, normalize=normalize)
+    try:
+        r_codes, r_labels = pd.factorize(rows, sort=True)
+        c_codes, c_labels = pd.factorize(columns, sort=True)
+    except TypeError:  # labels that do not sort together
+        return pd.crosstab(rows, columns, margins=margins, normalize=normalize)
+    cells = np.bincount(r_codes.astype(np.int64) * len(c_labels) + c_codes,
+                        minlength=len(r_labels) * len(c_labels)).reshape(len(r_labels), len(c_labels))
+    index = pd.Index(r_labels, name=rows.name)
+    table = pd.DataFrame(cells.astype(np.int64), index=index, columns=pd.Index(c_labels, name=columns.name))
+    if normalize == "index":
+        return table.div(table.sum(axis=1), axis=0)
+    if margins:
+        table["All"] = table.sum(axis=1)
+        table.loc["All"] = table.sum(axis=0)
+    return table
+
+
 def joined_labels(*columns: np.ndarray) -> np.ndarray:
     """Each row's values of the integer ``columns`` written one after the other (``5``, ``3``, ``1`` -> ``'531'``).
 

@@ -53,7 +53,8 @@ def spend_outliers(customers: pd.DataFrame, factor: float = 100.0) -> pd.DataFra
     median = float(spend[spend > 0].median()) if (spend > 0).any() else 0.0
     if median <= 0:
         return customers.iloc[:0].assign(times_median=pd.Series(dtype=float))
-    out = customers.assign(times_median=(spend / median).round(1))[spend > factor * median]
+    big = spend > factor * median  # the few rows first: assign on every customer copies them all (9 s at 10M)
+    out = customers[big].assign(times_median=(spend[big] / median).round(1))
     return out.sort_values(["times_median", "customer_id"], ascending=[False, True])
 
 

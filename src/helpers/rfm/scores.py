@@ -35,8 +35,28 @@ def value_scores(values: pd.Series, higher_is_better: bool = True, bins: int = 5
         raise DataError(f"cannot score {values.name or 'a measure'}: {int(values.isna().sum())} missing value(s)")
     oriented = values.to_numpy() if higher_is_better else -values.to_numpy()
     n = len(oriented)
-    worse = np.searchsorted(np.sort(oriented, kind="stable"), oriented, side="left").astype("int64")
+    worse = worse_than(oriented)
     return pd.Series(np.minimum(worse * bins // max(n, 1) + 1, bins).astype("int64"), index=values.index)
+
+
+def worse_than(values: np.ndarray) -> np.ndarray:
+    """How many of ``values`` are smaller than each one (ties are not smaller; no missing values).
+
+    What ``np.searchsorted(np.sort(values), values, side="left")`` gives, from one sort and a pass over it:
+    the search looks each value up at random in the sorted copy (4 s per measure at ten million customers).
+
+    >>> worse_than(np.array([30, 0, 10, 10, -0.0])).tolist()
+    [4, 0, 2, 2, 0]
+    """
+    n = len(values)
+    order = np.argsort(values, kind="stable")
+    ranked = values[order]
+    starts = np.ones(n, dtype=bool)
+    starts[1:] = ranked[1:] != ranked[:-1]  # the first of each run of equal values
+    first = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
+    out = np.empty(n, dtype=np.int64)
+    out[order] = first
+    return out
 
 
 #: The RFM measures: (column, score column, letter, higher is better).
@@ -52,7 +72,7 @@ def rfm_scores(customers: pd.DataFrame, bins: int = 5) -> pd.DataFrame:
 
     Each score is :func:`value_scores` of its own measure only.
     """
-    out = customers.copy()
+    out = customers.copy(deep=False)  # new columns only: ``customers`` keeps its own (a deep copy: 5.7 s at 10M)
     for column, score, _, better in MEASURES:
         out[score] = value_scores(out[column], better, bins)
     out["rfm_cell"] = joined_labels(out["r_score"], out["f_score"], out["m_score"])  # "531": R, F and M's scores

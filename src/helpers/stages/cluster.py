@@ -151,13 +151,13 @@ def _named(labels: np.ndarray, names: dict[int, str], form: str) -> np.ndarray:
 def _business(customers: pd.DataFrame, labels: np.ndarray, cluster_names: pd.Series
               ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame, float, float | None]:
     """The clusters against the RFM segments and value tiers: crosstabs, main segment per cluster, ARIs."""
-    by_segment = pd.crosstab(cluster_names, customers["rfm_segment"], normalize="index")
+    by_segment = vocabulary.crosstab(cluster_names, customers["rfm_segment"], normalize="index")
     reading = cl.agreement(cluster_names, customers["rfm_segment"]).rename(
         columns={"main_segment": "main RFM segment", "share": "share in it"})
     ari_segment = adjusted_rand_score(pd.factorize(customers["rfm_segment"], sort=True)[0], labels)  # codes: the same ARI, fast
     if not ("value_tier" in customers and customers["value_tier"].notna().any()):
         return by_segment, None, reading, ari_segment, None
-    by_tier = pd.crosstab(cluster_names, customers["value_tier"], normalize="index")
+    by_tier = vocabulary.crosstab(cluster_names, customers["value_tier"], normalize="index")
     by_tier = by_tier[[t for t in vocabulary.TIERS if t in by_tier.columns]]
     tiered = customers["value_tier"].notna().to_numpy()
     reading = reading.join(cl.agreement(cluster_names[tiered], customers["value_tier"][tiered]).rename(

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from helpers import paths, summary
+from helpers import names, paths, summary
 from helpers.rfm import (MEASURES, SegmentMap, abc_summary, class_summary, grid_counts, load_segment_map,
                          one_time_summary, pareto_curve, revenue_share_at, rfm_summary, save_customers, score_customers,
                          spend_outliers)
@@ -170,7 +170,7 @@ def describe_customers(customers: pd.DataFrame, segment_map: SegmentMap, params:
         segments=class_summary(customers, "rfm_segment").join(segment_map.actions()),
         abc=abc_summary(customers, segment_map, r.abc_cuts), pareto=pareto_curve(customers["monetary_total"]),
         outliers=spend_outliers(customers, r.outlier_factor),
-        crosstab=pd.crosstab(customers["rfm_segment"], customers["abc_class"], margins=True).sort_values(
+        crosstab=names.crosstab(customers["rfm_segment"], customers["abc_class"], margins=True).sort_values(
             "All", ascending=False),
         types=types if types is not None else pd.DataFrame(), purpose_rule=rule, summary=summary,
     )
