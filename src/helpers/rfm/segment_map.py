@@ -55,11 +55,11 @@ class SegmentMap:
     def segment(self, r: pd.Series, f: pd.Series, frequency: pd.Series | None = None) -> pd.Series:
         """The segment name of each customer: one-time segment by R when ``frequency`` is 1, else the (R, F) cell."""
         lookup = {(ri, fi + 1): name for ri, row in self.grid.items() for fi, name in enumerate(row)}
-        cells = pd.MultiIndex.from_tuples(list(lookup))
+        cells = pd.MultiIndex.from_tuples(list(lookup))  # R and F of different lengths: from_arrays' ValueError
         where = cells.get_indexer(pd.MultiIndex.from_arrays([r.to_numpy(), f.to_numpy()]))
-        if len(r) != len(f) or (where < 0).any():
-            missing = int(np.argmax(where < 0)) if len(r) == len(f) else 0
-            raise KeyError((r.iloc[missing], f.iloc[missing]) if len(r) and len(f) else "R and F differ in length")
+        if (where < 0).any():
+            missing = int(np.argmax(where < 0))
+            raise KeyError((r.iloc[missing], f.iloc[missing]))
         out = pd.Series(np.array(list(lookup.values()), dtype=object)[where], index=r.index, dtype=object)
         if frequency is not None and self.one_time is not None:
             once = ~self.by_grid(frequency)
