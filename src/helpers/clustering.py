@@ -36,6 +36,7 @@ from helpers.caveats import caveat
 from helpers.clusternames import (ABSOLUTE, NAME_WORDS, TYPE_SHARE, TYPES, name_clusters, one_off_share,  # noqa: F401
                                   profile, relationship)
 from helpers.errors import DataError
+from helpers.names import crosstab
 from helpers.kchoice import (STABLE_ARI, KChoice, _sample, best_k, bootstrap_stability, check_k,  # noqa: F401
                              choose_k, is_stable, pick_k, scan_k)
 
@@ -170,7 +171,7 @@ def agreement(clusters: pd.Series, business: pd.Series) -> pd.DataFrame:
     >>> agreement(pd.Series(["x", "x", "y"]), pd.Series(["a", "a", "b"])).values.tolist()
     [['a', 1.0], ['b', 1.0]]
     """
-    table = pd.crosstab(clusters, business)
+    table = crosstab(clusters, business)  # pd.crosstab's table, counted by bincount (stage 06 at 10M)
     share = table.div(table.sum(axis=1), axis=0)
     return pd.DataFrame({"main_segment": share.idxmax(axis=1), "share": share.max(axis=1).round(3)})
 

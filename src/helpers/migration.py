@@ -18,6 +18,8 @@ from typing import Any
 
 import pandas as pd
 
+from helpers.names import crosstab
+
 #: Segment states a customer slips away into, the states they slip away from, and the states they are won back into.
 GONE_STATES = ("slipping", "lost")
 STAYING_STATES = ("new", "active", "cooling")
@@ -41,7 +43,7 @@ def migration(before: pd.DataFrame, after: pd.DataFrame, column: str = "rfm_segm
     joined = after[["customer_key", column]].merge(before[["customer_key", column]], on="customer_key", how="left",
                                                    suffixes=("_after", "_before"))
     joined[f"{column}_before"] = joined[f"{column}_before"].fillna(NEW)
-    matrix = pd.crosstab(joined[f"{column}_before"], joined[f"{column}_after"]).rename_axis(index="before", columns="after")
+    matrix = crosstab(joined[f"{column}_before"], joined[f"{column}_after"]).rename_axis(index="before", columns="after")
     flows = (joined[joined[f"{column}_before"] != joined[f"{column}_after"]]
              .groupby([f"{column}_before", f"{column}_after"]).size().rename("customers").reset_index()
              .rename(columns={f"{column}_before": "from", f"{column}_after": "to"})
