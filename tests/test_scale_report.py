@@ -15,7 +15,9 @@ import pytest
 from helpers import store
 from helpers.privacy import key_order, pseudonymize
 from helpers.report import save_export, top_rows
+from helpers.rfm.customer_types import type_summary
 from helpers.run import run
+from helpers.tiers import is_star, tomorrows_stars
 
 
 @pytest.mark.parametrize("key", [b"k", b"s" * 64, b"long secret " * 10])  # short, one block, hashed first (RFC 2104)
@@ -39,6 +41,35 @@ def test_the_top_rows_are_those_of_a_full_sort() -> None:
     for top in (1, 15, 3000):
         full = frame.sort_values(["p", "customer_key"], ascending=[False, True]).head(top)
         pd.testing.assert_frame_equal(top_rows(frame, "p", top), full)
+
+
+def test_tomorrows_stars_top_are_the_first_of_all_stars() -> None:
+    rng = np.random.default_rng(5)
+    n = 4000
+    customers = pd.DataFrame({"customer_id": [f"c{i:05d}" for i in rng.permutation(n)],
+                              "abc_class": rng.choice(list("ABC"), n, p=[0.1, 0.2, 0.7]),
+                              "clv": rng.integers(0, 30, n) / 3.0})  # many ties, some zeros
+    every = tomorrows_stars(customers, 0.3)
+    assert len(every) == int(is_star(customers, 0.3).sum()) > 10
+    for top in (1, 10, n):
+        pd.testing.assert_frame_equal(tomorrows_stars(customers, 0.3, top=top), every.head(top))
+
+
+def test_type_summary_by_position_is_the_merge() -> None:
+    rng = np.random.default_rng(6)
+    n = 3000
+    customers = pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "monetary_total": rng.lognormal(3, 1, n)})
+    types = pd.DataFrame({"customer_id": customers["customer_id"], "customer_type": rng.choice(
+        ["transaction", "relationship", None], n), "orders": rng.integers(1, 9, n),
+        "items_per_order": rng.integers(1, 40, n) / 2.0, "spend_per_order": rng.lognormal(3, 1, n)})
+    types["purpose"] = np.where(types["items_per_order"] > 12, "intermediary", "end consumer")
+    for by in ("customer_type", "purpose"):
+        positional = type_summary(customers, types, by)  # the same customers in the same order: by position
+        merged = type_summary(customers, types.iloc[::-1], by)  # another order: the merge
+        pd.testing.assert_frame_equal(positional, merged, check_exact=True)
+        assert positional["customers"].sum() == types[by].notna().sum()
+        fewer = type_summary(customers, types.iloc[7:], by)  # customers without a type are left out
+        assert fewer["customers"].sum() == types[by].iloc[7:].notna().sum()
 
 
 def _frame(n: int) -> pd.DataFrame:
@@ -172,3 +203,28 @@ def test_the_months_follow_the_export_by_its_order_as_they_did_by_their_ids(tmp_
             pd.testing.assert_frame_equal(month_export(catalog, True, 3, raw_ids, keys), plain)
         assert plain["customer_key"].tolist() == export["customer_key"].tolist()
         assert plain["customer_id"].tolist() == export["customer_id"].tolist()
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_boxes_draw_what_seaborn_draws(log: bool) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from helpers import plots
+
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame({"g": rng.choice(["x", "y", "z", "w"], 3000), "v": rng.lognormal(3, 1.5, 3000)})
+    order = ["z", "x", "y"]  # "w" is left out, as seaborn leaves out what order does not list
+    fig, (mine, theirs) = plt.subplots(1, 2)
+    plots.boxes(mine, frame["v"], frame["g"], order, log=log)
+    sns.boxplot(frame, x="v", y="g", order=order, ax=theirs, color="tab:blue", fliersize=2, log_scale=log)
+
+    def drawn(ax):  # whiskers, caps, medians and fliers: every line's points
+        return sorted((tuple(np.round(line.get_xdata(), 9)), tuple(np.round(line.get_ydata(), 9))) for line in ax.lines)
+
+    assert drawn(mine) == drawn(theirs) and len(mine.lines) == 6 * len(order)
+    assert [t.get_text() for t in mine.get_yticklabels()] == order and mine.get_ylim()[0] > mine.get_ylim()[1]
+    assert mine.patches[0].get_facecolor() == theirs.patches[0].get_facecolor()
+    plt.close(fig)

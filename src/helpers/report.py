@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 
 from helpers.catalog import Catalog
 from helpers.clv.intervals import INTERVAL_COLUMNS
+from helpers.names import top_rows  # noqa: F401  (re-exported: stage 08 and its tests read it here)
 from helpers.privacy import in_key_order, key_order, pseudonymize
 from helpers.report_texts import (  # noqa: F401  (the report's sentences, re-exported: helpers.report is their home)
     NO_PYRAMID, classifier_text, has_forecast, header_markdown, no_forecast_text, prospects_flagged,
@@ -273,22 +274,6 @@ def prospects(export: pd.DataFrame, top: int = 15) -> pd.DataFrame:
     if "p_high_value" not in export.columns:
         return pd.DataFrame(columns=cols)
     return top_rows(export, "p_high_value", top)[cols]
-
-
-def top_rows(frame: pd.DataFrame, by: str, top: int) -> pd.DataFrame:
-    """The ``top`` rows with the largest ``by`` (missing last), ties by ``customer_key``: only the candidates are sorted.
-
-    The rows at or above the ``top``-th largest value hold every row of the answer, so a million customers are
-    not sorted for fifteen.
-
-    >>> f = pd.DataFrame({"customer_key": list("dcba"), "p": [0.5, 0.9, 0.5, None]})
-    >>> top_rows(f, "p", 2)["customer_key"].tolist(), top_rows(f, "p", 9)["customer_key"].tolist()
-    (['c', 'b'], ['c', 'b', 'd', 'a'])
-    """
-    values = frame[by]
-    if values.notna().sum() > top:
-        frame = frame[values >= values.nlargest(top).iloc[-1]]
-    return frame.sort_values([by, "customer_key"], ascending=[False, True]).head(top)
 
 
 def cluster_table(export: pd.DataFrame) -> pd.DataFrame | None:

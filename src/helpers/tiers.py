@@ -83,21 +83,11 @@ def tier_table(customers: pd.DataFrame, actions: dict[str, dict[str, str]]) -> p
     return out.rename_axis("tier")
 
 
-def tomorrows_stars(customers: pd.DataFrame, potential_high_share: float = 0.2) -> pd.DataFrame:
-    """Class-C customers whose predicted CLV is in the top ``potential_high_share`` of all customers.
+def is_star(customers: pd.DataFrame, potential_high_share: float = 0.2) -> pd.Series:
+    """True for tomorrow's stars (:func:`tomorrows_stars`), for counting them without sorting them.
 
-    Low spend so far, high predicted value: the ordinary customers most worth
-    developing. The cut is the pyramid's (``tiers.potential_high_share``,
-    :func:`is_high` over all customers, so ties at the cut count and a CLV of 0
-    never does). Without a forecast (``clv`` all missing) there are none. Rows
-    of ``customers``, highest CLV first.
-
-    >>> c = pd.DataFrame({"customer_id": list("abcde"), "abc_class": ["A", "B", "C", "C", "C"],
-    ...                   "clv": [90.0, 10.0, 80.0, 5.0, 1.0]})
-    >>> tomorrows_stars(c, 0.4)["customer_id"].tolist()
-    ['c']
-    >>> len(tomorrows_stars(c.assign(clv=float("nan")), 0.4))
-    0
+    >>> is_star(pd.DataFrame({"abc_class": ["A", "C", "C"], "clv": [9.0, 8.0, 1.0]}), 0.5).tolist()
+    [False, True, False]
     """
     missing = [c for c in ("abc_class", "clv") if c not in customers.columns]
     if missing:
@@ -105,7 +95,32 @@ def tomorrows_stars(customers: pd.DataFrame, potential_high_share: float = 0.2) 
                         f"(stage 04) and the predicted CLV (stage 05)")
     clv = pd.to_numeric(customers["clv"], errors="coerce")
     if clv.isna().all():
-        return customers.iloc[:0].copy()
-    stars = customers[customers["abc_class"].eq("C") & is_high(clv, potential_high_share)]
+        return pd.Series(False, index=customers.index)
+    return customers["abc_class"].eq("C") & is_high(clv, potential_high_share)
+
+
+def tomorrows_stars(customers: pd.DataFrame, potential_high_share: float = 0.2, top: int | None = None) -> pd.DataFrame:
+    """Class-C customers whose predicted CLV is in the top ``potential_high_share`` of all customers.
+
+    Low spend so far, high predicted value: the ordinary customers most worth
+    developing. The cut is the pyramid's (``tiers.potential_high_share``,
+    :func:`is_high` over all customers, so ties at the cut count and a CLV of 0
+    never does). Without a forecast (``clv`` all missing) there are none. Rows
+    of ``customers``, highest CLV first (ties by id); only the first ``top`` when
+    given, found without sorting every star (:func:`helpers.names.top_rows`).
+
+    >>> c = pd.DataFrame({"customer_id": list("abcde"), "abc_class": ["A", "B", "C", "C", "C"],
+    ...                   "clv": [90.0, 10.0, 80.0, 5.0, 1.0]})
+    >>> tomorrows_stars(c, 0.4)["customer_id"].tolist()
+    ['c']
+    >>> len(tomorrows_stars(c.assign(clv=float("nan")), 0.4))
+    0
+    >>> tomorrows_stars(c, 0.8, top=1)["customer_id"].tolist()
+    ['c']
+    """
+    stars = customers[is_star(customers, potential_high_share)]
+    if top is not None and "customer_id" in stars.columns:
+        return names.top_rows(stars, "clv", top, key="customer_id")
     sort = ["clv", "customer_id"] if "customer_id" in stars.columns else ["clv"]
-    return stars.sort_values(sort, ascending=[False, True][:len(sort)], kind="stable")
+    stars = stars.sort_values(sort, ascending=[False, True][:len(sort)], kind="stable")
+    return stars if top is None else stars.head(top)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from helpers import names
 from helpers.clv.models import BTYDModel, SpendFit, expected_spend
 from helpers.clv.summary import DAYS_PER_MONTH, UNIT_DAYS, as_purchase_days, distinct_rows, log_span_days
 from helpers.lifecycle import default_acquisition_days, lifecycle_stage
@@ -202,7 +203,4 @@ def top_customers(value: pd.DataFrame, forecast: bool, n: int = 10) -> pd.DataFr
     """
     by = "clv" if forecast else "monetary_total"
     columns = (TOP_COLUMNS + [c for c in ("clv_low_80", "clv_high_80") if c in value]) if forecast else TOP_COLUMNS[:3]
-    # the n largest and every row tied with the n-th, then sorted: sorting a million ids too took 0.9 s
-    rows = value[by].reset_index(drop=True).nlargest(n, keep="all").index
-    top = value.iloc[rows] if len(rows) >= n else value  # fewer values than n: the missing come last, as in a sort
-    return top[columns].sort_values([by, "customer_id"], ascending=[False, True]).head(n).round(2)
+    return names.top_rows(value[columns], by, n, key="customer_id").round(2)  # sorting a million ids took 0.9 s

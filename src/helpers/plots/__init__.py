@@ -8,11 +8,16 @@ stay one call per figure.
 
 from __future__ import annotations
 
+import colorsys
+import inspect
 from collections.abc import Callable
 from typing import Any
 
+import matplotlib as mpl
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
+import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.patches import Polygon
 
@@ -93,3 +98,43 @@ def sample(frame: pd.DataFrame, size: int = 20_000, seed: int = 0) -> pd.DataFra
     (10, 5)
     """
     return frame if len(frame) <= size else frame.sample(size, random_state=seed)
+
+
+
+def boxes(ax: Axes, values: pd.Series, groups: pd.Series, order: Any, color: str = "tab:blue",
+          log: bool = False, fliers: bool = True, fliersize: float = 2.0) -> None:
+    """Horizontal box plots of ``values`` per label of ``groups``, one row per label of ``order`` (first on top).
+
+    Seaborn's box plot with ``orient="y"`` and the same statistics (matplotlib's ``boxplot_stats``,
+    whiskers at 1.5 IQR, on log10 values when ``log`` as seaborn's ``log_scale`` does), drawn with
+    ``Axes.bxp``. Seaborn took 30 s for ten million customers, checking and regrouping every row in
+    Python; this is one pass over the group codes and a percentile per group. Missing values are left out.
+    """
+    codes = pd.Categorical(groups, categories=list(order)).codes
+    data = values.to_numpy(dtype=float)
+    if log:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            data = np.log10(data)
+    stats = []
+    for i, label in enumerate(order):
+        part = data[codes == i]
+        box = mpl.cbook.boxplot_stats(part[np.isfinite(part)], whis=1.5)[0]
+        if log:
+            box = {k: (10 ** v if k != "label" else v) for k, v in box.items()}
+        stats.append({**box, "label": str(label)})
+    color = sns.desaturate(color, 0.75)  # seaborn's default saturation of a fill
+    hls = colorsys.rgb_to_hls(*mpl.colors.to_rgb(color))
+    line = str(min(hls[1] * 0.6, 0.95))  # seaborn's "auto" line colour: a grey darker than the fill
+    ax.bxp(stats, positions=np.arange(len(stats)), widths=0.8, patch_artist=True, showfliers=fliers,
+           **({"orientation": "horizontal"} if _HAS_ORIENTATION else {"vert": False}),
+           boxprops={"facecolor": color, "edgecolor": line}, medianprops={"color": line},
+           whiskerprops={"color": line}, capprops={"color": line},
+           flierprops={"markeredgecolor": line, "markersize": fliersize, "marker": "d"})
+    if log:
+        ax.set_xscale("log")
+    ax.set_ylim(len(stats) - 0.5, -0.5)  # the first label on top, as seaborn puts it
+
+
+#: Whether ``Axes.bxp`` takes ``orientation`` (matplotlib 3.10; ``vert`` is deprecated from 3.11).
+_HAS_ORIENTATION = "orientation" in inspect.signature(mpl.axes.Axes.bxp).parameters
+

@@ -11,6 +11,7 @@ import numpy as np
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from helpers import plots
 from helpers.kchoice import STABLE_ARI
 from helpers.stages.cluster import ClusterResult
 
@@ -99,9 +100,7 @@ def places(result: ClusterResult) -> Figure | None:
     left.invert_yaxis()
     left.xaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
     left.legend()
-    frame = result.customers.assign(place=geo.groups.to_numpy())
-    sns.boxplot(frame, x="monetary_total", y="place", order=list(table.index), ax=right, color="tab:blue",
-                fliersize=2, log_scale=True)
+    plots.boxes(right, result.customers["monetary_total"], geo.groups, list(table.index), log=True)
     p = "" if geo.kw_p is None else f" (Kruskal-Wallis p = {geo.kw_p:.3g})"
     right.set(title=f"spend per customer by {geo.label}{p}", xlabel="spend (log scale)", ylabel="")
     fig.tight_layout()

@@ -142,10 +142,10 @@ def clv_by_segment(result: Any) -> Figure | Note:
     value = result.value
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
     order = value.groupby("rfm_segment")["clv"].median().sort_values(ascending=False).index
-    sns.boxplot(data=value, y="rfm_segment", x="clv", order=order, ax=axes[0], showfliers=False, color="tab:blue")
+    plots.boxes(axes[0], value["clv"], value["rfm_segment"], order, fliers=False)
     axes[0].set(title="predicted CLV by RFM segment (notebook 04)",
                 xlabel=f"CLV, next {result.params.clv.horizon_months} months", ylabel="")
-    sns.histplot(value["p_alive"], bins=20, ax=axes[1])
+    sns.histplot(x=value["p_alive"], bins=20, ax=axes[1])  # x=: a bare Series is wide-form, checked row by row
     axes[1].set(title="P(alive) of all customers", xlabel="P(alive)")
     return _done(fig)
 

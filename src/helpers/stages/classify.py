@@ -186,7 +186,7 @@ class ClassifyResult:
 
     def top_scored(self, n: int = 10) -> pd.DataFrame:
         """The ``n`` customers most likely to be high value, as a notebook may show them (pseudonymous ids)."""
-        top = self.scored.sort_values(["p_high_value", "customer_id"], ascending=[False, True]).head(n).round(3)
+        top = names.top_rows(self.scored, "p_high_value", n, key="customer_id").round(3)
         return privacy.shown_ids(top, self.raw_ids)
 
     def describe_caveats(self) -> str:

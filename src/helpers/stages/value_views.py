@@ -196,17 +196,22 @@ class ValueViews(DiagnosticViews):
         """How many ordinary customers are tomorrow's stars."""
         if not self.forecast:
             return "no forecast: tomorrow's stars need predicted value"
-        stars, share = self.stars, self.params.tiers.potential_high_share
-        return (f"{len(stars):,} ordinary (C) customers are among the top {share:.0%} by predicted CLV "
-                f"({len(stars) / max(1, (self.value['abc_class'] == 'C').sum()):.1%} of class C); the ten with the "
+        from helpers.tiers import is_star
+
+        share = self.params.tiers.potential_high_share
+        stars = int(is_star(self.value, share).sum())
+        return (f"{stars:,} ordinary (C) customers are among the top {share:.0%} by predicted CLV "
+                f"({stars / max(1, (self.value['abc_class'] == 'C').sum()):.1%} of class C); the ten with the "
                 "most potential:")
 
     def stars_table(self) -> pd.DataFrame | None:
         """The ten stars with the most potential (None without a forecast)."""
         if not self.forecast:
             return None
-        return self.shown(self.stars[["customer_id", "abc_class", "monetary_total", "clv", "value_tier"]].head(10)
-                          .round(2))
+        from helpers.tiers import tomorrows_stars
+
+        columns = ["customer_id", "abc_class", "monetary_total", "clv", "value_tier"]
+        return self.shown(tomorrows_stars(self.value[columns], self.params.tiers.potential_high_share, top=10).round(2))
 
     # --- retention economics and the naive sum (helpers.clv.retention) ---------------------------------
 
