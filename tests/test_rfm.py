@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from pathlib import Path
 
@@ -292,6 +293,16 @@ def test_value_tiers_on_ties_and_zeros() -> None:
     assert is_high(pd.Series([0.0, 0.0, 0.0]), 0.5).tolist() == [False, False, False]
     tiers = value_tiers(pd.Series([10.0, 10.0, 1.0, 1.0, 0.0]), pd.Series([5.0, 0.0, 5.0, 0.0, 0.0]), 0.4, 0.4)
     assert tiers.tolist() == ["platinum", "gold", "iron", "lead", "lead"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.sampled_from([0.0, -1.0, 2.5, 7.0]), st.floats(-1e6, 1e6)), max_size=40),
+       st.floats(0.0, 1.0))
+def test_is_high_is_the_top_share_by_rank(values: list, share: float) -> None:
+    series = pd.Series(values, dtype=float)
+    rank = series.rank(method="min", ascending=False)  # what is_high counted before its partition
+    expected = (rank <= math.ceil(share * len(series))) & (series > 0)
+    assert is_high(series, share).tolist() == expected.tolist()
 
 
 @pytest.fixture(scope="module")

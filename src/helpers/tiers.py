@@ -50,8 +50,27 @@ def is_high(values: pd.Series, share: float) -> pd.Series:
     >>> is_high(pd.Series([5.0, 4.0, 4.0, 1.0, 0.0]), 0.4).tolist()
     [True, True, True, False, False]
     """
-    rank = values.rank(method="min", ascending=False)
-    return (rank <= math.ceil(share * len(values))) & (values > 0)
+    return (values >= high_cut(values, share)) & (values > 0)
+
+
+def high_cut(values: pd.Series, share: float) -> float:
+    """The smallest value :func:`is_high` can call high: the ``ceil(share * n)``-th largest (n counts the missing).
+
+    A value's rank from the top with ties at their best (``rank(method="min", ascending=False)``) is at most
+    k exactly when it is at least the k-th largest known value; one partition finds that value, where the
+    rank sorted every customer (3 s at ten million). Missing values are never high.
+
+    >>> high_cut(pd.Series([5.0, 4.0, 4.0, 1.0, None]), 0.4), high_cut(pd.Series([1.0, None]), 1.0)
+    (4.0, -inf)
+    """
+    k = math.ceil(share * len(values))
+    known = values.to_numpy(dtype=float)
+    known = known[~np.isnan(known)]
+    if k <= 0:
+        return math.inf
+    if k >= len(known):
+        return -math.inf
+    return float(np.partition(known, len(known) - k)[len(known) - k])
 
 
 def value_tiers(current: pd.Series, potential: pd.Series, current_high_share: float = 0.2,
