@@ -137,9 +137,13 @@ def tomorrows_stars(customers: pd.DataFrame, potential_high_share: float = 0.2, 
     >>> tomorrows_stars(c, 0.8, top=1)["customer_id"].tolist()
     ['c']
     """
-    stars = customers[is_star(customers, potential_high_share)]
-    if top is not None and "customer_id" in stars.columns:
-        return names.top_rows(stars, "clv", top, key="customer_id")
+    star = is_star(customers, potential_high_share)
+    if top is not None and "customer_id" in customers.columns:  # only the candidates are copied, then sorted
+        clv = pd.to_numeric(customers["clv"], errors="coerce").where(star)
+        if star.sum() > top:
+            star &= clv >= clv.nlargest(top).iloc[-1]
+        return names.top_rows(customers[star], "clv", top, key="customer_id")
+    stars = customers[star]
     sort = ["clv", "customer_id"] if "customer_id" in stars.columns else ["clv"]
     stars = stars.sort_values(sort, ascending=[False, True][:len(sort)], kind="stable")
     return stars if top is None else stars.head(top)

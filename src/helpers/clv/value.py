@@ -203,4 +203,4 @@ def top_customers(value: pd.DataFrame, forecast: bool, n: int = 10) -> pd.DataFr
     """
     by = "clv" if forecast else "monetary_total"
     columns = (TOP_COLUMNS + [c for c in ("clv_low_80", "clv_high_80") if c in value]) if forecast else TOP_COLUMNS[:3]
-    return names.top_rows(value[columns], by, n, key="customer_id").round(2)  # sorting a million ids took 0.9 s
+    return names.top_rows(value, by, n, key="customer_id")[columns].round(2)  # sorting a million ids took 0.9 s

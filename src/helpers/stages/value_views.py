@@ -211,7 +211,7 @@ class ValueViews(DiagnosticViews):
         from helpers.tiers import tomorrows_stars
 
         columns = ["customer_id", "abc_class", "monetary_total", "clv", "value_tier"]
-        return self.shown(tomorrows_stars(self.value[columns], self.params.tiers.potential_high_share, top=10).round(2))
+        return self.shown(tomorrows_stars(self.value, self.params.tiers.potential_high_share, top=10)[columns].round(2))
 
     # --- retention economics and the naive sum (helpers.clv.retention) ---------------------------------
 
