@@ -100,7 +100,6 @@ def sample(frame: pd.DataFrame, size: int = 20_000, seed: int = 0) -> pd.DataFra
     return frame if len(frame) <= size else frame.sample(size, random_state=seed)
 
 
-
 def boxes(ax: Axes, values: pd.Series, groups: pd.Series, order: Any, color: str = "tab:blue",
           log: bool = False, fliers: bool = True, fliersize: float = 2.0) -> None:
     """Horizontal box plots of ``values`` per label of ``groups``, one row per label of ``order`` (first on top).
@@ -137,4 +136,3 @@ def boxes(ax: Axes, values: pd.Series, groups: pd.Series, order: Any, color: str
 
 #: Whether ``Axes.bxp`` takes ``orientation`` (matplotlib 3.10; ``vert`` is deprecated from 3.11).
 _HAS_ORIENTATION = "orientation" in inspect.signature(mpl.axes.Axes.bxp).parameters
-
