@@ -37,12 +37,17 @@ class DiagnosticViews:
         return clv.expected_purchases(self.cal_fit, self.calhold, self.calhold["duration_holdout"].iloc[0])
 
     def holdout_by(self) -> tuple[pd.DataFrame, pd.DataFrame] | None:
-        """Mean holdout purchases, actual vs the model, by calibration frequency and by recency (None: no forecast)."""
-        predicted = self.holdout_predicted()
-        if predicted is None:
-            return None
-        return (diagnostics.holdout_by_frequency(self.calhold, predicted),
+        """Mean holdout purchases, actual vs the model, by calibration frequency and by recency (None: no forecast).
+
+        Computed once (the notebook's text and figure both read them), each call given its own copies.
+        """
+        if "_holdout_by" not in self.__dict__:
+            predicted = self.holdout_predicted()
+            self.__dict__["_holdout_by"] = None if predicted is None else (
+                diagnostics.holdout_by_frequency(self.calhold, predicted),
                 diagnostics.holdout_by_recency(self.calhold, predicted))
+        tables = self.__dict__["_holdout_by"]
+        return None if tables is None else (tables[0].copy(), tables[1].copy())
 
     def spend_check(self) -> diagnostics.SpendCheck | None:
         """The fitted Gamma-Gamma against the repeat buyers' mean spend (None: no spend model)."""
@@ -87,8 +92,10 @@ class DiagnosticViews:
         """
         if "first_purchase" not in self.value or self.value.empty:
             return None
-        ceiling = np.nan if self.new_customer is None else float(self.new_customer["cumulative_value"].iloc[-1])
-        return cohorts.acquisition_tables(self.value, ceiling)
+        if "_acquisition" not in self.__dict__:  # computed once (the text and the table both read it: 4 s at 10M)
+            ceiling = np.nan if self.new_customer is None else float(self.new_customer["cumulative_value"].iloc[-1])
+            self.__dict__["_acquisition"] = cohorts.acquisition_tables(self.value, ceiling)
+        return {name: table.copy() for name, table in self.__dict__["_acquisition"].items()}
 
     def acquisition_table(self) -> pd.DataFrame | None:
         """:meth:`acquisition_tables` as one table, indexed by (month or country, group), rounded to cents."""
