@@ -126,7 +126,7 @@ def tomorrows_stars(customers: pd.DataFrame, potential_high_share: float = 0.2, 
     :func:`is_high` over all customers, so ties at the cut count and a CLV of 0
     never does). Without a forecast (``clv`` all missing) there are none. Rows
     of ``customers``, highest CLV first (ties by id); only the first ``top`` when
-    given, found without sorting every star (:func:`helpers.names.top_rows`).
+    given, found without sorting every star (as :func:`helpers.names.top_rows` does).
 
     >>> c = pd.DataFrame({"customer_id": list("abcde"), "abc_class": ["A", "B", "C", "C", "C"],
     ...                   "clv": [90.0, 10.0, 80.0, 5.0, 1.0]})
@@ -138,11 +138,9 @@ def tomorrows_stars(customers: pd.DataFrame, potential_high_share: float = 0.2, 
     ['c']
     """
     star = is_star(customers, potential_high_share)
-    if top is not None and "customer_id" in customers.columns:  # only the candidates are copied, then sorted
+    if top is not None and star.sum() > top:  # only the stars at or above the top-th CLV are copied and sorted
         clv = pd.to_numeric(customers["clv"], errors="coerce").where(star)
-        if star.sum() > top:
-            star &= clv >= clv.nlargest(top).iloc[-1]
-        return names.top_rows(customers[star], "clv", top, key="customer_id")
+        star &= clv >= clv.nlargest(top).iloc[-1]
     stars = customers[star]
     sort = ["clv", "customer_id"] if "customer_id" in stars.columns else ["clv"]
     stars = stars.sort_values(sort, ascending=[False, True][:len(sort)], kind="stable")

@@ -9,6 +9,7 @@ month and country (:mod:`helpers.clv.cohorts`), built from the result's fields.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -41,13 +42,17 @@ class DiagnosticViews:
 
         Computed once (the notebook's text and figure both read them), each call given its own copies.
         """
-        if "_holdout_by" not in self.__dict__:
-            predicted = self.holdout_predicted()
-            self.__dict__["_holdout_by"] = None if predicted is None else (
-                diagnostics.holdout_by_frequency(self.calhold, predicted),
-                diagnostics.holdout_by_recency(self.calhold, predicted))
-        tables = self.__dict__["_holdout_by"]
+        tables = self._holdout_tables
         return None if tables is None else (tables[0].copy(), tables[1].copy())
+
+    @cached_property
+    def _holdout_tables(self) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+        """:meth:`holdout_by`'s tables, computed on first use."""
+        predicted = self.holdout_predicted()
+        if predicted is None:
+            return None
+        return (diagnostics.holdout_by_frequency(self.calhold, predicted),
+                diagnostics.holdout_by_recency(self.calhold, predicted))
 
     def spend_check(self) -> diagnostics.SpendCheck | None:
         """The fitted Gamma-Gamma against the repeat buyers' mean spend (None: no spend model)."""
@@ -92,10 +97,13 @@ class DiagnosticViews:
         """
         if "first_purchase" not in self.value or self.value.empty:
             return None
-        if "_acquisition" not in self.__dict__:  # computed once (the text and the table both read it: 4 s at 10M)
-            ceiling = np.nan if self.new_customer is None else float(self.new_customer["cumulative_value"].iloc[-1])
-            self.__dict__["_acquisition"] = cohorts.acquisition_tables(self.value, ceiling)
-        return {name: table.copy() for name, table in self.__dict__["_acquisition"].items()}
+        return {name: table.copy() for name, table in self._acquisition.items()}  # computed once: 4 s at 10M
+
+    @cached_property
+    def _acquisition(self) -> dict[str, pd.DataFrame]:
+        """:meth:`acquisition_tables`' tables, computed on first use."""
+        ceiling = np.nan if self.new_customer is None else float(self.new_customer["cumulative_value"].iloc[-1])
+        return cohorts.acquisition_tables(self.value, ceiling)
 
     def acquisition_table(self) -> pd.DataFrame | None:
         """:meth:`acquisition_tables` as one table, indexed by (month or country, group), rounded to cents."""
