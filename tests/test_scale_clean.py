@@ -171,3 +171,44 @@ def test_the_engine_writes_the_clean_lines_in_the_order_they_were_collected() ->
     assert written["source_row"].tolist() == lines["source_row"].tolist()
     pd.testing.assert_frame_equal(in_clean_order(written), clean_transactions(lines, cfg, AS_OF)[0]
                                   .reset_index(drop=True), check_dtype=False)
+
+
+def _many_lines(n: int, seed: int = 5) -> pd.DataFrame:
+    """``n`` lines with repeats, missing keys, cancellations and lines after as_of, interleaved."""
+    rng = np.random.default_rng(seed)
+    lines = pd.DataFrame({"customer_id": rng.choice([f" {i}.0" for i in range(3000)] + [None], n),
+                          "order_id": [f"{'C' if c else ''}o{o}" for c, o in zip(rng.random(n) < 0.03,
+                                                                                  rng.integers(0, 50_000, n))],
+                          "order_ts": pd.to_datetime("2020-01-01") + pd.to_timedelta(rng.integers(0, 33 * 24, n), "h"),
+                          "amount": rng.choice([1.0, 2.5, 4.0, -2.5], n, p=[0.3, 0.3, 0.3, 0.1]), "product_code": rng.choice(["85123A", "22423"], n)})
+    repeats = rng.random(n) < 0.05  # a line repeated some rows later
+    lines.iloc[np.flatnonzero(repeats)[1:]] = lines.iloc[np.flatnonzero(repeats)[:-1] - 1].to_numpy()
+    return lines.assign(source_row=[str(i + 1) for i in range(n)])
+
+
+@pytest.mark.parametrize("cancellations", ["drop", "net"])
+def test_duckdb_keeps_the_collected_order_without_sorting(cancellations: str) -> None:
+    """On a connection preserving insertion order no step reorders the lines: the clean lines come out in the
+    order collected with no ``ORDER BY``, the same as the sorted lines of a connection that does not keep it
+    (an anti-join for the repeats, or netting's join unsorted, put some out of order at this size)."""
+    from helpers import sqlclean
+    from helpers.cleaning.engine import keeps_order
+
+    lines, cfg = _many_lines(400_000), CleaningParams(cancellations=cancellations)
+    written = {}
+    for keep in (True, False):
+        con = sqlclean.connect(threads=2)
+        try:
+            con.execute(f"SET preserve_insertion_order = {str(keep).lower()}")
+            log = run_rules(con, frame_lines(con, lines), cfg, AS_OF, "x")
+            select = clean_select(con, COLLECTED_ORDER)
+            assert keeps_order(con) is keep and ("ORDER BY" in select) is not keep
+            written[keep] = log, con.execute(select).df()
+        finally:
+            con.close()
+    (log, ordered), (sorted_log, sorted_lines) = written[True], written[False]
+    pd.testing.assert_frame_equal(log, sorted_log)
+    assert log.set_index("rule").loc["exact_duplicates", "rows_removed"] > 10_000
+    rows = ordered["source_row"].astype(int)
+    assert rows.is_monotonic_increasing and rows.is_unique and len(rows) > 250_000
+    pd.testing.assert_frame_equal(ordered, sorted_lines)

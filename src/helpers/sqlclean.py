@@ -40,10 +40,13 @@ from helpers.sources import CANONICAL_ORDER, check_signs, role_columns, source_l
 DUCKDB_MIN_BYTES = 64 * 2**20
 
 def connect(memory_limit: str = "6GB", temp_directory: Path | None = None, threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection that spills to ``temp_directory`` beyond ``memory_limit``."""
+    """An in-memory DuckDB connection that spills to ``temp_directory`` beyond ``memory_limit``.
+
+    It keeps DuckDB's default ``preserve_insertion_order``: the cleaning steps then keep the lines in the
+    order they were collected in, and stage 03 writes them without sorting (:func:`helpers.cleaning.engine.keeps_order`).
+    """
     con = duckdb.connect()
     con.execute(f"SET memory_limit = {_literal(memory_limit)}")
-    con.execute("SET preserve_insertion_order = false")
     if temp_directory is not None:
         con.execute(f"SET temp_directory = {_literal(str(temp_directory))}")
     if threads:
