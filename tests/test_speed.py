@@ -330,6 +330,31 @@ def test_duckdb_engine_writes_the_transactions_the_pandas_engine_writes(tmp_path
     pd.testing.assert_frame_equal(duck_quality[cols], pandas_quality[cols])
 
 
+def test_a_large_logs_step_tables_on_disk_give_the_same_lines_and_leave_no_file(tmp_path: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above ``SCRATCH_LINES`` the steps' tables are made in a DuckDB file in the run folder: the same clean lines
+    and quality log as in memory, and the file is gone afterwards, also when the cleaning stops with an error."""
+    from helpers.cleaning import engine
+
+    log = synth.transaction_log(synth.Design(400, seed=21))
+    params, _ = bench_params(tmp_path, log)
+    params = params.model_copy(update={"engine": "duckdb"})
+    in_memory = run_stages_02_03(params, tmp_path / "a", monkeypatch)
+    kinds: list[str] = []
+    step_table = engine.step_table
+    monkeypatch.setattr(engine, "step_table", lambda con: kinds.append(step_table(con)) or kinds[-1])
+    monkeypatch.setattr(sqlclean, "SCRATCH_LINES", 1)
+    on_disk = run_stages_02_03(params, tmp_path / "b", monkeypatch)
+    assert kinds and set(kinds) == {"TABLE"}  # every step table went to the file
+    pd.testing.assert_frame_equal(on_disk[0], in_memory[0])
+    pd.testing.assert_frame_equal(on_disk[1], in_memory[1])
+    folder = Catalog.of(params).folder
+    assert not list(folder.glob(".steps.*"))
+    with pytest.raises(DataError, match="as_of"):
+        cleaning.clean_and_save(params.model_copy(update={"as_of": dt.date(1990, 1, 1)}), Catalog.of(params))
+    assert not list(folder.glob(".steps.*"))
+
+
 def test_the_duckdb_engines_stage_03_reports_stage_02s_count_of_keys(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     from helpers.stages import run_stage

@@ -296,6 +296,14 @@ SQL_CHECKS: dict[str, Any] = {
     "str_matches": lambda s: f"regexp_matches({{c}}, {_sql_text('^(?:' + s['pattern'] + ')')})",
     "str_not_matches": lambda s: f"NOT regexp_full_match({{c}}, {_sql_text(s['pattern'])})",
 }
+#: For a pattern of the schemas' string checks, SQL true for every value ``{c}`` that can fail it, tested
+#: before the regular expression (at 110 million lines the two patterns' expressions took 40 s): a value
+#: not matching ``^\S(.*\S)?$`` is empty, starts or ends with a space or control character, or holds a
+#: newline (which ``.`` does not match); one matching ``\d+\.0+`` in full ends in 0 and has a dot.
+SUSPECTS: dict[str, str] = {
+    r"^\S(.*\S)?$": "({c} = '' OR {c}[1] <= ' ' OR {c}[-1] <= ' ' OR contains({c}, chr(10)))",
+    r"\d+\.0+": "(suffix({c}, '0') AND contains({c}, '.'))",
+}
 #: The DuckDB types that hold each schema dtype.
 SQL_TYPES = {"str": ("VARCHAR",), "float64": ("DOUBLE", "FLOAT"), "int64": ("BIGINT", "INTEGER", "HUGEINT"),
              "datetime64[ns]": ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_US", "TIMESTAMP_MS", "TIMESTAMP_S")}
@@ -320,7 +328,8 @@ def sql_checks(schema: pa.DataFrameSchema, columns: list[str]) -> list[tuple[str
         for check in col.checks:
             label = str(check.error or f"{check.name}({', '.join(map(str, (check.statistics or {}).values()))})")
             condition = SQL_CHECKS[check.name](check.statistics).replace("{c}", c)
-            found.append((name, label, f"{c} IS NOT NULL AND NOT ({condition})"))
+            suspect = SUSPECTS.get((check.statistics or {}).get("pattern", ""), "").replace("{c}", c)
+            found.append((name, label, f"{c} IS NOT NULL AND {suspect + ' AND ' if suspect else ''}NOT ({condition})"))
     return found
 
 

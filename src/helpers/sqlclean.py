@@ -23,6 +23,10 @@ are reported by DuckDB's message; the pandas engine names the rows at fault.
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -52,6 +56,39 @@ def connect(memory_limit: str = "6GB", temp_directory: Path | None = None, threa
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return con
+
+
+#: From this many collected lines on, stage 03's step tables are kept in a DuckDB file (:func:`scratch_database`).
+#: At 11 million lines (1.4 GB in memory) memory is faster: writing the compressed tables costs more than it saves.
+SCRATCH_LINES = 30_000_000
+
+
+@contextmanager
+def scratch_database(con: duckdb.DuckDBPyConnection, folder: Path) -> Iterator[None]:
+    """Within it, ``con`` makes the cleaning steps' tables in a DuckDB file in ``folder``, removed afterwards.
+
+    DuckDB's own storage is compressed, so a hundred million lines take less than half the memory of a
+    temporary table and need no spilling (:func:`helpers.cleaning.engine.step_table`): at 110 million lines
+    the table was made in 75 s rather than 87, read in 30 s rather than 62, written out in 44 s rather than 81.
+    """
+    from helpers.cleaning.engine import SCRATCH
+
+    fd, name = tempfile.mkstemp(prefix=".steps.", suffix=".duckdb", dir=folder)
+    os.close(fd)
+    file = Path(name)
+    file.unlink()  # DuckDB makes the file itself
+    try:
+        con.execute(f"ATTACH {_literal(str(file))} AS {SCRATCH}")
+        con.execute(f"USE {SCRATCH}")
+        yield
+    finally:
+        try:
+            con.execute("USE memory")
+            con.execute(f"DETACH {SCRATCH}")
+        except duckdb.Error:
+            pass  # the connection is gone: the file is closed with it
+        for leftover in (file, file.with_name(file.name + ".wal")):
+            leftover.unlink(missing_ok=True)
 
 
 def engine(params: Params, file: Path) -> str:

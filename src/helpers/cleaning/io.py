@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -115,20 +116,23 @@ def clean_and_save(params: Any, catalog: Catalog | None = None) -> tuple[pd.Data
         con, lines = sqlclean.connect(temp_directory=catalog.folder), sqlclean.collected_sql(params, snapshot, row=True)
     else:
         con, lines = sqlclean.connect(temp_directory=catalog.folder), parquet_lines(collected)
+    scratch = (sqlclean.scratch_database(con, catalog.folder)
+               if engine != "spark" and int(manifest.get("rows") or 0) >= sqlclean.SCRATCH_LINES else nullcontext())
     try:
-        quality = run_rules(con, lines, params.cleaning, params.as_of, where, bad_lines)
-        if engine == "pandas":
-            numbers = overview(con)
-            like = pq.read_schema(collected).empty_table().to_pandas()
-            files = save_clean(catalog, validate(clean_frame(con, like), transaction_schema, where), quality)
-        else:
-            validate_sql(con, "clean", transaction_schema, where)
-            files = {"transactions": sqlclean.copy_to(con, clean_select(con, COLLECTED_ORDER),
-                                                      catalog.path("transactions"))}
-            # counted in the file just written, not by evaluating every rule's view again (a third of the time)
-            numbers = overview(con, f"read_parquet({literal(str(files['transactions']))})")
-            files["quality_log"] = catalog.write_text("quality_log", quality.to_csv(index=False))
-            catalog.write_tables({"quality_log": quality}, views={"transactions": "transactions"})
+        with scratch:  # a large log's step tables on disk
+            quality = run_rules(con, lines, params.cleaning, params.as_of, where, bad_lines)
+            if engine == "pandas":
+                numbers = overview(con)
+                like = pq.read_schema(collected).empty_table().to_pandas()
+                files = save_clean(catalog, validate(clean_frame(con, like), transaction_schema, where), quality)
+            else:
+                validate_sql(con, "clean", transaction_schema, where)
+                files = {"transactions": sqlclean.copy_to(con, clean_select(con, COLLECTED_ORDER),
+                                                          catalog.path("transactions"))}
+                # counted in the file just written, not by evaluating every rule's view again (a third of the time)
+                numbers = overview(con, f"read_parquet({literal(str(files['transactions']))})")
+                files["quality_log"] = catalog.write_text("quality_log", quality.to_csv(index=False))
+                catalog.write_tables({"quality_log": quality}, views={"transactions": "transactions"})
     except duckdb.Error as exc:
         raise DataError(f"{collected}: DuckDB could not clean the lines: {str(exc).splitlines()[0]}") from None
     finally:

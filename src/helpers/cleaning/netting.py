@@ -74,11 +74,11 @@ def net(con: duckdb.DuckDBPyConnection, before: str, after: str, mask: str, colu
     new = {"amount": "coalesce(_net_amount, amount)"}
     if has_quantity:
         new["quantity"] = "CASE WHEN _net_row IS NULL THEN quantity ELSE _net_quantity END"
-    from helpers.cleaning.engine import keeps_order  # (engine imports this module)
+    from helpers.cleaning.engine import keeps_order, step_table  # (engine imports this module)
 
     order = " ORDER BY _row" if keeps_order(con) else ""  # the join does not keep the lines' order
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {after} AS
+        CREATE OR REPLACE {step_table(con)} {after} AS
         SELECT {select_list(columns, new)}
         FROM {before} LEFT JOIN _netted ON _row = _net_row
         WHERE NOT {mask} AND (coalesce(_net_amount, amount) > 0 OR amount <= 0){order}""")
