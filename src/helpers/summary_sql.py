@@ -100,12 +100,6 @@ def log_start(aggregates: pd.DataFrame) -> dt.date:
     return aggregates["first"].min().date()
 
 
-def _by_id(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with its index named ``customer_id``, in place (``rename_axis`` copies every column: 0.9 s at 1M)."""
-    frame.index = frame.index.rename("customer_id")
-    return frame
-
-
 def btyd_summary(aggregates: pd.DataFrame, as_of: dt.date, unit: str = "W") -> pd.DataFrame:
     """:func:`helpers.summary.btyd_summary` at ``as_of`` (the aggregates' date) from :func:`customer_aggregates`.
 
@@ -118,17 +112,17 @@ def btyd_summary(aggregates: pd.DataFrame, as_of: dt.date, unit: str = "W") -> p
     frequency = (aggregates["n"] - 1).astype(float)
     repeat = frequency > 0
     monetary = ((aggregates["total"] - aggregates["first_amount"]) / frequency.where(repeat, 1)).where(repeat, 0.0)
-    return _by_id(pd.DataFrame({
+    return pd.DataFrame({
         "frequency": frequency,
         "recency": (aggregates["last"] - aggregates["first"]).dt.days / unit_days,
         "T": (pd.Timestamp(as_of) - aggregates["first"]).dt.days / unit_days,
         "monetary_value": monetary.astype(float),
-    }))
+    }).rename_axis("customer_id")
 
 
 def purchase_halves(aggregates: pd.DataFrame) -> pd.DataFrame:
     """:func:`helpers.summary.purchase_halves` from :func:`customer_aggregates` (repeat days per half of the tenure)."""
-    return _by_id(aggregates[["repeat_first_half", "repeat_second_half"]].astype("int64"))
+    return aggregates[["repeat_first_half", "repeat_second_half"]].astype("int64").rename_axis("customer_id")
 
 
 def early_features(aggregates: pd.DataFrame, countries: list[str] | None = None) -> pd.DataFrame:
@@ -143,7 +137,7 @@ def early_features(aggregates: pd.DataFrame, countries: list[str] | None = None)
     if countries is not None and "country" in aggregates.columns:
         for c in countries:
             out[f"country_{c}"] = (aggregates["country"] == c).astype(float)
-    return _by_id(out)
+    return out.rename_axis("customer_id")
 
 
 def rfm_features(aggregates: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
@@ -157,7 +151,7 @@ def rfm_features(aggregates: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     table["tenure_days"] = (ts - aggregates["first"]).dt.days.astype("int64")
     table["purchases_last_90d"] = aggregates["recent_n"].astype(float)
     table["spend_last_90d"] = aggregates["recent_total"].fillna(0.0).astype(float)
-    return _by_id(table)
+    return table.rename_axis("customer_id")
 
 
 def sample_days(file: Path, customers: pd.Index | None, columns: list[str] | None = None) -> pd.DataFrame:

@@ -87,8 +87,8 @@ def keeps_order(con: object) -> bool:
 def clean_select(con: duckdb.DuckDBPyConnection, order: str = CLEAN_ORDER) -> str:
     """SQL of the clean lines without ``_row``, sorted by ``order`` (:data:`CLEAN_ORDER` or :data:`COLLECTED_ORDER`).
 
-    :data:`COLLECTED_ORDER` costs no sort where the lines already are in it (:func:`keeps_order`): at 100
-    million lines the sort was 40% of writing them.
+    :data:`COLLECTED_ORDER` costs no sort where the lines already are in it (:func:`keeps_order`): at 11
+    million lines stage 03's write took 6.7 s rather than 11.7 s.
     """
     if order == COLLECTED_ORDER and keeps_order(con):
         order = ""
@@ -169,7 +169,7 @@ def kept(rule: Rule, cfg: CleaningParams, columns: list[str], as_of: dt.date, af
     ``WHERE`` does); ``exact_duplicates`` keeps the lines not in its table of repeats (``{after}_repeats``).
     """
     if rule.kind_for(cfg) == "dedup":
-        mark = f"_repeat_{after}"  # counted with a join (the order does not matter here; it is faster than the mask)
+        mark = f"_repeat_{after}"  # counted with a join: the order does not matter here, and at 11M lines it beat the mask
         return f"{mark} IS NULL", f"LEFT JOIN (SELECT _row AS {mark} FROM {after}_repeats) ON _row = {mark}"
     return f"coalesce(NOT ({rule.condition(cfg, columns, as_of)}), false)", ""
 
