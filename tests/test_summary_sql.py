@@ -105,28 +105,57 @@ def test_stage_05_and_07_give_the_same_answers_from_the_sql_summaries_and_the_sa
     assert q_after.summary() == q_before.summary()
 
 
-def test_stage_05_reads_only_the_sample_s_purchase_days(days_file, tmp_path: Path,  # noqa: ANN001
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def _stage_05_inputs(file: Path, as_of: dt.date, folder: Path):  # noqa: ANN202
+    """(params, a catalog in ``folder`` holding stage 04's artifacts) for stage 05 on the CDNOW sample's days ``file``."""
     import shutil
 
     from helpers import rfm
     from helpers.catalog import Catalog
-    from helpers.stages import value as stage
 
-    file, as_of, days = days_file
     if not Path(file).parent.name.startswith("cdnow"):
         pytest.skip("the stage runs on CDNOW")
     params = load_params("cdnow_sample.yaml", {"scale.sample_customers": 300, "clv.models": ["bgnbd"],
                                                "clv.penalizers": [0.0]})
-    catalog = Catalog(params.dataset, "test", tmp_path)
+    catalog = Catalog(params.dataset, "test", folder)
     shutil.copy(file, catalog.path("purchase_days"))
     r = params.rfm
     lines = collected("cdnow_sample.yaml", Path(file).parent / "data", clean=True)
     rfm.save_customers(catalog, rfm.rfm_table(lines, as_of, r.bins, rfm.load_segment_map(r.segment_map, r.bins),
                                               r.abc_cuts), "customers_rfm")
+    return params, catalog
+
+
+def test_stage_05_reads_only_the_sample_s_purchase_days(days_file, tmp_path: Path,  # noqa: ANN001
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from helpers.stages import value as stage
+
+    file, as_of, days = days_file
+    params, catalog = _stage_05_inputs(file, as_of, tmp_path)
     read = []
     monkeypatch.setattr(stage, "read_purchase_days", lambda *a, **k: pytest.fail("every purchase day read"))
     monkeypatch.setattr(sq, "sample_days", lambda f, ids, columns=None: read.append(len(ids)) or
                         days.loc[days["customer_id"].isin(ids), ["customer_id", "day", *(columns or [])]])
     result = stage.value(params, catalog)
     assert read and max(read) == 300 and len(result.value) == days["customer_id"].nunique()
+
+
+def test_stage_05_fits_the_covariates_while_it_writes_and_publishes_what_one_thread_gets(days_file,  # noqa: ANN001
+                                                                                        tmp_path: Path) -> None:
+    """The covariate analysis runs on a thread while the tables are written: the same analysis as run in line,
+    and ``clv_validation.json`` is written after it (it carries the analysis)."""
+    from helpers.rfm import load_customers
+    from helpers.stages import value as stage
+
+    file, as_of, _ = days_file
+    params, catalog = _stage_05_inputs(file, as_of, tmp_path)
+    result = stage.value(params, catalog)
+    assert result.pending_covariates is None and result.covariates.reason is None  # it ran, and to the end
+    whole = sq.Whole.of(file, as_of)
+    days = whole.fit_days(params.scale.sample_customers, ["amount"])
+    whole.summaries(as_of, params.clv.time_unit)
+    in_line = stage.value_customers(params, days, load_customers(catalog, "customers_rfm"), whole)
+    assert in_line.pending_covariates is None
+    assert result.covariates.as_json() == in_line.covariates.as_json()
+    assert catalog.read_json("clv_validation")["covariates"] == result.validation(params)["covariates"]
+    assert catalog.read_json("clv_validation")["covariates"]["lr_test"]  # the fits, not only a reason
+    assert set(result.written) == {"customers", "validation", "comparison", "tracking", "value_per_period"}
