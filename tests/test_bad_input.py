@@ -339,3 +339,71 @@ def test_olist_parameter_file_collects_people_and_orders_as_the_tables_say(isola
         "olist_orders_dataset.csv", "olist_customers_dataset.csv", "olist_order_payments_dataset.csv"}
     quality, overview, _, _ = clean_and_save(params)
     assert overview["last order"] <= params.as_of.isoformat() and int(overview["lines"]) > 0.95 * len(kept)
+
+
+# ---------------------------------------------------------------------------
+# numbers written with a decimal comma or thousands separators
+
+DECIMAL_COMMAS = "Customer;Order;Date;Amount\nc1;o1;2011-01-01;2,95\nc2;o2;2011-01-02;1.234,50\nc3;o3;2011-01-03;-3,10\n"
+
+
+def test_decimal_commas_read_with_source_decimal_and_thousands(isolated: Path) -> None:
+    source = isolated / "orders.csv"
+    source.write_text(DECIMAL_COMMAS)
+    _, lines = collect(_params(source, sep=";", decimal=",", thousands="."))
+    assert lines["amount"].tolist() == [2.95, 1234.5, -3.1]
+
+
+def test_decimal_commas_read_with_the_defaults_say_which_parameter_to_set(isolated: Path) -> None:
+    source = isolated / "orders.csv"
+    source.write_text(DECIMAL_COMMAS)
+    with pytest.raises(DataError) as err:
+        collect(_params(source, sep=";"))
+    message = str(err.value)
+    _names_the_users_file_only(message, source)
+    assert "column 'Amount' has 3 values that are not numbers: row 2: '2,95'" in message
+    assert message.endswith("(row 3: '1.234,50'): set source.decimal: ',' and source.thousands: '.'")
+    source.write_text(DECIMAL_COMMAS.replace("1.234,50", "1,50"))
+    with pytest.raises(DataError, match=r"decimal comma \(row 2: '2,95'\): set source.decimal: ','$"):
+        collect(_params(source, sep=";"))
+    source.write_text(DECIMAL_COMMAS.replace("2,95", '"2;95"'))  # not a number whatever the marks: no hint
+    with pytest.raises(DataError, match=r"1 values that are not numbers with source.decimal ',' and source.thousands "
+                                        r"'.': row 2: '2;95'$"):
+        collect(_params(source, sep=";", decimal=",", thousands="."))
+
+
+def test_thousands_commas_say_so(isolated: Path) -> None:
+    source = isolated / "orders.csv"
+    source.write_text("Customer,Order,Date,Amount\nc1,o1,2011-01-01,\"1,234.50\"\nc2,o2,2011-01-02,7.25\n")
+    with pytest.raises(DataError, match=r"thousands separators \(row 2: '1,234.50'\): set source.thousands: ','$"):
+        collect(_params(source))
+    _, lines = collect(_params(source, thousands=","))
+    assert lines["amount"].tolist() == [1234.5, 7.25]
+
+
+def test_the_same_separator_for_thousands_and_decimals_is_refused() -> None:
+    with pytest.raises(ValidationError, match="source.thousands and source.decimal are both ','"):
+        _params(Path("x.csv"), decimal=",", thousands=",")
+
+
+def test_decimal_commas_in_a_workbook_s_text_cells_leave_its_numbers_alone(isolated: Path) -> None:
+    source = isolated / "orders.xlsx"
+    pd.DataFrame({"Customer": ["c1", "c2", "c3"], "Order": ["o1", "o2", "o3"], "Date": ["2011-01-01"] * 3,
+                  "Amount": ["69,35", 12.5, "1.000,25"]}).to_excel(source, index=False)
+    _, lines = collect(_params(source, kind="excel", decimal=",", thousands="."))
+    assert lines["amount"].tolist() == [69.35, 12.5, 1000.25]
+
+
+def test_the_duckdb_engine_reads_text_numbers_as_the_pandas_engine_does(isolated: Path) -> None:
+    import duckdb
+
+    source = isolated / "orders.parquet"
+    pd.DataFrame({"Customer": ["c1", "c2", "c3"], "Order": ["o1", "o2", "o3"],
+                  "Date": pd.to_datetime(["2011-01-01", "2011-01-02", "2011-01-03"]),
+                  "Amount": ["2,95", "1.234,50", "-3,10"], "Quantity": [1.5, 2.0, 3.0]}).to_parquet(source)
+    columns = {**COLUMNS, "amount": "Amount", "quantity": "Quantity"}
+    params = _params(source, columns, kind="parquet", decimal=",", thousands=".")
+    _, by_pandas = collect(params)
+    by_duckdb = duckdb.sql(sqlclean.canonical_select(params, source)).df()
+    assert by_duckdb["amount"].tolist() == by_pandas["amount"].tolist() == [2.95, 1234.5, -3.1]
+    assert by_duckdb["quantity"].tolist() == [1.5, 2.0, 3.0]  # a typed column: nothing taken out of it

@@ -46,6 +46,12 @@ class SourceParams(_Strict):
         "error", description="csv/text lines with more fields than the header: error (name them) or skip "
                              "(drop them; the quality log lists them as its first rule, bad_lines)")
     encoding: str = Field("utf-8", description="text encoding of csv/text files, e.g. latin-1 or cp1252")
+    decimal: Literal[".", ","] = Field(".", description="the decimal mark of numbers written as text (csv/text "
+                                       "files, text cells of a workbook or a Parquet text column): '.' or ','")
+    thousands: Literal[".", ",", " ", "'", "\u00a0", "\u202f"] | None = Field(
+        None, description="a thousands separator taken out of numbers written as text, e.g. '.' for 1.234,50 "
+                          "(with decimal ','), ',' for 1,234.50, ' ' or a no-break space (U+00A0, U+202F) for "
+                          "1 234,50; null: none")
     header: bool = Field(True, description="csv/text: the first line holds the column names")
     names: list[str] | None = Field(None, description="column names when the file has no header")
     sheets: Literal["all"] | list[str] = Field("all", description="excel: the sheets to read (all: every sheet, "
@@ -65,6 +71,9 @@ class SourceParams(_Strict):
             raise ValueError(f"table name {self.table!r} is not a plain identifier; use 'query' instead")
         if not self.header and not self.names:
             raise ValueError("header: false needs 'names' (the column names)")
+        if self.thousands == self.decimal:
+            raise ValueError(f"source.thousands and source.decimal are both {self.decimal!r}: numbers would not "
+                             "read back; the thousands separator is the other mark (or a space)")
         return self
 
 

@@ -110,6 +110,24 @@ def engine(params: Params, file: Path) -> str:
     return "duckdb" if possible and Path(file).stat().st_size >= DUCKDB_MIN_BYTES else "pandas"
 
 
+def _text_number(params: Params, source: Path, column: str) -> str:
+    """SQL of the source ``column`` ready to cast to a number: a text column with ``source.thousands`` taken out
+    and ``source.decimal`` made a dot (:func:`helpers.sources.mapping.text_numbers`); any other column as it is."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    spec, quoted = params.source, _quote(column)
+    if spec.decimal == "." and spec.thousands is None:
+        return quoted
+    field = pq.read_schema(source).field(column)
+    if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
+            or pa.types.is_string_view(field.type)):
+        return quoted
+    if spec.thousands is not None:
+        quoted = f"replace({quoted}, {_literal(spec.thousands)}, '')"
+    return quoted if spec.decimal == "." else f"replace({quoted}, {_literal(spec.decimal)}, '.')"
+
+
 def canonical_select(params: Params, source: Path) -> str:
     """SQL selecting the canonical columns (as :func:`helpers.sources.map_columns`) from a raw Parquet ``source``.
 
@@ -122,7 +140,8 @@ def canonical_select(params: Params, source: Path) -> str:
     ts = _quote(cols["order_ts"])
     order_ts = (f"strptime({text['order_ts']}, {_literal(params.date_format)})" if params.date_format
                 else f"CAST({ts} AS TIMESTAMP)")
-    number = {role: f"CAST({_quote(cols[role])} AS DOUBLE)" for role in ("quantity", "unit_price", "amount") if role in cols}
+    number = {role: f"CAST({_text_number(params, source, cols[role])} AS DOUBLE)"
+              for role in ("quantity", "unit_price", "amount") if role in cols}
     select = {
         "customer_id": text["customer_id"],
         "order_id": text.get("order_id", f"coalesce({text['customer_id']}, '?') || '@' || strftime({order_ts}, '%Y%m%d')"),

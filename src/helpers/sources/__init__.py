@@ -116,7 +116,8 @@ def map_snapshot(params: Params, snap: Snapshot) -> pd.DataFrame:
     if missing and (hint := separator_hint(snap.file, spec, label)):
         raise DataError(f"{hint} (mapped column(s) {missing} not found with source.sep {spec.sep!r}; "
                         f"columns found: {found[:5]}{' ...' if len(found) > 5 else ''})")
-    out = map_columns(raw, params.columns, params.date_format, f"{label} (snapshot {paths.shown(snap.file)})")
+    out = map_columns(raw, params.columns, params.date_format, f"{label} (snapshot {paths.shown(snap.file)})",
+                      spec.decimal, spec.thousands)
     if bad is not None:
         out.attrs["read"] = {"on_bad_lines": spec.on_bad_lines, "bad_lines": bad.as_dict()}
     return out

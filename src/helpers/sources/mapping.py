@@ -95,13 +95,81 @@ def day_month_hint(values: pd.Series, rows: pd.Series) -> str:
             "Set date_format ('%d/%m/%Y' or '%m/%d/%Y')")
 
 
-def parse_numbers(raw: pd.Series, frame: pd.DataFrame, where: str, column: str, *, allow_missing: bool) -> pd.Series:
-    """Parse a numeric column; text that is not a number raises a :class:`DataError` with example rows."""
-    parsed = pd.to_numeric(raw, errors="coerce").astype(float)
+def text_numbers(raw: pd.Series, decimal: str = ".", thousands: str | None = None) -> pd.Series:
+    """``raw`` with its text values written as pandas reads numbers: ``thousands`` taken out, the ``decimal`` mark a dot.
+
+    Values that are not text (numbers of a workbook or a typed file, missing values) are left as they are.
+
+    >>> text_numbers(pd.Series(["1.234,50", "2,95", 7.5, None]), ",", ".").tolist()
+    ['1234.50', '2.95', 7.5, None]
+    """
+    if decimal == "." and thousands is None:
+        return raw
+    is_text = raw.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+    if not is_text.any():
+        return raw
+    text = raw[is_text].astype(str)
+    if thousands is not None:
+        text = text.str.replace(thousands, "", regex=False)
+    if decimal != ".":
+        text = text.str.replace(decimal, ".", regex=False)
+    values = raw.to_numpy(dtype=object, copy=True)
+    values[is_text] = text.to_numpy()
+    return pd.Series(values, index=raw.index, name=raw.name)
+
+
+#: A number written with a decimal comma (``2,95``, ``1.234,50``, ``1 234,5``) and one with thousands commas (``1,234.50``).
+_DECIMAL_COMMA = r"^\s*[+-]?\d+(?:[.\u00a0\u202f ']\d{3})*,\d+\s*$"
+_THOUSANDS_COMMA = r"^\s*[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?\s*$"
+
+
+def number_hint(values: pd.Series, rows: pd.Series) -> str:
+    """Say which of ``source.decimal`` and ``source.thousands`` reads numbers that failed with the defaults ("" if none).
+
+    >>> number_hint(pd.Series(["2,95"]), pd.Series(["2"]))
+    ". They are written with a decimal comma (row 2: '2,95'): set source.decimal: ','"
+    >>> number_hint(pd.Series(["1.234,50"]), pd.Series(["7"])).split(" (")[1]
+    "row 7: '1.234,50'): set source.decimal: ',' and source.thousands: '.'"
+    >>> number_hint(pd.Series(["1,234.50"]), pd.Series(["3"]))
+    ". They have thousands separators (row 3: '1,234.50'): set source.thousands: ','"
+    >>> "either" in number_hint(pd.Series(["1,234"]), pd.Series(["4"])), number_hint(pd.Series(["n/a"]), pd.Series(["5"]))
+    (True, '')
+    """
+    text = values.astype(str)
+    comma, grouped = text.str.match(_DECIMAL_COMMA), text.str.match(_THOUSANDS_COMMA)
+    row_of = dict(zip(values.index, rows.astype(str), strict=True))
+
+    def example(mask: pd.Series) -> str:
+        i = mask[mask].index[0]
+        return f"row {row_of[i]}: {values[i]!r}"
+
+    decimal_comma, thousands_comma = comma & ~grouped, grouped & ~comma
+    if decimal_comma.any():
+        dots = decimal_comma & text.str.contains(r"\d\.\d{3}", regex=True)
+        also = " and source.thousands: '.'" if dots.any() else ""
+        return (f". They are written with a decimal comma ({example(dots if dots.any() else decimal_comma)}): "
+                f"set source.decimal: ','{also}")
+    if thousands_comma.any():
+        return f". They have thousands separators ({example(thousands_comma)}): set source.thousands: ','"
+    if comma.any():
+        return (f". A comma in them ({example(comma)}) is either a decimal comma or a thousands separator: "
+                "set source.decimal: ',' or source.thousands: ','")
+    return ""
+
+
+def parse_numbers(raw: pd.Series, frame: pd.DataFrame, where: str, column: str, *, allow_missing: bool,
+                  decimal: str = ".", thousands: str | None = None) -> pd.Series:
+    """Parse a numeric column (text with ``decimal`` and ``thousands``, :func:`text_numbers`); text that is not a
+    number raises a :class:`DataError` with example rows, and which of the two parameters reads it if one does."""
+    parsed = pd.to_numeric(text_numbers(raw, decimal, thousands), errors="coerce").astype(float)
     bad = parsed.isna() & (raw.notna() if allow_missing else True)
     if bad.any():
         what = "values that are not numbers" if raw[bad].notna().any() else "empty values"
-        raise DataError(f"{where}: column {column!r} has {int(bad.sum())} {what}: {_examples(raw, bad, frame)}")
+        how = (f" with source.decimal {decimal!r}" + (f" and source.thousands {thousands!r}" if thousands else "")
+               if decimal != "." or thousands else "")
+        hint = number_hint(raw[bad], frame.loc[bad, "source_row"]) if not how else ""
+        raise DataError(f"{where}: column {column!r} has {int(bad.sum())} {what}{how}: "
+                        f"{_examples(raw, bad, frame)}{hint}")
     return parsed
 
 
@@ -165,11 +233,13 @@ def role_columns(columns: ColumnMap) -> dict[str, str]:
     return {role: col for role, col in columns.model_dump().items() if col is not None}
 
 
-def map_columns(raw: pd.DataFrame, columns: ColumnMap, date_format: str | None, where: str) -> pd.DataFrame:
+def map_columns(raw: pd.DataFrame, columns: ColumnMap, date_format: str | None, where: str,
+                decimal: str = ".", thousands: str | None = None) -> pd.DataFrame:
     """Map source columns onto the canonical transaction contract.
 
     Missing columns are named with the columns found; timestamps and numbers
-    are parsed with row-level errors. Without an order column, an order is a
+    are parsed with row-level errors (numbers written as text with the ``decimal``
+    mark and the ``thousands`` separator, ``source.decimal`` and ``source.thousands``). Without an order column, an order is a
     customer's purchases on one day. Without an amount column, amount is
     quantity x unit price.
 
@@ -191,9 +261,11 @@ def map_columns(raw: pd.DataFrame, columns: ColumnMap, date_format: str | None, 
     out["order_ts"] = parse_timestamps(raw[mapping["order_ts"]], date_format, raw, where, mapping["order_ts"])
     for role in ("quantity", "unit_price"):
         if role in mapping:
-            out[role] = parse_numbers(raw[mapping[role]], raw, where, mapping[role], allow_missing=columns.amount is not None)
+            out[role] = parse_numbers(raw[mapping[role]], raw, where, mapping[role], allow_missing=columns.amount is not None,
+                                      decimal=decimal, thousands=thousands)
     if "amount" in mapping:
-        out["amount"] = parse_numbers(raw[mapping["amount"]], raw, where, mapping["amount"], allow_missing=False)
+        out["amount"] = parse_numbers(raw[mapping["amount"]], raw, where, mapping["amount"], allow_missing=False,
+                                      decimal=decimal, thousands=thousands)
     else:
         out["amount"] = out["quantity"] * out["unit_price"]
     check_signs(sign_counts(out, mapping), where)
