@@ -50,7 +50,7 @@ def test_caveats_are_gathered_from_each_stage_with_its_name(isolated: Path) -> N
         ("06-cluster-segments", "unspecified"), ("07-classify-prospects", "unspecified"),
         ("08-segment-report", "no_prospects")]
     assert all(set(c) == {"stage", "code", "text"} and c["text"] for c in caveats)
-    assert "0.717 against 0.750" in caveats[-1]["text"]
+    assert "(ROC-AUC 0.717 vs 0.750)" in caveats[-1]["text"]
 
 
 def test_missing_artifacts_and_keys_are_tolerated(isolated: Path) -> None:

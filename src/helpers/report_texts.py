@@ -90,12 +90,33 @@ def _baseline_auc(q2: dict[str, Any]) -> tuple[str | None, float | None]:
     return None, None
 
 
+def q2_losses(q2: dict[str, Any]) -> list[tuple[str, float, float]]:
+    """The measures on which stage 07's high-value model does not beat its baseline: (measure, model, baseline).
+
+    Stage 07's rule on its table (``classification.json["q2"]``): better on every measure both have, a tie
+    is no better (:attr:`helpers.classify.models.Answer.beats_baseline`).
+
+    >>> q2_losses({"model": {"ROC-AUC": 0.888, "precision in the top decile": 0.727},
+    ...            "RFM-score baseline": {"ROC-AUC": 0.85, "precision in the top decile": 0.727}})
+    [('precision in the top decile', 0.727, 0.727)]
+    """
+    model = q2.get("model") or {}
+    baseline = next((scores for name, scores in q2.items() if "baseline" in name.lower() and isinstance(scores, dict)),
+                    {})
+    pairs = [(m, model.get(m), baseline.get(m)) for m in model]
+    return [(m, float(a), float(b)) for m, a, b in pairs
+            if a is not None and b is not None and np.isfinite(a) and np.isfinite(b) and not float(a) > float(b)]
+
+
 def prospects_withheld(export: pd.DataFrame, classification: dict[str, Any], t: Translate = _same) -> str | None:
-    """Why no prospects are flagged, when none are (``None`` when some are).
+    """Why no prospects are flagged, when none are (``None`` when some are): the measures the model lost on.
 
     >>> x = pd.DataFrame({"prospect": [False, False]})
     >>> prospects_withheld(x, {"q2": {"model": {"ROC-AUC": 0.717}, "RFM-score baseline": {"ROC-AUC": 0.75}}})[:78]
     'No prospects are flagged: the high-value classifier did not beat its RFM-score'
+    >>> prospects_withheld(x, {"q2_beats_baseline": False, "q2": {"model": {"ROC-AUC": 0.888, "precision in the top decile":
+    ...     0.727}, "RFM-score baseline": {"ROC-AUC": 0.85, "precision in the top decile": 0.727}}}).split("period")[1]
+    ' (precision in the top decile 0.727 vs 0.727), so its picks would be no better than ranking customers by the simple rule.'
     >>> prospects_withheld(x.assign(prospect=[True, False]), {}) is None
     True
     """
@@ -110,7 +131,10 @@ def prospects_withheld(export: pd.DataFrame, classification: dict[str, Any], t: 
     beats = classification.get("q2_beats_baseline")  # stage 07's own decision (ROC-AUC and top-share precision)
     if beats is False or (beats is None and model_auc is not None and baseline_auc is not None
                           and float(model_auc) <= baseline_auc):
-        scores = (" " + t("(ROC-AUC {model:.3f} against {baseline:.3f})").format(model=float(model_auc),
+        lost = [t(f"{m} {{model}} vs {{baseline}}").format(model=f"{a:.3f}", baseline=f"{b:.3f}")
+                for m, a, b in q2_losses(q2)]
+        scores = (" " + t("({losses})").format(losses="; ".join(lost)) if lost else
+                  " " + t("(ROC-AUC {model:.3f} against {baseline:.3f})").format(model=float(model_auc),
                                                                              baseline=baseline_auc)
                   if model_auc is not None and baseline_auc is not None else "")
         return t("No prospects are flagged: the high-value classifier did not beat its {baseline} on the held-out "

@@ -56,10 +56,10 @@ def tier_caveats(answer: Answer | None, skipped: str | None, overlap: dict[str, 
         losses, wins = answer.losses(), answer.wins()
         how = "; ".join(losses) or "no metric is defined on the test period"
         out.append(caveat("q1_not_beating_baseline",
-                           f"The tier model does not beat its one-rule baseline on the test period ({how})"
-                           + (f", although it does on {'; '.join(wins)}" if wins else "")
-                           + f": on {'that measure' if len(losses) == 1 else 'these measures'} its predictions are no "
-                             "better than binning customers by early spend."))
+                           f"The tier model does not beat its one-rule baseline on the test period ({how}): on "
+                           f"{'that measure' if len(losses) == 1 else 'these measures'} its predictions are no better "
+                           "than binning customers by early spend"
+                           + (f", though it does better on {'; '.join(wins)}." if wins else ".")))
     if overlap:
         model_auc = answer.table.loc[TIER_AUC, "model"]
         reasons = []
