@@ -274,11 +274,20 @@ def test_the_stage_function_returns_what_the_published_report_shows(two_reports:
     assert pd.read_parquet(staged_later.path("customer_value_by_month")).equals(pd.read_parquet(later / MONTH_FILES[0]))
     assert show.segments(r).data.index.name == "segment"
     assert r.segments_note == "" and "fixed sample" not in r.validation  # Pareto/NBD, every customer fitted
+    import html
+
+    import IPython.display
+
     capsys.readouterr()
-    show.prospects(r)  # withheld: the sentence, not the table
-    show.runs(r)
-    shown = capsys.readouterr().out
-    assert shown.startswith(r.withheld + "\nparameters that differ between runs") and "1998-03-31" in shown
+    displayed: list = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(IPython.display, "display", lambda *shown, **_: displayed.extend(shown))
+        show.prospects(r)  # withheld: the sentence as a paragraph, not the table
+        show.runs(r)
+    assert [type(d).__name__ for d in displayed] == ["HTML", "DataFrame"]
+    assert displayed[0].data == f"<p>{html.escape(r.withheld)}</p>" and "1998-03-31" in displayed[1]["run"].tolist()
+    assert capsys.readouterr().out.startswith("parameters that differ between runs")
+    assert "None" not in displayed[1].to_string() and "NaN" not in displayed[1].to_string()  # dashes
 
 
 @pytest.mark.parametrize("language", ["en", "zh"])

@@ -269,11 +269,21 @@ def segment_table(export: pd.DataFrame, actions: pd.DataFrame, repeat_buyers_ali
 
 
 def prospects(export: pd.DataFrame, top: int = 15) -> pd.DataFrame:
-    """The customers most likely to be high value next period (pseudonymous keys only)."""
+    """The customers most likely to be high value next period (pseudonymous keys only).
+
+    The value tier and the CLV are left out when no customer has one (a run without a forecast).
+
+    >>> x = pd.DataFrame({"customer_key": ["a", "b"], "rfm_segment": ["x", "y"], "value_tier": [None, None],
+    ...                   "lifecycle_stage": ["new", "new"], "monetary_total": [5.0, 9.0], "clv": [float("nan")] * 2,
+    ...                   "p_high_value": [0.2, 0.7]})
+    >>> prospects(x).columns.tolist(), prospects(x)["customer_key"].tolist()
+    (['customer_key', 'rfm_segment', 'lifecycle_stage', 'monetary_total', 'p_high_value'], ['b', 'a'])
+    """
     cols = ["customer_key", "rfm_segment", "value_tier", "lifecycle_stage", "monetary_total", "clv", "p_high_value"]
     if "p_high_value" not in export.columns:
         return pd.DataFrame(columns=cols)
-    return top_rows(export, "p_high_value", top)[cols]
+    table = top_rows(export, "p_high_value", top)[cols]
+    return table.drop(columns=[c for c in ("value_tier", "clv") if table[c].isna().all()])
 
 
 def cluster_table(export: pd.DataFrame) -> pd.DataFrame | None:

@@ -109,14 +109,26 @@ def segments(result: Any) -> Any:
     return styled.set_caption(result.segments_note) if result.segments_note else styled
 
 
-def _show(table: pd.DataFrame | None, text: str | None = None) -> None:
-    """Display ``table`` (when there is one), else print ``text`` (when there is one)."""
-    from IPython.display import display
+def with_dashes(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` as the reader sees it: a missing cell shown as a dash, never as None or NaN.
+
+    >>> with_dashes(pd.DataFrame({"model": ["BG/NBD", None], "auc": [0.8, float("nan")]})).values.tolist()
+    [['BG/NBD', 0.8], ['–', '–']]
+    """
+    missing = frame.isna()
+    return frame.astype(object).mask(missing, "–") if missing.to_numpy().any() else frame
+
+
+def _show(table: Any, text: str | None = None) -> None:
+    """Display ``table`` (when there is one; a frame's missing cells as dashes), else ``text`` as a paragraph."""
+    import html
+
+    from IPython.display import HTML, display
 
     if table is not None:
-        display(table)
+        display(with_dashes(table) if isinstance(table, pd.DataFrame) else table)
     elif text:
-        print(text)
+        display(HTML(f"<p>{html.escape(text)}</p>"))
 
 
 def tiers(result: Any) -> None:
@@ -125,9 +137,16 @@ def tiers(result: Any) -> None:
           result.no_pyramid)
 
 
-def clusters(result: Any) -> None:
-    """Show the discovered clusters' table (nothing when stage 06 made no clusters)."""
-    _show(None if result.clusters is None else _shown(result.clusters.round(2), result))
+def clusters(result: Any) -> Any:
+    """The discovered clusters' table, formatted as the segments' (a Styler; nothing when stage 06 made no clusters)."""
+    if result.clusters is None:
+        return None
+    t = result.t
+    table = _shown(result.clusters.rename(columns={"revenue_share": "revenue share", "mean_clv": "mean CLV",
+                                                   "mean_p_alive": "mean P(alive)"}), result)
+    return table.style.format({k: v for k, v in {t("revenue share"): "{:.1%}", t("mean CLV"): "{:,.1f}",
+                                                 t("mean P(alive)"): "{:.2f}"}.items() if k in table.columns},
+                              na_rep="–")
 
 
 def prospects(result: Any) -> None:
