@@ -521,3 +521,23 @@ def test_worse_than_is_the_searchsorted_count_of_smaller_values(values: list[flo
     assert worse_than(array).tolist() == expected.tolist()
     ints = np.array([int(v) for v in values], dtype=np.int64)
     assert worse_than(ints).tolist() == np.searchsorted(np.sort(ints), ints, side="left").tolist()
+
+
+def test_an_as_of_long_after_the_log_ends_is_a_caveat_of_rfm_json(tmp_path: Path) -> None:
+    """The last purchase of the log 569 days before as_of: rfm.json says so first (the report shows its caveats);
+    at the log's end, or a quarter after it, nothing is said."""
+    from helpers import rfm
+
+    lines = collected("online_retail_sample.yaml", tmp_path / "data", clean=True)
+    end, r = lines["order_ts"].max().date(), RFMParams()
+
+    def caveats(days: int) -> list[dict[str, str]]:
+        scored = rfm.rfm_table(lines, end + dt.timedelta(days=days), r.bins, rfm.load_segment_map(r.segment_map, r.bins),
+                               r.abc_cuts)
+        return rfm.rfm_summary(scored, r.bins)["caveats"]
+
+    [said, *_] = caveats(569)
+    assert said["code"] == "as_of_after_log"
+    assert said["text"].startswith(f"as_of is 569 days after the last purchase in the log ({end.isoformat()})")
+    for days in (0, 90):
+        assert "as_of_after_log" not in [c["code"] for c in caveats(days)]

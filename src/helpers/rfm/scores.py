@@ -173,6 +173,34 @@ def one_time_summary(customers: pd.DataFrame, segment_map: SegmentMap | None = N
     return text
 
 
+#: More days than this from the log's last purchase to as_of are called out (:func:`as_of_caveats`).
+QUIET_LOG_DAYS = 90
+
+
+def as_of_caveats(customers: pd.DataFrame) -> list[dict[str, str]]:
+    """A caveat when as_of comes more than :data:`QUIET_LOG_DAYS` after the last purchase of the whole log.
+
+    Every customer has then been quiet at least that long: the recency scores, the segments and
+    P(alive) describe the customers that many days after the log ends, not as it ends.
+
+    >>> c = pd.DataFrame({"recency_days": [569, 900], "last_purchase": pd.to_datetime(["2011-12-09", "2011-01-01"])})
+    >>> as_of_caveats(c)[0]["text"][:80]
+    'as_of is 569 days after the last purchase in the log (2011-12-09): every custome'
+    >>> as_of_caveats(c.assign(recency_days=[0, 331]))
+    []
+    """
+    if customers.empty:
+        return []
+    gap = int(customers["recency_days"].min())
+    if gap <= QUIET_LOG_DAYS:
+        return []
+    last = pd.Timestamp(customers["last_purchase"].max()).date().isoformat()
+    return [{"code": "as_of_after_log", "text": (
+        f"as_of is {gap:,} days after the last purchase in the log ({last}): every customer has been quiet at least "
+        f"that long, so recency, segments and P(alive) describe the customers {gap:,} days after the log ends. "
+        f"Set as_of to {last} to see them as it ends.")}]
+
+
 def rfm_summary(customers: pd.DataFrame, bins: int) -> dict[str, Any]:
     """The content of ``rfm.json``: score levels used, one-time buyers, caveats (:func:`spread_caveats`)."""
     once = int(one_off(customers["frequency"]).sum())
@@ -182,5 +210,5 @@ def rfm_summary(customers: pd.DataFrame, bins: int) -> dict[str, Any]:
         "one_time_buyers": once,
         "one_time_share": once / len(customers) if len(customers) else 0.0,
         "score_levels": {score: sorted(int(v) for v in customers[score].unique()) for _, score, *_ in MEASURES},
-        "caveats": spread_caveats(customers, bins),
+        "caveats": as_of_caveats(customers) + spread_caveats(customers, bins),
     }
