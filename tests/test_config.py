@@ -73,3 +73,16 @@ def test_dumped_parameters_load_back_identically(tmp_path: Path) -> None:
     (tmp_path / "run.yaml").write_text(dump_params(params))
     assert load_params(tmp_path / "run.yaml") == params
     assert isinstance(params, Params)
+
+
+def test_a_name_a_section_does_not_take_is_answered_with_the_names_it_takes(tmp_path: Path) -> None:
+    file = tmp_path / "shop.yaml"
+    file.write_text('dataset: shop\nas_of: 2011-12-09\nsource: {kind: csv, path: x.csv, delimiter: ";"}\n'
+                    "columns: {customer_id: cust, order_ts: when, total: montant}\n")
+    with pytest.raises(ConfigError) as err:
+        load_params(file)
+    message = str(err.value)
+    assert message.startswith(f"{file}: ")
+    assert "source.delimiter: Extra inputs are not permitted (got ';'). source takes no 'delimiter'; did you mean " \
+           "'sep'? It takes: kind, path, sep," in message
+    assert "columns takes no 'total'; did you mean 'amount'? It takes: customer_id, order_ts, order_id, amount," in message

@@ -346,6 +346,42 @@ def parse_value(text: str) -> Any:
         return text
 
 
+#: Names a user may write for a parameter, and the parameter (said when a section does not take the name).
+SYNONYMS = {"delimiter": "sep", "delim": "sep", "separator": "sep", "decimal_separator": "decimal", "decimal_mark":
+            "decimal", "thousands_separator": "thousands", "file": "path", "format": "kind", "type": "kind",
+            "sheet": "sheets", "total": "amount", "revenue": "amount", "sales": "amount", "value": "amount",
+            "price": "unit_price", "qty": "quantity", "date": "order_ts", "timestamp": "order_ts", "customer":
+            "customer_id", "order": "order_id", "invoice": "order_id", "product": "product_code"}
+
+
+def _known_names(loc: tuple[Any, ...]) -> str:
+    """For a name a section does not take (``loc``, pydantic's path to it): the closest it takes, and all of them.
+
+    >>> _known_names(("columns", "total")).split(" It takes: ")
+    [". columns takes no 'total'; did you mean 'amount'?", 'customer_id, order_ts, order_id, amount, quantity, unit_price, country, channel, product_code, description']
+    >>> _known_names(("source", "delimiter")).split("?")[0], _known_names(("clv", "penalizer")).split("?")[0]
+    (". source takes no 'delimiter'; did you mean 'sep'", ". clv takes no 'penalizer'; did you mean 'penalizers'")
+    """
+    import difflib
+    import typing
+
+    model: Any = Params
+    for part in loc[:-1]:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        inner = [a for a in (typing.get_args(field.annotation) or (field.annotation,)) if isinstance(a, type)
+                 and issubclass(a, BaseModel)] if field is not None else []
+        if not inner:
+            return ""
+        model = inner[0]
+    names = list(model.model_fields)
+    section = ".".join(str(p) for p in loc[:-1]) or "the parameter file"
+    given = str(loc[-1])
+    close = [n for n in [SYNONYMS.get(given.lower())] if n in names] or difflib.get_close_matches(given, names, n=1,
+                                                                                                   cutoff=0.5)
+    return (f". {section} takes no {str(loc[-1])!r}" + (f"; did you mean {close[0]!r}?" if close else ".")
+            + f" It takes: {', '.join(names)}")
+
+
 def load_params(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Params:
     """Read a parameter file, apply dotted overrides, and validate everything.
 
@@ -373,6 +409,7 @@ def load_params(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'top level'}: {err['msg']}"
             + (f" (got {err['input']!r})" if err["type"] not in ("missing",) and not isinstance(err["input"], dict) else "")
+            + (_known_names(err["loc"]) if err["type"] == "extra_forbidden" else "")
             for err in exc.errors()
         )
         given = f" with overrides {', '.join(overrides)}" if overrides else ""
