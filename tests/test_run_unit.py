@@ -195,3 +195,21 @@ def test_two_processes_write_one_database_in_turn(tmp_path) -> None:  # noqa: AN
         == (40, 40)
     con.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["customers.duckdb"]  # no lock file left behind
+
+
+def test_a_source_file_that_is_not_there_stops_the_run_before_any_stage(isolated, capsys) -> None:  # noqa: ANN001
+    """The run stops at once with the parameter file, the path and the close name in the folder; no stage ran, so
+    nothing is left behind (no failed run, no staging folder)."""
+    from helpers import paths
+    from helpers.run import main
+
+    (isolated / "logs").mkdir()
+    (isolated / "logs" / "shop_amounts.tsv").write_text("c\tt\ta\n")
+    params = isolated / "shop.yaml"
+    params.write_text(f"dataset: shop\nas_of: 2011-12-09\nsource: {{kind: csv, path: {isolated}/logs/shop_amount.tsv}}\n"
+                      "columns: {customer_id: c, order_ts: t, amount: a}\n")
+    assert main(["-f", str(params)]) == 2
+    said = capsys.readouterr().err
+    assert said.startswith(f"error: {params}: source file not found: '{isolated}/logs/shop_amount.tsv'")
+    assert "did you mean 'shop_amounts.tsv'? Set source.path in the parameter file" in said
+    assert not (paths.reports_dir() / "shop").exists() and not (paths.processed_dir() / "shop").exists()

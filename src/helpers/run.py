@@ -302,6 +302,18 @@ def pseudonymous_example(params: Params) -> Params:
     return params.model_copy(update={"clv": params.clv.model_copy(update={"example_customer": key})})
 
 
+def check_source(params: Params, params_file: str | Path) -> None:
+    """Stop before any stage runs when the source file of ``params`` does not exist (a :class:`ConfigError`)."""
+    from helpers.sources import resolve_source_path
+
+    if params.source.path is None:
+        return  # a DuckDB query in memory: its files are named in the query
+    try:
+        resolve_source_path(params.source.path)
+    except DataError as exc:
+        raise ConfigError(f"{params_file}: {exc}") from None
+
+
 def run(params_file: str | Path, overrides: dict[str, str] | None = None, *, experiment: str | None = None,
         stages: Sequence[str] | None = None, log=functools.partial(print, flush=True), notebooks: bool = True) -> Path:
     """Run the stages and publish the report folder; return its path.
@@ -315,6 +327,8 @@ def run(params_file: str | Path, overrides: dict[str, str] | None = None, *, exp
         overrides["experiment"] = experiment
     params = pseudonymous_example(load_params(params_file, overrides))
     todo = available_stages(stages)
+    if "02-collect-sources" in todo:
+        check_source(params, params_file)
     partial = bool(stages) and todo != available_stages()
     target = run_folder(params, partial=partial)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -45,8 +45,26 @@ def resolve_source_path(path: str) -> Path:
     else:
         resolved = paths.resolve(path)
     if not resolved.is_file():
-        raise DataError(f"source file not found: {path!r} (looked for {resolved})")
+        near = near_names(resolved)
+        raise DataError(f"source file not found: {path!r} (looked for {resolved}){near or '.'} Set source.path in "
+                        "the parameter file (a relative path starts at the project root)")
     return resolved
+
+
+def near_names(missing: Path) -> str:
+    """``"; did you mean 'x.csv'?"`` for a file of a close name in ``missing``'s folder, else ``""``.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp()); _ = (folder / "shop_c_amounts.tsv").write_text("x")
+    >>> near_names(folder / "shop_c_amount.tsv"), near_names(folder / "other.csv")
+    ("; did you mean 'shop_c_amounts.tsv'?", '')
+    """
+    import difflib
+
+    folder = missing.parent
+    names = sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    close = difflib.get_close_matches(missing.name, names, n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def sha256_file(path: Path) -> str:
