@@ -343,3 +343,25 @@ def test_the_month_export_is_keyed_pseudonymously_and_sums_to_clv(isolated: Any)
     files = content.save_export(catalog, months, {}, empty)  # written beside the customer export
     assert pd.read_parquet(files["months_parquet"]).columns.tolist() == months.columns.tolist()
     assert files["months_csv"].read_text().startswith("customer_key,clv_month_01,")
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_one_customer_is_said_in_the_singular(language: str) -> None:
+    from types import SimpleNamespace
+
+    from helpers import i18n
+    from helpers.interpret.report import slipping_sentence
+
+    facts = {"moved_away": 1, "segments": ["at risk"], "customers": 1, "revenue_share": 0.01, "valuable": 3,
+             "valuable_lapsed": 1, "cut": 0.3}
+    said = slipping_sentence(SimpleNamespace(t=i18n.translator(language), forecast=True), facts)
+    if language == "en":
+        assert said == ("Since the last report, 1 customer slipped into a slipping or lost segment. 1 customer (1% of "
+                        "revenue) is in a segment that is slipping away (at risk). Of the 3 key and major customers, "
+                        "1 has probably lapsed (P(alive) below 0.3).")
+    else:
+        assert i18n.english_runs(said) == [] and "1 位客户" in said
+    many = slipping_sentence(SimpleNamespace(t=i18n.translator("en"), forecast=False),
+                             facts | {"moved_away": 2, "customers": 2, "valuable_lapsed": 2})
+    assert "2 customers slipped" in many and "2 customers (1% of revenue) are in segments" in many
+    assert many.endswith("2 are in slipping or lost segments.")

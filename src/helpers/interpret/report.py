@@ -74,16 +74,24 @@ def slipping_sentence(result: Any, facts: dict[str, Any]) -> str:
     """How many are slipping away: since the last report (when there is one), in slipping segments, lapsed A/B."""
     t = result.t
     parts = []
+    one = facts["moved_away"] == 1
     if facts["moved_away"] is not None:
-        parts.append(t("Since the last report, {n:,} customers slipped into a slipping or lost segment.").format(
+        parts.append(t("Since the last report, {n:,} customer slipped into a slipping or lost segment." if one else
+                       "Since the last report, {n:,} customers slipped into a slipping or lost segment.").format(
             n=facts["moved_away"]))
     if facts["segments"]:
-        parts.append(t("{n:,} customers ({share:.0%} of revenue) are in segments that are slipping away ({names}).")
+        parts.append(t("{n:,} customer ({share:.0%} of revenue) is in a segment that is slipping away ({names})."
+                       if facts["customers"] == 1 else
+                       "{n:,} customers ({share:.0%} of revenue) are in segments that are slipping away ({names}).")
                      .format(n=facts["customers"], share=facts["revenue_share"],
                              names=t(", ").join(t(s) for s in facts["segments"])))
-    parts.append((t("Of the {valuable:,} key and major customers, {lapsed:,} have probably lapsed (P(alive) below {cut}).")
+    one = facts["valuable_lapsed"] == 1
+    parts.append((t("Of the {valuable:,} key and major customers, {lapsed:,} has probably lapsed (P(alive) below {cut})."
+                    if one else
+                    "Of the {valuable:,} key and major customers, {lapsed:,} have probably lapsed (P(alive) below {cut}).")
                   if result.forecast else
-                  t("Of the {valuable:,} key and major customers, {lapsed:,} are in slipping or lost segments."))
+                  t("Of the {valuable:,} key and major customers, {lapsed:,} is in a slipping or lost segment." if one else
+                    "Of the {valuable:,} key and major customers, {lapsed:,} are in slipping or lost segments."))
                  .format(valuable=facts["valuable"], lapsed=facts["valuable_lapsed"], cut=f"{facts['cut']:g}"))
     return " ".join(parts)
 

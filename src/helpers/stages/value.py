@@ -229,15 +229,39 @@ def _choose_and_refit(params: Any, result: ValueResult) -> str | None:
     return "no model chosen on the holdout fits the full history soundly: " + "; ".join(refused)
 
 
+#: The skipped fits a caveat names (the model comparison of notebook 05 lists them all).
+SKIPPED_SHOWN = 4
+
+
+def skipped_caveat(comparison: pd.DataFrame) -> dict[str, str] | None:
+    """The caveat ``models_skipped``: how many fits of the model comparison were unsound or unusable, the first
+    :data:`SKIPPED_SHOWN` with their reason, and how many more (None when none was skipped).
+
+    >>> rows = pd.DataFrame({"model": ["BG/NBD"] * 6, "penalizer": [0.0, 0.001, 0.01, 0.1, 1.0, 10.0],
+    ...                      "status": ["unsound (a boundary)"] * 5 + ["ok"]})
+    >>> skipped_caveat(rows)["text"].split("; ")[-2:]
+    ['BG/NBD (penalizer 0.1): unsound', "and 1 more (notebook 05's model comparison)."]
+    >>> skipped_caveat(rows.head(2))["text"]
+    '2 of 2 fits were skipped as unsound or unusable: BG/NBD (penalizer 0): unsound; BG/NBD (penalizer 0.001): unsound.'
+    >>> skipped_caveat(rows.tail(1)) is None
+    True
+    """
+    skipped = comparison[comparison["status"].str.startswith(("unsound", "unusable", "did not converge"))]
+    if skipped.empty:
+        return None
+    reasons = "; ".join(f"{r.model} (penalizer {r.penalizer:g}): {r.status.split(' (')[0]}"
+                        for r in skipped.head(SKIPPED_SHOWN).itertuples())
+    more = len(skipped) - SKIPPED_SHOWN
+    return caveat("models_skipped", f"{len(skipped)} of {len(comparison)} fits were skipped as unsound or unusable: "
+                                    f"{reasons}" + (f"; and {more} more (notebook 05's model comparison)." if more > 0
+                                                    else "."))
+
+
 def _forecast_caveats(params: Any, result: ValueResult) -> None:
     """Caveats about the forecast that travel with the headline numbers."""
-    comparison = result.comparison
-    skipped = comparison[comparison["status"].str.startswith(("unsound", "unusable", "did not converge"))]
-    if not skipped.empty:
-        reasons = "; ".join(f"{r.model} (penalizer {r.penalizer:g}): {r.status.split(' (')[0]}"
-                            for r in skipped.head(4).itertuples())
-        result.caveats.append(caveat("models_skipped", f"{len(skipped)} of {len(comparison)} fits were skipped as "
-                                                       f"unsound or unusable: {reasons}."))
+    skipped = skipped_caveat(result.comparison)
+    if skipped is not None:
+        result.caveats.append(skipped)
     row = result.chosen_row
     rho = row["spearman"]
     if row["actual_total"] < WEAK_HOLDOUT_PURCHASES or not rho >= WEAK_HOLDOUT_RANK_CORRELATION:
