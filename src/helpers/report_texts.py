@@ -82,12 +82,16 @@ def prospects_flagged(export: pd.DataFrame) -> int:
     return int(export["prospect"].eq(True).sum()) if "prospect" in export.columns else 0
 
 
+def _baseline(q2: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """The name and scores of stage 07's baseline for the high-value question (``None, {}`` without one)."""
+    return next(((name, scores) for name, scores in q2.items() if "baseline" in name.lower()
+                 and isinstance(scores, dict)), (None, {}))
+
+
 def _baseline_auc(q2: dict[str, Any]) -> tuple[str | None, float | None]:
     """The name and ROC-AUC of stage 07's baseline for the high-value question (``None, None`` without one)."""
-    for name, scores in q2.items():
-        if "baseline" in name.lower() and isinstance(scores, dict) and scores.get("ROC-AUC") is not None:
-            return name, float(scores["ROC-AUC"])
-    return None, None
+    name, scores = _baseline(q2)
+    return (name, float(scores["ROC-AUC"])) if scores.get("ROC-AUC") is not None else (None, None)
 
 
 def q2_losses(q2: dict[str, Any]) -> list[tuple[str, float, float]]:
@@ -100,9 +104,7 @@ def q2_losses(q2: dict[str, Any]) -> list[tuple[str, float, float]]:
     ...            "RFM-score baseline": {"ROC-AUC": 0.85, "precision in the top decile": 0.727}})
     [('precision in the top decile', 0.727, 0.727)]
     """
-    model = q2.get("model") or {}
-    baseline = next((scores for name, scores in q2.items() if "baseline" in name.lower() and isinstance(scores, dict)),
-                    {})
+    model, (_, baseline) = q2.get("model") or {}, _baseline(q2)
     pairs = [(m, model.get(m), baseline.get(m)) for m in model]
     return [(m, float(a), float(b)) for m, a, b in pairs
             if a is not None and b is not None and np.isfinite(a) and np.isfinite(b) and not float(a) > float(b)]

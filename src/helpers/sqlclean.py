@@ -110,18 +110,24 @@ def engine(params: Params, file: Path) -> str:
     return "duckdb" if possible and Path(file).stat().st_size >= DUCKDB_MIN_BYTES else "pandas"
 
 
-def _text_number(params: Params, source: Path, column: str) -> str:
-    """SQL of the source ``column`` ready to cast to a number: a text column with ``source.thousands`` taken out
-    and ``source.decimal`` made a dot (:func:`helpers.sources.mapping.text_numbers`); any other column as it is."""
+def _text_columns(params: Params, source: Path) -> set[str]:
+    """The text columns of the raw Parquet ``source`` when its numbers may be written as text with another decimal
+    mark or a thousands separator (``source.decimal``, ``source.thousands``); none otherwise (nothing is read)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    if params.source.decimal == "." and params.source.thousands is None:
+        return set()
+    return {f.name for f in pq.read_schema(source) if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+            or pa.types.is_string_view(f.type)}
+
+
+def _text_number(params: Params, column: str, text_columns: set[str]) -> str:
+    """SQL of the source ``column`` ready to cast to a number: a text column (of ``text_columns``) with
+    ``source.thousands`` taken out and ``source.decimal`` made a dot (:func:`helpers.sources.mapping.text_numbers`);
+    any other column as it is."""
     spec, quoted = params.source, _quote(column)
-    if spec.decimal == "." and spec.thousands is None:
-        return quoted
-    field = pq.read_schema(source).field(column)
-    if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
-            or pa.types.is_string_view(field.type)):
+    if column not in text_columns:
         return quoted
     if spec.thousands is not None:
         quoted = f"replace({quoted}, {_literal(spec.thousands)}, '')"
@@ -140,7 +146,8 @@ def canonical_select(params: Params, source: Path) -> str:
     ts = _quote(cols["order_ts"])
     order_ts = (f"strptime({text['order_ts']}, {_literal(params.date_format)})" if params.date_format
                 else f"CAST({ts} AS TIMESTAMP)")
-    number = {role: f"CAST({_text_number(params, source, cols[role])} AS DOUBLE)"
+    text_columns = _text_columns(params, source)
+    number = {role: f"CAST({_text_number(params, cols[role], text_columns)} AS DOUBLE)"
               for role in ("quantity", "unit_price", "amount") if role in cols}
     select = {
         "customer_id": text["customer_id"],

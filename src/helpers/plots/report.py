@@ -97,15 +97,24 @@ def ladder_figure(result: Any) -> Figure:
     return _done(fig, result)
 
 
+#: What a missing cell shows in the report's tables.
+DASH = "-"
+#: The value columns of the segment and cluster tables: the label shown, and its format.
+VALUE_COLUMNS = {"revenue_share": ("revenue share", "{:.1%}"), "mean_clv": ("mean CLV", "{:,.1f}"),
+                 "mean_p_alive": ("mean P(alive)", "{:.2f}")}
+
+
+def _value_table(frame: pd.DataFrame, result: Any) -> Any:
+    """``frame`` (a segment or cluster table) with its value columns named and formatted, in the report's language."""
+    t = result.t
+    table = _shown(frame.rename(columns={c: label for c, (label, _) in VALUE_COLUMNS.items()}), result)
+    return table.style.format({t(label): f for label, f in VALUE_COLUMNS.values() if t(label) in table.columns},
+                              na_rep=DASH)
+
+
 def segments(result: Any) -> Any:
     """The segment table (customers, revenue share, mean CLV and P(alive), action), formatted (a Styler)."""
-    t = result.t
-    table = _shown(result.segments.round({"mean_clv": 1, "mean_p_alive": 2}).rename(columns={
-        "revenue_share": "revenue share", "mean_clv": "mean CLV", "mean_p_alive": "mean P(alive)"})
-        .rename_axis("segment"), result)
-    styled = table.style.format({k: v for k, v in {t("revenue share"): "{:.1%}", t("mean CLV"): "{:,.1f}",
-                                                    t("mean P(alive)"): "{:.2f}"}.items() if k in table.columns},
-                                na_rep="-")
+    styled = _value_table(result.segments.round({"mean_clv": 1, "mean_p_alive": 2}).rename_axis("segment"), result)
     return styled.set_caption(result.segments_note) if result.segments_note else styled
 
 
@@ -113,10 +122,10 @@ def with_dashes(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` as the reader sees it: a missing cell shown as a dash, never as None or NaN.
 
     >>> with_dashes(pd.DataFrame({"model": ["BG/NBD", None], "auc": [0.8, float("nan")]})).values.tolist()
-    [['BG/NBD', 0.8], ['–', '–']]
+    [['BG/NBD', 0.8], ['-', '-']]
     """
     missing = frame.isna()
-    return frame.astype(object).mask(missing, "–") if missing.to_numpy().any() else frame
+    return frame.astype(object).mask(missing, DASH) if missing.to_numpy().any() else frame
 
 
 def _show(table: Any, text: str | None = None) -> None:
@@ -139,14 +148,7 @@ def tiers(result: Any) -> None:
 
 def clusters(result: Any) -> Any:
     """The discovered clusters' table, formatted as the segments' (a Styler; nothing when stage 06 made no clusters)."""
-    if result.clusters is None:
-        return None
-    t = result.t
-    table = _shown(result.clusters.rename(columns={"revenue_share": "revenue share", "mean_clv": "mean CLV",
-                                                   "mean_p_alive": "mean P(alive)"}), result)
-    return table.style.format({k: v for k, v in {t("revenue share"): "{:.1%}", t("mean CLV"): "{:,.1f}",
-                                                 t("mean P(alive)"): "{:.2f}"}.items() if k in table.columns},
-                              na_rep="–")
+    return None if result.clusters is None else _value_table(result.clusters, result)
 
 
 def prospects(result: Any) -> None:

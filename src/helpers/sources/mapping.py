@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 
 import pandas as pd
 
@@ -54,6 +55,13 @@ def parse_timestamps(raw: pd.Series, date_format: str | None, frame: pd.DataFram
     return parsed.astype("datetime64[ns]")
 
 
+def _first_example(values: pd.Series, rows: pd.Series, mask: pd.Series) -> str:
+    """``"row <source row>: <value>"`` of the first of ``values`` where ``mask`` holds (``rows``: their source rows,
+    in the same order)."""
+    i = mask[mask].index[0]
+    return f"row {rows.iloc[values.index.get_loc(i)]}: {values[i]!r}"
+
+
 _NUMERIC_DATE = r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{2}|\d{4})\b"
 
 
@@ -78,11 +86,7 @@ def day_month_hint(values: pd.Series, rows: pd.Series) -> str:
     first, second = pd.to_numeric(parts[0]), pd.to_numeric(parts[1])
     day_first = (first > 12) & (second <= 12)
     month_first = (second > 12) & (first <= 12)
-    row_of = dict(zip(values.index, rows.astype(str), strict=True))
-
-    def example(mask: pd.Series) -> str:
-        i = mask[mask].index[0]
-        return f"row {row_of[i]}: {values[i]!r}"
+    example = functools.partial(_first_example, values, rows)
 
     if day_first.any() and month_first.any():
         return (f". The column mixes formats: {example(day_first)} is day/month, {example(month_first)} is "
@@ -137,11 +141,7 @@ def number_hint(values: pd.Series, rows: pd.Series) -> str:
     """
     text = values.astype(str)
     comma, grouped = text.str.match(_DECIMAL_COMMA), text.str.match(_THOUSANDS_COMMA)
-    row_of = dict(zip(values.index, rows.astype(str), strict=True))
-
-    def example(mask: pd.Series) -> str:
-        i = mask[mask].index[0]
-        return f"row {row_of[i]}: {values[i]!r}"
+    example = functools.partial(_first_example, values, rows)
 
     decimal_comma, thousands_comma = comma & ~grouped, grouped & ~comma
     if decimal_comma.any():
